@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KeyprofilesConfig(AppConfig):
+    name = "keyprofiles"
+    verbose_name = "Key profiles"

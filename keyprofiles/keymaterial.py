@@ -1,0 +1,1213 @@
+"""Key material: parse, check and build private keys and certificates (DESIGN.md sections 2 and 6).
+
+This is the one module that parses key material with ``cryptography`` (ruff bans its key loaders
+everywhere else), so every rule about what a keystore or truststore may hold lives here:
+
+* uploads are at most 1 MiB a file; PEM (with nothing but whitespace around its blocks) or DER, or PKCS#12;
+* RSA keys have 2048 to 8192 bits and e = 65537; EC keys are on P-256, P-384 or P-521;
+* the key must match the certificate, the certificate must be valid now, and each chain certificate must
+  have issued the one before it.
+
+Cheap checks run before expensive ones: sizes, then format, then decryption, then key size and exponent
+(read without the RSA consistency check), and only then the RSA consistency check, whose primality tests
+would let a huge crafted key pin a CPU for minutes.
+
+Every refusal is a ``KeyMaterialError`` with a stable ``code``, the ``field`` at fault and a sentence an
+operator can act on; library exceptions never escape. Messages, reprs and logs never hold key bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    load_der_private_key,  # noqa: TID251
+    load_pem_private_key,  # noqa: TID251
+    pkcs12,  # noqa: TID251
+)
+from cryptography.x509.oid import NameOID
+
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+MAX_UPLOAD_BYTES = 1024 * 1024
+MAX_CHAIN_LENGTH = 10
+RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
+RSA_PUBLIC_EXPONENT = 65537
+GENERATE_RSA_BITS = (2048, 3072, 4096)
+CURVES = ("P-256", "P-384", "P-521")
+MIN_SECRET_BYTES = 32
+MAX_COMMON_NAME_LENGTH = 64  # ub-common-name, RFC 5280 appendix A.1
+MAX_DAYS = 3650
+
+_CURVE_BY_NAME: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+_CURVE_NAME_BY_OPENSSL_NAME = {curve.name: name for name, curve in _CURVE_BY_NAME.items()}
+
+_FIELD_NOUNS = {
+    "certificate": "certificate file",
+    "private_key": "private key file",
+    "chain": "chain file",
+    "pkcs12": "PKCS#12 file",
+    "password": "password",
+    "secret": "secret",
+}
+
+
+class KeyMaterialError(Exception):
+    """A user's key material is refused.
+
+    ``code`` is a stable identifier (``rsa_key_too_small``, ``wrong_password``, ...); ``field`` names the
+    input at fault ('certificate', 'private_key', 'chain', 'pkcs12', 'password', 'common_name', 'key_type',
+    'bits', 'curve', 'days', 'secret') or is None; ``str(e)`` is a sentence a person can act on.
+    """
+
+    def __init__(self, message: str, *, code: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """The facts the portal keeps and shows about one certificate."""
+
+    pem: str
+    fingerprint_sha256: str  # upper-case hex pairs joined by ':'
+    subject: str  # RFC 4514
+    issuer: str  # RFC 4514
+    serial_number: str  # upper-case hex
+    key_type: str  # 'RSA' or 'EC'
+    key_size: int  # bits; for EC the curve's size
+    curve: str | None  # 'P-256', 'P-384', 'P-521' or None
+    not_before: datetime  # aware, UTC
+    not_after: datetime  # aware, UTC
+
+    def days_to_expiry(self, now: datetime) -> int:
+        """Whole days from ``now`` to ``not_after``, rounded down; negative once the certificate expired."""
+        return (self.not_after - now) // timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class KeystoreMaterial:
+    """A checked key pair, ready to store. The caller seals ``private_key_der`` at once; it is never shown."""
+
+    private_key_der: bytes = field(repr=False)  # PKCS#8 DER, unencrypted
+    certificate: CertificateInfo
+    chain: tuple[CertificateInfo, ...]  # intermediates, the leaf's issuer first
+    key_type: str
+    key_size: int
+    curve: str | None
+
+
+# Uploads
+
+
+def keystore_material_from_upload(
+    *,
+    certificate: bytes | None = None,
+    private_key: bytes | None = None,
+    chain: bytes | None = None,
+    pkcs12: bytes | None = None,
+    password: bytes | None = None,
+    now: datetime,
+) -> KeystoreMaterial:
+    """Check an uploaded key pair and return it as PKCS#8 DER plus certificate facts.
+
+    Either ``pkcs12`` (with ``password``; its certificate, key and extra certificates are used, the extra
+    ones ordered into a chain) or ``certificate`` and ``private_key`` (each PEM or DER; the key may be
+    PKCS#8, traditional or encrypted, the latter needing ``password``) plus an optional ``chain`` file of
+    up to 10 certificates, the leaf's issuer first. Further certificates after the first in the certificate
+    file also count as the start of the chain. An empty ``password`` counts as none.
+
+    Raises KeyMaterialError for every problem of DESIGN.md section 6, cheap checks first.
+    """
+    _require_aware(now)
+    password = password or None
+    if pkcs12 is not None:
+        for name, value in (("certificate", certificate), ("private_key", private_key), ("chain", chain)):
+            if value is not None:
+                raise KeyMaterialError(
+                    f"Upload either a PKCS#12 file or a certificate and private key, not both: leave the "
+                    f"{_noun(name)} empty when uploading a PKCS#12 file.",
+                    code="conflicting_input",
+                    field=name,
+                )
+        return _material_from_pkcs12(pkcs12, password, now)
+    if certificate is None:
+        raise KeyMaterialError(
+            "Upload a certificate and its private key, or a PKCS#12 file.",
+            code="missing_input",
+            field="certificate",
+        )
+    if private_key is None:
+        raise KeyMaterialError(
+            "Upload the private key that belongs to the certificate, or a PKCS#12 file instead.",
+            code="missing_input",
+            field="private_key",
+        )
+    return _material_from_parts(certificate, private_key, chain, password, now)
+
+
+def certificates_from_upload(data: bytes, *, field: str = "certificate", now: datetime) -> tuple[CertificateInfo, ...]:
+    """Check a truststore upload: one or more PEM certificates, or one DER certificate.
+
+    Each certificate must have an accepted public key (RSA 2048-8192 bits with e = 65537, or EC P-256,
+    P-384 or P-521) and be valid at ``now``. Raises KeyMaterialError naming the problem and ``field``.
+    """
+    _require_aware(now)
+    _check_upload_size(data, field)
+    ders, from_pem = _certificate_ders(data, field)
+    certificates = [_parse_certificate(der, field, from_pem=from_pem) for der in ders]
+    described = [
+        (cert, "the certificate" if len(certificates) == 1 else f"certificate {n} ({_name(cert.subject)})")
+        for n, cert in enumerate(certificates, start=1)
+    ]
+    for cert, what in described:
+        _check_certificate_key(cert, field=field, what=what)
+    for cert, what in described:
+        _check_validity(cert, now, field=field, what=what)
+    return tuple(_certificate_info(cert) for cert in certificates)
+
+
+def _material_from_parts(
+    certificate: bytes, private_key: bytes, chain: bytes | None, password: bytes | None, now: datetime
+) -> KeystoreMaterial:
+    # (1) sizes, before anything else
+    _check_upload_size(certificate, "certificate")
+    _check_upload_size(private_key, "private_key")
+    if chain is not None:
+        _check_upload_size(chain, "chain")
+    if password is not None:
+        _check_size(password, "password")
+    # (2) formats; the chain length is counted before any certificate is parsed
+    certificate_ders, certificate_pem = _certificate_ders(certificate, "certificate")
+    chain_ders, chain_pem = _certificate_ders(chain, "chain") if chain is not None else ([], True)
+    chain_field = "chain" if chain_ders else "certificate"
+    _check_chain_length(len(certificate_ders) - 1 + len(chain_ders), chain_field)
+    leaf, *extra = [_parse_certificate(der, "certificate", from_pem=certificate_pem) for der in certificate_ders]
+    chain_certificates = extra + [_parse_certificate(der, "chain", from_pem=chain_pem) for der in chain_ders]
+    # (2, 3) the key's format, then its decryption
+    key = _load_private_key(private_key, password)
+    return _checked_material(
+        key,
+        leaf,
+        chain_certificates,
+        key_field="private_key",
+        key_what="The private key",
+        certificate_field="certificate",
+        certificate_what="the certificate",
+        chain_field=chain_field,
+        now=now,
+    )
+
+
+def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) -> KeystoreMaterial:
+    _check_upload_size(data, "pkcs12")
+    if password is not None:
+        _check_size(password, "password")
+    if not _looks_like_pfx(data):
+        hint = " It is PEM text: upload the certificate and key in their own fields." if b"-----BEGIN" in data else ""
+        raise KeyMaterialError(
+            f"The PKCS#12 file is not a PKCS#12 (.p12 or .pfx) file.{hint}",
+            code="unknown_format",
+            field="pkcs12",
+        )
+    # PKCS#12 tools differ on whether "no password" means an absent or an empty one, so try both.
+    passwords: list[bytes | None] = [password] if password is not None else [None, b""]
+    # The loader below runs the RSA consistency check, so first read the key size from the key bags.
+    opened_by = _precheck_pkcs12_keys(data, passwords)
+    if opened_by is not None:
+        passwords = [opened_by.password]
+    for candidate in passwords:
+        try:
+            key, leaf, extra = pkcs12.load_key_and_certificates(data, candidate)
+            break
+        except ValueError as e:
+            if opened_by is not None:
+                raise KeyMaterialError(
+                    "The PKCS#12 file could not be read although its password opens the private key: the "
+                    "file is damaged or its private key is invalid.",
+                    code="invalid_private_key",
+                    field="pkcs12",
+                ) from e
+        except UnsupportedAlgorithm as e:
+            raise KeyMaterialError(
+                "The PKCS#12 file uses an encryption or key algorithm the portal cannot read; export it "
+                "again with AES-256 encryption and an RSA or EC key.",
+                code="unsupported_key_type",
+                field="pkcs12",
+            ) from e
+    else:
+        if password is None:
+            raise KeyMaterialError(
+                "The PKCS#12 file is protected by a password: enter it.",
+                code="password_required",
+                field="password",
+            )
+        raise KeyMaterialError(
+            "The password does not open the PKCS#12 file (or the file is damaged).",
+            code="wrong_password",
+            field="password",
+        )
+    if key is None:
+        raise KeyMaterialError(
+            "The PKCS#12 file holds no private key, only certificates: export it again with the key, or "
+            "upload the certificates as a truststore.",
+            code="pkcs12_without_key",
+            field="pkcs12",
+        )
+    extra = [cert for cert in extra if cert != leaf]
+    if leaf is None:
+        leaf = next((cert for cert in extra if _same_public_key(_public_key_or_none(cert), key.public_key())), None)
+        if leaf is None:
+            raise KeyMaterialError(
+                "The PKCS#12 file holds no certificate for its private key.",
+                code="pkcs12_without_certificate",
+                field="pkcs12",
+            )
+        extra.remove(leaf)
+    _check_chain_length(len(extra), "pkcs12")
+    return _checked_material(
+        key,
+        leaf,
+        _order_chain(leaf, extra),
+        key_field="pkcs12",
+        key_what="The PKCS#12 file's private key",
+        certificate_field="pkcs12",
+        certificate_what="the PKCS#12 file's certificate",
+        chain_field="pkcs12",
+        now=now,
+    )
+
+
+def _checked_material(
+    key: PrivateKeyTypes,
+    leaf: x509.Certificate,
+    chain: list[x509.Certificate],
+    *,
+    key_field: str,
+    key_what: str,
+    certificate_field: str,
+    certificate_what: str,
+    chain_field: str,
+    now: datetime,
+) -> KeystoreMaterial:
+    """Steps (4) to (7) of DESIGN.md section 6 for a loaded key, its certificate and chain."""
+    chain_what = [f"chain certificate {n} ({_name(cert.subject)})" for n, cert in enumerate(chain, start=1)]
+    # (4) key types, sizes and exponents, all cheap; then the expensive RSA consistency check
+    _check_public_key(key.public_key(), field=key_field, what=key_what)
+    leaf_public_key = _check_certificate_key(leaf, field=certificate_field, what=certificate_what)
+    for cert, what in zip(chain, chain_what, strict=True):
+        _check_certificate_key(cert, field=chain_field, what=what)
+    checked_key, private_key_der = _fully_checked_private_key(key, field=key_field, what=key_what)
+    # (5)
+    if not _same_public_key(checked_key.public_key(), leaf_public_key):
+        raise KeyMaterialError(
+            f"{key_what} does not match the certificate (their public keys differ).",
+            code="key_certificate_mismatch",
+            field=key_field,
+        )
+    # (6)
+    _check_validity(leaf, now, field=certificate_field, what=certificate_what)
+    for cert, what in zip(chain, chain_what, strict=True):
+        _check_validity(cert, now, field=chain_field, what=what)
+    # (7)
+    _check_chain_links(leaf, chain, field=chain_field)
+    info = _certificate_info(leaf)
+    return KeystoreMaterial(
+        private_key_der=private_key_der,
+        certificate=info,
+        chain=tuple(_certificate_info(cert) for cert in chain),
+        key_type=info.key_type,
+        key_size=info.key_size,
+        curve=info.curve,
+    )
+
+
+# Generation
+
+
+def keystore_material_generate(
+    *,
+    common_name: str,
+    key_type: str = "RSA",
+    bits: int = 2048,
+    curve: str = "P-256",
+    days: int = 365,
+    now: datetime,
+) -> KeystoreMaterial:
+    """Generate a key and a self-signed certificate, as DataPower's crypto tool does from a Common Name.
+
+    The certificate has only the CN in its subject, a random serial, validity from ``now`` (to the second)
+    for ``days`` days, SHA-256, basicConstraints CA=false and keyUsage digitalSignature (both critical) and
+    a subjectKeyIdentifier. Raises KeyMaterialError for a bad parameter (before any key is generated).
+    """
+    _require_aware(now)
+    _check_common_name(common_name)
+    if key_type not in ("RSA", "EC"):
+        raise KeyMaterialError(
+            f"The key type must be RSA or EC, not {key_type[:20]!r}.",
+            code="unsupported_key_type",
+            field="key_type",
+        )
+    if key_type == "RSA" and bits not in GENERATE_RSA_BITS:
+        raise KeyMaterialError(
+            f"RSA keys can be generated with {_or_list(GENERATE_RSA_BITS)} bits, not {bits}.",
+            code="unsupported_bits",
+            field="bits",
+        )
+    if key_type == "EC" and curve not in _CURVE_BY_NAME:
+        raise KeyMaterialError(
+            f"EC keys can be generated on {_or_list(CURVES)}, not {curve[:20]!r}.",
+            code="unsupported_curve",
+            field="curve",
+        )
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise KeyMaterialError(f"The validity must be 1 to {MAX_DAYS} days.", code="invalid_days", field="days")
+    key: PrivateKey = (
+        rsa.generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=bits)
+        if key_type == "RSA"
+        else ec.generate_private_key(_CURVE_BY_NAME[curve])
+    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    not_before = now.astimezone(UTC).replace(microsecond=0)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    info = _certificate_info(certificate)
+    return KeystoreMaterial(
+        private_key_der=_pkcs8_der(key),
+        certificate=info,
+        chain=(),
+        key_type=info.key_type,
+        key_size=info.key_size,
+        curve=info.curve,
+    )
+
+
+def _check_common_name(common_name: str) -> None:
+    if (
+        not isinstance(common_name, str)
+        or not 1 <= len(common_name) <= MAX_COMMON_NAME_LENGTH
+        or common_name.strip() != common_name
+        or not common_name.isprintable()
+    ):
+        raise KeyMaterialError(
+            f"The Common Name must be 1 to {MAX_COMMON_NAME_LENGTH} printable characters, without leading or "
+            "trailing spaces.",
+            code="invalid_common_name",
+            field="common_name",
+        )
+
+
+# Stored material: keys and certificates that passed the checks above
+
+
+def private_key_from_sealed_der(der: bytes) -> PrivateKey:
+    """Load a PKCS#8 DER key that comes back from sealed storage, for signing.
+
+    It skips the RSA consistency check on purpose, and that is safe here: every stored key passed the full
+    check at upload (or was generated here), and the sealed box is AES-GCM with the row's identity as
+    associated data, so what opens is byte for byte what was checked. The check costs milliseconds per
+    load (seconds for large keys) and would otherwise be paid by every process for every key.
+    Raises KeyMaterialError if the bytes are not an RSA or EC key (which means a programming error).
+    """
+    try:
+        key = load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise KeyMaterialError("The stored private key cannot be read.", code="invalid_private_key") from e
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise KeyMaterialError("The stored private key is not an RSA or EC key.", code="unsupported_key_type")
+    return key
+
+
+def public_key_from_certificate_pem(pem: str) -> PublicKey:
+    """The public key of a stored PEM certificate. Raises KeyMaterialError if it is not RSA or EC."""
+    public_key = _public_key_or_none(_certificate_from_pem_text(pem))
+    if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise KeyMaterialError(
+            f"The certificate holds {_key_type_phrase(public_key)}; only RSA and EC keys are supported.",
+            code="unsupported_key_type",
+            field="certificate",
+        )
+    return public_key
+
+
+def certificate_der_b64(pem: str) -> str:
+    """The certificate as standard base64 of its DER, as an ``x5c`` entry holds it (RFC 7517 section 4.7)."""
+    return base64.b64encode(_certificate_der(pem)).decode("ascii")
+
+
+def certificate_sha256_thumbprint(pem: str) -> str:
+    """The ``x5t#S256`` value: base64url of the SHA-256 of the certificate's DER (RFC 7517 section 4.9)."""
+    return _b64url(hashlib.sha256(_certificate_der(pem)).digest())
+
+
+# JWK (RFC 7517, RFC 7518 section 6) and thumbprints (RFC 7638)
+
+# RFC 7638 section 3.2: the members a thumbprint covers, by key type (OKP: RFC 8037 section 2).
+_THUMBPRINT_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "oct": ("k", "kty"),
+    "OKP": ("crv", "kty", "x"),
+}
+
+
+def public_jwk(public_key: PublicKey | PrivateKey) -> dict[str, str]:
+    """The RFC 7517 public JWK of a key: ``kty``, ``n``, ``e`` (RSA) or ``kty``, ``crv``, ``x``, ``y`` (EC).
+
+    Given a private key, only its public half is used: the result never holds ``d`` or other private members.
+    """
+    if isinstance(public_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        public_key = public_key.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        numbers = public_key.public_numbers()
+        return {"kty": "RSA", "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}
+    curve = _CURVE_NAME_BY_OPENSSL_NAME.get(public_key.curve.name)
+    if curve is None:
+        raise KeyMaterialError(
+            f"Keys on the curve {public_key.curve.name} have no JWK form here; use P-256, P-384 or P-521.",
+            code="unsupported_curve",
+        )
+    ec_numbers = public_key.public_numbers()
+    # RFC 7518 section 6.2.1.2: coordinates are the full size of the curve's field, leading zeros kept.
+    size = (public_key.curve.key_size + 7) // 8
+    return {
+        "kty": "EC",
+        "crv": curve,
+        "x": _b64url(ec_numbers.x.to_bytes(size, "big")),
+        "y": _b64url(ec_numbers.y.to_bytes(size, "big")),
+    }
+
+
+def jwk_thumbprint(jwk: dict[str, str]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a JWK, base64url: over its required members only, sorted, compact.
+
+    Raises KeyMaterialError (code ``invalid_jwk``) for an unknown ``kty`` or a missing or non-string member.
+    """
+    members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
+    if members is None:
+        raise KeyMaterialError("The JWK has no supported key type (kty).", code="invalid_jwk")
+    required = {}
+    for member in members:
+        value = jwk.get(member)
+        if not isinstance(value, str):
+            raise KeyMaterialError(f"The JWK lacks its {member!r} member.", code="invalid_jwk")
+        required[member] = value
+    canonical = json.dumps(required, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def secret_thumbprint(secret: bytes) -> str:
+    """The RFC 7638 thumbprint of a shared secret's ``oct`` JWK, for a ``kid``.
+
+    It reveals no more than any HMAC token made with the secret already does (both allow only guessing).
+    """
+    return jwk_thumbprint({"kty": "oct", "k": _b64url(secret)})
+
+
+# Shared secrets (HS256/384/512)
+
+
+def secret_generate(nbytes: int = MIN_SECRET_BYTES) -> bytes:
+    """``nbytes`` random bytes from the OS's CSPRNG. Raises ValueError below 32 (a programming error)."""
+    if nbytes < MIN_SECRET_BYTES:
+        raise ValueError(f"A generated secret has at least {MIN_SECRET_BYTES} bytes.")
+    return secrets.token_bytes(nbytes)
+
+
+_HEX_TEXT = re.compile(rb"(?:[0-9A-Fa-f]{2})+")
+_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
+
+
+def secret_from_upload(data: bytes) -> bytes:
+    """A shared secret from an upload: hex text, else base64 or base64url text, else the raw bytes.
+
+    Text counts as hex or base64 when, apart from surrounding whitespace and line breaks, it consists only of
+    that alphabet; anything else (binary, or text with spaces) is taken as raw bytes. The result must have
+    at least 32 bytes (RFC 7518 section 3.2: an HS256 key is at least as long as the hash), else
+    KeyMaterialError ``secret_too_short``.
+    """
+    _check_upload_size(data, "secret")
+    compact = b"".join(data.strip().splitlines())
+    secret, kind = data, "raw bytes"
+    if _HEX_TEXT.fullmatch(compact):
+        secret, kind = bytes.fromhex(compact.decode("ascii")), "hex"
+    elif _BASE64_TEXT.fullmatch(compact):
+        standard = compact.replace(b"-", b"+").replace(b"_", b"/").rstrip(b"=")
+        try:
+            secret = base64.b64decode(standard + b"=" * (-len(standard) % 4), validate=True)
+            kind = "base64"
+        except binascii.Error:
+            pass  # not base64 after all (a length no base64 text has): the raw bytes are the secret
+    if len(secret) < MIN_SECRET_BYTES:
+        raise KeyMaterialError(
+            f"The secret has {len(secret)} bytes (read as {kind}); at least {MIN_SECRET_BYTES} are needed.",
+            code="secret_too_short",
+            field="secret",
+        )
+    return secret
+
+
+# Input checks
+
+
+def _require_aware(now: datetime) -> None:
+    assert now.utcoffset() is not None, "now must be an aware datetime"
+
+
+def _check_size(data: bytes, field: str) -> None:
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise KeyMaterialError(
+            f"The {_noun(field)} is larger than 1 MiB ({len(data):,} bytes); key material is far smaller.",
+            code="file_too_large",
+            field=field,
+        )
+
+
+def _check_upload_size(data: bytes, field: str) -> None:
+    _check_size(data, field)
+    if not data.strip():
+        raise KeyMaterialError(f"The {_noun(field)} is empty.", code="empty_file", field=field)
+
+
+def _check_chain_length(length: int, field: str) -> None:
+    if length > MAX_CHAIN_LENGTH:
+        raise KeyMaterialError(
+            f"The chain holds {length} certificates; at most {MAX_CHAIN_LENGTH} intermediates are accepted.",
+            code="chain_too_long",
+            field=field,
+        )
+
+
+# PEM (RFC 7468) and format detection
+
+_CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
+_PRIVATE_KEY_LABELS = frozenset(
+    {"PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY"}
+)
+# `openssl ecparam -genkey` writes this block before the key; it carries nothing the key lacks.
+_IGNORED_KEY_FILE_LABELS = frozenset({"EC PARAMETERS"})
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN (?P<label>[A-Z0-9 ]{1,40})-----(?P<body>.*?)-----END (?P<end>[A-Z0-9 ]{1,40})-----",
+    re.DOTALL,
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class _PemBlock:
+    label: str
+    encrypted: bool
+    der: bytes = field(repr=False)
+    text: bytes = field(repr=False)
+
+
+def _pem_blocks(data: bytes, field: str) -> list[_PemBlock] | None:
+    """The PEM blocks of ``data``, or None when it is not PEM text (no BEGIN line).
+
+    Refuses anything but whitespace before, between or after the blocks (``junk_around_pem``): such text
+    is often a second, unnoticed secret or a sign the wrong file was chosen. A leading UTF-8 byte order
+    mark, which some editors add invisibly, is tolerated.
+    """
+    if b"-----BEGIN" not in data:
+        return None
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    noun = _noun(field)
+    blocks: list[_PemBlock] = []
+    position = 0
+    for match in _PEM_BLOCK.finditer(data):
+        _check_gap(
+            data[position : match.start()],
+            noun,
+            field,
+            "before its first PEM block" if not blocks else "between its PEM blocks",
+        )
+        label = match["label"].decode("ascii")
+        if match["end"] != match["label"]:
+            raise KeyMaterialError(
+                f"The {noun} has a PEM block that begins as {label!r} but ends as "
+                f"{match['end'].decode('ascii')!r}; the file is damaged.",
+                code="unknown_format",
+                field=field,
+            )
+        blocks.append(_pem_block(label, match["body"], match[0], noun, field))
+        position = match.end()
+    _check_gap(data[position:], noun, field, "after its last PEM block" if blocks else "")
+    return blocks
+
+
+def _check_gap(gap: bytes, noun: str, field: str, where: str) -> None:
+    if not gap.strip():
+        return
+    if b"-----BEGIN" in gap or b"-----END" in gap:
+        raise KeyMaterialError(
+            f"The {noun} has a -----BEGIN line without its matching -----END line; the file is cut short or damaged.",
+            code="unknown_format",
+            field=field,
+        )
+    raise KeyMaterialError(
+        f"The {noun} has other text {where}; remove everything outside the -----BEGIN and -----END lines.",
+        code="junk_around_pem",
+        field=field,
+    )
+
+
+def _pem_block(label: str, body: bytes, text: bytes, noun: str, field: str) -> _PemBlock:
+    lines = body.strip().splitlines()
+    headers: dict[bytes, bytes] = {}
+    # RFC 1421 headers (Proc-Type, DEK-Info) of traditional encrypted keys, then a blank line.
+    while lines and b":" in lines[0]:
+        name, _, value = lines.pop(0).partition(b":")
+        headers[name.strip()] = value.strip()
+    try:
+        der = base64.b64decode(b"".join(line.strip() for line in lines), validate=True)
+    except binascii.Error as e:
+        raise KeyMaterialError(
+            f"The {label} block of the {noun} is damaged: its base64 text is invalid.",
+            code="unknown_format",
+            field=field,
+        ) from e
+    if not der:
+        raise KeyMaterialError(f"The {label} block of the {noun} is empty.", code="unknown_format", field=field)
+    encrypted = label == "ENCRYPTED PRIVATE KEY" or b"ENCRYPTED" in headers.get(b"Proc-Type", b"")
+    return _PemBlock(label=label, encrypted=encrypted, der=der, text=text)
+
+
+def _looks_like_pfx(data: bytes) -> bool:
+    """Whether ``data`` starts as a PKCS#12 PFX, SEQUENCE { INTEGER 3, ...} (RFC 7292 section 4), in BER."""
+    if len(data) < 5 or data[0] != 0x30:
+        return False
+    length_octets = data[1] - 0x80 if data[1] > 0x80 else 0  # 0x80 itself: BER indefinite length
+    return data[2 + length_octets : 5 + length_octets] == b"\x02\x01\x03"
+
+
+def _unknown_format(data: bytes, field: str, expected: str) -> KeyMaterialError:
+    hint = " It looks like a PKCS#12 file: upload it in the PKCS#12 field." if _looks_like_pfx(data) else ""
+    return KeyMaterialError(
+        f"The {_noun(field)} is neither a PEM nor a DER {expected}.{hint}", code="unknown_format", field=field
+    )
+
+
+# Certificates
+
+
+def _certificate_ders(data: bytes, field: str) -> tuple[list[bytes], bool]:
+    """The DER of each certificate in a PEM file, or the data itself as a DER candidate (not yet parsed),
+    and whether the data was PEM."""
+    blocks = _pem_blocks(data, field)
+    if blocks is None:
+        return [data], False
+    if not blocks:
+        raise KeyMaterialError(f"The {_noun(field)} holds no PEM block.", code="unknown_format", field=field)
+    for block in blocks:
+        if block.label not in _CERTIFICATE_LABELS:
+            if block.label in _PRIVATE_KEY_LABELS:
+                what = "a private key"
+                advice = " Upload it in the private key field." if field == "certificate" else ""
+            else:
+                what, advice = f"a {block.label!r} block", ""
+            raise KeyMaterialError(
+                f"The {_noun(field)} holds {what}, not a certificate.{advice}",
+                code="not_a_certificate",
+                field=field,
+            )
+    return [block.der for block in blocks], True
+
+
+def _parse_certificate(der: bytes, field: str, *, from_pem: bool) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as e:
+        if from_pem:
+            raise KeyMaterialError(
+                f"A certificate block of the {_noun(field)} is damaged: it holds no valid X.509 certificate.",
+                code="unknown_format",
+                field=field,
+            ) from e
+        if _is_der_private_key(der):
+            advice = " Upload it in the private key field." if field == "certificate" else ""
+            raise KeyMaterialError(
+                f"The {_noun(field)} holds a private key, not a certificate.{advice}",
+                code="not_a_certificate",
+                field=field,
+            ) from e
+        raise _unknown_format(der, field, "certificate") from e
+
+
+def _certificate_from_pem_text(pem: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as e:
+        raise KeyMaterialError(
+            "The stored certificate is not a PEM certificate.", code="unknown_format", field="certificate"
+        ) from e
+
+
+def _certificate_der(pem: str) -> bytes:
+    return _certificate_from_pem_text(pem).public_bytes(serialization.Encoding.DER)
+
+
+def _certificate_info(cert: x509.Certificate) -> CertificateInfo:
+    public_key = cert.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)  # checked before
+    key_type, key_size, curve = _public_key_facts(public_key)
+    return CertificateInfo(
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial_number=format(cert.serial_number, "X"),
+        key_type=key_type,
+        key_size=key_size,
+        curve=curve,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+    )
+
+
+def _check_validity(cert: x509.Certificate, now: datetime, *, field: str, what: str) -> None:
+    # RFC 5280 section 4.1.2.5: the validity period includes both notBefore and notAfter.
+    if now > cert.not_valid_after_utc:
+        raise KeyMaterialError(
+            f"{_capitalized(what)} expired on {_when(cert.not_valid_after_utc)}.",
+            code="certificate_expired",
+            field=field,
+        )
+    if now < cert.not_valid_before_utc:
+        raise KeyMaterialError(
+            f"{_capitalized(what)} is not valid until {_when(cert.not_valid_before_utc)}.",
+            code="certificate_not_yet_valid",
+            field=field,
+        )
+
+
+def _order_chain(leaf: x509.Certificate, certificates: list[x509.Certificate]) -> list[x509.Certificate]:
+    """PKCS#12 bags have no order, so follow issuer names from the leaf; leftovers go last (and then fail)."""
+    remaining = list(certificates)
+    ordered: list[x509.Certificate] = []
+    current = leaf
+    while remaining and current.issuer != current.subject:
+        issuer = next((cert for cert in remaining if cert.subject == current.issuer), None)
+        if issuer is None:
+            break
+        ordered.append(issuer)
+        remaining.remove(issuer)
+        current = issuer
+    return ordered + remaining
+
+
+def _check_chain_links(leaf: x509.Certificate, chain: list[x509.Certificate], *, field: str) -> None:
+    """Each certificate must be issued by the next one: names equal and the signature verifies."""
+    links = [leaf, *chain]
+    for position, (child, issuer) in enumerate(itertools.pairwise(links), start=1):
+        child_what = "the certificate" if position == 1 else f"chain certificate {position - 1}"
+        if child.issuer != issuer.subject:
+            raise KeyMaterialError(
+                f"The chain is broken at chain certificate {position}: {child_what} was issued by "
+                f"{_name(child.issuer)}, but chain certificate {position} is {_name(issuer.subject)}. "
+                "List the certificate's issuer first, then that issuer's issuer, and so on.",
+                code="chain_broken",
+                field=field,
+            )
+        try:
+            child.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as e:
+            raise KeyMaterialError(
+                f"The chain is broken at chain certificate {position}: it is named {_name(issuer.subject)} "
+                f"like the issuer of {child_what}, but its key did not sign {child_what}.",
+                code="chain_broken",
+                field=field,
+            ) from e
+
+
+# Keys
+
+
+def _load_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
+    """Steps (2) and (3) for the private key file: its format, then its decryption.
+
+    Loads without the RSA consistency check, which runs later, once the key's size is known to be sane.
+    """
+    field = "private_key"
+    blocks = _pem_blocks(data, field)
+    if blocks is None:
+        return _load_der_private_key(data, password)
+    key_blocks = [block for block in blocks if block.label not in _IGNORED_KEY_FILE_LABELS]
+    if len(key_blocks) != 1 or key_blocks[0].label not in _PRIVATE_KEY_LABELS:
+        labels = [block.label for block in key_blocks]
+        if len(labels) > 1:
+            what = f"{len(labels)} PEM blocks ({', '.join(labels)}); upload the private key on its own"
+        elif labels and labels[0] in _CERTIFICATE_LABELS:
+            what = "a certificate, not a private key; upload it in the certificate field"
+        elif labels and "PUBLIC KEY" in labels[0]:
+            what = "a public key, not a private key"
+        else:
+            what = f"a {labels[0]!r} block, not a private key" if labels else "no private key"
+        raise KeyMaterialError(f"The private key file holds {what}.", code="not_a_private_key", field=field)
+    block = key_blocks[0]
+    if block.encrypted and password is None:
+        raise _password_required()
+    try:
+        return load_pem_private_key(
+            block.text, password if block.encrypted else None, unsafe_skip_rsa_key_validation=True
+        )
+    except TypeError as e:
+        raise _password_required() from e
+    except ValueError as e:
+        if block.encrypted:
+            raise _wrong_password() from e
+        raise KeyMaterialError(
+            f"The private key file's {block.label} block cannot be read: the key is damaged or invalid.",
+            code="invalid_private_key",
+            field=field,
+        ) from e
+    except UnsupportedAlgorithm as e:
+        raise _unsupported_key_algorithm() from e
+
+
+def _load_der_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
+    try:
+        return load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:
+        pass  # encrypted (PKCS#8 EncryptedPrivateKeyInfo): decrypt below
+    except ValueError as e:
+        if _is_der_certificate(data):
+            raise KeyMaterialError(
+                "The private key file holds a certificate, not a private key; upload it in the certificate field.",
+                code="not_a_private_key",
+                field="private_key",
+            ) from e
+        raise _unknown_format(data, "private_key", "private key") from e
+    except UnsupportedAlgorithm as e:
+        raise _unsupported_key_algorithm() from e
+    if password is None:
+        raise _password_required()
+    try:
+        return load_der_private_key(data, password, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError) as e:
+        raise _wrong_password() from e
+    except UnsupportedAlgorithm as e:
+        raise _unsupported_key_algorithm() from e
+
+
+def _is_der_private_key(data: bytes) -> bool:
+    try:
+        load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:
+        return True  # encrypted
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _is_der_certificate(data: bytes) -> bool:
+    try:
+        x509.load_der_x509_certificate(data)
+    except ValueError:
+        return False
+    return True
+
+
+def _password_required() -> KeyMaterialError:
+    return KeyMaterialError(
+        "The private key is encrypted: enter its passphrase in the password field.",
+        code="password_required",
+        field="password",
+    )
+
+
+def _wrong_password() -> KeyMaterialError:
+    return KeyMaterialError(
+        "The password does not decrypt the private key (or the key file is damaged).",
+        code="wrong_password",
+        field="password",
+    )
+
+
+def _unsupported_key_algorithm() -> KeyMaterialError:
+    return KeyMaterialError(
+        "The private key uses a key type or encryption the portal cannot read; use an RSA or EC key, "
+        "unencrypted or encrypted with PKCS#8 and AES.",
+        code="unsupported_key_type",
+        field="private_key",
+    )
+
+
+def _public_key_or_none(cert: x509.Certificate) -> object:
+    """The certificate's public key, or None when its algorithm is one ``cryptography`` cannot read."""
+    try:
+        return cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
+def _check_certificate_key(cert: x509.Certificate, *, field: str, what: str) -> PublicKey:
+    return _check_public_key(_public_key_or_none(cert), field=field, what=f"The public key of {what}")
+
+
+def _check_public_key(public_key: object, *, field: str, what: str) -> PublicKey:
+    """Step (4): check key type, size, exponent or curve (DESIGN.md section 6); cheap, no primality test."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        bits = public_key.key_size
+        if bits < RSA_MIN_BITS:
+            raise KeyMaterialError(
+                f"{what} is a {bits}-bit RSA key; RSA keys need {RSA_MIN_BITS} to {RSA_MAX_BITS} bits.",
+                code="rsa_key_too_small",
+                field=field,
+            )
+        if bits > RSA_MAX_BITS:
+            raise KeyMaterialError(
+                f"{what} is a {bits}-bit RSA key; RSA keys may have at most {RSA_MAX_BITS} bits.",
+                code="rsa_key_too_large",
+                field=field,
+            )
+        exponent = public_key.public_numbers().e
+        if exponent != RSA_PUBLIC_EXPONENT:
+            shown = str(exponent) if exponent.bit_length() <= 64 else "a very large number"
+            raise KeyMaterialError(
+                f"{what} has the RSA public exponent {shown}; only {RSA_PUBLIC_EXPONENT} is accepted.",
+                code="rsa_bad_exponent",
+                field=field,
+            )
+        return public_key
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in _CURVE_NAME_BY_OPENSSL_NAME:
+            raise KeyMaterialError(
+                f"{what} is on the elliptic curve {public_key.curve.name}; only {_or_list(CURVES)} are accepted.",
+                code="unsupported_curve",
+                field=field,
+            )
+        return public_key
+    raise KeyMaterialError(
+        f"{what} is {_key_type_phrase(public_key)}; only RSA and EC keys are accepted.",
+        code="unsupported_key_type",
+        field=field,
+    )
+
+
+def _fully_checked_private_key(key: PrivateKeyTypes, *, field: str, what: str) -> tuple[PrivateKey, bytes]:
+    """The key reloaded with every check (for RSA: primality of p and q, n = pq, d and the CRT values),
+    and its unencrypted PKCS#8 DER. Call only after ``_check_public_key`` accepted its size."""
+    der = _pkcs8_der(key)
+    try:
+        checked = load_der_private_key(der, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise KeyMaterialError(
+            f"{what} is invalid: its numbers are inconsistent, so it is damaged or was built wrongly.",
+            code="invalid_private_key",
+            field=field,
+        ) from e
+    assert isinstance(checked, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)  # _check_public_key ran
+    return checked, der
+
+
+@dataclass(frozen=True)
+class _OpenedBy:
+    password: bytes | None = field(repr=False)
+
+
+def _precheck_pkcs12_keys(data: bytes, passwords: list[bytes | None]) -> _OpenedBy | None:
+    """Check the type and size of the keys in a PKCS#12 file before the full loader runs its RSA check.
+
+    Returns the password that decrypted a key bag, or None when none did (the key bag is unencrypted, BER
+    encoded or inside an encrypted container, or the password is wrong): then the full loader decides.
+    """
+    opened = None
+    for bag_der, encrypted in _pkcs12_key_bags(data):
+        for candidate in passwords if encrypted else [None]:
+            try:
+                key = load_der_private_key(bag_der, candidate, unsafe_skip_rsa_key_validation=True)
+            except (ValueError, TypeError, UnsupportedAlgorithm):
+                continue
+            _check_public_key(key.public_key(), field="pkcs12", what="The PKCS#12 file's private key")
+            if encrypted and opened is None:
+                opened = _OpenedBy(candidate)
+            break
+    return opened
+
+
+class _DerError(Exception):
+    """Not the plain DER this reader handles; the caller falls back to the full loader."""
+
+
+_OID_DATA = bytes.fromhex("2a864886f70d010701")  # 1.2.840.113549.1.7.1, PKCS#7 data
+_OID_KEY_BAG = bytes.fromhex("2a864886f70d010c0a0101")  # 1.2.840.113549.1.12.10.1.1
+_OID_SHROUDED_KEY_BAG = bytes.fromhex("2a864886f70d010c0a0102")  # 1.2.840.113549.1.12.10.1.2
+
+
+def _pkcs12_key_bags(data: bytes) -> list[tuple[bytes, bool]]:
+    """The key bags of a PKCS#12 file that sit in unencrypted containers (RFC 7292 sections 4 and 4.2).
+
+    Each is the DER of a PrivateKeyInfo (keyBag) or EncryptedPrivateKeyInfo (pkcs8ShroudedKeyBag), with
+    whether it is encrypted.
+    """
+    bags: list[tuple[bytes, bool]] = []
+    try:
+        _version, auth_safe, *_mac = _der_children(_der_only(data, 0x30))
+        auth_safe_safes = _data_content(auth_safe[1])
+        if auth_safe_safes is None:
+            return []
+        for _tag, content_info, _ in _der_children(_der_only(auth_safe_safes, 0x30)):
+            safe_contents = _data_content(content_info)
+            if safe_contents is None:
+                continue  # encryptedData: needs the password and rarely holds the key
+            for _tag, safe_bag, _ in _der_children(_der_only(safe_contents, 0x30)):
+                bag_id, bag_value, *_attributes = _der_children(safe_bag)
+                if bag_id[1] in (_OID_KEY_BAG, _OID_SHROUDED_KEY_BAG) and bag_value[0] == 0xA0:
+                    _tag, _content, bag_der = _der_children(bag_value[1])[0]
+                    bags.append((bag_der, bag_id[1] == _OID_SHROUDED_KEY_BAG))
+    except (_DerError, ValueError, IndexError):
+        return []
+    return bags
+
+
+def _data_content(content_info: bytes) -> bytes | None:
+    """The octets of a PKCS#7 ContentInfo of type data, or None for another type."""
+    content_type, explicit, *_ = _der_children(content_info)
+    if content_type[1] != _OID_DATA or explicit[0] != 0xA0:
+        return None
+    return _der_only(explicit[1], 0x04)
+
+
+def _der_only(data: bytes, tag: int) -> bytes:
+    children = _der_children(data)
+    if len(children) != 1 or children[0][0] != tag:
+        raise _DerError
+    return children[0][1]
+
+
+def _der_children(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """The (tag, content, whole encoding) of each DER element in ``data``, definite lengths only."""
+    children = []
+    offset = 0
+    while offset < len(data):
+        if offset + 2 > len(data) or data[offset] & 0x1F == 0x1F:
+            raise _DerError
+        tag, first = data[offset], data[offset + 1]
+        start = offset + 2
+        if first < 0x80:
+            length = first
+        elif first == 0x80 or first > 0x84:
+            raise _DerError
+        else:
+            start += first - 0x80
+            if start > len(data):
+                raise _DerError
+            length = int.from_bytes(data[offset + 2 : start], "big")
+        end = start + length
+        if end > len(data):
+            raise _DerError
+        children.append((tag, data[start:end], data[offset:end]))
+        offset = end
+    return children
+
+
+# Small helpers
+
+
+def _public_key_facts(public_key: PublicKey) -> tuple[str, int, str | None]:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RSA", public_key.key_size, None
+    return "EC", public_key.curve.key_size, _CURVE_NAME_BY_OPENSSL_NAME.get(public_key.curve.name)
+
+
+def _same_public_key(a: object, b: object) -> bool:
+    if isinstance(a, rsa.RSAPublicKey) and isinstance(b, rsa.RSAPublicKey):
+        return a.public_numbers() == b.public_numbers()
+    if isinstance(a, ec.EllipticCurvePublicKey) and isinstance(b, ec.EllipticCurvePublicKey):
+        return a.curve.name == b.curve.name and a.public_numbers() == b.public_numbers()
+    return False
+
+
+def _pkcs8_der(key: PrivateKeyTypes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _key_type_phrase(key: object) -> str:
+    for types, phrase in (
+        ((ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey), "an Ed25519 key"),
+        ((ed448.Ed448PublicKey, ed448.Ed448PrivateKey), "an Ed448 key"),
+        ((dsa.DSAPublicKey, dsa.DSAPrivateKey), "a DSA key"),
+    ):
+        if isinstance(key, types):
+            return phrase
+    return "a key of an unsupported type"
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _noun(field: str) -> str:
+    return _FIELD_NOUNS.get(field, f"{field} file")
+
+
+def _name(name: x509.Name) -> str:
+    """A distinguished name for a message, quoted and cut short (certificates may carry long names)."""
+    text = name.rfc4514_string() or "(empty name)"
+    return repr(text if len(text) <= 100 else text[:97] + "...")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _or_list(items: Sequence[object]) -> str:
+    words = [str(item) for item in items]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_uint(value: int) -> str:
+    # RFC 7518 section 2: Base64urlUInt, the minimal big-endian octets (one zero octet for zero).
+    return _b64url(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))

@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite: a fixed test master key ring, the demo organization and catalogs."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+from django.conf import LazySettings
+
+from keyprofiles import keycache
+from portal.models import Catalog, Organization
+from portal.services import Actor, catalog_create, organization_create
+
+TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
+OTHER_MASTER_KEY = base64.b64encode(bytes(range(32, 64))).decode()
+
+
+@pytest.fixture(autouse=True)
+def _master_key_ring(settings: LazySettings) -> Iterator[None]:
+    """Every test seals under a fixed ring; no test touches the developer's var/master.key."""
+    settings.KEYPROFILES = {"MASTER_KEYS": f"test-1:{TEST_MASTER_KEY}", "MASTER_KEY_FILE": ""}
+    keycache.clear()
+    yield
+    keycache.clear()
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor(name="test-operator")
+
+
+@pytest.fixture
+def organization(db: None) -> Organization:
+    return organization_create(slug="personal", title="Personal")
+
+
+@pytest.fixture
+def sandbox(organization: Organization) -> Catalog:
+    return Catalog.objects.get(organization=organization, slug="sandbox")
+
+
+@pytest.fixture
+def production(organization: Organization) -> Catalog:
+    return catalog_create(organization=organization, slug="production", title="Production")

@@ -1,0 +1,622 @@
+"""The assembly interpreter: APIC policies compiled once at publish, run per request (DESIGN.md section 3).
+
+``assembly_compile`` turns ``x-ibm-configuration.assembly`` into policy objects, refusing a bad
+configuration with the policy's title and the property named (``PolicyConfigError``) and a policy the
+portal does not run with its title and type (``PublishError``). ``CompiledAssembly.run`` executes them
+against a ``Context``; an ``AssemblyError`` goes to the first ``catch`` naming it, else to the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, NoReturn, Protocol
+
+from tokens import jose
+from tokens.context import Context
+from tokens.documents import Operation
+from tokens.errors import AssemblyError, PolicyConfigError, PublishError
+
+RUNTIME_ERROR = "RuntimeError"
+REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+MAX_VALIDITY_SECONDS = 31622400
+DEFAULT_VALIDITY_SECONDS = 3600
+MAX_LEEWAY_SECONDS = 300
+COMMON_PROPERTIES = frozenset({"version", "title", "description"})
+# APIC policies the portal keeps in documents but does not run: publishing refuses them by name.
+KNOWN_UNSUPPORTED = frozenset(
+    {
+        "gatewayscript",
+        "invoke",
+        "proxy",
+        "map",
+        "validate",
+        "parse",
+        "xslt",
+        "ratelimit",
+        "rate-limit",
+        "log",
+        "redaction",
+        "json-to-xml",
+        "xml-to-json",
+        "oauth",
+        "client-security",
+        "user-security",
+        "websocket-upgrade",
+        "graphql-introspect",
+        "if",
+        "switch",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SigningMaterial:
+    key: jose.JwsKey
+    kid: str
+
+
+class CryptoResolver(Protocol):
+    """How policies find keys: crypto objects by name within the publication's catalog."""
+
+    def signing(self, name: str) -> SigningMaterial:
+        """The key a ``-key`` crypto object signs with. Raises LookupError with a readable message."""
+
+    def verifying(self, name: str) -> tuple[jose.JwsKey, ...]:
+        """The keys a crypto object verifies with. Raises LookupError with a readable message."""
+
+
+class Policy:
+    kind = ""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+    def run(self, context: Context) -> None:
+        raise NotImplementedError
+
+
+class _Properties:
+    """Typed access to a policy's properties, failing with the policy title and property name."""
+
+    def __init__(self, kind: str, title: str, config: dict[str, Any], allowed: set[str]) -> None:
+        self.kind = kind
+        self.title = title
+        self.config = {k: v for k, v in config.items() if v is not None and v != ""}
+        unknown = set(self.config) - allowed - COMMON_PROPERTIES
+        if unknown:
+            name = sorted(unknown)[0]
+            self.fail(name, f"'{name}' is not a property the portal supports for {kind}")
+
+    def fail(self, prop: str, problem: str) -> NoReturn:
+        raise PolicyConfigError(
+            f"{self.kind} policy '{self.title}', property '{prop}': {problem}.", policy=self.title, prop=prop
+        )
+
+    def string(self, prop: str, default: str | None = None) -> str | None:
+        value = self.config.get(prop, default)
+        if value is not None and not isinstance(value, str):
+            self.fail(prop, f"must be a string, not {value!r}")
+        return value
+
+    def variable(self, prop: str, default: str | None = None) -> str | None:
+        value = self.string(prop, default)
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]+", value):
+            self.fail(prop, f"must be a variable name such as request.headers.iss-claim, not {value!r}")
+        return value
+
+    def integer(self, prop: str, default: int, low: int, high: int) -> int:
+        value = self.config.get(prop, default)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            self.fail(prop, f"must be a whole number from {low} to {high}, not {value!r}")
+        return value
+
+    def boolean(self, prop: str, default: bool) -> bool:
+        value = self.config.get(prop, default)
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            self.fail(prop, f"must be true or false, not {value!r}")
+        return value
+
+    def pattern(self, prop: str) -> re.Pattern[str] | None:
+        value = self.string(prop)
+        if value is None:
+            return None
+        try:
+            return re.compile(value)
+        except re.error as e:
+            self.fail(prop, f"is not a valid regular expression ({e})")
+
+    def algorithm(self, prop: str) -> str:
+        value = self.string(prop)
+        if value is None:
+            self.fail(prop, f"is required; choose one of {', '.join(jose.ALGORITHMS)}")
+        if value not in jose.ALGORITHMS:
+            self.fail(prop, f"{value!r} is not supported; choose one of {', '.join(jose.ALGORITHMS)}")
+        return value
+
+    def key_source(self) -> tuple[str | None, str | None]:
+        crypto, jwk = self.string("jws-crypto"), self.variable("jws-jwk")
+        if crypto and jwk:
+            self.fail("jws-jwk", "give either jws-crypto or jws-jwk, not both")
+        if not crypto and not jwk:
+            self.fail("jws-crypto", "name a crypto object (or set jws-jwk to a variable holding a JWK)")
+        return crypto, jwk
+
+
+@lru_cache(maxsize=256)
+def _key_from_jwk_text(text: str) -> jose.JwsKey:
+    return jose.JwsKey.from_jwk(text)
+
+
+def _jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwsKey:
+    value = context.get(variable)
+    if value is None:
+        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    try:
+        return _key_from_jwk_text(text)
+    except jose.JoseError as e:
+        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK in '{variable}' is not usable: {e}", status=500) from e
+
+
+class JwtGenerate(Policy):
+    kind = "jwt-generate"
+    PROPERTIES = {
+        "jwt", "iss-claim", "sub-claim", "aud-claim", "exp-claim", "jti-claim", "private-claims",
+        "jws-alg", "jws-crypto", "jws-jwk", "custom-kid-value-jws",
+    }  # fmt: skip
+
+    def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
+        super().__init__(title)
+        props = _Properties(self.kind, title, config, self.PROPERTIES)
+        self.output = props.variable("jwt")
+        self.claim_variables = [
+            (claim, variable)
+            for claim, variable in (
+                ("iss", props.variable("iss-claim")),
+                ("sub", props.variable("sub-claim")),
+                ("aud", props.variable("aud-claim")),
+            )
+            if variable
+        ]
+        self.validity = props.integer("exp-claim", DEFAULT_VALIDITY_SECONDS, 1, MAX_VALIDITY_SECONDS)
+        self.jti = props.boolean("jti-claim", False)
+        self.private_claims = props.variable("private-claims")
+        self.alg = props.algorithm("jws-alg")
+        crypto, self.jwk_variable = props.key_source()
+        self.custom_kid = props.string("custom-kid-value-jws")
+        self.material: SigningMaterial | None = None
+        if crypto:
+            try:
+                self.material = resolver.signing(crypto)
+            except LookupError as e:
+                props.fail("jws-crypto", str(e).strip("'\""))
+            if self.alg not in self.material.key.allowed_algorithms():
+                props.fail(
+                    "jws-alg",
+                    f"{self.alg} does not fit the {self.material.key.kind} key of '{crypto}' "
+                    f"(allowed: {', '.join(sorted(self.material.key.allowed_algorithms()))})",
+                )
+
+    def _claim(self, context: Context, claim: str, variable: str) -> Any:
+        value = context.get(variable)
+        if value is None:
+            raise AssemblyError(
+                RUNTIME_ERROR,
+                f"jwt-generate '{self.title}': the {claim} claim variable '{variable}' is not set.",
+                status=400,
+                reason="Bad Request",
+            )
+        if claim == "aud":
+            if isinstance(value, list):
+                return value if len(value) != 1 else value[0]
+            parts = [part.strip() for part in str(value).split(",") if part.strip()]
+            return parts[0] if len(parts) == 1 else parts
+        # Carried verbatim: a header that looks like JSON stays a string.
+        return value if isinstance(value, str) else str(value)
+
+    def run(self, context: Context) -> None:
+        claims: dict[str, Any] = {}
+        if self.private_claims:
+            claims.update(self._private_claims(context))
+        for claim, variable in self.claim_variables:
+            claims[claim] = self._claim(context, claim, variable)
+        now = int(time.time())
+        claims["iat"] = now
+        claims["exp"] = now + self.validity
+        if self.jti:
+            claims["jti"] = str(uuid.uuid4())
+        if self.material is not None:
+            key, kid = self.material.key, self.material.kid
+        else:
+            assert self.jwk_variable is not None
+            key = _jwk_from_variable(context, self.jwk_variable, f"jwt-generate '{self.title}'")
+            kid = key.thumbprint()
+        try:
+            token = jose.sign_compact(claims=claims, key=key, alg=self.alg, kid=self.custom_kid or kid)
+        except jose.JoseError as e:
+            raise AssemblyError(RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=500) from e
+        context.set("generated.jwt", token)
+        if self.output:
+            context.set(self.output, token)
+        else:
+            context.set("message.headers.Authorization", f"Bearer {token}")
+
+    def _private_claims(self, context: Context) -> dict[str, Any]:
+        assert self.private_claims is not None
+        value = context.get(self.private_claims)
+        if isinstance(value, str | bytes):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        if not isinstance(value, dict):
+            raise AssemblyError(
+                RUNTIME_ERROR,
+                f"jwt-generate '{self.title}': the private claims variable '{self.private_claims}' must hold "
+                "a JSON object.",
+                status=400,
+                reason="Bad Request",
+            )
+        clash = sorted(REGISTERED_CLAIMS & set(value))
+        if clash:
+            raise AssemblyError(
+                RUNTIME_ERROR,
+                f"jwt-generate '{self.title}': private claims may not set registered claims ({', '.join(clash)}).",
+                status=400,
+                reason="Bad Request",
+            )
+        return value
+
+
+class JwtValidationFailed(AssemblyError):
+    def __init__(self, because: str) -> None:
+        super().__init__(
+            RUNTIME_ERROR,
+            f"JWT validation failed, because {because}",
+            status=401,
+            reason="Unauthorized",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_JOSE_REASONS = {
+    "size": "the JWT is too large",
+    "malformed": "the JWT is malformed",
+    "algorithm": "the JWT's algorithm is not allowed",
+    "header": "the JWT header is not acceptable",
+    "signature": "the JWT signature does not verify",
+    "key": "the verification key is not usable",
+}
+
+
+class JwtValidate(Policy):
+    kind = "jwt-validate"
+    PROPERTIES = {"jwt", "output-claims", "iss-claim", "aud-claim", "jws-crypto", "jws-jwk", "leeway"}
+
+    def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
+        super().__init__(title)
+        props = _Properties(self.kind, title, config, self.PROPERTIES)
+        self.source = props.variable("jwt", "request.headers.authorization") or "request.headers.authorization"
+        self.output = props.variable("output-claims", "decoded.claims") or "decoded.claims"
+        self.issuer = props.pattern("iss-claim")
+        self.audience = props.pattern("aud-claim")
+        self.leeway = props.integer("leeway", 0, 0, MAX_LEEWAY_SECONDS)
+        crypto, self.jwk_variable = props.key_source()
+        self.keys: tuple[jose.JwsKey, ...] = ()
+        if crypto:
+            try:
+                self.keys = resolver.verifying(crypto)
+            except LookupError as e:
+                props.fail("jws-crypto", str(e).strip("'\""))
+
+    def run(self, context: Context) -> None:
+        try:
+            claims = self._validate(context)
+        except JwtValidationFailed as e:
+            context.set("jwt-validate.error-message", e.message)
+            raise
+        context.set(self.output, claims)
+
+    def _validate(self, context: Context) -> dict[str, Any]:
+        token = context.get(self.source)
+        if not isinstance(token, str) or not token.strip():
+            raise JwtValidationFailed(f"no JWT was found in {self.source}")
+        token = token.strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        keys = self.keys
+        if self.jwk_variable:
+            keys = (_jwk_from_variable(context, self.jwk_variable, f"jwt-validate '{self.title}'"),)
+        try:
+            _, claims = jose.verify_compact(token, keys=keys)
+        except jose.JoseError as e:
+            raise JwtValidationFailed(f"{_JOSE_REASONS.get(e.reason, 'the JWT is not valid')}: {e}") from e
+        now = time.time()
+        exp = claims.get("exp")
+        if exp is None:
+            raise JwtValidationFailed("the JWT has no exp (expiry) claim")
+        if not _is_number(exp):
+            raise JwtValidationFailed("the JWT's exp claim is not a number")
+        if now >= exp + self.leeway:
+            raise JwtValidationFailed(f"the JWT has expired at {_utc(exp)}")
+        nbf = claims.get("nbf")
+        if nbf is not None:
+            if not _is_number(nbf):
+                raise JwtValidationFailed("the JWT's nbf claim is not a number")
+            if now < nbf - self.leeway:
+                raise JwtValidationFailed(f"the JWT is not valid before {_utc(nbf)}")
+        if self.issuer is not None:
+            iss = claims.get("iss")
+            if not isinstance(iss, str) or not self.issuer.fullmatch(iss):
+                raise JwtValidationFailed(f"the issuer claim {_shown(iss)} does not match '{self.issuer.pattern}'")
+        if self.audience is not None:
+            aud = claims.get("aud")
+            values = aud if isinstance(aud, list) else [aud]
+            if not any(isinstance(value, str) and self.audience.fullmatch(value) for value in values):
+                raise JwtValidationFailed(f"the audience claim {_shown(aud)} does not match '{self.audience.pattern}'")
+        return claims
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(absent)"
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+SET_VARIABLE_TYPES = ("any", "string", "number", "boolean", "object")
+
+
+@dataclass(frozen=True)
+class _Action:
+    verb: str  # set, add, clear
+    name: str
+    value: Any
+    type: str
+
+
+class SetVariable(Policy):
+    kind = "set-variable"
+
+    def __init__(self, title: str, config: dict[str, Any]) -> None:
+        super().__init__(title)
+        props = _Properties(self.kind, title, config, {"actions"})
+        actions = props.config.get("actions")
+        if not isinstance(actions, list) or not actions:
+            props.fail("actions", "must be a list of set, add or clear actions")
+        self.actions = [self._action(props, index, action) for index, action in enumerate(actions)]
+
+    def _action(self, props: _Properties, index: int, action: Any) -> _Action:
+        where = f"actions[{index}]"
+        if not isinstance(action, dict):
+            props.fail(where, "must be a mapping with set, add or clear")
+        verbs = [verb for verb in ("set", "add", "clear") if verb in action]
+        if len(verbs) != 1:
+            props.fail(where, "must have exactly one of set, add or clear")
+        verb = verbs[0]
+        name = action[verb]
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+            props.fail(f"{where}.{verb}", f"must be a variable name, not {name!r}")
+        value_type = action.get("type", "any") or "any"
+        if value_type not in SET_VARIABLE_TYPES:
+            props.fail(f"{where}.type", f"{value_type!r} is not one of {', '.join(SET_VARIABLE_TYPES)}")
+        value = action.get("value")
+        if verb != "clear" and value is None:
+            props.fail(f"{where}.value", "is required for set and add")
+        if verb != "clear" and value_type != "any" and isinstance(value, str) and "$(" not in value:
+            value = _coerce(value, value_type, lambda problem: props.fail(f"{where}.value", problem))
+        return _Action(verb, name, value, value_type)
+
+    def run(self, context: Context) -> None:
+        for action in self.actions:
+            if action.verb == "clear":
+                context.clear(action.name)
+                continue
+            value = action.value
+            if isinstance(value, str) and "$(" in value:
+                value = context.interpolate(value)
+                if action.type != "any":
+                    value = _coerce(value, action.type, self._runtime_failure(action))
+            if action.verb == "set":
+                context.set(action.name, value)
+            else:
+                context.add(action.name, value)
+
+    def _runtime_failure(self, action: _Action) -> Callable[[str], Any]:
+        def fail(problem: str) -> Any:
+            raise AssemblyError(RUNTIME_ERROR, f"set-variable '{self.title}': {action.name} {problem}.", status=500)
+
+        return fail
+
+
+def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:
+    if value_type == "string":
+        return value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict | list) else str(value)
+    if value_type == "number":
+        if _is_number(value):
+            return value
+        try:
+            number = float(str(value))
+        except ValueError:
+            return fail(f"{value!r} is not a number")
+        return int(number) if number.is_integer() else number
+    if value_type == "boolean":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in {"true", "false"}:
+            return str(value).lower() == "true"
+        return fail(f"{value!r} is not true or false")
+    if isinstance(value, dict | list):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return fail(f"{value!r} is not a JSON object")
+
+
+class Throw(Policy):
+    kind = "throw"
+
+    def __init__(self, title: str, config: dict[str, Any]) -> None:
+        super().__init__(title)
+        props = _Properties(self.kind, title, config, {"name", "message"})
+        self.name = props.string("name")
+        if not self.name:
+            props.fail("name", "is required: the error name catch blocks match")
+        self.message = props.string("message", "") or ""
+
+    def run(self, context: Context) -> None:
+        assert self.name is not None
+        message = context.interpolate(self.message) if "$(" in self.message else self.message
+        raise AssemblyError(self.name, str(message), status=500)
+
+
+@dataclass(frozen=True)
+class _Case:
+    operations: tuple[tuple[str | None, str | None], ...]  # (verb, path) or (None, operationId)
+    policies: tuple[Policy, ...]
+
+
+class OperationSwitch(Policy):
+    kind = "operation-switch"
+
+    def __init__(self, title: str, config: dict[str, Any], build: Callable[[Any, str], tuple[Policy, ...]]) -> None:
+        super().__init__(title)
+        props = _Properties(self.kind, title, config, {"case", "otherwise"})
+        cases = props.config.get("case")
+        if not isinstance(cases, list) or not cases:
+            props.fail("case", "must list at least one case")
+        self.cases: list[_Case] = []
+        for index, case in enumerate(cases):
+            where = f"case[{index}]"
+            if not isinstance(case, dict) or not isinstance(case.get("operations"), list):
+                props.fail(where, "must have an operations list and an execute list")
+            operations: list[tuple[str | None, str | None]] = []
+            for operation in case["operations"]:
+                if isinstance(operation, str):
+                    operations.append((None, operation))
+                elif (
+                    isinstance(operation, dict)
+                    and isinstance(operation.get("verb"), str)
+                    and isinstance(operation.get("path"), str)
+                ):
+                    operations.append((operation["verb"].upper(), operation["path"]))
+                else:
+                    props.fail(f"{where}.operations", f"{operation!r} is neither an operationId nor a verb and path")
+            self.cases.append(_Case(tuple(operations), build(case.get("execute", []), f"{where}.execute")))
+        self.otherwise = build(props.config.get("otherwise", []), "otherwise")
+
+    def run(self, context: Context) -> None:
+        operation: Operation | None = context.get("api.operation")
+        for case in self.cases:
+            for verb, path in case.operations:
+                if operation is None:
+                    continue
+                if (verb is None and path == operation.operation_id) or (
+                    verb == operation.verb and path == operation.path
+                ):
+                    run_policies(case.policies, context)
+                    return
+        run_policies(self.otherwise, context)
+
+
+def run_policies(policies: Sequence[Policy], context: Context) -> None:
+    for policy in policies:
+        policy.run(context)
+
+
+@dataclass(frozen=True)
+class _Catch:
+    errors: frozenset[str] | None  # None: the default catch
+    policies: tuple[Policy, ...]
+
+
+class CompiledAssembly:
+    def __init__(self, policies: tuple[Policy, ...], catches: tuple[_Catch, ...]) -> None:
+        self.policies = policies
+        self.catches = catches
+
+    def run(self, context: Context) -> None:
+        """Run the assembly. Raises the AssemblyError no catch handles (or one a catch raises)."""
+        try:
+            run_policies(self.policies, context)
+        except AssemblyError as error:
+            handler = next(
+                (c for c in self.catches if c.errors is None or error.name in c.errors),
+                None,
+            )
+            if handler is None:
+                raise
+            context.set("message.status.code", error.status)
+            context.set("message.status.reason", error.reason)
+            context.set("error.name", error.name)
+            context.set("error.message", error.message)
+            context.set("error.status.code", error.status)
+            context.set("error.status.reason", error.reason)
+            run_policies(handler.policies, context)
+
+
+def assembly_compile(assembly: dict[str, Any], resolver: CryptoResolver) -> CompiledAssembly:
+    """Compile an assembly. Raises PolicyConfigError or PublishError naming the policy at fault."""
+
+    def build(policies: Any, where: str) -> tuple[Policy, ...]:
+        if not isinstance(policies, list):
+            raise PublishError(f"assembly {where} must be a list of policies.")
+        return tuple(build_one(entry, f"{where}[{index}]") for index, entry in enumerate(policies))
+
+    def build_one(entry: Any, where: str) -> Policy:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise PublishError(f"assembly {where} must be a mapping of one policy type to its properties.")
+        kind, config = next(iter(entry.items()))
+        config = config if isinstance(config, dict) else {}
+        title = str(config.get("title") or kind)
+        if kind == "jwt-generate":
+            return JwtGenerate(title, config, resolver)
+        if kind == "jwt-validate":
+            return JwtValidate(title, config, resolver)
+        if kind == "set-variable":
+            return SetVariable(title, config)
+        if kind == "throw":
+            return Throw(title, config)
+        if kind == "operation-switch":
+            return OperationSwitch(title, config, build)
+        known = "an APIC policy" if kind in KNOWN_UNSUPPORTED else "a policy type"
+        raise PublishError(
+            f"Policy '{title}' of type '{kind}' ({known} the portal does not run) is in the assembly at {where}; "
+            "remove or replace it before publishing: skipping it would change what the API does."
+        )
+
+    policies = build(assembly.get("execute", []), "execute")
+    catches: list[_Catch] = []
+    for index, entry in enumerate(assembly.get("catch") or []):
+        where = f"catch[{index}]"
+        if not isinstance(entry, dict):
+            raise PublishError(f"assembly {where} must be a mapping with errors and execute, or default.")
+        if "default" in entry:
+            catches.append(_Catch(None, build(entry["default"], f"{where}.default")))
+            continue
+        errors = entry.get("errors")
+        if not isinstance(errors, list) or not errors or not all(isinstance(e, str) and e for e in errors):
+            raise PublishError(f"assembly {where}.errors must list error names such as RuntimeError.")
+        catches.append(_Catch(frozenset(errors), build(entry.get("execute", []), f"{where}.execute")))
+    return CompiledAssembly(policies, tuple(catches))

@@ -1,0 +1,114 @@
+"""The variables an assembly runs against, named as APIC names them (DESIGN.md section 3).
+
+``request.verb``, ``request.path``, ``request.headers.<lower-case name>``, ``request.query.<name>``,
+``message.body``, ``message.headers.<name>``, ``message.status.code``, ``message.status.reason``, and any
+name a policy sets (``decoded.claims``, ``generated.jwt``, ``jwt-validate.error-message``...).
+Header names are case-insensitive, as in HTTP. ``$(name)`` inside a value reads a variable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REQUEST_HEADERS = "request.headers."
+REQUEST_QUERY = "request.query."
+MESSAGE_HEADERS = "message.headers."
+_REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
+
+
+class Context:
+    def __init__(
+        self,
+        *,
+        verb: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.request_headers = {name.lower(): value for name, value in headers.items()}
+        self.request_query = dict(query or {})
+        # message.headers by lower-case name -> (name as first written, value)
+        self.message_headers: dict[str, tuple[str, str]] = {}
+        self.variables: dict[str, Any] = {
+            "request.verb": verb.upper(),
+            "request.path": path,
+            "message.body": body if body else None,
+            "message.status.code": 200,
+            "message.status.reason": "OK",
+        }
+
+    def get(self, name: str) -> Any:
+        """The value of a variable, or None when it is not set."""
+        if name.startswith(REQUEST_HEADERS):
+            return self.request_headers.get(name[len(REQUEST_HEADERS) :].lower())
+        if name.startswith(MESSAGE_HEADERS):
+            entry = self.message_headers.get(name[len(MESSAGE_HEADERS) :].lower())
+            return entry[1] if entry else None
+        if name.startswith(REQUEST_QUERY):
+            return self.request_query.get(name[len(REQUEST_QUERY) :])
+        if name == "request.headers":
+            return dict(self.request_headers)
+        if name == "message.headers":
+            return {original: value for original, value in self.message_headers.values()}
+        return self.variables.get(name)
+
+    def has(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def set(self, name: str, value: Any) -> None:
+        if name.startswith(MESSAGE_HEADERS):
+            header = name[len(MESSAGE_HEADERS) :]
+            self.message_headers[header.lower()] = (header, _header_text(value))
+        elif name.startswith(REQUEST_HEADERS):
+            self.request_headers[name[len(REQUEST_HEADERS) :].lower()] = _header_text(value)
+        else:
+            self.variables[name] = value
+
+    def add(self, name: str, value: Any) -> None:
+        """Append to a header (comma-joined, as HTTP folds repeated headers); elsewhere the same as set."""
+        if name.startswith(MESSAGE_HEADERS):
+            existing = self.get(name)
+            text = _header_text(value)
+            self.set(name, f"{existing}, {text}" if existing else text)
+        else:
+            self.set(name, value)
+
+    def clear(self, name: str) -> None:
+        if name.startswith(MESSAGE_HEADERS):
+            self.message_headers.pop(name[len(MESSAGE_HEADERS) :].lower(), None)
+        elif name.startswith(REQUEST_HEADERS):
+            self.request_headers.pop(name[len(REQUEST_HEADERS) :].lower(), None)
+        else:
+            self.variables.pop(name, None)
+
+    def interpolate(self, template: str) -> Any:
+        """Replace each ``$(name)`` by its value. A template that is one reference alone keeps the value's type
+        (so ``$(decoded.claims)`` stays an object); inside text, objects are written as JSON."""
+        whole = _REFERENCE.fullmatch(template)
+        if whole:
+            return self.get(whole.group(1))
+        return _REFERENCE.sub(lambda m: _as_text(self.get(m.group(1))), template)
+
+
+def references(template: str) -> list[str]:
+    """The variable names a template reads."""
+    return _REFERENCE.findall(template)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict | list | bool):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _header_text(value: Any) -> str:
+    # Header values are one line: a newline in a variable must never split the response (header injection).
+    return _as_text(value).replace("\r", " ").replace("\n", " ")

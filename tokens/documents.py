@@ -1,0 +1,257 @@
+"""Reading, checking and writing API documents: OpenAPI 2.0 or 3.0 with APIC's ``x-ibm-configuration``.
+
+Documents are read from YAML or JSON with a strict loader (no aliases, no duplicate keys, no implicit
+dates) and checked structurally; problems raise ``DocumentError`` naming where in the document they are.
+The policies inside the assembly are checked when the API is published (``tokens.assembly``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from tokens.errors import DocumentError
+
+MAX_DOCUMENT_BYTES = 1024 * 1024
+VERBS = ("get", "put", "post", "delete", "options", "head", "patch")
+CLIENT_ID_HEADER = "X-IBM-Client-Id"
+CLIENT_SECRET_HEADER = "X-IBM-Client-Secret"  # noqa: S105 - a header name, not a secret
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+_BASE_PATH = re.compile(r"^/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$")
+_PATH = re.compile(r"^/[A-Za-z0-9._~{}/-]*$")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without aliases (no "billion laughs"), duplicate keys, or implicit timestamps."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError("while reading the document", None, "aliases are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def document_load(data: bytes | str) -> dict[str, Any]:
+    """Parse YAML or JSON text into a document. Raises DocumentError naming the line of a syntax error."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"The document is {len(raw)} bytes; the limit is {MAX_DOCUMENT_BYTES} (1 MiB).")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DocumentError("The document is not UTF-8 text.") from e
+    if not text.strip():
+        raise DocumentError("The document is empty.")
+    try:
+        value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise DocumentError(f"The document is not valid YAML or JSON{where}: {e.problem}.") from e
+    except yaml.YAMLError as e:
+        raise DocumentError(f"The document is not valid YAML or JSON: {e}.") from e
+    if not isinstance(value, dict):
+        raise DocumentError("The document must be a mapping (an OpenAPI object), not a list or a scalar.")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as e:
+        raise DocumentError(f"The document holds a value JSON cannot represent: {e}.") from e
+    return value
+
+
+def document_dump(document: dict[str, Any], *, fmt: str) -> str:
+    """Write a document as YAML or JSON, keeping its key order."""
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "yaml":
+        dumped: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        return dumped
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def document_to_text(document: dict[str, Any]) -> str:
+    """The stored form: JSON text, which keeps key order on every database."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Operation:
+    verb: str  # upper case
+    path: str
+    operation_id: str | None
+
+
+@dataclass(frozen=True)
+class ApiDescription:
+    """What the portal reads from a document: identity, routing, security and the assembly."""
+
+    title: str
+    name: str
+    version: str
+    base_path: str
+    openapi_version: str
+    operations: tuple[Operation, ...]
+    client_id_required: bool
+    client_secret_required: bool
+    assembly: dict[str, Any]
+
+
+def _require(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise DocumentError(f"{where} is missing '{key}'.")
+    return mapping[key]
+
+
+def _require_str(mapping: Any, key: str, where: str) -> str:
+    value = _require(mapping, key, where)
+    if not isinstance(value, str) or not value.strip():
+        raise DocumentError(f"{where}.{key} must be a non-empty string, not {value!r}.")
+    return value
+
+
+def document_describe(document: dict[str, Any]) -> ApiDescription:
+    """Check a document's structure and describe it. Raises DocumentError naming the place at fault."""
+    if "swagger" in document:
+        openapi_version = str(document["swagger"])
+        if openapi_version != "2.0":
+            raise DocumentError(f"swagger must be '2.0', not {document['swagger']!r}.")
+    elif "openapi" in document:
+        openapi_version = str(document["openapi"])
+        if not re.match(r"^3\.0\.\d+$", openapi_version):
+            raise DocumentError(f"openapi must be a 3.0.x version, not {document['openapi']!r}.")
+    else:
+        raise DocumentError("The document is neither OpenAPI 2.0 ('swagger: \"2.0\"') nor 3.0 ('openapi: 3.0.x').")
+
+    info = _require(document, "info", "The document")
+    title = _require_str(info, "title", "info")
+    version = _require_str(info, "version", "info")
+    if not _SEMVER.match(version):
+        raise DocumentError(f"info.version must read MAJOR.MINOR.PATCH, e.g. 1.0.0, not {version!r}.")
+    name = _require_str(info, "x-ibm-name", "info")
+    if not _NAME.match(name):
+        raise DocumentError(
+            f"info.x-ibm-name {name!r} must be 1 to 50 lower-case letters, digits and hyphens (e.g. my-api)."
+        )
+
+    base_path = _base_path(document, openapi_version)
+    operations = _operations(document)
+    client_id, client_secret = _security(document, openapi_version)
+
+    configuration = _require(document, "x-ibm-configuration", "The document")
+    if not isinstance(configuration, dict):
+        raise DocumentError("x-ibm-configuration must be a mapping.")
+    assembly = _require(configuration, "assembly", "x-ibm-configuration")
+    if not isinstance(assembly, dict) or not isinstance(assembly.get("execute"), list):
+        raise DocumentError("x-ibm-configuration.assembly must be a mapping with an 'execute' list of policies.")
+    return ApiDescription(
+        title=title,
+        name=name,
+        version=version,
+        base_path=base_path,
+        openapi_version=openapi_version,
+        operations=operations,
+        client_id_required=client_id,
+        client_secret_required=client_secret,
+        assembly=assembly,
+    )
+
+
+def _base_path(document: dict[str, Any], openapi_version: str) -> str:
+    if openapi_version == "2.0":
+        base_path = _require_str(document, "basePath", "The document")
+    else:
+        servers = document.get("servers")
+        if not isinstance(servers, list) or not servers or not isinstance(servers[0], dict):
+            raise DocumentError("servers must list at least one server whose url is the base path (e.g. /securetoken).")
+        base_path = _require_str(servers[0], "url", "servers[0]")
+    if not _BASE_PATH.match(base_path):
+        raise DocumentError(f"The base path {base_path!r} must start with '/' and hold plain path segments.")
+    return base_path
+
+
+def _operations(document: dict[str, Any]) -> tuple[Operation, ...]:
+    paths = _require(document, "paths", "The document")
+    if not isinstance(paths, dict):
+        raise DocumentError("paths must be a mapping of path to operations.")
+    operations: list[Operation] = []
+    for path, item in paths.items():
+        if not isinstance(path, str) or not _PATH.match(path):
+            raise DocumentError(f"paths: {path!r} must start with '/' and hold plain path segments.")
+        if not isinstance(item, dict):
+            raise DocumentError(f"paths.{path} must be a mapping of verbs to operations.")
+        for verb, operation in item.items():
+            if verb in VERBS:
+                if not isinstance(operation, dict):
+                    raise DocumentError(f"paths.{path}.{verb} must be an operation object.")
+                operation_id = operation.get("operationId")
+                operations.append(
+                    Operation(verb.upper(), path, operation_id if isinstance(operation_id, str) else None)
+                )
+            elif verb != "parameters" and not str(verb).startswith("x-"):
+                raise DocumentError(f"paths.{path}: '{verb}' is not an HTTP verb (use one of {', '.join(VERBS)}).")
+    if not operations:
+        raise DocumentError("The document defines no operation under paths.")
+    return tuple(operations)
+
+
+def _security(document: dict[str, Any], openapi_version: str) -> tuple[bool, bool]:
+    """Whether the API asks for the client id and the client secret (APIC's apiKey schemes)."""
+    if openapi_version == "2.0":
+        schemes = document.get("securityDefinitions") or {}
+        where = "securityDefinitions"
+    else:
+        schemes = (document.get("components") or {}).get("securitySchemes") or {}
+        where = "components.securitySchemes"
+    if not isinstance(schemes, dict):
+        raise DocumentError(f"{where} must be a mapping.")
+    requirements = document.get("security") or []
+    if not isinstance(requirements, list):
+        raise DocumentError("security must be a list of requirements.")
+    client_id = client_secret = False
+    for requirement in requirements:
+        if not isinstance(requirement, dict):
+            raise DocumentError("Each security requirement must be a mapping of scheme names.")
+        for scheme_name in requirement:
+            scheme = schemes.get(scheme_name)
+            if not isinstance(scheme, dict):
+                raise DocumentError(f"security names '{scheme_name}', which {where} does not define.")
+            if scheme.get("type") != "apiKey":
+                raise DocumentError(
+                    f"{where}.{scheme_name}: only apiKey client id and secret schemes are supported, "
+                    f"not {scheme.get('type')!r}."
+                )
+            header = str(scheme.get("name", "")).lower()
+            if header == CLIENT_ID_HEADER.lower() or header == "client_id":
+                client_id = True
+            elif header == CLIENT_SECRET_HEADER.lower() or header == "client_secret":
+                client_secret = True
+            else:
+                raise DocumentError(
+                    f"{where}.{scheme_name}: the apiKey must be {CLIENT_ID_HEADER} or {CLIENT_SECRET_HEADER}, "
+                    f"not {scheme.get('name')!r}."
+                )
+    if client_secret and not client_id:
+        raise DocumentError("security asks for a client secret without a client id.")
+    return client_id, client_secret

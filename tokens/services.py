@@ -1,0 +1,265 @@
+"""Services for APIs, publications and consumer apps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from portal.invalidation import bump_version
+from portal.models import Catalog, Organization
+from portal.services import Actor, audit_record
+from tokens import credentials
+from tokens.assembly import assembly_compile
+from tokens.documents import ApiDescription, document_describe, document_load, document_to_text
+from tokens.errors import DocumentError, PolicyConfigError, PublishError
+from tokens.models import Api, ConsumerApp, Publication
+from tokens.runtime import CatalogCryptoResolver
+
+SANDBOX_TEST_APP = "Sandbox Test App"
+
+
+def _apply_description(api: Api, description: ApiDescription, document: dict[str, Any]) -> None:
+    api.title = description.title
+    api.name = description.name
+    api.version = description.version
+    api.base_path = description.base_path
+    api.openapi_version = description.openapi_version
+    api.document_text = document_to_text(document)
+
+
+@transaction.atomic
+def api_save(*, organization: Organization, document: dict[str, Any], actor: Actor) -> tuple[Api, bool]:
+    """Create the API version a document describes, or replace the document of an existing one.
+
+    Returns (api, created). Raises DocumentError for a malformed document. Publications are snapshots and
+    do not change until the API is published again.
+    """
+    description = document_describe(document)
+    api = (
+        Api.objects.select_for_update()
+        .filter(organization=organization, name=description.name, version=description.version)
+        .first()
+    )
+    created = api is None
+    if api is None:
+        api = Api(organization=organization)
+    _apply_description(api, description, document)
+    try:
+        api.full_clean()
+    except ValidationError as e:
+        raise DocumentError("; ".join(f"{field}: {' '.join(m)}" for field, m in e.message_dict.items())) from e
+    api.save()
+    audit_record(
+        actor=actor,
+        action="api.create" if created else "api.update",
+        target=api,
+        organization=organization,
+        detail={"base_path": api.base_path},
+    )
+    return api, created
+
+
+def api_import(*, organization: Organization, data: bytes | str, actor: Actor) -> tuple[Api, bool]:
+    """Import an API from YAML or JSON text. Raises DocumentError naming the problem."""
+    return api_save(organization=organization, document=document_load(data), actor=actor)
+
+
+def api_compile_check(*, api: Api, catalog: Catalog) -> None:
+    """Compile the API's assembly against a catalog's crypto objects, as publishing would.
+
+    Raises DocumentError, PolicyConfigError or PublishError naming what is wrong.
+    """
+    description = document_describe(api.document)
+    assembly_compile(description.assembly, CatalogCryptoResolver(catalog))
+
+
+@transaction.atomic
+def api_publish(*, api: Api, catalog: Catalog, actor: Actor) -> Publication:
+    """Publish (or republish) an API version in a catalog, replacing its snapshot atomically.
+
+    Raises PublishError, PolicyConfigError or DocumentError; nothing changes then. Publishing to sandbox
+    subscribes the Sandbox Test App. Requests in flight finish on the snapshot they started with.
+    """
+    if catalog.organization_id != api.organization_id:
+        raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
+    try:
+        api_compile_check(api=api, catalog=catalog)
+    except (PolicyConfigError, PublishError, DocumentError) as e:
+        audit_record(
+            actor=actor,
+            action="api.publish",
+            target=api,
+            organization=api.organization,
+            outcome="failure",
+            detail={"catalog": catalog.slug, "error": str(e)},
+        )
+        raise
+    clash = (
+        Publication.objects.filter(catalog=catalog, base_path=api.base_path)
+        .exclude(api__name=api.name)
+        .exclude(state=Publication.State.RETIRED)
+        .select_related("api")
+        .first()
+    )
+    if clash is not None:
+        raise PublishError(
+            f"The base path {api.base_path} is already served in {catalog} by {clash.api}; "
+            "retire that API or change this one's base path."
+        )
+    # Another version of the same API in this catalog gives way: one version serves a base path.
+    Publication.objects.filter(catalog=catalog, api__name=api.name, api__organization=api.organization).exclude(
+        api=api
+    ).exclude(state=Publication.State.RETIRED).update(state=Publication.State.RETIRED, updated_at=timezone.now())
+    publication = Publication.objects.select_for_update().filter(api=api, catalog=catalog).first()
+    if publication is None:
+        publication = Publication(api=api, catalog=catalog, revision=0)
+    publication.document_text = api.document_text
+    publication.base_path = api.base_path
+    publication.state = Publication.State.PUBLISHED
+    publication.revision += 1
+    publication.published_at = timezone.now()
+    publication.full_clean()
+    publication.save()
+    if catalog.is_sandbox:
+        app = sandbox_test_app(catalog=catalog, actor=actor)
+        app.subscriptions.add(publication)
+    audit_record(
+        actor=actor,
+        action="api.publish",
+        target=publication,
+        organization=api.organization,
+        detail={
+            "catalog": catalog.slug,
+            "revision": publication.revision,
+            "base_path": publication.base_path,
+        },
+    )
+    bump_version()
+    return publication
+
+
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    Publication.State.PUBLISHED: {Publication.State.DEPRECATED, Publication.State.RETIRED},
+    Publication.State.DEPRECATED: {Publication.State.PUBLISHED, Publication.State.RETIRED},
+    Publication.State.RETIRED: set(),
+}
+
+
+@transaction.atomic
+def publication_set_state(*, publication: Publication, state: str, actor: Actor) -> Publication:
+    """Deprecate, retire or reinstate a publication. Idempotent; a retired one comes back only by publishing.
+
+    Raises PublishError for a transition that is not allowed.
+    """
+    publication = Publication.objects.select_for_update().get(pk=publication.pk)
+    if publication.state == state:
+        return publication
+    if state not in ALLOWED_TRANSITIONS.get(publication.state, set()):
+        raise PublishError(
+            f"{publication.api} in {publication.catalog} is {publication.state}; it cannot become {state}"
+            + (" (publish it again instead)." if publication.state == Publication.State.RETIRED else ".")
+        )
+    previous = publication.state
+    publication.state = state
+    publication.save(update_fields=["state", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=f"publication.{state}",
+        target=publication,
+        organization=publication.catalog.organization,
+        detail={"from": previous, "to": state},
+    )
+    bump_version()
+    return publication
+
+
+def sandbox_test_app(*, catalog: Catalog, actor: Actor) -> ConsumerApp:
+    """The sandbox's test app, created on first use (client id only; reset its secret to add one)."""
+    app = ConsumerApp.objects.filter(catalog=catalog, name=SANDBOX_TEST_APP).first()
+    if app is None:
+        app, _ = app_create(catalog=catalog, name=SANDBOX_TEST_APP, with_secret=False, actor=actor)
+    return app
+
+
+@transaction.atomic
+def app_create(
+    *, catalog: Catalog, name: str, with_secret: bool = False, description: str = "", actor: Actor
+) -> tuple[ConsumerApp, str | None]:
+    """Create a consumer app. Returns (app, secret): the secret in clear exists only in this return value."""
+    app = ConsumerApp(catalog=catalog, name=name.strip(), description=description)
+    secret = credentials.secret_generate() if with_secret else None
+    if secret is not None:
+        app.client_secret_hash = credentials.secret_hash(secret)
+    app.full_clean()
+    app.save()
+    audit_record(
+        actor=actor,
+        action="app.create",
+        target=app,
+        organization=catalog.organization,
+        detail={"catalog": catalog.slug, "client_id": app.client_id, "secret": with_secret},
+    )
+    bump_version()
+    return app, secret
+
+
+@transaction.atomic
+def app_reset_secret(*, app: ConsumerApp, actor: Actor) -> str:
+    """Give the app a new secret (the old one stops working on every node within seconds)."""
+    app = ConsumerApp.objects.select_for_update().get(pk=app.pk)
+    secret = credentials.secret_generate()
+    app.client_secret_hash = credentials.secret_hash(secret)
+    app.save(update_fields=["client_secret_hash"])
+    audit_record(actor=actor, action="app.reset-secret", target=app, organization=app.catalog.organization)
+    bump_version()
+    return secret
+
+
+@transaction.atomic
+def app_reset_client_id(*, app: ConsumerApp, actor: Actor) -> str:
+    """Give the app a new client id; the old one is refused everywhere within seconds."""
+    app = ConsumerApp.objects.select_for_update().get(pk=app.pk)
+    old = app.client_id
+    app.client_id = ConsumerApp._meta.get_field("client_id").get_default()
+    app.save(update_fields=["client_id"])
+    audit_record(
+        actor=actor,
+        action="app.reset-client-id",
+        target=app,
+        organization=app.catalog.organization,
+        detail={"old_client_id": old, "client_id": app.client_id},
+    )
+    bump_version()
+    return app.client_id
+
+
+@transaction.atomic
+def app_subscribe(*, app: ConsumerApp, publication: Publication, actor: Actor) -> None:
+    """Subscribe an app to a publication of its own catalog. Idempotent."""
+    if publication.catalog_id != app.catalog_id:
+        raise ValidationError(f"{app} lives in {app.catalog}; it cannot subscribe to an API in {publication.catalog}.")
+    app.subscriptions.add(publication)
+    audit_record(
+        actor=actor,
+        action="app.subscribe",
+        target=app,
+        organization=app.catalog.organization,
+        detail={"api": str(publication.api)},
+    )
+    bump_version()
+
+
+@transaction.atomic
+def app_unsubscribe(*, app: ConsumerApp, publication: Publication, actor: Actor) -> None:
+    app.subscriptions.remove(publication)
+    audit_record(
+        actor=actor,
+        action="app.unsubscribe",
+        target=app,
+        organization=app.catalog.organization,
+        detail={"api": str(publication.api)},
+    )
+    bump_version()

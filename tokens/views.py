@@ -1,0 +1,166 @@
+"""The gateway and the JWKS endpoint: HTTP in, a context for the assembly, HTTP out (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from http import HTTPStatus
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from tokens.context import Context
+from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
+from tokens.errors import AssemblyError
+from tokens.runtime import JWKS_MAX_AGE, CatalogState, gateway
+
+logger = logging.getLogger("tokens.gateway")
+
+MAX_BODY_BYTES = 1024 * 1024
+# Hop-by-hop and framing headers are the server's business, never the assembly's.
+_RESERVED_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"}
+)
+
+
+def gateway_error(
+    status: int, message: str, *, headers: dict[str, str] | None = None, reason: str = ""
+) -> HttpResponse:
+    """An answer in the gateway's JSON shape, e.g. {"httpCode": "401", "httpMessage": "Unauthorized", ...}."""
+    phrase = reason or _phrase(status)
+    body = {"httpCode": str(status), "httpMessage": phrase, "moreInformation": message}
+    response = HttpResponse(json.dumps(body), status=status, content_type="application/json", reason=phrase)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _catalog_state(organization: str, catalog: str) -> CatalogState | HttpResponse:
+    try:
+        state = gateway.catalog_state(organization, catalog)
+    except DatabaseError:
+        logger.warning("gateway: database unavailable while loading %s/%s", organization, catalog, exc_info=True)
+        return gateway_error(503, "The configuration store is unavailable; try again shortly.")
+    if state is None:
+        return gateway_error(404, f"No catalog {organization}/{catalog}.")
+    return state
+
+
+@csrf_exempt
+def jwks(request: HttpRequest, organization: str, catalog: str) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return gateway_error(405, "The JWKS answers GET only.", headers={"Allow": "GET, HEAD"})
+    state = _catalog_state(organization, catalog)
+    if isinstance(state, HttpResponse):
+        return state
+    response = HttpResponse(state.jwks, content_type="application/jwk-set+json")
+    response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
+    return response
+
+
+@csrf_exempt
+def gateway_call(request: HttpRequest, organization: str, catalog: str, path: str) -> HttpResponse:
+    started = time.perf_counter()
+    response = _call(request, organization, catalog, "/" + path)
+    logger.info(
+        "gateway call",
+        extra={
+            "organization": organization,
+            "catalog": catalog,
+            "path": "/" + path,
+            "status": response.status_code,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response
+
+
+def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> HttpResponse:
+    state = _catalog_state(organization, catalog)
+    if isinstance(state, HttpResponse):
+        return state
+    found = state.route_for(path)
+    if found is None:
+        return gateway_error(404, f"No API is published at {path} in {organization}/{catalog}.")
+    route, operation_path = found
+    verb = (request.method or "GET").upper()
+    operation, allowed = route.match(operation_path, verb)
+    if operation is None:
+        if not allowed:
+            return gateway_error(404, f"{route.api} has no operation at {operation_path}.")
+        return gateway_error(
+            405,
+            f"{operation_path} answers {', '.join(sorted(set(allowed)))}.",
+            headers={"Allow": ", ".join(sorted(set(allowed)))},
+        )
+    client_id = request.headers.get(CLIENT_ID_HEADER) or request.GET.get("client_id")
+    client_secret = request.headers.get(CLIENT_SECRET_HEADER) or request.GET.get("client_secret")
+    if not state.client_allowed(route, client_id, client_secret):
+        return gateway_error(401, "Invalid client id or secret.")
+    body = request.body if request.headers.get("Content-Length") not in (None, "", "0") else b""
+    if len(body) > MAX_BODY_BYTES:
+        return gateway_error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    context = Context(
+        verb=verb,
+        path=operation_path,
+        headers=request.headers,
+        query={key: request.GET.get(key, "") for key in request.GET},
+        body=body,
+    )
+    context.set("api.operation", operation)
+    context.set("api.name", route.api)
+    try:
+        route.assembly.run(context)
+    except AssemblyError as e:
+        return gateway_error(e.status, e.message, headers=e.headers, reason=e.reason)
+    response = _response_from(context)
+    if route.deprecated:
+        response["Deprecation"] = "true"
+    return response
+
+
+def _response_from(context: Context) -> HttpResponse:
+    status = context.get("message.status.code")
+    try:
+        status = int(status)
+    except (TypeError, ValueError):
+        status = 500
+    if not 100 <= status <= 599:
+        status = 500
+    reason = context.get("message.status.reason")
+    body: Any = context.get("message.body")
+    content_type = context.get("message.headers.content-type")
+    if isinstance(body, dict | list | bool | int | float):
+        payload = json.dumps(body).encode()
+        content_type = content_type or "application/json"
+    elif isinstance(body, bytes):
+        payload = body
+    elif body is None:
+        payload = b""
+    else:
+        payload = str(body).encode()
+        content_type = content_type or "text/plain; charset=utf-8"
+    response = HttpResponse(
+        payload,
+        status=status,
+        content_type=content_type,
+        reason=str(reason) if reason and status != 200 else None,
+    )
+    if not payload and content_type is None:
+        del response["Content-Type"]
+    for original, value in context.message_headers.values():
+        if original.lower() not in _RESERVED_HEADERS and original.lower() != "content-type":
+            response[original] = value
+    response["Cache-Control"] = "no-store"
+    return response

@@ -5,16 +5,19 @@ VENV ?= .venv
 PORT ?= 8000
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
+# The second setup CI runs the suite on (DESIGN.md section 7): this machine kind's PostgreSQL and Redis.
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+REDIS_URL ?= rediscache://127.0.0.1:6379/1
 
-.PHONY: run test lint install install-dev migrate serve-production bench clean
+.PHONY: run test test-postgres-redis lint install install-dev migrate constraints clean
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -r requirements.txt
+	$(PIP) install -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
-	$(PIP) install -r requirements-dev.txt
+$(VENV)/.dev: requirements-dev.txt requirements.txt constraints.txt $(VENV)/.runtime
+	$(PIP) install -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 install: $(VENV)/.runtime
@@ -28,15 +31,27 @@ run: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-## Run the whole test suite (lint, type and migration checks first)
+## Run the whole test suite (lint, type and migration checks first) on the embedded defaults
 test: install-dev lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The same suite on PostgreSQL and Redis
+test-postgres-redis: install-dev
+	DATABASE_URL=$(POSTGRES_URL) CACHE_URL=$(REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(PY) manage.py makemigrations --check --dry-run
+
+## Re-pin every installed package (after editing requirements*.txt)
+constraints:
+	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-dev.txt
+	{ echo "# Every installed package, transitive ones included, pinned (pip freeze of a fresh .venv). Regenerate with"; \
+	  echo "# 'make constraints' after changing requirements*.txt."; $(PY) -m pip freeze --exclude-editable; } > constraints.txt
+	touch $(VENV)/.runtime $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

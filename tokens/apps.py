@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class TokensConfig(AppConfig):
     name = "tokens"
     verbose_name = "Token APIs"
+
+    def ready(self) -> None:
+        from tokens import checks  # noqa: F401 - registers the system checks

@@ -1,0 +1,47 @@
+"""System checks for published APIs (``manage.py check --database default``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.db import DatabaseError
+
+from tokens.errors import DocumentError, PolicyConfigError, PublishError
+
+
+@register(Tags.database)
+def check_publications(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """tokens.E001: a served publication no longer compiles (e.g. it names a crypto object that is gone).
+
+    Runs only when the database is checked (``--database default``), as Django does for database checks.
+    """
+    if not databases:
+        return []
+    from tokens.assembly import assembly_compile
+    from tokens.documents import document_describe
+    from tokens.models import Publication
+    from tokens.runtime import CatalogCryptoResolver
+
+    errors: list[CheckMessage] = []
+    try:
+        publications = list(
+            Publication.objects.exclude(state=Publication.State.RETIRED).select_related("api", "catalog__organization")
+        )
+    except DatabaseError:
+        return []
+    for publication in publications:
+        try:
+            assembly_compile(
+                document_describe(publication.document).assembly, CatalogCryptoResolver(publication.catalog)
+            )
+        except (DocumentError, PolicyConfigError, PublishError) as e:
+            errors.append(
+                Error(
+                    f"{publication.api} published in {publication.catalog} cannot be served: {e}",
+                    hint="Fix the API and publish it again, or retire it.",
+                    obj=publication,
+                    id="tokens.E001",
+                )
+            )
+    return errors

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -405,9 +406,21 @@ def test_pkcs12_in_the_certificate_field_is_refused_with_a_hint() -> None:
         lambda text: text.replace("M", "*", 1),  # not base64
     ],
 )
-def test_damaged_pem_certificate_is_refused(damage: object) -> None:
-    assert callable(damage)
+def test_damaged_pem_certificate_is_refused(damage: Callable[[str], str]) -> None:
     error = refusal(certificate=pem(damage(fx.CERT1_PEM)), private_key=pem(fx.KEY1_PEM))
+    assert (error.code, error.field) == ("unknown_format", "certificate")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"-----BEGIN A-----" * (MAX_UPLOAD_BYTES // 17),  # would cost a block-spanning pattern minutes
+        b"-----END CERTIFICATE-----\n" + pem(fx.CERT1_PEM),
+        pem(fx.CERT1_PEM) + b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+    ],
+)
+def test_unpaired_pem_lines_are_refused(data: bytes) -> None:
+    error = refusal(certificate=data, private_key=pem(fx.KEY1_PEM))
     assert (error.code, error.field) == ("unknown_format", "certificate")
 
 

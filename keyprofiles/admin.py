@@ -32,6 +32,7 @@ from keyprofiles.models import (
     CertificateFacts,
     CryptoObject,
     KeyProfile,
+    KeyProfileBinding,
     Keystore,
     TrustedCertificate,
     Truststore,
@@ -322,9 +323,37 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         "keystore",
         "truststore",
         "crypto_objects",
+        "versions",
         "created_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="Versions")
+    def versions(self, obj: KeyProfile) -> str:
+        """Every version of this profile with its state in each catalog (the rotation life cycle)."""
+        rows = [
+            (
+                binding.profile.version,
+                str(binding.catalog),
+                binding.get_state_display(),
+                f"{binding.activates_at:%Y-%m-%d %H:%M} UTC" if binding.activates_at else "-",
+                f"{binding.grace_ends_at:%Y-%m-%d %H:%M} UTC" if binding.grace_ends_at else "-",
+                "yes" if binding.in_jwks else "no",
+            )
+            for binding in KeyProfileBinding.objects.filter(
+                profile__organization=obj.organization, profile__name=obj.name
+            )
+            .select_related("profile", "catalog__organization")
+            .order_by("-profile__created_at", "catalog__slug")
+        ]
+        if not rows:
+            return "Not enabled in any catalog."
+        header = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            "Version", "Catalog", "State", "Signs from", "Grace ends", "In JWKS",
+        )  # fmt: skip
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        return format_html('<table class="profile-versions">{}{}</table>', header, body)
 
     @admin.display(description="Crypto objects")
     def crypto_objects(self, obj: KeyProfile) -> str:

@@ -476,6 +476,15 @@ def public_key_from_certificate_pem(pem: str) -> PublicKey:
     return public_key
 
 
+def common_name_of(pem: str) -> str | None:
+    """The subject Common Name of a stored certificate, or None when it has none."""
+    names = _certificate_from_pem_text(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        return None
+    value = names[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
 def certificate_der_b64(pem: str) -> str:
     """The certificate as standard base64 of its DER, as an ``x5c`` entry holds it (RFC 7517 section 4.7)."""
     return base64.b64encode(_certificate_der(pem)).decode("ascii")

@@ -164,11 +164,30 @@ class KeyProfile(models.Model):
 
 
 class KeyProfileBinding(models.Model):
-    """A key profile enabled in a catalog; it exposes the profile's crypto objects there."""
+    """A key profile version enabled in a catalog; it exposes the profile's crypto objects there.
+
+    Its state follows the rotation life cycle of Keycloak's active/passive keys: ``next`` (in the JWKS, not
+    yet signing), ``active`` (signs), ``passive`` (verifies only, until ``grace_ends_at``), ``retired`` (out of
+    the JWKS, verifies nothing).
+    """
+
+    class State(models.TextChoices):
+        NEXT = "next", "Next (in the JWKS, not yet signing)"
+        ACTIVE = "active", "Active (signs)"
+        PASSIVE = "passive", "Passive (verifies only)"
+        RETIRED = "retired", "Retired"
 
     profile = models.ForeignKey(KeyProfile, on_delete=models.CASCADE, related_name="bindings")
     catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="keyprofile_bindings")
     enabled_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ACTIVE, db_index=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    activates_at = models.DateTimeField(null=True, blank=True, help_text="When a next version starts signing.")
+    grace_ends_at = models.DateTimeField(null=True, blank=True, help_text="When a passive version is retired.")
+    # For a next version: the grace the version it replaces gets when this one starts signing.
+    pending_grace = models.DurationField(null=True, blank=True)
+    # The rotation this version replaces, if any: the version it took over from.
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["catalog", "profile"]
@@ -177,9 +196,17 @@ class KeyProfileBinding(models.Model):
     def __str__(self) -> str:
         return f"{self.profile} in {self.catalog}"
 
+    @property
+    def in_jwks(self) -> bool:
+        return self.state != self.State.RETIRED
+
     def clean(self) -> None:
         if self.catalog.organization_id != self.profile.organization_id:
             raise ValidationError({"catalog": "The catalog belongs to another organization than the profile."})
+        if self.state == self.State.NEXT and self.activates_at is None:
+            raise ValidationError({"activates_at": "A next version needs the time it starts signing."})
+        if self.state == self.State.PASSIVE and self.grace_ends_at is None:
+            raise ValidationError({"grace_ends_at": "A passive version needs the end of its grace period."})
 
 
 def crypto_object_name(*, organization: str, catalog: str, profile_prefix: str, suffix: str) -> str:

@@ -82,10 +82,14 @@ class MasterKeyRing:
             raise ImproperlyConfigured("PORTAL_MASTER_KEYS holds no key.")
         return cls(keys, active_key_id or next(iter(keys)))
 
-    def seal(self, plaintext: bytes, *, identity: bytes) -> SealedBox:
+    def seal(self, plaintext: bytes, *, identity: bytes, key_id: str | None = None) -> SealedBox:
+        """Seal under ``key_id`` (default: the active master key). Raises SealingError for an unknown id."""
+        key_id = key_id or self.active_key_id
+        cipher = self._keys.get(key_id)
+        if cipher is None:
+            raise SealingError(f"Master key {key_id!r} is not in PORTAL_MASTER_KEYS.")
         nonce = os.urandom(NONCE_BYTES)
-        ciphertext = self._keys[self.active_key_id].encrypt(nonce, plaintext, identity)
-        return SealedBox(key_id=self.active_key_id, nonce=nonce, ciphertext=ciphertext)
+        return SealedBox(key_id=key_id, nonce=nonce, ciphertext=cipher.encrypt(nonce, plaintext, identity))
 
     def unseal(self, box: SealedBox, *, identity: bytes) -> bytes:
         cipher = self._keys.get(box.key_id)

@@ -1,9 +1,13 @@
-"""A configuration version counter in the shared cache (DESIGN.md section 5).
+"""The configuration version every process watches (DESIGN.md section 5).
 
 Every change that alters what the gateway serves (a publish, an enabled profile, a rotation, a credential
-change) bumps the counter after its transaction commits. Each process keeps its warm state tagged with the
-version it was built from and re-reads the counter at most every ``RECHECK_SECONDS``, so every process sees
-a change within a few seconds without a database query per request.
+change) bumps the version: in the database inside the change's own transaction, and in the shared cache once
+it commits. Each process tags its warm state with the version it was built from and looks again at most
+every ``RECHECK_SECONDS``, so all processes see a change within a few seconds without a query per request.
+
+Where the default cache is shared between processes (Redis), processes read the cached copy; with the
+local-memory cache (one machine, the embedded defaults) they read the database row, so a management command
+run from cron reaches the server process too. If the shared cache fails, the database row is read instead.
 """
 
 from __future__ import annotations
@@ -11,47 +15,69 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import F
+
+from portal.models import ConfigVersion
 
 logger = logging.getLogger(__name__)
 
 COUNTER_KEY = "portal:config-version"
 RECHECK_SECONDS = 1.0
+_LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache")
+
+
+def cache_is_shared() -> bool:
+    return settings.CACHES["default"]["BACKEND"] not in _LOCAL_CACHES
+
+
+def _database_version() -> int:
+    row = ConfigVersion.objects.filter(pk=1).values_list("value", flat=True).first()
+    return int(row) if row is not None else 0
 
 
 def current_version() -> int:
-    """The shared counter; 0 when the cache is empty or unreachable (then processes fall back to the TTL)."""
-    try:
-        value = cache.get(COUNTER_KEY)
-    except Exception:  # the cache being down must not break serving; state is then rebuilt by age
-        logger.warning("config version counter unreadable", exc_info=True)
-        return -1
-    return int(value) if value is not None else 0
+    """The configuration version. Raises DatabaseError when it must come from a database that is down."""
+    if cache_is_shared():
+        try:
+            value = cache.get(COUNTER_KEY)
+        except Exception:  # the cache being down must not break serving: fall back to the database
+            logger.warning("config version: shared cache unreadable, reading the database", exc_info=True)
+        else:
+            if value is not None:
+                return int(value)
+            version = _database_version()
+            try:
+                cache.add(COUNTER_KEY, version, timeout=None)
+            except Exception:
+                logger.warning("config version: not copied to the shared cache", exc_info=True)
+            return version
+    return _database_version()
 
 
 def bump_version() -> None:
-    """Bump the counter once the current transaction commits (immediately outside one)."""
+    """Bump the version within the current transaction, and in the shared cache once it commits."""
+    updated = ConfigVersion.objects.filter(pk=1).update(value=F("value") + 1)
+    if not updated:
+        ConfigVersion.objects.get_or_create(pk=1, defaults={"value": 1})
+    if cache_is_shared():
+        transaction.on_commit(_publish_to_cache)
 
-    def bump() -> None:
-        try:
-            if cache.add(COUNTER_KEY, 1, timeout=None):
-                return
-            cache.incr(COUNTER_KEY)
-        except ValueError:
-            cache.set(COUNTER_KEY, 1, timeout=None)
-        except Exception:
-            logger.warning("config version counter not bumped", exc_info=True)
 
-    transaction.on_commit(bump)
+def _publish_to_cache() -> None:
+    try:
+        cache.set(COUNTER_KEY, _database_version(), timeout=None)
+    except Exception:
+        logger.warning("config version: not copied to the shared cache", exc_info=True)
 
 
 class VersionWatch:
-    """Tells a process cheaply whether the shared counter moved since it last looked.
+    """Tells a process cheaply whether the configuration version moved since it last looked.
 
-    ``changed()`` costs one cache read at most every ``RECHECK_SECONDS``; between reads it answers from
-    memory. When the cache is unreachable, it reports a change every ``RECHECK_SECONDS`` so that state is
-    rebuilt from the database rather than served stale forever.
+    ``changed()`` reads the version at most every ``RECHECK_SECONDS``; between reads it answers from memory.
+    When the version cannot be read at all, it reports no change: the process keeps serving what it has.
     """
 
     def __init__(self) -> None:
@@ -62,9 +88,14 @@ class VersionWatch:
         now = time.monotonic()
         if self._seen is not None and now - self._checked_at < RECHECK_SECONDS:
             return False
-        self._checked_at = now
-        version = current_version()
-        if version != self._seen or version == -1:
+        try:
+            version = current_version()
+        except DatabaseError:
+            logger.warning("config version unreadable; serving the state already built", exc_info=True)
+            self._checked_at = now
+            return self._seen is None
+        self._checked_at = time.monotonic()
+        if version != self._seen:
             self._seen = version
             return True
         return False

@@ -110,3 +110,16 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_repr}"
+
+
+class ConfigVersion(models.Model):
+    """One row: the configuration version every gateway process watches (``portal.invalidation``).
+
+    Bumped in the same transaction as the change it announces, so a process that sees the new number also
+    sees the change. With a shared cache (Redis) processes read the cached copy instead of this row.
+    """
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -6,4 +6,8 @@ class TokensConfig(AppConfig):
     verbose_name = "Token APIs"
 
     def ready(self) -> None:
-        from tokens import checks  # noqa: F401 - registers the system checks
+        from tokens import admin_rotation, checks  # noqa: F401 - checks registers the system checks
+
+        # The admin discovered every app's admin module before this app is ready (django.contrib.admin comes
+        # first in INSTALLED_APPS); the key-profile admin gains its Rotate page now.
+        admin_rotation.install()

@@ -63,13 +63,22 @@ class SigningMaterial:
     kid: str
 
 
+@dataclass(frozen=True)
+class VerificationMaterial:
+    """The keys a validation accepts, and the kids of retired versions (which verify nothing, but are named
+    in the failure message so an operator knows why an old token fails)."""
+
+    keys: tuple[jose.JwsKey, ...]
+    retired: dict[str, str]  # kid -> "<profile> <version>"
+
+
 class CryptoResolver(Protocol):
     """How policies find keys: crypto objects by name within the publication's catalog."""
 
     def signing(self, name: str) -> SigningMaterial:
         """The key a ``-key`` crypto object signs with. Raises LookupError with a readable message."""
 
-    def verifying(self, name: str) -> tuple[jose.JwsKey, ...]:
+    def verifying(self, name: str) -> VerificationMaterial:
         """The keys a crypto object verifies with. Raises LookupError with a readable message."""
 
 
@@ -319,11 +328,15 @@ class JwtValidate(Policy):
         self.leeway = props.integer("leeway", 0, 0, MAX_LEEWAY_SECONDS)
         crypto, self.jwk_variable = props.key_source()
         self.keys: tuple[jose.JwsKey, ...] = ()
+        self.retired: dict[str, str] = {}
         if crypto:
             try:
-                self.keys = resolver.verifying(crypto)
+                material = resolver.verifying(crypto)
             except LookupError as e:
                 props.fail("jws-crypto", str(e).strip("'\""))
+            self.keys, self.retired = material.keys, material.retired
+            if not self.keys:
+                props.fail("jws-crypto", f"'{crypto}' and every other version of its profile are retired")
 
     def run(self, context: Context) -> None:
         try:
@@ -346,6 +359,10 @@ class JwtValidate(Policy):
         try:
             _, claims = jose.verify_compact(token, keys=keys)
         except jose.JoseError as e:
+            if e.reason == "signature" and e.kid in self.retired:
+                raise JwtValidationFailed(
+                    f"the JWT was signed by a retired key ({self.retired[e.kid]}, kid {e.kid})"
+                ) from e
             raise JwtValidationFailed(f"{_JOSE_REASONS.get(e.reason, 'the JWT is not valid')}: {e}") from e
         now = time.time()
         exp = claims.get("exp")

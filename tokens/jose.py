@@ -108,12 +108,15 @@ class JoseError(Exception):
     """A token or key is refused.
 
     ``reason`` is one of ``'size'``, ``'malformed'``, ``'algorithm'``, ``'header'``, ``'signature'``,
-    ``'key'``; ``str(error)`` is a readable sentence that never echoes token or key contents.
+    ``'key'``; ``str(error)`` is a readable sentence that never echoes token or key contents. For a
+    ``'signature'`` failure, ``kid`` is the (unverified) ``kid`` the token's header named, if any, so that the
+    caller can say which of its keys was meant; it never chooses a key.
     """
 
-    def __init__(self, reason: JoseErrorReason, message: str) -> None:
+    def __init__(self, reason: JoseErrorReason, message: str, *, kid: str | None = None) -> None:
         super().__init__(message)
         self.reason: JoseErrorReason = reason
+        self.kid = kid
 
 
 class _DuplicateMemberError(ValueError):
@@ -639,7 +642,11 @@ def verify_compact(
     for key in candidates:
         if key._verifiers[alg](signing_input, signature):
             return header, claims
-    raise JoseError("signature", "The token signature does not verify with the configured key.")
+    raise JoseError(
+        "signature",
+        "The token signature does not verify with the configured key.",
+        kid=kid if isinstance(kid, str) else None,
+    )
 
 
 def _algorithm_refusal(alg: object, whom: str) -> str:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyprofiles import keymaterial, selectors
-from keyprofiles.models import CryptoObject
+from keyprofiles.models import CryptoObject, KeyProfileBinding
 from keyprofiles.sealing import SealingError
 from portal.invalidation import VersionWatch
 from portal.models import Catalog
 from tokens import credentials, jose
-from tokens.assembly import CompiledAssembly, SigningMaterial, assembly_compile
+from tokens.assembly import CompiledAssembly, SigningMaterial, VerificationMaterial, assembly_compile
 from tokens.documents import Operation, document_describe
 
 logger = logging.getLogger(__name__)
@@ -33,14 +33,21 @@ _NEGATIVE_CACHE_LIMIT = 1024
 
 
 class CatalogCryptoResolver:
-    """Resolves crypto object names within one catalog, as APIC's gateway does for a catalog's objects."""
+    """Resolves crypto object names within one catalog, as APIC's gateway does for a catalog's objects.
+
+    Signing needs the active version of a profile. Verification with a keystore's object also accepts the
+    other non-retired versions of the same profile in the catalog, so tokens signed before or after a
+    rotation validate during the grace period (Keycloak's passive keys).
+    """
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
     def _object(self, name: str) -> CryptoObject:
         crypto_object = (
-            CryptoObject.objects.select_related("keystore", "trusted_certificate", "binding__catalog__organization")
+            CryptoObject.objects.select_related(
+                "keystore", "trusted_certificate", "binding__profile", "binding__catalog__organization"
+            )
             .filter(name=name, binding__catalog=self.catalog)
             .first()
         )
@@ -58,18 +65,47 @@ class CatalogCryptoResolver:
         crypto_object = self._object(name)
         if crypto_object.role == CryptoObject.Role.CERTIFICATE:
             raise LookupError(f"'{name}' is a certificate; signing needs a private key or secret (a '-key' object)")
+        binding = crypto_object.binding
+        if binding.state != KeyProfileBinding.State.ACTIVE:
+            raise LookupError(
+                f"'{name}' belongs to {binding.profile} which is {binding.state} in {self.catalog}; "
+                "only an active version signs"
+            )
         material = self._material(crypto_object)
         if material.secret is not None:
             return SigningMaterial(jose.JwsKey.from_secret(material.secret), material.kid)
         assert material.private_key is not None
         return SigningMaterial(jose.JwsKey.from_private_key(material.private_key), material.kid)
 
-    def verifying(self, name: str) -> tuple[jose.JwsKey, ...]:
-        material = self._material(self._object(name))
-        if material.secret is not None:
-            return (jose.JwsKey.from_secret(material.secret),)
-        assert material.public_key is not None
-        return (jose.JwsKey.from_public_key(material.public_key),)
+    def verifying(self, name: str) -> VerificationMaterial:
+        crypto_object = self._object(name)
+        candidates = [crypto_object]
+        if crypto_object.keystore is not None:
+            siblings = (
+                CryptoObject.objects.select_related("keystore", "binding__profile")
+                .filter(
+                    binding__catalog=self.catalog,
+                    binding__profile__organization=crypto_object.binding.profile.organization_id,
+                    binding__profile__name=crypto_object.binding.profile.name,
+                    keystore__isnull=False,
+                    role__in=(CryptoObject.Role.PRIVATE_KEY, CryptoObject.Role.SECRET),
+                )
+                .exclude(binding=crypto_object.binding)
+                .order_by("-binding__profile__created_at")
+            )
+            candidates.extend(siblings)
+        keys: list[jose.JwsKey] = []
+        retired: dict[str, str] = {}
+        for candidate in candidates:
+            material = self._material(candidate)
+            if candidate.binding.state == KeyProfileBinding.State.RETIRED:
+                retired[material.kid] = str(candidate.binding.profile)
+            elif material.secret is not None:
+                keys.append(jose.JwsKey.from_secret(material.secret))
+            else:
+                assert material.public_key is not None
+                keys.append(jose.JwsKey.from_public_key(material.public_key))
+        return VerificationMaterial(tuple(keys), retired)
 
 
 @dataclass(frozen=True)
@@ -140,7 +176,10 @@ class CatalogState:
 def _jwks(catalog: Catalog) -> bytes:
     """The public keys of the catalog's crypto objects, one entry per key (RFC 7517 section 5)."""
     keys: dict[str, dict[str, Any]] = {}
-    for crypto_object in selectors.crypto_object_list(organization=catalog.organization.slug, catalog=catalog.slug):
+    served = selectors.crypto_object_list(organization=catalog.organization.slug, catalog=catalog.slug).exclude(
+        binding__state=KeyProfileBinding.State.RETIRED
+    )
+    for crypto_object in served:
         certificate = crypto_object.certificate
         if certificate is None:  # shared secrets are never published
             continue

@@ -67,26 +67,37 @@ def api_import(*, organization: Organization, data: bytes | str, actor: Actor) -
     return api_save(organization=organization, document=document_load(data), actor=actor)
 
 
-def api_compile_check(*, api: Api, catalog: Catalog) -> None:
-    """Compile the API's assembly against a catalog's crypto objects, as publishing would.
+def api_compile_check(*, document: dict[str, Any], catalog: Catalog) -> ApiDescription:
+    """Compile a document's assembly against a catalog's crypto objects, as publishing would.
 
-    Raises DocumentError, PolicyConfigError or PublishError naming what is wrong.
+    Returns the document's description. Raises DocumentError, PolicyConfigError or PublishError naming what
+    is wrong.
     """
-    description = document_describe(api.document)
+    description = document_describe(document)
     assembly_compile(description.assembly, CatalogCryptoResolver(catalog))
+    return description
 
 
 @transaction.atomic
-def api_publish(*, api: Api, catalog: Catalog, actor: Actor) -> Publication:
+def api_publish(
+    *, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any] | None = None
+) -> Publication:
     """Publish (or republish) an API version in a catalog, replacing its snapshot atomically.
 
+    ``document`` is what to publish; by default the API's own (a rotation republishes the served snapshot
+    with only its keys changed, so unpublished edits of the API do not ride along).
     Raises PublishError, PolicyConfigError or DocumentError; nothing changes then. Publishing to sandbox
     subscribes the Sandbox Test App. Requests in flight finish on the snapshot they started with.
     """
     if catalog.organization_id != api.organization_id:
         raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
+    document = api.document if document is None else document
     try:
-        api_compile_check(api=api, catalog=catalog)
+        description = api_compile_check(document=document, catalog=catalog)
+        if (description.name, description.version) != (api.name, api.version):
+            raise PublishError(
+                f"The document describes {description.name} {description.version}, not {api.name} {api.version}."
+            )
     except (PolicyConfigError, PublishError, DocumentError) as e:
         audit_record(
             actor=actor,
@@ -98,7 +109,7 @@ def api_publish(*, api: Api, catalog: Catalog, actor: Actor) -> Publication:
         )
         raise
     clash = (
-        Publication.objects.filter(catalog=catalog, base_path=api.base_path)
+        Publication.objects.filter(catalog=catalog, base_path=description.base_path)
         .exclude(api__name=api.name)
         .exclude(state=Publication.State.RETIRED)
         .select_related("api")
@@ -106,7 +117,7 @@ def api_publish(*, api: Api, catalog: Catalog, actor: Actor) -> Publication:
     )
     if clash is not None:
         raise PublishError(
-            f"The base path {api.base_path} is already served in {catalog} by {clash.api}; "
+            f"The base path {description.base_path} is already served in {catalog} by {clash.api}; "
             "retire that API or change this one's base path."
         )
     # Another version of the same API in this catalog gives way: one version serves a base path.
@@ -116,8 +127,8 @@ def api_publish(*, api: Api, catalog: Catalog, actor: Actor) -> Publication:
     publication = Publication.objects.select_for_update().filter(api=api, catalog=catalog).first()
     if publication is None:
         publication = Publication(api=api, catalog=catalog, revision=0)
-    publication.document_text = api.document_text
-    publication.base_path = api.base_path
+    publication.document_text = document_to_text(document)
+    publication.base_path = description.base_path
     publication.state = Publication.State.PUBLISHED
     publication.revision += 1
     publication.published_at = timezone.now()
@@ -131,11 +142,7 @@ def api_publish(*, api: Api, catalog: Catalog, actor: Actor) -> Publication:
         action="api.publish",
         target=publication,
         organization=api.organization,
-        detail={
-            "catalog": catalog.slug,
-            "revision": publication.revision,
-            "base_path": publication.base_path,
-        },
+        detail={"catalog": catalog.slug, "revision": publication.revision, "base_path": publication.base_path},
     )
     bump_version()
     return publication

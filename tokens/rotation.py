@@ -1,0 +1,355 @@
+"""Key rotation without a failed request (issue: key rotation and lifecycle).
+
+``keyprofile_rotate`` makes a new keystore and a new profile version, enables it in the catalog, moves every
+served API that names the old version's crypto objects to the new ones (republishing their snapshots with
+only the keys changed), and makes the old version passive for a grace period at least as long as the
+longest token validity among the APIs that signed with it. With a pre-publication period the new version is
+first ``next`` (in the JWKS, not signing) and ``lifecycle_tick`` activates it when its time comes.
+``lifecycle_tick`` also retires passive versions whose grace has ended; run it every minute
+(``manage.py retire_keys``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from keyprofiles import lifecycle
+from keyprofiles import services as keyprofile_services
+from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
+from portal.models import Catalog
+from portal.services import Actor, audit_record
+from tokens import services
+from tokens.assembly import DEFAULT_VALIDITY_SECONDS
+from tokens.models import Publication
+
+State = KeyProfileBinding.State
+_DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class RotationError(Exception):
+    """A rotation cannot be done as asked; the message says why and what to do."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90``, ``90s``, ``15m``, ``2h``, ``7d``, ``1w`` or combinations such as ``1h30m``.
+
+    Raises ValueError naming the text when it is not a duration.
+    """
+    cleaned = text.strip().lower()
+    if not cleaned or _DURATION.sub("", cleaned).strip():
+        raise ValueError(f"'{text}' is not a duration (use e.g. 90s, 15m, 2h, 7d or 1h30m).")
+    return timedelta(seconds=sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(cleaned)))
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where the new key comes from: generated like the current one (optionally with other RSA bits), an
+    existing keystore, or uploaded files."""
+
+    bits: int | None = None
+    keystore: Keystore | None = None
+    certificate: bytes | None = None
+    private_key: bytes | None = None
+    chain: bytes | None = None
+    password: bytes | None = None
+
+    def describe(self) -> str:
+        if self.keystore is not None:
+            return f"keystore '{self.keystore.name}'"
+        if self.certificate is not None:
+            return "uploaded certificate and key"
+        return "generated like the current key" + (f" (RSA {self.bits})" if self.bits else "")
+
+
+@dataclass
+class RotationPlan:
+    organization: str
+    catalog: str
+    profile: str
+    old_version: str
+    new_version: str
+    key_source: str
+    grace: timedelta
+    minimum_grace: timedelta
+    prepublish: timedelta
+    activates_at: datetime
+    grace_ends_at: datetime
+    apis: list[str] = field(default_factory=list)
+    renames: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "organization": self.organization,
+            "catalog": self.catalog,
+            "profile": self.profile,
+            "old_version": self.old_version,
+            "new_version": self.new_version,
+            "key_source": self.key_source,
+            "grace_seconds": int(self.grace.total_seconds()),
+            "prepublish_seconds": int(self.prepublish.total_seconds()),
+            "activates_at": self.activates_at.isoformat(),
+            "old_version_retires_at": self.grace_ends_at.isoformat(),
+            "apis_moved": self.apis,
+            "crypto_objects": self.renames,
+            "dry_run": self.dry_run,
+        }
+
+
+def _policies(node: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every (type, properties) pair in an assembly, at any depth (switch cases, catches)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict) and key in ("jwt-generate", "jwt-validate"):
+                found.append((key, value))
+            found.extend(_policies(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_policies(item))
+    return found
+
+
+def _assembly(document: dict[str, Any]) -> Any:
+    return (document.get("x-ibm-configuration") or {}).get("assembly") or {}
+
+
+def document_with_renamed_keys(document: dict[str, Any], renames: dict[str, str]) -> dict[str, Any] | None:
+    """A copy of ``document`` whose jwt policies name the new crypto objects; None when none changed."""
+    renamed = copy.deepcopy(document)
+    changed = False
+    for _, properties in _policies(_assembly(renamed)):
+        name = properties.get("jws-crypto")
+        if isinstance(name, str) and name in renames:
+            properties["jws-crypto"] = renames[name]
+            changed = True
+    return renamed if changed else None
+
+
+def _signing_validity(document: dict[str, Any], key_name: str) -> int | None:
+    """The longest exp-claim of the jwt-generate policies that sign with ``key_name``; None if none do."""
+    validities = []
+    for kind, properties in _policies(_assembly(document)):
+        if kind == "jwt-generate" and properties.get("jws-crypto") == key_name:
+            value = properties.get("exp-claim", DEFAULT_VALIDITY_SECONDS)
+            validities.append(int(value) if str(value).isdigit() else DEFAULT_VALIDITY_SECONDS)
+    return max(validities) if validities else None
+
+
+def _renames(old: KeyProfileBinding, new_prefix: str) -> dict[str, str]:
+    old_prefix = old.profile.crypto_object_prefix
+    return {
+        name: name.replace(old_prefix, new_prefix, 1)
+        for name in CryptoObject.objects.filter(binding=old).values_list("name", flat=True)
+    }
+
+
+def _served(catalog: Catalog) -> list[Publication]:
+    return list(
+        Publication.objects.select_for_update()
+        .filter(catalog=catalog)
+        .exclude(state=Publication.State.RETIRED)
+        .select_related("api")
+    )
+
+
+def keyprofile_rotate(
+    *,
+    catalog: Catalog,
+    name: str,
+    source: KeySource,
+    actor: Actor,
+    new_version: str | None = None,
+    grace: timedelta | None = None,
+    prepublish: timedelta | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> RotationPlan:
+    """Rotate profile ``name`` in ``catalog``. Returns the plan (carried out unless ``dry_run``).
+
+    Raises RotationError (no active version, a rotation already pending, grace too short, version taken),
+    KeyMaterialError (the new key is refused) or ValidationError; nothing changes then.
+    """
+    moment = now or timezone.now()
+    with transaction.atomic():
+        old = lifecycle.active_binding(catalog=catalog, name=name)
+        if old is None:
+            raise RotationError(f"Key profile '{name}' has no active version in {catalog}.")
+        old = KeyProfileBinding.objects.select_for_update().select_related("profile__keystore").get(pk=old.pk)
+        if old.state != State.ACTIVE:
+            raise RotationError(f"{old.profile} stopped being active in {catalog} while this rotation started.")
+        pending = lifecycle.profile_bindings(catalog=catalog, name=name).filter(state=State.NEXT).first()
+        if pending is not None:
+            raise RotationError(
+                f"A rotation of '{name}' is already pending in {catalog}: version {pending.profile.version} "
+                f"starts signing at {pending.activates_at:%Y-%m-%d %H:%M:%S} UTC."
+            )
+        if old.profile.keystore is None:
+            raise RotationError(f"{old.profile} has no keystore: there is no key to rotate.")
+        taken = set(old.profile.organization.keyprofiles.filter(name=name).values_list("version", flat=True))
+        version = new_version or lifecycle.version_after(old.profile.version, taken)
+        if version in taken:
+            raise RotationError(f"Version {version} of '{name}' exists already; choose another --profile-version.")
+        new_prefix = f"tlsp-{old.profile.name}V{version}"
+        renames = _renames(old, new_prefix)
+        key_name = next((n for n in renames if n.endswith("-key")), "")
+        publications = _served(catalog)
+        validities = [v for p in publications if (v := _signing_validity(p.document, key_name)) is not None]
+        minimum = timedelta(seconds=max(validities, default=DEFAULT_VALIDITY_SECONDS))
+        grace = minimum if grace is None else grace
+        if grace < minimum:
+            raise RotationError(
+                f"The grace period {_seconds(grace)} is shorter than {_seconds(minimum)}, the longest token "
+                f"validity among the APIs that sign with {old.profile}: tokens minted just before the rotation "
+                "would fail."
+            )
+        prepublish = prepublish or timedelta(0)
+        activates_at = moment + prepublish
+        plan = RotationPlan(
+            organization=catalog.organization.slug,
+            catalog=catalog.slug,
+            profile=name,
+            old_version=old.profile.version,
+            new_version=version,
+            key_source=source.describe(),
+            grace=grace,
+            minimum_grace=minimum,
+            prepublish=prepublish,
+            activates_at=activates_at,
+            grace_ends_at=activates_at + grace,
+            apis=sorted(str(p.api) for p in publications if document_with_renamed_keys(p.document, renames)),
+            renames=renames,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            return plan
+
+        keystore = _new_keystore(old.profile.keystore, source, version=version, actor=actor, now=moment)
+        profile = lifecycle.keyprofile_new_version(profile=old.profile, version=version, keystore=keystore, actor=actor)
+        new = keyprofile_services.keyprofile_enable(profile=profile, catalog=catalog, actor=actor)
+        new.replaces = old
+        new.save(update_fields=["replaces"])
+        audit_record(
+            actor=actor,
+            action="keyprofile.rotate",
+            target=profile,
+            organization=catalog.organization,
+            detail=plan.as_dict(),
+        )
+        if prepublish > timedelta(0):
+            new.pending_grace = grace
+            new.save(update_fields=["pending_grace"])
+            lifecycle.binding_transition(
+                binding=new, state=State.NEXT, activates_at=activates_at, actor=actor, now=moment
+            )
+        else:
+            _activate(new=new, old=old, grace_ends_at=moment + grace, actor=actor, now=moment)
+    return plan
+
+
+def _seconds(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds())} s"
+
+
+def _new_keystore(template: Keystore, source: KeySource, *, version: str, actor: Actor, now: datetime) -> Keystore:
+    if source.keystore is not None:
+        if source.keystore.organization_id != template.organization_id:
+            raise RotationError(f"Keystore '{source.keystore.name}' belongs to another organization.")
+        if source.keystore.kind != template.kind:
+            raise RotationError(f"Keystore '{source.keystore.name}' is not of the same kind as '{template.name}'.")
+        return source.keystore
+    name = lifecycle.unique_keystore_name(template=template, version=version)
+    if source.certificate is not None or source.private_key is not None:
+        return keyprofile_services.keystore_import(
+            organization=template.organization,
+            name=name,
+            certificate=source.certificate,
+            private_key=source.private_key,
+            chain=source.chain,
+            password=source.password,
+            actor=actor,
+            now=now,
+        )
+    if template.kind == Keystore.Kind.SECRET:
+        return keyprofile_services.keystore_secret_create(organization=template.organization, name=name, actor=actor)
+    return lifecycle.keystore_like(template=template, name=name, bits=source.bits, actor=actor, now=now)
+
+
+def _activate(
+    *, new: KeyProfileBinding, old: KeyProfileBinding | None, grace_ends_at: datetime, actor: Actor, now: datetime
+) -> list[str]:
+    """Make ``new`` sign: move the served APIs from ``old``'s crypto objects to ``new``'s, republish them,
+    and make ``old`` passive until ``grace_ends_at``. Returns the APIs moved."""
+    lifecycle.binding_transition(binding=new, state=State.ACTIVE, actor=actor, now=now)
+    moved: list[str] = []
+    if old is None:
+        return moved
+    renames = _renames(old, new.profile.crypto_object_prefix)
+    for publication in _served(new.catalog):
+        snapshot = document_with_renamed_keys(publication.document, renames)
+        if snapshot is None:
+            continue
+        draft = document_with_renamed_keys(publication.api.document, renames)
+        if draft is not None:
+            services.api_save(organization=publication.api.organization, document=draft, actor=actor)
+        services.api_publish(api=publication.api, catalog=new.catalog, actor=actor, document=snapshot)
+        moved.append(str(publication.api))
+    if old.state == State.ACTIVE:
+        lifecycle.binding_transition(
+            binding=old, state=State.PASSIVE, grace_ends_at=grace_ends_at, actor=actor, now=now
+        )
+    return moved
+
+
+@dataclass
+class TickReport:
+    activated: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+
+def lifecycle_tick(*, actor: Actor, now: datetime | None = None, dry_run: bool = False) -> TickReport:
+    """Activate next versions whose time has come and retire passive versions whose grace has ended.
+
+    Safe to run every minute and from several hosts at once: each binding is locked while it changes, and a
+    binding already moved is left alone.
+    """
+    moment = now or timezone.now()
+    report = TickReport()
+    due = KeyProfileBinding.objects.filter(state=State.NEXT, activates_at__lte=moment).select_related(
+        "profile", "catalog__organization", "replaces"
+    )
+    for binding in due:
+        report.activated.append(f"{binding.profile} in {binding.catalog}")
+        if dry_run:
+            continue
+        with transaction.atomic():
+            locked = KeyProfileBinding.objects.select_for_update().get(pk=binding.pk)
+            if locked.state != State.NEXT:
+                continue
+            grace = locked.pending_grace or timedelta(seconds=DEFAULT_VALIDITY_SECONDS)
+            _activate(new=locked, old=binding.replaces, grace_ends_at=moment + grace, actor=actor, now=moment)
+    ended = KeyProfileBinding.objects.filter(state=State.PASSIVE, grace_ends_at__lte=moment).select_related(
+        "profile", "catalog__organization"
+    )
+    for binding in ended:
+        report.retired.append(f"{binding.profile} in {binding.catalog}")
+        if not dry_run:
+            lifecycle.binding_transition(binding=binding, state=State.RETIRED, actor=actor, now=moment)
+    return report
+
+
+def profiles_expiring(*, within_days: int, now: datetime | None = None) -> list[tuple[Catalog, str]]:
+    """(catalog, profile name) of every active version whose certificate expires within ``within_days``."""
+    horizon = (now or timezone.now()) + timedelta(days=within_days)
+    bindings = KeyProfileBinding.objects.filter(
+        state=State.ACTIVE, profile__keystore__not_after__lte=horizon
+    ).select_related("catalog__organization", "profile")
+    return sorted({(b.catalog, b.profile.name) for b in bindings}, key=lambda pair: (str(pair[0]), pair[1]))

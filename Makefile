@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= rediscache://127.0.0.1:6379/1
 
-.PHONY: run test test-postgres-redis lint install install-dev migrate constraints clean
+.PHONY: run serve-production test test-postgres-redis lint install install-dev migrate constraints clean
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ migrate: install
 run: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+## Serve with gunicorn in production mode (settings from the environment: README, "Running in production")
+serve-production: install
+	PORTAL_MODE=production $(PY) manage.py migrate --noinput
+	PORTAL_MODE=production $(PY) manage.py collectstatic --noinput
+	PORTAL_MODE=production $(VENV)/bin/gunicorn -c gunicorn.conf.py portal.wsgi
 
 ## Run the whole test suite (lint, type and migration checks first) on the embedded defaults
 test: install-dev lint

@@ -1,8 +1,15 @@
-"""Process health (/healthz) and readiness (/readyz: the database and the cache answer)."""
+"""Process health (/healthz) and readiness (/readyz).
+
+Readiness means "can serve the gateway". The database and the cache are checked; apps add their own
+probes (the token gateway reports whether it holds warm state). With the database down a node that holds
+warm gateway state still serves tokens, so it answers 200 "degraded" rather than being pulled from the load
+balancer; without either it answers 503. A cache outage only degrades.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.core.cache import cache
 from django.db import connection
@@ -12,6 +19,14 @@ from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
 
+# name -> probe returning True when that part of the process can serve without the database
+_warm_probes: dict[str, Callable[[], bool]] = {}
+
+
+def register_warm_probe(name: str, probe: Callable[[], bool]) -> None:
+    """Let an app tell /readyz that it can serve from memory while the database is away."""
+    _warm_probes[name] = probe
+
 
 @never_cache
 @require_GET
@@ -19,22 +34,40 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@never_cache
-@require_GET
-def readyz(request: HttpRequest) -> JsonResponse:
-    checks: dict[str, str] = {}
+def _database_ok() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:  # any driver error means "not ready"; the log has the detail
+    except Exception:  # any driver error means "not available"; the log has the detail
         logger.warning("readiness: database unavailable", exc_info=True)
-        checks["database"] = "unavailable"
+        return False
+    return True
+
+
+def _cache_ok() -> bool:
     try:
         cache.set("portal:readyz", "1", timeout=5)
-        checks["cache"] = "ok" if cache.get("portal:readyz") == "1" else "unavailable"
+        return cache.get("portal:readyz") == "1"
     except Exception:
         logger.warning("readiness: cache unavailable", exc_info=True)
-        checks["cache"] = "unavailable"
-    ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)
+        return False
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    database, shared_cache = _database_ok(), _cache_ok()
+    warm = {name: probe() for name, probe in _warm_probes.items()}
+    if database and shared_cache:
+        status, code = "ok", 200
+    elif database or (warm and all(warm.values())):
+        status, code = "degraded", 200
+    else:
+        status, code = "unavailable", 503
+    body = {
+        "status": status,
+        "database": "ok" if database else "unavailable",
+        "cache": "ok" if shared_cache else "unavailable",
+        **{name: "warm" if value else "cold" for name, value in warm.items()},
+    }
+    return JsonResponse(body, status=code)

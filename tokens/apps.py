@@ -11,3 +11,8 @@ class TokensConfig(AppConfig):
         # The admin discovered every app's admin module before this app is ready (django.contrib.admin comes
         # first in INSTALLED_APPS); the key-profile admin gains its Rotate page now.
         admin_rotation.install()
+
+        from portal.views import register_warm_probe
+        from tokens.runtime import gateway
+
+        register_warm_probe("gateway", gateway.is_warm)

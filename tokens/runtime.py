@@ -308,6 +308,10 @@ class Gateway:
             self._states[key] = state
             return state
 
+    def is_warm(self) -> bool:
+        """True when this process holds the state of at least one catalog (it can serve without the database)."""
+        return any(state is not None for state in (*self._states.values(), *self._previous.values()))
+
     def reset(self) -> None:
         with self._lock:
             self._states = {}

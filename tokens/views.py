@@ -73,16 +73,21 @@ def jwks(request: HttpRequest, organization: str, catalog: str) -> HttpResponse:
 def gateway_call(request: HttpRequest, organization: str, catalog: str, path: str) -> HttpResponse:
     started = time.perf_counter()
     response = _call(request, organization, catalog, "/" + path)
-    logger.info(
-        "gateway call",
-        extra={
-            "organization": organization,
-            "catalog": catalog,
-            "path": "/" + path,
-            "status": response.status_code,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "gateway call",
+            extra={
+                "request_id": getattr(request, "request_id", ""),
+                "organization": organization,
+                "catalog": catalog,
+                "api": getattr(response, "api_name", ""),
+                "method": request.method,
+                "path": "/" + path,
+                "status": response.status_code,
+                "outcome": "success" if response.status_code < 400 else "refused",
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
     return response
 
 
@@ -125,6 +130,7 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     except AssemblyError as e:
         return gateway_error(e.status, e.message, headers=e.headers, reason=e.reason)
     response = _response_from(context)
+    response.api_name = route.api  # type: ignore[attr-defined]
     if route.deprecated:
         response["Deprecation"] = "true"
     return response

@@ -1,0 +1,30 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py portal.wsgi` (README, "Running in production").
+
+Signing is CPU-bound, so the default is one synchronous worker per core; every worker keeps its own warm
+gateway state and parsed keys. Values come from the environment so the same file serves every host.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}")  # noqa: S104
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+worker_class = "sync"
+# A request that takes longer than this is killed; a signing request takes milliseconds.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+# Behind a load balancer that keeps connections open.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Import Django once before forking: faster worker start and shared memory. Database connections and keys
+# are opened lazily in each worker, never before the fork.
+preload_app = True
+# One JSON line per request on stdout; GUNICORN_ACCESS_LOG="" turns it off (the gateway logs its own line).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+access_log_format = (
+    '{"time":"%(t)s","remote":"%(h)s","method":"%(m)s","path":"%(U)s","status":%(s)s,'
+    '"bytes":%(B)s,"duration_us":%(D)s,"request_id":"%({x-request-id}o)s"}'
+)
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Trust X-Forwarded-* only from these addresses (the load balancer).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

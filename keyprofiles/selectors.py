@@ -66,7 +66,8 @@ def certificate_catalogs(certificate: CertificateFacts) -> list[str]:
         objects = CryptoObject.objects.filter(trusted_certificate=certificate)
     else:
         return []
-    pairs = objects.values_list("binding__catalog__organization__slug", "binding__catalog__slug").distinct()
+    # order_by() drops the model's default ordering, which would otherwise make DISTINCT see one row per object.
+    pairs = objects.order_by().values_list("binding__catalog__organization__slug", "binding__catalog__slug").distinct()
     return sorted(f"{org}/{catalog}" for org, catalog in pairs)
 
 

@@ -220,10 +220,11 @@ class JwtGenerate(Policy):
 
     def _claim(self, context: Context, claim: str, variable: str) -> Any:
         value = context.get(variable)
-        if value is None:
+        if value is None or value == "" or value == []:
+            state = "is not set" if value is None else "is empty"
             raise AssemblyError(
                 RUNTIME_ERROR,
-                f"jwt-generate '{self.title}': the {claim} claim variable '{variable}' is not set.",
+                f"jwt-generate '{self.title}': the {claim} claim variable '{variable}' {state}.",
                 status=400,
                 reason="Bad Request",
             )
@@ -231,6 +232,13 @@ class JwtGenerate(Policy):
             if isinstance(value, list):
                 return value if len(value) != 1 else value[0]
             parts = [part.strip() for part in str(value).split(",") if part.strip()]
+            if not parts:
+                raise AssemblyError(
+                    RUNTIME_ERROR,
+                    f"jwt-generate '{self.title}': the aud claim variable '{variable}' holds no audience.",
+                    status=400,
+                    reason="Bad Request",
+                )
             return parts[0] if len(parts) == 1 else parts
         # Carried verbatim: a header that looks like JSON stays a string.
         return value if isinstance(value, str) else str(value)
@@ -440,7 +448,7 @@ class SetVariable(Policy):
         value = action.get("value")
         if verb != "clear" and value is None:
             props.fail(f"{where}.value", "is required for set and add")
-        if verb != "clear" and value_type != "any" and isinstance(value, str) and "$(" not in value:
+        if verb != "clear" and value_type != "any" and not (isinstance(value, str) and "$(" in value):
             value = _coerce(value, value_type, lambda problem: props.fail(f"{where}.value", problem))
         return _Action(verb, name, value, value_type)
 
@@ -540,8 +548,14 @@ class OperationSwitch(Policy):
                     operations.append((operation["verb"].upper(), operation["path"]))
                 else:
                     props.fail(f"{where}.operations", f"{operation!r} is neither an operationId nor a verb and path")
-            self.cases.append(_Case(tuple(operations), build(case.get("execute", []), f"{where}.execute")))
-        self.otherwise = build(props.config.get("otherwise", []), "otherwise")
+            execute = case.get("execute", [])
+            if not isinstance(execute, list):
+                props.fail(f"{where}.execute", "must be a list of policies")
+            self.cases.append(_Case(tuple(operations), build(execute, f"{where}.execute")))
+        otherwise = props.config.get("otherwise", [])
+        if not isinstance(otherwise, list):
+            props.fail("otherwise", "must be a list of policies")
+        self.otherwise = build(otherwise, "otherwise")
 
     def run(self, context: Context) -> None:
         operation: Operation | None = context.get("api.operation")

@@ -36,15 +36,25 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
+        """A mapping whose keys are strings. Unquoted numeric keys (``200:`` for a response code) become their
+        text, as JSON and OpenAPI want; other non-string keys are refused; duplicates are refused."""
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            if isinstance(key, bool) or not isinstance(key, str | int | float):
                 raise yaml.MarkedYAMLError(
-                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {key!r} is not text (quote it)",
+                    key_node.start_mark,
                 )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+            text = key if isinstance(key, str) else key_node.value
+            if text in mapping:
+                raise yaml.MarkedYAMLError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {text!r}", key_node.start_mark
+                )
+            mapping[text] = self.construct_object(value_node, deep=deep)
+        return mapping
 
 
 _StrictLoader.yaml_implicit_resolvers = {

@@ -245,8 +245,10 @@ class TrustedCertificateInline(admin.TabularInline):
         "fingerprint_sha256",
         "key_type",
         "key_size",
+        "not_before",
         "not_after",
         "expiry",
+        "catalogs",
     )
     readonly_fields = fields
     extra = 0
@@ -255,6 +257,10 @@ class TrustedCertificateInline(admin.TabularInline):
     @admin.display(description="Expires in")
     def expiry(self, obj: TrustedCertificate) -> str:
         return expiry_badge(obj)
+
+    @admin.display(description="Enabled in")
+    def catalogs(self, obj: TrustedCertificate) -> str:
+        return ", ".join(selectors.certificate_catalogs(obj)) or "-"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

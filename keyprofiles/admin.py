@@ -16,8 +16,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from keyprofiles import keymaterial, selectors, services
+from keyprofiles.conf import keyprofiles_settings
 from keyprofiles.forms import (
     EnableForm,
     KeyProfileForm,
@@ -59,9 +61,9 @@ def expiry_badge(certificate: CertificateFacts) -> str:
         return "-"
     if days < 0:
         return format_html('<strong style="color:#ba2121">expired {} days ago</strong>', -days)
-    if days <= 30:
+    if days <= keyprofiles_settings.EXPIRY_WARNING_DAYS:
         return format_html('<strong style="color:#ba2121">{} days</strong>', days)
-    if days <= 90:
+    if days <= keyprofiles_settings.EXPIRY_NOTICE_DAYS:
         return format_html('<strong style="color:#b45f06">{} days</strong>', days)
     return f"{days} days"
 
@@ -286,7 +288,7 @@ class TruststoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
             return services.truststore_import(
                 organization=data["organization"],
                 name=data["name"],
-                data=read_upload(data["certificates"]) or b"",
+                data=read_upload(data["certificate"]) or b"",
                 actor=actor,
             )
 
@@ -365,7 +367,7 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
     def crypto_objects(self, obj: KeyProfile) -> str:
         names = CryptoObject.objects.filter(binding__profile=obj).values_list("name", flat=True)
         return (
-            format_html_join(format_html("<br>"), '<code class="crypto-object-name">{}</code>', ((n,) for n in names))
+            format_html_join(mark_safe("<br>"), '<code class="crypto-object-name">{}</code>', ((n,) for n in names))
             or "-"
         )
 

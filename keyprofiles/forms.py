@@ -80,7 +80,9 @@ class SecretKeystoreForm(ServiceForm):
 class TruststoreUploadForm(ServiceForm):
     organization = forms.ModelChoiceField(queryset=Organization.objects.all(), empty_label=None)
     name = forms.CharField(max_length=100)
-    certificates = forms.FileField(help_text="One or more PEM certificates, or one DER certificate.")
+    certificate = forms.FileField(
+        label="Certificates", help_text="One or more PEM certificates, or one DER certificate."
+    )
 
 
 class KeyProfileForm(ServiceForm):

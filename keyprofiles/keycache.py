@@ -49,6 +49,13 @@ def keystore_secret(keystore: Keystore) -> bytes:
     return secret
 
 
+def forget(uid: uuid.UUID) -> None:
+    """Drop one keystore's key from this process (it was deleted)."""
+    with _lock:
+        _private_keys.pop(uid, None)
+        _secrets.pop(uid, None)
+
+
 def clear() -> None:
     """Forget every cached key (tests, and after a keystore is deleted)."""
     with _lock:

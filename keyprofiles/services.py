@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from keyprofiles import keymaterial
+from keyprofiles import keycache, keymaterial
 from keyprofiles.keymaterial import CertificateInfo, KeyMaterialError, KeystoreMaterial
 from keyprofiles.models import (
     CertificateFacts,
@@ -187,7 +187,7 @@ def keystore_import(
         )
         if pkcs12 is not None:
             source = Keystore.Source.PKCS12
-        elif certificate is not None and certificate.lstrip().startswith(b"-----"):
+        elif certificate is not None and certificate.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"-----"):
             source = Keystore.Source.PEM
         else:
             source = Keystore.Source.DER
@@ -244,6 +244,7 @@ def keystore_delete(*, keystore: Keystore, actor: Actor) -> None:
             f"Keystore '{keystore.name}' is used by key profile(s) {', '.join(str(p) for p in users)}."
         )
     organization = keystore.organization
+    keycache.forget(keystore.uid)
     audit_record(
         actor=actor,
         action="keystore.delete",

@@ -100,4 +100,6 @@ class Command(PortalCommand):
         value = os.environ.get(variable)
         if value is None:
             raise CommandError(f"The environment variable {variable} named by --password-env is not set.")
+        if not value:
+            raise CommandError(f"The environment variable {variable} named by --password-env is empty.")
         return value.encode()

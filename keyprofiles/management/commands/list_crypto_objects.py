@@ -5,6 +5,8 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
+from django.core.management.base import CommandError
+
 from keyprofiles import selectors
 from portal.commands import PortalCommand
 
@@ -18,6 +20,8 @@ class Command(PortalCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON array.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["catalog"] and not options["org"]:
+            raise CommandError("--catalog needs --org: catalogs are named within an organization.")
         if options["org"]:
             organization = self.organization(options["org"])
             if options["catalog"]:

@@ -1,0 +1,198 @@
+"""portal.views (/healthz, /readyz) and the portal's console pages (organizations, catalogs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from django.core.cache.backends.base import BaseCache
+from django.test import Client
+from django.urls import reverse
+
+from portal import views
+from portal.models import Catalog, Organization
+
+
+class UnreachableCache(BaseCache):
+    """A cache backend whose server is down: every operation raises, as a lost Redis connection does."""
+
+    def __init__(self, location: str, params: dict[str, Any]) -> None:
+        super().__init__(params)
+
+    def add(self, *args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("cache server unreachable")
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("cache server unreachable")
+
+    def set(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("cache server unreachable")
+
+    def delete(self, *args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("cache server unreachable")
+
+    def clear(self) -> None:
+        raise ConnectionError("cache server unreachable")
+
+
+def cache_settings(backend: str) -> dict[str, dict[str, str]]:
+    return {"default": {"BACKEND": backend, "LOCATION": "readyz-test"}}
+
+
+class UnreachableDatabase:
+    def cursor(self) -> Any:
+        raise OSError("database unreachable")
+
+
+# /healthz
+
+
+def test_healthz_answers_ok(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_refuses_post(client: Client) -> None:
+    assert client.post("/healthz").status_code == 405
+
+
+def test_healthz_needs_no_database(client: Client) -> None:
+    # No `db` fixture: pytest-django blocks database access, so a query here would fail the test.
+    assert client.get("/healthz").status_code == 200
+
+
+# /readyz: ready when the database and the cache answer; degraded (still 200) when the cache is away, or when
+# the database is away but every warm probe says the process can serve from memory; otherwise 503.
+
+
+@pytest.fixture
+def probes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The registry of warm probes, emptied for the test (the tokens app registers the real gateway probe)."""
+    registry: dict[str, Any] = {}
+    monkeypatch.setattr(views, "_warm_probes", registry)
+    return registry
+
+
+def test_readyz_answers_ok_when_database_and_cache_answer(db: None, client: Client, probes: dict[str, Any]) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_readyz_reports_each_warm_probe(db: None, client: Client, probes: dict[str, Any]) -> None:
+    views.register_warm_probe("gateway", lambda: False)
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "gateway": "cold"}
+
+
+def test_readyz_is_degraded_when_the_cache_raises(
+    db: None, client: Client, settings: Any, probes: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.CACHES = cache_settings("tests.portal.test_views.UnreachableCache")
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "database": "ok", "cache": "unavailable"}
+    assert "readiness: cache unavailable" in caplog.text
+
+
+def test_readyz_is_degraded_when_the_cache_forgets(
+    db: None, client: Client, settings: Any, probes: dict[str, Any]
+) -> None:
+    # The dummy cache accepts set() and then answers get() with None: a cache that does not keep values.
+    settings.CACHES = cache_settings("django.core.cache.backends.dummy.DummyCache")
+    assert client.get("/readyz").json() == {"status": "degraded", "database": "ok", "cache": "unavailable"}
+
+
+def test_readyz_is_ok_with_a_working_cache_configured_the_same_way(
+    db: None, client: Client, settings: Any, probes: dict[str, Any]
+) -> None:
+    settings.CACHES = cache_settings("django.core.cache.backends.locmem.LocMemCache")
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "cache": "ok"}
+
+
+def test_readyz_answers_503_when_the_database_raises_and_nothing_is_warm(
+    db: None,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    probes: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("portal.views.connection", UnreachableDatabase())
+    views.register_warm_probe("gateway", lambda: False)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unavailable", "cache": "ok", "gateway": "cold"}
+    assert "readiness: database unavailable" in caplog.text
+
+
+def test_readyz_answers_503_when_the_database_raises_and_no_probe_is_registered(
+    db: None, client: Client, monkeypatch: pytest.MonkeyPatch, probes: dict[str, Any]
+) -> None:
+    monkeypatch.setattr("portal.views.connection", UnreachableDatabase())
+    assert client.get("/readyz").status_code == 503
+
+
+def test_readyz_is_degraded_when_the_database_raises_but_the_gateway_is_warm(
+    db: None, client: Client, monkeypatch: pytest.MonkeyPatch, probes: dict[str, Any]
+) -> None:
+    monkeypatch.setattr("portal.views.connection", UnreachableDatabase())
+    views.register_warm_probe("gateway", lambda: True)
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "database": "unavailable", "cache": "ok", "gateway": "warm"}
+
+
+def test_readyz_answers_503_when_database_and_cache_are_down_and_nothing_is_warm(
+    db: None, client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch, probes: dict[str, Any]
+) -> None:
+    settings.CACHES = cache_settings("tests.portal.test_views.UnreachableCache")
+    monkeypatch.setattr("portal.views.connection", UnreachableDatabase())
+    views.register_warm_probe("gateway", lambda: False)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert b"unreachable" not in response.content  # no exception text in the body
+
+
+# Console: organizations and catalogs
+
+
+@pytest.fixture
+def admin_client_for(db: None, client: Client, django_user_model: type[AbstractUser]) -> Client:
+    user = django_user_model.objects.create_superuser(username="root", email="", password=None)
+    client.force_login(user)
+    return client
+
+
+def test_console_refuses_a_reserved_organization_slug(admin_client_for: Client) -> None:
+    response = admin_client_for.post(
+        reverse("admin:portal_organization_add"), {"slug": "admin", "title": "Shadow", "_save": "Save"}
+    )
+    assert response.status_code == 200
+    assert "is reserved: it would shadow the portal" in response.content.decode()
+    assert not Organization.objects.exists()
+
+
+def test_console_creates_an_organization_with_its_sandbox(admin_client_for: Client) -> None:
+    response = admin_client_for.post(
+        reverse("admin:portal_organization_add"), {"slug": "acme", "title": "Acme", "_save": "Save"}
+    )
+    assert response.status_code == 302
+    organization = Organization.objects.get(slug="acme")
+    assert list(organization.catalogs.values_list("slug", flat=True)) == ["sandbox"]
+
+
+def test_console_offers_no_delete_for_the_sandbox(admin_client_for: Client, sandbox: Catalog) -> None:
+    response = admin_client_for.post(reverse("admin:portal_catalog_delete", args=[sandbox.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert Catalog.objects.filter(pk=sandbox.pk).exists()
+
+
+def test_console_deletes_production(admin_client_for: Client, production: Catalog) -> None:
+    response = admin_client_for.post(reverse("admin:portal_catalog_delete", args=[production.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Catalog.objects.filter(pk=production.pk).exists()

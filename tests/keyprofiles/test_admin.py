@@ -18,7 +18,6 @@ from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from django.utils.deprecation import RemovedInDjango60Warning
 
 from keyprofiles import keymaterial, services
 from keyprofiles.admin import expiry_badge

@@ -476,7 +476,8 @@ class SetVariable(Policy):
 
 def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:
     if value_type == "string":
-        return value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict | list) else str(value)
+        # Scalars and objects are written as JSON writes them (true, not True), as $(name) inside text is.
+        return value if isinstance(value, str) else json.dumps(value)
     if value_type == "number":
         if _is_number(value):
             return value
@@ -484,6 +485,8 @@ def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:
             number = float(str(value))
         except ValueError:
             return fail(f"{value!r} is not a number")
+        if not math.isfinite(number):
+            return fail(f"{value!r} is not a number JSON can carry")
         return int(number) if number.is_integer() else number
     if value_type == "boolean":
         if isinstance(value, bool):

@@ -31,7 +31,7 @@ class Context:
     ) -> None:
         self.request_headers = {name.lower(): value for name, value in headers.items()}
         self.request_query = dict(query or {})
-        # message.headers by lower-case name -> (name as first written, value)
+        # message.headers by lower-case name -> (name as last written, value)
         self.message_headers: dict[str, tuple[str, str]] = {}
         self.variables: dict[str, Any] = {
             "request.verb": verb.upper(),

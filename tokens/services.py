@@ -78,27 +78,22 @@ def api_compile_check(*, document: dict[str, Any], catalog: Catalog) -> ApiDescr
     return description
 
 
-@transaction.atomic
-def api_publish(
-    *, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any] | None = None
-) -> Publication:
+def api_publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any] | None = None) -> Publication:
     """Publish (or republish) an API version in a catalog, replacing its snapshot atomically.
 
     ``document`` is what to publish; by default the API's own (a rotation republishes the served snapshot
     with only its keys changed, so unpublished edits of the API do not ride along).
-    Raises PublishError, PolicyConfigError or DocumentError; nothing changes then. Publishing to sandbox
-    subscribes the Sandbox Test App. Requests in flight finish on the snapshot they started with.
+    Raises PublishError, PolicyConfigError or DocumentError; nothing changes then, and the refusal is
+    audited. Publishing to sandbox subscribes the Sandbox Test App. Requests in flight finish on the
+    snapshot they started with.
     """
-    if catalog.organization_id != api.organization_id:
-        raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
-    document = api.document if document is None else document
     try:
-        description = api_compile_check(document=document, catalog=catalog)
-        if (description.name, description.version) != (api.name, api.version):
-            raise PublishError(
-                f"The document describes {description.name} {description.version}, not {api.name} {api.version}."
+        with transaction.atomic():
+            return _publish(
+                api=api, catalog=catalog, actor=actor, document=api.document if document is None else document
             )
     except (PolicyConfigError, PublishError, DocumentError) as e:
+        # Outside the rolled-back transaction, so the refusal stays on record.
         audit_record(
             actor=actor,
             action="api.publish",
@@ -108,6 +103,16 @@ def api_publish(
             detail={"catalog": catalog.slug, "error": str(e)},
         )
         raise
+
+
+def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any]) -> Publication:
+    if catalog.organization_id != api.organization_id:
+        raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
+    description = api_compile_check(document=document, catalog=catalog)
+    if (description.name, description.version) != (api.name, api.version):
+        raise PublishError(
+            f"The document describes {description.name} {description.version}, not {api.name} {api.version}."
+        )
     clash = (
         Publication.objects.filter(catalog=catalog, base_path=description.base_path)
         .exclude(api__name=api.name)

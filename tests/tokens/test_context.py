@@ -1,0 +1,106 @@
+"""tokens.context: APIC's variable names, case-insensitive headers, and $(name) interpolation."""
+
+from __future__ import annotations
+
+from tokens.context import Context, references
+
+
+def make(headers: dict[str, str] | None = None, **kwargs: object) -> Context:
+    return Context(verb="get", path="/generate", headers=headers or {}, **kwargs)  # type: ignore[arg-type]
+
+
+def test_request_variables_are_named_as_apic_names_them() -> None:
+    context = make({"Iss-Claim": "apic"}, query={"client_id": "abc"}, body=b"{}")
+
+    assert context.get("request.verb") == "GET"
+    assert context.get("request.path") == "/generate"
+    assert context.get("request.headers.iss-claim") == "apic"
+    assert context.get("request.query.client_id") == "abc"
+    assert context.get("message.body") == b"{}"
+    assert (context.get("message.status.code"), context.get("message.status.reason")) == (200, "OK")
+
+
+def test_header_names_are_case_insensitive_but_query_names_are_not() -> None:
+    context = make({"X-IBM-Client-Id": "id"}, query={"Client_Id": "q"})
+
+    assert context.get("request.headers.X-Ibm-Client-ID") == "id"
+    assert context.get("request.headers.x-ibm-client-id") == "id"
+    assert context.get("request.query.Client_Id") == "q"
+    assert context.get("request.query.client_id") is None
+
+
+def test_an_unset_variable_reads_as_none_and_has_is_false() -> None:
+    context = make()
+    context.set("decoded.claims", {"iss": "apic"})
+
+    assert context.get("decoded.claims") == {"iss": "apic"}
+    assert context.has("decoded.claims")
+    assert context.get("decoded.nothing") is None
+    assert not context.has("decoded.nothing")
+    assert context.get("message.body") is None  # an empty body is no body
+
+
+def test_message_headers_are_one_header_whatever_the_case_of_its_name() -> None:
+    context = make()
+    context.set("message.headers.X-Trace", "1")
+    context.set("message.headers.x-trace", "2")
+    context.set("message.headers.X-Other", "3")
+
+    assert context.get("message.headers.X-TRACE") == "2"
+    assert {name.lower(): value for name, value in context.get("message.headers").items()} == {
+        "x-trace": "2",
+        "x-other": "3",
+    }
+
+
+def test_add_folds_repeated_headers_and_sets_other_variables() -> None:
+    context = make()
+    context.add("message.headers.Vary", "Accept")
+    context.add("message.headers.vary", "Origin")
+    context.add("my.value", 1)
+    context.add("my.value", 2)
+
+    assert context.get("message.headers.Vary") == "Accept, Origin"
+    assert context.get("my.value") == 2
+
+
+def test_clear_removes_headers_and_variables() -> None:
+    context = make({"Authorization": "Bearer x"})
+    context.set("message.headers.X-A", "1")
+    context.set("my.value", 1)
+
+    for name in ("message.headers.x-a", "request.headers.AUTHORIZATION", "my.value"):
+        context.clear(name)
+
+    assert context.get("message.headers.X-A") is None
+    assert context.get("request.headers.authorization") is None
+    assert context.get("my.value") is None
+    context.clear("never.set")  # clearing what is not set is not an error
+
+
+def test_a_newline_in_a_header_value_never_splits_the_response() -> None:
+    context = make()
+    context.set("message.headers.X-A", "one\r\nSet-Cookie: evil=1")
+    context.set("message.headers.X-B", "plain")
+
+    assert context.get("message.headers.X-A") == "one  Set-Cookie: evil=1"
+    assert context.get("message.headers.X-B") == "plain"
+
+
+def test_a_lone_reference_keeps_its_type_and_inside_text_becomes_text() -> None:
+    context = make({"Iss-Claim": "apic"})
+    context.set("decoded.claims", {"iss": "apic", "n": 1})
+    context.set("flag", True)
+    context.set("count", 3)
+
+    assert context.interpolate("$(decoded.claims)") == {"iss": "apic", "n": 1}
+    assert context.interpolate("claims: $(decoded.claims)") == 'claims: {"iss":"apic","n":1}'
+    assert context.interpolate("$(flag)/$(count)/$(request.headers.iss-claim)") == "true/3/apic"
+    assert context.interpolate("[$(missing)]") == "[]"
+    assert context.interpolate("$(missing)") is None
+    assert context.interpolate("no reference, $ ( not one )") == "no reference, $ ( not one )"
+
+
+def test_references_lists_the_variables_a_template_reads() -> None:
+    assert references("$(a.b) and $(request.headers.x-y)") == ["a.b", "request.headers.x-y"]
+    assert references("$(with space) $()") == []

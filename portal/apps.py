@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal"
+
+    def ready(self) -> None:
+        from portal.console import roles_post_migrate
+
+        # The console roles are (re)made after every migrate, and after the flush between transactional tests.
+        post_migrate.connect(roles_post_migrate, sender=self, dispatch_uid="portal.roles")

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from django import forms
+import json
+import re
+from typing import Any, cast
 
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.utils.text import slugify
+
+from keyprofiles.models import validate_semver
+from keyprofiles.selectors import crypto_object_list
 from portal.console import ServiceForm
-from portal.models import Catalog, Organization
+from portal.models import SANDBOX, Catalog, Organization, slug_validator
+from tokens.console import EDITABLE_KINDS, VERBS, NewApi
 from tokens.documents import MAX_DOCUMENT_BYTES
+from tokens.jose import ALGORITHMS
+from tokens.models import ConsumerApp, Publication, base_path_validator
 
 
 class ApiUploadForm(ServiceForm):
@@ -27,7 +39,9 @@ class PublishForm(ServiceForm):
 
     def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["catalog"].queryset = Catalog.objects.filter(organization=organization)  # type: ignore[attr-defined]
+        catalogs = Catalog.objects.filter(organization=organization)
+        self.fields["catalog"].queryset = catalogs  # type: ignore[attr-defined]
+        self.fields["catalog"].initial = catalogs.filter(slug=SANDBOX).first()
 
 
 class ConsumerAppForm(ServiceForm):
@@ -37,3 +51,437 @@ class ConsumerAppForm(ServiceForm):
     with_secret = forms.BooleanField(
         required=False, label="Generate a client secret", help_text="Shown once after saving; only its hash is kept."
     )
+
+
+# -- the API editor ---------------------------------------------------------------------------------------
+
+variable_validator = RegexValidator(
+    r"^[A-Za-z0-9_.\-]+$", "Use a variable name such as request.headers.iss-claim or decoded.claims."
+)
+operation_path_validator = RegexValidator(
+    r"^/[A-Za-z0-9._~{}/-]*$", "A path starts with '/' and holds plain path segments, e.g. /generate."
+)
+error_name_validator = RegexValidator(r"^[A-Za-z][A-Za-z0-9_.-]*$", "Use an error name such as RuntimeError.")
+TAG_FIELD = "tag"
+
+
+def pattern_validator(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValidationError(f"This is not a valid regular expression ({e}).") from e
+
+
+class DocumentTagForm(ServiceForm):
+    """A form that edits an API document: it carries the document's tag, so an edit never lands on a
+    document that changed since the page was read."""
+
+    tag = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
+class ApiCreateForm(ServiceForm):
+    organization = forms.ModelChoiceField(queryset=Organization.objects.all(), empty_label=None)
+    title = forms.CharField(max_length=200, help_text='For example "JWT Generation and Validation".')
+    name = forms.CharField(
+        max_length=50,
+        required=False,
+        validators=[slug_validator],
+        help_text="Lower-case letters, digits and hyphens. Empty: the slug of the title.",
+    )
+    version = forms.CharField(max_length=32, initial="1.0.0", validators=[validate_semver])
+    base_path = forms.CharField(
+        max_length=200, label="Base path", validators=[base_path_validator], help_text="For example /securetoken."
+    )
+    openapi_version = forms.ChoiceField(
+        label="OpenAPI version",
+        choices=[("2.0", "OpenAPI 2.0"), ("3.0", "OpenAPI 3.0")],
+        initial="2.0",
+        widget=forms.RadioSelect,
+    )
+    security = forms.ChoiceField(
+        label="Security",
+        choices=[("client-id", "Client ID"), ("client-id-secret", "Client ID and secret")],
+        initial="client-id",
+        widget=forms.RadioSelect,
+        help_text="Callers send X-IBM-Client-Id (and X-IBM-Client-Secret) headers.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not cleaned.get("name") and cleaned.get("title") and "name" not in self.errors:
+            name = slugify(cleaned["title"])[:50].strip("-")
+            try:
+                slug_validator(name)
+            except ValidationError:
+                self.add_error("name", "The title gives no usable name; enter one.")
+            cleaned["name"] = name
+        return cleaned
+
+    def spec(self, operations: list[tuple[str, str]]) -> NewApi:
+        data = self.cleaned_data
+        return NewApi(
+            title=data["title"],
+            name=data["name"],
+            version=data["version"],
+            base_path=data["base_path"],
+            openapi_version=data["openapi_version"],
+            operations=tuple(operations),
+            client_secret=data["security"] == "client-id-secret",
+        )
+
+
+class OperationForm(forms.Form):
+    verb = forms.ChoiceField(choices=[(verb, verb.upper()) for verb in VERBS], initial="get")
+    path = forms.CharField(max_length=200, required=False, validators=[operation_path_validator])
+
+
+class BaseOperationFormSet(forms.BaseFormSet):
+    def operations(self) -> list[tuple[str, str]]:
+        """(verb, path) of every filled row, in order."""
+        return [
+            (form.cleaned_data["verb"], form.cleaned_data["path"])
+            for form in self.forms
+            if form.cleaned_data.get("path")
+        ]
+
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        operations = self.operations()
+        if not operations:
+            raise ValidationError("Add at least one operation: a verb and a path such as GET /generate.")
+        if len(set(operations)) != len(operations):
+            raise ValidationError("Each verb and path may appear once.")
+
+
+OperationFormSet = cast(
+    type[BaseOperationFormSet],
+    forms.formset_factory(OperationForm, formset=BaseOperationFormSet, extra=4, max_num=20, validate_max=True),
+)
+
+
+class PolicyAddForm(DocumentTagForm):
+    at = forms.CharField(widget=forms.HiddenInput)
+    kind = forms.ChoiceField(label="Policy type", choices=[(kind, kind) for kind in EDITABLE_KINDS])
+
+
+class PolicyMoveForm(DocumentTagForm):
+    at = forms.CharField(widget=forms.HiddenInput)
+    offset = forms.TypedChoiceField(choices=[("-1", "up"), ("1", "down")], coerce=int)
+
+
+class PolicyRemoveForm(DocumentTagForm):
+    at = forms.CharField(widget=forms.HiddenInput)
+
+
+class CatchAddForm(DocumentTagForm):
+    error = forms.CharField(
+        label="Error name",
+        max_length=100,
+        initial="RuntimeError",
+        validators=[error_name_validator],
+        help_text="RuntimeError is what jwt-validate and jwt-generate raise.",
+    )
+
+
+class CatchRemoveForm(DocumentTagForm):
+    index = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+
+class PolicyForm(DocumentTagForm):
+    """A policy's properties under API Connect's labels. ``PROPERTIES`` maps form fields to property names."""
+
+    title = forms.CharField(max_length=100, help_text="Publish errors name the policy by its title.")
+    PROPERTIES: dict[str, str] = {}
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+
+    @classmethod
+    def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
+        initial = {name: config[prop] for name, prop in cls.PROPERTIES.items() if prop in config}
+        return {**initial, "title": config.get("title", "")}
+
+    def properties(self) -> dict[str, Any]:
+        """The APIC properties the form sets; "" or None removes one."""
+        data = self.cleaned_data
+        return {"title": data["title"], **{prop: data.get(name) for name, prop in self.PROPERTIES.items()}}
+
+    def field_for(self, prop: str) -> str | None:
+        """The form field of an APIC property (a publish error names the property)."""
+        if prop == "title":
+            return "title"
+        return next((name for name, known in self.PROPERTIES.items() if known == prop.split(".")[0]), None)
+
+
+def crypto_object_choices(organization: Organization, current: str | None) -> list[tuple[str, str]]:
+    """The organization's crypto objects as select choices, keeping a configured name that is not enabled."""
+    choices = [("", "---------")]
+    names = set()
+    for crypto_object in crypto_object_list(organization=organization.slug):
+        names.add(crypto_object.name)
+        choices.append((crypto_object.name, f"{crypto_object.name} ({crypto_object.get_role_display()})"))
+    if current and current not in names:
+        choices.append((current, f"{current} (not enabled in any catalog)"))
+    return choices
+
+
+class _KeyedPolicyForm(PolicyForm):
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, organization=organization, **kwargs)
+        current = self.data.get(self.add_prefix("jws_crypto")) if self.is_bound else self.initial.get("jws_crypto")
+        self.fields["jws_crypto"].choices = crypto_object_choices(organization, current)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        crypto, jwk = cleaned.get("jws_crypto"), cleaned.get("jws_jwk")
+        if crypto and jwk:
+            self.add_error("jws_jwk", "Choose a crypto object or a JWK variable, not both.")
+        elif not crypto and not jwk and "jws_jwk" not in self.errors:
+            self.add_error("jws_crypto", "Choose a crypto object (or name a variable holding a JWK).")
+        return cleaned
+
+
+class JwtGenerateForm(_KeyedPolicyForm):
+    jwt = forms.CharField(
+        label="JSON Web Token",
+        required=False,
+        validators=[variable_validator],
+        help_text="The variable to receive the token. Empty: the token is returned in the Authorization response "
+        "header as Bearer <jwt>.",
+    )
+    iss_claim = forms.CharField(
+        label="Issuer Claim",
+        required=False,
+        validators=[variable_validator],
+        help_text="The variable holding the iss claim, e.g. request.headers.iss-claim.",
+    )
+    sub_claim = forms.CharField(
+        label="Subject Claim", required=False, validators=[variable_validator], help_text="The variable holding sub."
+    )
+    aud_claim = forms.CharField(
+        label="Audience Claim",
+        required=False,
+        validators=[variable_validator],
+        help_text="The variable holding aud (a comma-separated list gives several audiences).",
+    )
+    exp_claim = forms.IntegerField(
+        label="Validity period",
+        min_value=1,
+        max_value=31622400,
+        initial=3600,
+        help_text="Seconds from issue to expiry (exp = iat + this).",
+    )
+    jti_claim = forms.BooleanField(label="JTI claim", required=False, help_text="Add a unique jti (a UUID4).")
+    private_claims = forms.CharField(
+        label="Private claims",
+        required=False,
+        validators=[variable_validator],
+        help_text="The variable holding a JSON object of extra claims (never registered ones).",
+    )
+    jws_alg = forms.ChoiceField(
+        label="Cryptographic Algorithm", choices=[(alg, alg) for alg in ALGORITHMS], initial="RS256"
+    )
+    jws_crypto = forms.ChoiceField(
+        label="Sign Crypto Object",
+        required=False,
+        help_text="A private key (…-key) or shared secret enabled in the catalog you publish to.",
+    )
+    jws_jwk = forms.CharField(
+        label="Sign JWK variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="Instead of a crypto object: the variable holding a private JWK.",
+    )
+    PROPERTIES = {
+        "jwt": "jwt",
+        "iss_claim": "iss-claim",
+        "sub_claim": "sub-claim",
+        "aud_claim": "aud-claim",
+        "exp_claim": "exp-claim",
+        "jti_claim": "jti-claim",
+        "private_claims": "private-claims",
+        "jws_alg": "jws-alg",
+        "jws_crypto": "jws-crypto",
+        "jws_jwk": "jws-jwk",
+    }
+
+
+class JwtValidateForm(_KeyedPolicyForm):
+    jwt = forms.CharField(
+        label="JSON Web Token",
+        required=False,
+        initial="request.headers.authorization",
+        validators=[variable_validator],
+        help_text="The variable holding the token (a leading 'Bearer ' is stripped). "
+        "Empty: request.headers.authorization.",
+    )
+    output_claims = forms.CharField(
+        label="Output Claims",
+        required=False,
+        initial="decoded.claims",
+        validators=[variable_validator],
+        help_text="The variable that receives the claims. Empty: decoded.claims.",
+    )
+    iss_claim = forms.CharField(
+        label="Issuer Claim",
+        required=False,
+        validators=[pattern_validator],
+        help_text="A regular expression the whole iss claim must match, e.g. apic.",
+    )
+    aud_claim = forms.CharField(
+        label="Audience Claim",
+        required=False,
+        validators=[pattern_validator],
+        help_text="A regular expression the whole aud claim (or one of its values) must match, e.g. id1.",
+    )
+    jws_crypto = forms.ChoiceField(
+        label="Verify Crypto Object",
+        required=False,
+        help_text="A certificate (…-ca-0) or shared secret enabled in the catalog you publish to.",
+    )
+    jws_jwk = forms.CharField(
+        label="Verify JWK variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="Instead of a crypto object: the variable holding a public JWK.",
+    )
+    PROPERTIES = {
+        "jwt": "jwt",
+        "output_claims": "output-claims",
+        "iss_claim": "iss-claim",
+        "aud_claim": "aud-claim",
+        "jws_crypto": "jws-crypto",
+        "jws_jwk": "jws-jwk",
+    }
+
+
+class ThrowForm(PolicyForm):
+    name = forms.CharField(
+        label="Error name", max_length=100, validators=[error_name_validator], help_text="What a catch matches."
+    )
+    message = forms.CharField(label="Error message", required=False, help_text="May read variables: $(name).")
+    PROPERTIES = {"name": "name", "message": "message"}
+
+
+class OperationSwitchForm(PolicyForm):
+    PROPERTIES: dict[str, str] = {}
+
+
+class SetVariableForm(PolicyForm):
+    PROPERTIES: dict[str, str] = {}
+
+    def field_for(self, prop: str) -> str | None:
+        return "title" if prop == "title" else None
+
+
+SET_VARIABLE_TYPES = ("any", "string", "number", "boolean", "object")
+
+
+class ActionForm(forms.Form):
+    action = forms.ChoiceField(choices=[("set", "Set"), ("add", "Add"), ("clear", "Clear")], initial="set")
+    variable = forms.CharField(required=False, validators=[variable_validator])
+    value = forms.CharField(required=False)
+    type = forms.ChoiceField(choices=[(t, t) for t in SET_VARIABLE_TYPES], initial="any")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("variable") and cleaned.get("action") != "clear" and not cleaned.get("value"):
+            self.add_error("value", "Set and add need a value.")
+        return cleaned
+
+
+class BaseActionFormSet(forms.BaseFormSet):
+    @staticmethod
+    def initial_from(config: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = []
+        for action in config.get("actions") or []:
+            if not isinstance(action, dict):
+                continue
+            verb = next((v for v in ("set", "add", "clear") if v in action), None)
+            if verb is None:
+                continue
+            value = action.get("value")
+            shown = json.dumps(value) if isinstance(value, dict | list | bool) else "" if value is None else str(value)
+            rows.append({"action": verb, "variable": action[verb], "value": shown, "type": action.get("type", "any")})
+        return rows
+
+    def actions(self) -> list[dict[str, Any]]:
+        """The set-variable ``actions`` list, values typed as the document stores them."""
+        actions: list[dict[str, Any]] = []
+        for form in self.forms:
+            data = form.cleaned_data
+            if not data.get("variable") or data.get("DELETE"):
+                continue
+            if data["action"] == "clear":
+                actions.append({"clear": data["variable"]})
+            else:
+                actions.append(
+                    {
+                        data["action"]: data["variable"],
+                        "value": typed_value(data["value"], data["type"]),
+                        "type": data["type"],
+                    }
+                )
+        return actions
+
+
+ActionFormSet = cast(
+    type[BaseActionFormSet], forms.formset_factory(ActionForm, formset=BaseActionFormSet, extra=3, can_delete=True)
+)
+
+
+def typed_value(text: str, value_type: str) -> Any:
+    """A set-variable value as API Connect stores it: numbers and booleans as such, objects as JSON, and a
+    value reading a variable ($(...)) as text, converted when the policy runs."""
+    if "$(" in text:
+        return text
+    if value_type == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return int(number) if number.is_integer() and "." not in text else number
+    if value_type == "boolean" and text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    if value_type == "object":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+POLICY_FORMS: dict[str, type[PolicyForm]] = {
+    "jwt-generate": JwtGenerateForm,
+    "jwt-validate": JwtValidateForm,
+    "set-variable": SetVariableForm,
+    "throw": ThrowForm,
+    "operation-switch": OperationSwitchForm,
+}
+
+
+class PublicationStateForm(ServiceForm):
+    state = forms.ChoiceField(choices=Publication.State.choices)
+
+
+class SubscribeForm(ServiceForm):
+    publication = forms.ModelChoiceField(queryset=Publication.objects.none(), label="API")
+
+    def __init__(self, *args: Any, app: ConsumerApp, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["publication"].queryset = (  # type: ignore[attr-defined]
+            Publication.objects.filter(catalog=app.catalog)
+            .exclude(state=Publication.State.RETIRED)
+            .exclude(pk__in=app.subscriptions.values("pk"))
+            .select_related("api")
+        )
+
+
+class UnsubscribeForm(ServiceForm):
+    publication = forms.ModelChoiceField(queryset=Publication.objects.none())
+
+    def __init__(self, *args: Any, app: ConsumerApp, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["publication"].queryset = app.subscriptions.all()  # type: ignore[attr-defined]

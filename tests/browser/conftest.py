@@ -1,0 +1,112 @@
+"""The browser suite: Debian's Chromium driven by Playwright against pytest-django's live server.
+
+Playwright's own browser download is never used (``executable_path`` points at /usr/bin/chromium). The
+suite runs Django's ORM from the test thread while Playwright's event loop lives there too, hence
+DJANGO_ALLOW_ASYNC_UNSAFE. Every stage saves a screenshot under test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import LazySettings, settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group
+from django.core.cache import cache
+from django.test import Client
+from playwright.sync_api import BrowserContext, Page
+from pytest_django.live_server_helper import LiveServer
+
+from portal import invalidation
+from tokens.runtime import gateway
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": VIEWPORT}
+
+
+@pytest.fixture(autouse=True)
+def _live_console(
+    transactional_db: None, live_server: LiveServer, settings: LazySettings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """A clean gateway per test, seeing every publish at once; fast password hashing for the login test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+    cache.clear()
+    gateway.reset()
+    yield
+    gateway.reset()
+    cache.clear()
+
+
+@pytest.fixture
+def url(live_server: LiveServer) -> Callable[[str], str]:
+    return lambda path: live_server.url + path
+
+
+def console_user(username: str, *, role: str | None = None, superuser: bool = False) -> AbstractUser:
+    model = get_user_model()
+    user: AbstractUser = (
+        model.objects.create_superuser(username=username, email="", password=None)
+        if superuser
+        else model.objects.create_user(username=username, password=None, is_staff=True)
+    )
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def sign_in(context: BrowserContext, live_server: LiveServer) -> Callable[[AbstractUser], None]:
+    """Put a logged-in session for ``user`` into the browser context (the login form has its own test)."""
+
+    def sign_in(user: AbstractUser) -> None:
+        client = Client()
+        client.force_login(user)
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+
+    return sign_in
+
+
+@pytest.fixture
+def screenshot(page: Page) -> Callable[..., Path]:
+    """Save the viewport as test-artifacts/screenshots/<name>.png (kept by CI), scrolled so that the element
+    ``top`` (a CSS selector) starts the view when given."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str, *, top: str | None = None) -> Path:
+        if top is not None:
+            page.locator(top).evaluate("element => element.scrollIntoView({block: 'start'})")
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return take

@@ -7,6 +7,7 @@ is the token side's business: ``tokens.rotation`` drives rotations and calls the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -115,8 +116,13 @@ def keystore_like(*, template: Keystore, name: str, actor: Actor, bits: int | No
     )
 
 
+_VERSION_SUFFIX = re.compile(r"(?: \d+\.\d+\.\d+)+(?: \(\d+\))?$")
+
+
 def unique_keystore_name(*, template: Keystore, version: str) -> str:
-    base = f"{template.name} {version}"
+    """``<template's name without an earlier version suffix> <version>``, made unique in the organization:
+    "JWT Keystore" becomes "JWT Keystore 1.0.1", and "JWT Keystore 1.0.1" becomes "JWT Keystore 1.0.2"."""
+    base = f"{_VERSION_SUFFIX.sub('', template.name)} {version}"
     name, n = base, 1
     while Keystore.objects.filter(organization=template.organization, name=name).exists():
         n += 1

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from keyprofiles import keycache, keymaterial
 from keyprofiles.keymaterial import PrivateKey, PublicKey
-from keyprofiles.models import CertificateFacts, CryptoObject, Keystore, TrustedCertificate
+from keyprofiles.models import CertificateFacts, CryptoObject, KeyProfileBinding, Keystore, TrustedCertificate
 
 
 def crypto_object_list(*, organization: str | None = None, catalog: str | None = None) -> QuerySet[CryptoObject]:
@@ -80,12 +80,26 @@ class ExpiringCertificate:
     catalogs: list[str]
 
 
+def _retired_only(field: str) -> QuerySet[CryptoObject]:
+    """Ids (of ``field``: keystore or trusted_certificate) whose crypto objects all belong to retired key
+    versions: such a certificate signs and verifies nothing any more, so its expiry no longer matters."""
+    in_use = CryptoObject.objects.filter(**{f"{field}__isnull": False}).exclude(
+        binding__state=KeyProfileBinding.State.RETIRED
+    )
+    return (
+        CryptoObject.objects.filter(**{f"{field}__isnull": False}, binding__state=KeyProfileBinding.State.RETIRED)
+        .exclude(**{f"{field}__in": in_use.values(field)})
+        .values(field)
+    )
+
+
 def certificates_expiring(*, within_days: int, now: datetime | None = None) -> list[ExpiringCertificate]:
     """Keystore and truststore certificates whose ``not_after`` falls within ``within_days`` (or has passed)."""
     moment = now or timezone.now()
     horizon = moment + timedelta(days=within_days)
     found: list[ExpiringCertificate] = []
-    for keystore in Keystore.objects.filter(not_after__lte=horizon).select_related("organization"):
+    keystores = Keystore.objects.filter(not_after__lte=horizon).exclude(pk__in=_retired_only("keystore"))
+    for keystore in keystores.select_related("organization"):
         found.append(
             ExpiringCertificate(
                 "keystore",
@@ -95,7 +109,10 @@ def certificates_expiring(*, within_days: int, now: datetime | None = None) -> l
                 certificate_catalogs(keystore),
             )
         )
-    for trusted in TrustedCertificate.objects.filter(not_after__lte=horizon).select_related("truststore__organization"):
+    trusted_certificates = TrustedCertificate.objects.filter(not_after__lte=horizon).exclude(
+        pk__in=_retired_only("trusted_certificate")
+    )
+    for trusted in trusted_certificates.select_related("truststore__organization"):
         found.append(
             ExpiringCertificate(
                 "truststore",

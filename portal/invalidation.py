@@ -26,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 COUNTER_KEY = "portal:config-version"
 RECHECK_SECONDS = 1.0
+
+
+def propagation_seconds() -> float:
+    """How long after a commit every process is sure to serve it: one look at the version (RECHECK_SECONDS)
+    and a rebuild, doubled for safety. A rotation waits this long between "every process verifies the new
+    key" and "the new key signs", so no process ever meets a token signed by a key it does not know."""
+    return 2 * RECHECK_SECONDS + 0.5
+
+
 _LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache")
 
 

@@ -11,6 +11,7 @@ from django.conf import LazySettings
 from keyprofiles import keycache
 from portal.models import Catalog, Organization
 from portal.services import Actor, catalog_create, organization_create
+from tokens import rotation
 
 TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_MASTER_KEY = base64.b64encode(bytes(range(32, 64))).decode()
@@ -23,6 +24,14 @@ def _master_key_ring(settings: LazySettings) -> Iterator[None]:
     keycache.clear()
     yield
     keycache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _rotation_settles_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rotation waits a few seconds for every process to learn the new key before it signs; tests run in
+    one process, so they skip the wait (the live and multi-node tests run rotations in real processes)."""
+    monkeypatch.setattr(rotation, "propagation_seconds", lambda: 0.0)
+    monkeypatch.setattr(rotation, "wait_for_propagation", lambda seconds: None)
 
 
 @pytest.fixture

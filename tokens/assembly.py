@@ -163,6 +163,11 @@ class _Properties:
         return crypto, jwk
 
 
+def _lookup_message(error: LookupError) -> str:
+    # str() of a KeyError quotes its argument; the resolver's messages are plain sentences.
+    return str(error.args[0]) if error.args else str(error)
+
+
 @lru_cache(maxsize=256)
 def _key_from_jwk_text(text: str) -> jose.JwsKey:
     return jose.JwsKey.from_jwk(text)
@@ -210,7 +215,7 @@ class JwtGenerate(Policy):
             try:
                 self.material = resolver.signing(crypto)
             except LookupError as e:
-                props.fail("jws-crypto", str(e).strip("'\""))
+                props.fail("jws-crypto", _lookup_message(e))
             if self.alg not in self.material.key.allowed_algorithms():
                 props.fail(
                     "jws-alg",
@@ -341,7 +346,7 @@ class JwtValidate(Policy):
             try:
                 material = resolver.verifying(crypto)
             except LookupError as e:
-                props.fail("jws-crypto", str(e).strip("'\""))
+                props.fail("jws-crypto", _lookup_message(e))
             self.keys, self.retired = material.keys, material.retired
             if not self.keys:
                 props.fail("jws-crypto", f"'{crypto}' and every other version of its profile are retired")

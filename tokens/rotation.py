@@ -1,33 +1,40 @@
-"""Key rotation without a failed request (issue: key rotation and lifecycle).
+"""Key rotation without a failed request.
 
-``keyprofile_rotate`` makes a new keystore and a new profile version, enables it in the catalog, moves every
-served API that names the old version's crypto objects to the new ones (republishing their snapshots with
-only the keys changed), and makes the old version passive for a grace period at least as long as the
-longest token validity among the APIs that signed with it. With a pre-publication period the new version is
-first ``next`` (in the JWKS, not signing) and ``lifecycle_tick`` activates it when its time comes.
-``lifecycle_tick`` also retires passive versions whose grace has ended; run it every minute
-(``manage.py retire_keys``).
+``keyprofile_rotate`` makes a new keystore and a new profile version and enables it in the catalog as
+``next``: every process verifies with it and the JWKS lists it, but nothing signs with it yet. Once every
+process has seen that (a few seconds; or after the ``--prepublish`` period), the new version is activated:
+every served API that names the old version's crypto objects moves to the new ones (its snapshot is
+republished with only the key names changed) and the old version turns passive for a grace period at least
+as long as the longest token validity among the APIs that signed with it. ``lifecycle_tick`` activates
+pre-published versions when their time comes and retires passive versions whose grace has ended; run it
+every minute (``manage.py retire_keys``).
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from keyprofiles import lifecycle
 from keyprofiles import services as keyprofile_services
 from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
+from portal.invalidation import propagation_seconds
 from portal.models import Catalog
 from portal.services import Actor, audit_record
 from tokens import services
-from tokens.assembly import DEFAULT_VALIDITY_SECONDS
+from tokens.assembly import DEFAULT_VALIDITY_SECONDS, assembly_compile
+from tokens.documents import document_describe
+from tokens.errors import DocumentError, PolicyConfigError, PublishError
 from tokens.models import Publication
+from tokens.runtime import CatalogCryptoResolver
 
 State = KeyProfileBinding.State
 _DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
@@ -175,10 +182,19 @@ def keyprofile_rotate(
 ) -> RotationPlan:
     """Rotate profile ``name`` in ``catalog``. Returns the plan (carried out unless ``dry_run``).
 
-    Raises RotationError (no active version, a rotation already pending, grace too short, version taken),
-    KeyMaterialError (the new key is refused) or ValidationError; nothing changes then.
+    Two steps, so that no process ever meets a token signed by a key it does not know: first the new version
+    is committed as ``next`` (every process verifies with it and the JWKS lists it); then, once every process
+    has seen that (``propagation_seconds``, or the ``prepublish`` period when longer), it is activated: the
+    APIs move to it and the old version turns passive. Without ``prepublish`` this call waits and activates
+    it itself; with it, ``lifecycle_tick`` (``retire_keys``) does when the time comes.
+
+    Raises RotationError (no active version, a rotation already pending, grace too short, version taken, an
+    API that cannot sign with the new key), KeyMaterialError (the new key is refused) or ValidationError;
+    nothing changes then.
     """
     moment = now or timezone.now()
+    prepublish = prepublish or timedelta(0)
+    settle = max(prepublish, timedelta(seconds=propagation_seconds()))
     with transaction.atomic():
         old = lifecycle.active_binding(catalog=catalog, name=name)
         if old is None:
@@ -198,8 +214,7 @@ def keyprofile_rotate(
         version = new_version or lifecycle.version_after(old.profile.version, taken)
         if version in taken:
             raise RotationError(f"Version {version} of '{name}' exists already; choose another --profile-version.")
-        new_prefix = f"tlsp-{old.profile.name}V{version}"
-        renames = _renames(old, new_prefix)
+        renames = _renames(old, f"tlsp-{old.profile.name}V{version}")
         key_name = next((n for n in renames if n.endswith("-key")), "")
         publications = _served(catalog)
         validities = [v for p in publications if (v := _signing_validity(p.document, key_name)) is not None]
@@ -211,8 +226,7 @@ def keyprofile_rotate(
                 f"validity among the APIs that sign with {old.profile}: tokens minted just before the rotation "
                 "would fail."
             )
-        prepublish = prepublish or timedelta(0)
-        activates_at = moment + prepublish
+        activates_at = moment + settle
         plan = RotationPlan(
             organization=catalog.organization.slug,
             catalog=catalog.slug,
@@ -236,7 +250,12 @@ def keyprofile_rotate(
         profile = lifecycle.keyprofile_new_version(profile=old.profile, version=version, keystore=keystore, actor=actor)
         new = keyprofile_services.keyprofile_enable(profile=profile, catalog=catalog, actor=actor)
         new.replaces = old
-        new.save(update_fields=["replaces"])
+        new.pending_grace = grace
+        new.save(update_fields=["replaces", "pending_grace"])
+        new = lifecycle.binding_transition(
+            binding=new, state=State.NEXT, activates_at=activates_at, actor=actor, now=moment
+        )
+        _check_moves(publications, renames, new)
         audit_record(
             actor=actor,
             action="keyprofile.rotate",
@@ -244,15 +263,42 @@ def keyprofile_rotate(
             organization=catalog.organization,
             detail=plan.as_dict(),
         )
-        if prepublish > timedelta(0):
-            new.pending_grace = grace
-            new.save(update_fields=["pending_grace"])
-            lifecycle.binding_transition(
-                binding=new, state=State.NEXT, activates_at=activates_at, actor=actor, now=moment
-            )
-        else:
-            _activate(new=new, old=old, grace_ends_at=moment + grace, actor=actor, now=moment)
+    if prepublish > timedelta(0):
+        return plan
+    # Every process learns the new key (it verifies) before any process signs with it.
+    wait_for_propagation(settle.total_seconds())
+    _activate_due(new, actor=actor, now=activates_at)
     return plan
+
+
+def wait_for_propagation(seconds: float) -> None:
+    """Sleep while every process picks up the new version (tests of a single process replace it)."""
+    time.sleep(seconds)
+
+
+def _check_moves(publications: list[Publication], renames: dict[str, str], new: KeyProfileBinding) -> None:
+    """Refuse the rotation unless every API it will move compiles with the new version signing."""
+    resolver = CatalogCryptoResolver(new.catalog, also_signing=frozenset({new.pk}))
+    for publication in publications:
+        snapshot = document_with_renamed_keys(publication.document, renames)
+        if snapshot is None:
+            continue
+        try:
+            assembly_compile(document_describe(snapshot).assembly, resolver)
+        except (DocumentError, PolicyConfigError, PublishError) as e:
+            raise RotationError(f"{publication.api} cannot use the new key {new.profile}: {e}") from e
+
+
+def _activate_due(binding: KeyProfileBinding, *, actor: Actor, now: datetime) -> bool:
+    """Activate a ``next`` version (it replaces the one recorded in ``replaces``). Returns False when another
+    process did it first."""
+    with transaction.atomic():
+        locked = KeyProfileBinding.objects.select_for_update().select_related("replaces").get(pk=binding.pk)
+        if locked.state != State.NEXT:
+            return False
+        grace = locked.pending_grace or timedelta(seconds=DEFAULT_VALIDITY_SECONDS)
+        _activate(new=locked, old=locked.replaces, grace_ends_at=now + grace, actor=actor, now=now)
+    return True
 
 
 def _seconds(delta: timedelta) -> str:
@@ -300,7 +346,7 @@ def _activate(
         draft = document_with_renamed_keys(publication.api.document, renames)
         if draft is not None:
             services.api_save(organization=publication.api.organization, document=draft, actor=actor)
-        services.api_publish(api=publication.api, catalog=new.catalog, actor=actor, document=snapshot)
+        services.api_publish(api=publication.api, catalog=new.catalog, actor=actor, document=snapshot, keep_state=True)
         moved.append(str(publication.api))
     if old.state == State.ACTIVE:
         lifecycle.binding_transition(
@@ -328,14 +374,8 @@ def lifecycle_tick(*, actor: Actor, now: datetime | None = None, dry_run: bool =
     )
     for binding in due:
         report.activated.append(f"{binding.profile} in {binding.catalog}")
-        if dry_run:
-            continue
-        with transaction.atomic():
-            locked = KeyProfileBinding.objects.select_for_update().get(pk=binding.pk)
-            if locked.state != State.NEXT:
-                continue
-            grace = locked.pending_grace or timedelta(seconds=DEFAULT_VALIDITY_SECONDS)
-            _activate(new=locked, old=binding.replaces, grace_ends_at=moment + grace, actor=actor, now=moment)
+        if not dry_run:
+            _activate_due(binding, actor=actor, now=moment)
     ended = KeyProfileBinding.objects.filter(state=State.PASSIVE, grace_ends_at__lte=moment).select_related(
         "profile", "catalog__organization"
     )
@@ -347,9 +387,21 @@ def lifecycle_tick(*, actor: Actor, now: datetime | None = None, dry_run: bool =
 
 
 def profiles_expiring(*, within_days: int, now: datetime | None = None) -> list[tuple[Catalog, str]]:
-    """(catalog, profile name) of every active version whose certificate expires within ``within_days``."""
+    """(catalog, profile name) of every active version whose certificate expires within ``within_days`` and
+    whose profile has no rotation pending in that catalog already."""
     horizon = (now or timezone.now()) + timedelta(days=within_days)
-    bindings = KeyProfileBinding.objects.filter(
-        state=State.ACTIVE, profile__keystore__not_after__lte=horizon
-    ).select_related("catalog__organization", "profile")
+    pending = KeyProfileBinding.objects.filter(state=State.NEXT)
+    bindings = (
+        KeyProfileBinding.objects.filter(state=State.ACTIVE, profile__keystore__not_after__lte=horizon)
+        .exclude(
+            Exists(
+                pending.filter(
+                    catalog=OuterRef("catalog"),
+                    profile__organization=OuterRef("profile__organization"),
+                    profile__name=OuterRef("profile__name"),
+                )
+            )
+        )
+        .select_related("catalog__organization", "profile")
+    )
     return sorted({(b.catalog, b.profile.name) for b in bindings}, key=lambda pair: (str(pair[0]), pair[1]))

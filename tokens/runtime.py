@@ -40,8 +40,11 @@ class CatalogCryptoResolver:
     rotation validate during the grace period (Keycloak's passive keys).
     """
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, also_signing: frozenset[int] = frozenset()) -> None:
+        """``also_signing``: bindings treated as active for signing (a rotation checks, before the new version
+        signs, that every API it moves can sign with it)."""
         self.catalog = catalog
+        self.also_signing = also_signing
 
     def _object(self, name: str) -> CryptoObject:
         crypto_object = (
@@ -66,7 +69,7 @@ class CatalogCryptoResolver:
         if crypto_object.role == CryptoObject.Role.CERTIFICATE:
             raise LookupError(f"'{name}' is a certificate; signing needs a private key or secret (a '-key' object)")
         binding = crypto_object.binding
-        if binding.state != KeyProfileBinding.State.ACTIVE:
+        if binding.state != KeyProfileBinding.State.ACTIVE and binding.pk not in self.also_signing:
             raise LookupError(
                 f"'{name}' belongs to {binding.profile} which is {binding.state} in {self.catalog}; "
                 "only an active version signs"

@@ -78,11 +78,19 @@ def api_compile_check(*, document: dict[str, Any], catalog: Catalog) -> ApiDescr
     return description
 
 
-def api_publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any] | None = None) -> Publication:
+def api_publish(
+    *,
+    api: Api,
+    catalog: Catalog,
+    actor: Actor,
+    document: dict[str, Any] | None = None,
+    keep_state: bool = False,
+) -> Publication:
     """Publish (or republish) an API version in a catalog, replacing its snapshot atomically.
 
     ``document`` is what to publish; by default the API's own (a rotation republishes the served snapshot
-    with only its keys changed, so unpublished edits of the API do not ride along).
+    with only its keys changed, so unpublished edits of the API do not ride along). ``keep_state`` keeps a
+    deprecated publication deprecated (a rotation is not a decision about the API's life cycle).
     Raises PublishError, PolicyConfigError or DocumentError; nothing changes then, and the refusal is
     audited. Publishing to sandbox subscribes the Sandbox Test App. Requests in flight finish on the
     snapshot they started with.
@@ -90,7 +98,11 @@ def api_publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str,
     try:
         with transaction.atomic():
             return _publish(
-                api=api, catalog=catalog, actor=actor, document=api.document if document is None else document
+                api=api,
+                catalog=catalog,
+                actor=actor,
+                document=api.document if document is None else document,
+                keep_state=keep_state,
             )
     except (PolicyConfigError, PublishError, DocumentError) as e:
         # Outside the rolled-back transaction, so the refusal stays on record.
@@ -105,7 +117,7 @@ def api_publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str,
         raise
 
 
-def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any]) -> Publication:
+def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any], keep_state: bool) -> Publication:
     if catalog.organization_id != api.organization_id:
         raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
     description = api_compile_check(document=document, catalog=catalog)
@@ -134,7 +146,8 @@ def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, An
         publication = Publication(api=api, catalog=catalog, revision=0)
     publication.document_text = document_to_text(document)
     publication.base_path = description.base_path
-    publication.state = Publication.State.PUBLISHED
+    if not (keep_state and publication.state == Publication.State.DEPRECATED):
+        publication.state = Publication.State.PUBLISHED
     publication.revision += 1
     publication.published_at = timezone.now()
     publication.full_clean()

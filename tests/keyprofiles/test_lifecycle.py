@@ -287,7 +287,8 @@ def test_reseal_moves_every_key_under_the_new_master_key(
 
     assert done == 3
     assert sealed_under(three_keystores) == ["k2", "k2", "k2"]
-    assert all(bytes(Keystore.objects.get(pk=k.pk).sealed_nonce) != n for k, n in zip(three_keystores, nonces))
+    after = [bytes(Keystore.objects.get(pk=k.pk).sealed_nonce) for k in three_keystores]
+    assert all(new != old for new, old in zip(after, nonces, strict=True))
     assert contents(three_keystores) == before
     events = AuditEvent.objects.filter(action="keystore.reseal")
     assert events.count() == 3
@@ -333,7 +334,9 @@ def test_interrupted_reseal_resumes_where_it_stopped(three_keystores: list[Keyst
     assert contents(three_keystores) == before
 
     calls: list[tuple[int, int]] = []
-    done = lifecycle.keystores_reseal(key_id="k2", actor=actor, batch_size=1, progress=lambda d, t: calls.append((d, t)))
+    done = lifecycle.keystores_reseal(
+        key_id="k2", actor=actor, batch_size=1, progress=lambda d, t: calls.append((d, t))
+    )
 
     assert done == 2
     assert calls == [(1, 2), (2, 2)]
@@ -367,7 +370,8 @@ def common_name(keystore: Keystore) -> str | None:
 
 
 def validity(keystore: Keystore) -> timedelta:
-    assert keystore.not_after is not None and keystore.not_before is not None
+    assert keystore.not_after is not None
+    assert keystore.not_before is not None
     return keystore.not_after - keystore.not_before
 
 

@@ -51,6 +51,11 @@ lint: install-dev
 	$(VENV)/bin/mypy .
 	$(PY) manage.py makemigrations --check --dry-run
 
+## Benchmark the JWT policies in process and the gateway over HTTP, against references (README, "Benchmark")
+.PHONY: bench
+bench: install-dev
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 ## Re-pin every installed package (after editing requirements*.txt)
 constraints:
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)

@@ -71,6 +71,7 @@ class Command(PortalCommand):
             targets = [(self.catalog(organization, options["catalog"]), options["name"])]
         source = self._source(organization, options)
         plans = []
+        failures: list[str] = []
         for catalog, name in targets:
             try:
                 plan = keyprofile_rotate(
@@ -84,7 +85,10 @@ class Command(PortalCommand):
                     actor=self.actor,
                 )
             except (RotationError, KeyMaterialError, ValidationError) as e:
-                self.fail(e, prefix=f"'{name}' in {catalog} not rotated: ")
+                # One profile's refusal must not keep the others from rotating (a nightly --expiring-within).
+                message = "; ".join(e.messages) if isinstance(e, ValidationError) else str(e)
+                failures.append(f"'{name}' in {catalog} not rotated: {message}")
+                continue
             plans.append(plan)
             if not options["json"]:
                 verb = "Would rotate" if plan.dry_run else "Rotated"
@@ -98,8 +102,10 @@ class Command(PortalCommand):
                     self.stdout.write(f"  API moved:      {api}")
         if options["json"]:
             self.write_json([plan.as_dict() for plan in plans])
-        elif not plans:
+        elif not plans and not failures:
             self.stdout.write("Nothing to rotate.")
+        if failures:
+            raise CommandError("\n".join(failures))
 
     def _duration(self, text: str | None, option: str) -> Any:
         if text is None:

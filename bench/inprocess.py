@@ -1,0 +1,190 @@
+"""The in-process half of the benchmark: the jwt-generate and jwt-validate policies against raw
+``cryptography``, the ``tokens.jose`` codec alone, PyJWT and joserfc, all with one RSA-2048 key and RS256.
+
+Every contender signs the demo's claims (iss, aud, iat, exp one hour on, a UUID4 jti) with the header
+``{"alg", "typ", "kid"}``, or verifies the one token the policy minted and checks exp, iss and aud:
+
+* raw: the bare ``sign``/``verify`` call of ``cryptography`` on that token's signing input, no JSON, no
+  base64url, no claims: the floor;
+* policy: ``JwtGenerate.run`` / ``JwtValidate.run`` built from the demo document's own policy properties, run
+  against a ``Context`` holding the request headers (the context is built once, outside the timing);
+* codec: ``tokens.jose.sign_compact`` / ``verify_compact`` alone (claims made per call, not checked);
+* pyjwt, joserfc: the same work with the peers (``jwt.decode`` with issuer and audience;
+  ``joserfc.jwt.decode`` then a ``JWTClaimsRegistry``).
+"""
+
+from __future__ import annotations
+
+import base64
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt as pyjwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from joserfc import jwt as joserfc_jwt
+from joserfc.jwk import RSAKey
+
+from bench.workload import (
+    ALGORITHM,
+    AUDIENCE,
+    CLAIM_HEADERS,
+    ISSUER,
+    RSA_BITS,
+    VALIDITY_SECONDS,
+    bench_document,
+    policy_config,
+)
+from tokens import jose
+from tokens.assembly import JwtGenerate, JwtValidate, SigningMaterial, VerificationMaterial
+from tokens.context import Context
+
+SIGN_COUNT = 30  # about 12 ms of RSA-2048 signing per contender and round: short rounds, many of them
+VERIFY_COUNT = 300  # verifying is some 15 times cheaper per call
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per operation, one sample per round, as wall time (``perf_counter``) and as this thread's
+    CPU time (``thread_time``, which other programs taking the CPU do not inflate); rounds are paired
+    across contenders by index."""
+
+    samples: tuple[float, ...]
+    cpu_samples: tuple[float, ...]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def per_second(self) -> float:
+        return 1.0 / self.seconds
+
+    @property
+    def microseconds(self) -> float:
+        return self.seconds * 1e6
+
+    def speed_ratio(self, other: Timing) -> float:
+        """How many times faster this is than ``other`` in wall time: the median of the per-round ratios,
+        so that load which slows one round slows both sides of its ratio."""
+        return _median_ratio(other.samples, self.samples)
+
+    def cpu_speed_ratio(self, other: Timing) -> float:
+        """The same in CPU time."""
+        return _median_ratio(other.cpu_samples, self.cpu_samples)
+
+
+def _median_ratio(numerators: tuple[float, ...], denominators: tuple[float, ...]) -> float:
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
+
+
+class _FixedKeyResolver:
+    """A ``CryptoResolver`` that answers every crypto object name with the benchmark's one key."""
+
+    def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        signing_key = jose.JwsKey.from_private_key(private_key)
+        self._signing = SigningMaterial(signing_key, signing_key.thumbprint())
+        self._verifying = VerificationMaterial((jose.JwsKey.from_public_key(private_key.public_key()),), {})
+
+    def signing(self, name: str) -> SigningMaterial:
+        return self._signing
+
+    def verifying(self, name: str) -> VerificationMaterial:
+        return self._verifying
+
+
+def _loop(operation: Callable[[], object], count: int) -> tuple[float, float]:
+    """Wall and CPU seconds per call of ``operation`` over ``count`` calls."""
+    start, start_cpu = time.perf_counter(), time.thread_time()
+    for _ in range(count):
+        operation()
+    return (time.perf_counter() - start) / count, (time.thread_time() - start_cpu) / count
+
+
+def _interleaved(operations: dict[str, Callable[[], object]], count: int, rounds: int) -> dict[str, Timing]:
+    """Seconds per call of each operation, per round. Every round runs every contender, in an order that
+    rotates from round to round, so that drift and neighbours hit all of them alike."""
+    for operation in operations.values():
+        _loop(operation, count)  # warm-up: caches, lazy imports
+    names = list(operations)
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds, cpu_seconds = _loop(operations[name], count)
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+    return {name: Timing(tuple(wall[name]), tuple(cpu[name])) for name in names}
+
+
+def _claims() -> dict[str, Any]:
+    """The claims the demo's jwt-generate makes, built per call as the policy builds them."""
+    now = int(time.time())
+    return {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + VALIDITY_SECONDS, "jti": str(uuid.uuid4())}
+
+
+def measure(rounds: int) -> dict[str, dict[str, Timing]]:
+    """``{"sign": {contender: Timing}, "verify": {...}}`` for raw, policy, codec, pyjwt and joserfc."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    public_key = private_key.public_key()
+    resolver = _FixedKeyResolver(private_key)
+    signing = resolver.signing("")
+    document = bench_document()
+    generate = JwtGenerate("jwt-generate", policy_config(document, "jwt-generate"), resolver)
+    validate = JwtValidate("jwt-validate", policy_config(document, "jwt-validate"), resolver)
+
+    generate_context = Context(verb="GET", path="/generate", headers=CLAIM_HEADERS)
+    generate.run(generate_context)
+    token: str = generate_context.get("generated.jwt")
+    validate_context = Context(verb="GET", path="/validate", headers={"Authorization": f"Bearer {token}"})
+    validate.run(validate_context)  # fails loudly here if the pinned claims and the policy disagree
+
+    signing_input, _, encoded_signature = token.rpartition(".")
+    message = signing_input.encode("ascii")
+    signature = base64.urlsafe_b64decode(encoded_signature + "==")
+    pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+    header = {"alg": ALGORITHM, "kid": signing.kid}
+    joserfc_private, joserfc_public = RSAKey.import_key(private_key), RSAKey.import_key(public_key)
+    joserfc_claims = joserfc_jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE}, exp={"essential": True}
+    )
+    verifying_keys = resolver.verifying("").keys
+
+    def joserfc_verify() -> None:
+        joserfc_claims.validate(joserfc_jwt.decode(token, joserfc_public, algorithms=[ALGORITHM]).claims)
+
+    sign = _interleaved(
+        {
+            "raw": lambda: private_key.sign(message, pkcs1, sha256),
+            "policy": lambda: generate.run(generate_context),
+            "codec": lambda: jose.sign_compact(claims=_claims(), key=signing.key, alg=ALGORITHM, kid=signing.kid),
+            "pyjwt": lambda: pyjwt.encode(_claims(), private_key, algorithm=ALGORITHM, headers={"kid": signing.kid}),
+            "joserfc": lambda: joserfc_jwt.encode(header, _claims(), joserfc_private, algorithms=[ALGORITHM]),
+        },
+        SIGN_COUNT,
+        rounds,
+    )
+    verify = _interleaved(
+        {
+            "raw": lambda: public_key.verify(signature, message, pkcs1, sha256),
+            "policy": lambda: validate.run(validate_context),
+            "codec": lambda: jose.verify_compact(token, keys=verifying_keys, algorithms=(ALGORITHM,)),
+            "pyjwt": lambda: pyjwt.decode(
+                token,
+                public_key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                audience=AUDIENCE,
+                options={"require": ["exp", "iss", "aud"]},
+            ),
+            "joserfc": joserfc_verify,
+        },
+        VERIFY_COUNT,
+        rounds,
+    )
+    return {"sign": sign, "verify": verify}

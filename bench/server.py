@@ -1,0 +1,202 @@
+"""A throwaway portal for the HTTP half of the benchmark: its own database in a temp dir, and gunicorn.
+
+``Portal.create`` migrates a fresh SQLite database, seeds the demo and republishes the demo API with an hour
+of token validity (bench/workload.py); ``Portal.serve(workers=n)`` runs ``gunicorn -c gunicorn.conf.py
+bench.wsgi`` on a free port of 127.0.0.1 and stops it when the ``with`` block ends, on error too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench.workload import bench_document
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+COMMAND_TIMEOUT_SECONDS = 120.0
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class BenchSetupError(RuntimeError):
+    """The throwaway portal could not be set up or started; the message says which step failed."""
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    workers: int
+    pid: int  # the gunicorn master's
+
+    def worker_cpu_seconds(self) -> float | None:
+        """User plus system CPU seconds used so far by the master's worker processes; None without /proc."""
+        total = 0.0
+        try:
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    # The fields after the command name (which may hold spaces): state, ppid, ... utime, stime.
+                    fields = stat.read_text().rpartition(")")[2].split()
+                except OSError:  # the process ended meanwhile
+                    continue
+                if int(fields[1]) == self.pid:
+                    total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            return None
+        return total / _CLOCK_TICKS if total else None
+
+
+class Portal:
+    """A portal with its own database and master key, under a temporary directory removed by ``close``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        master_key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+        self.environment = {
+            **os.environ,
+            "PORTAL_VAR_DIR": str(directory),
+            "PORTAL_MASTER_KEYS": f"bench:{master_key}",
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": f"{LOOPBACK},localhost",
+            "LOG_LEVEL": "WARNING",
+            "GUNICORN_ACCESS_LOG": "",
+            "GUNICORN_LOG_LEVEL": "warning",
+        }
+        for name in ("DATABASE_URL", "CACHE_URL", "PORTAL_MODE", "PORTAL_MASTER_KEY_ID", "GATEWAY_LOG_LEVEL"):
+            self.environment.pop(name, None)  # the embedded defaults, whatever the caller's shell says
+        self.client_id = ""
+        self.gateway_url = ""
+
+    @classmethod
+    def create(cls) -> Portal:
+        """Migrate, seed the demo and republish its API with an hour of validity. Raises BenchSetupError."""
+        portal = cls(Path(tempfile.mkdtemp(prefix="portal-bench-")))
+        try:
+            portal._manage("migrate", "--noinput")
+            demo = json.loads(portal._manage("seed_demo", "--json"))
+            document = portal.directory / "bench_api.yaml"
+            document.write_text(yaml.safe_dump(bench_document(), sort_keys=False), encoding="utf-8")
+            portal._manage("import_api", str(document), "--catalog", "sandbox", "--publish")
+        except BaseException:
+            portal.close()
+            raise
+        portal.client_id = demo["client_id"]
+        portal.gateway_url = demo["gateway_url"]
+        return portal
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def gateway_path(self, operation: str) -> str:
+        """The demo API's path for ``operation`` (``/generate``), e.g. ``/personal/sandbox/securetoken/generate``."""
+        return urllib.parse.urlsplit(self.gateway_url).path + operation
+
+    def _manage(self, *arguments: str) -> str:
+        command = [sys.executable, "manage.py", *arguments]
+        try:
+            done = subprocess.run(
+                command,
+                cwd=ROOT,
+                env=self.environment,
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise BenchSetupError(f"manage.py {arguments[0]} took over {COMMAND_TIMEOUT_SECONDS:.0f}s") from e
+        if done.returncode != 0:
+            raise BenchSetupError(f"manage.py {' '.join(arguments)} failed:\n{done.stderr.strip()}")
+        return done.stdout
+
+    @contextmanager
+    def serve(self, *, workers: int) -> Iterator[Server]:
+        """gunicorn with ``workers`` sync workers on a free loopback port, up and answering /healthz."""
+        port = _free_port()
+        log_path = self.directory / f"gunicorn-{workers}w.log"
+        environment = {**self.environment, "WEB_CONCURRENCY": str(workers), "GUNICORN_BIND": f"{LOOPBACK}:{port}"}
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [gunicorn, "-c", "gunicorn.conf.py", "bench.wsgi"],
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                base_url = f"http://{LOOPBACK}:{port}"
+                _wait_until_healthy(process, base_url, log_path)
+                yield Server(base_url=base_url, workers=workers, pid=process.pid)
+            finally:
+                _stop(process)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchSetupError(f"gunicorn exited with status {process.returncode}:\n{_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise BenchSetupError(f"gunicorn did not answer /healthz within {START_TIMEOUT_SECONDS:.0f}s:\n{_tail(log_path)}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the gunicorn master (a graceful shutdown of its workers), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def fetch(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """One GET on loopback: status, headers (lower-case names) and body; an HTTP error status is returned."""
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback URLs built here
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()

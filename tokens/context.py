@@ -19,18 +19,68 @@ MESSAGE_HEADERS = "message.headers."
 _REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 
 
+class RequestHeaders:
+    """Request headers by lower-case name, with the assembly's own changes on top.
+
+    From a WSGI environ they are read one at a time, on demand: a gateway call reads two or three headers,
+    and parsing all of them for every call would cost more than most policies do.
+    """
+
+    _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+    def __init__(self, *, headers: Mapping[str, str] | None = None, environ: Mapping[str, Any] | None = None) -> None:
+        self._environ = environ
+        self._changed: dict[str, str | None] = (
+            {name.lower(): value for name, value in headers.items()} if headers is not None else {}
+        )
+
+    def _environ_key(self, name: str) -> str:
+        return self._SPECIAL.get(name) or "HTTP_" + name.upper().replace("-", "_")
+
+    def get(self, name: str) -> str | None:
+        if name in self._changed:
+            return self._changed[name]
+        if self._environ is None:
+            return None
+        value = self._environ.get(self._environ_key(name))
+        return value if isinstance(value, str) else None
+
+    def set(self, name: str, value: str) -> None:
+        self._changed[name] = value
+
+    def clear(self, name: str) -> None:
+        self._changed[name] = None
+
+    def as_dict(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for key, value in (self._environ or {}).items():
+            if key.startswith("HTTP_") and isinstance(value, str):
+                found[key[5:].lower().replace("_", "-")] = value
+        for name, key in self._SPECIAL.items():
+            if self._environ is not None and self._environ.get(key):
+                found[name] = self._environ[key]
+        for name, changed in self._changed.items():
+            if changed is None:
+                found.pop(name, None)
+            else:
+                found[name] = changed
+        return found
+
+
 class Context:
     def __init__(
         self,
         *,
         verb: str,
         path: str,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+        environ: Mapping[str, Any] | None = None,
         query: Mapping[str, str] | None = None,
         body: bytes = b"",
     ) -> None:
-        self.request_headers = {name.lower(): value for name, value in headers.items()}
-        self.request_query = dict(query or {})
+        """``headers`` (any case), or a WSGI ``environ`` whose HTTP_* keys are read on demand."""
+        self.request_headers = RequestHeaders(headers=headers, environ=environ)
+        self.request_query: Mapping[str, str] = query if query is not None else {}
         # message.headers by lower-case name -> (name as last written, value)
         self.message_headers: dict[str, tuple[str, str]] = {}
         self.variables: dict[str, Any] = {
@@ -51,7 +101,7 @@ class Context:
         if name.startswith(REQUEST_QUERY):
             return self.request_query.get(name[len(REQUEST_QUERY) :])
         if name == "request.headers":
-            return dict(self.request_headers)
+            return self.request_headers.as_dict()
         if name == "message.headers":
             return {original: value for original, value in self.message_headers.values()}
         return self.variables.get(name)
@@ -64,7 +114,7 @@ class Context:
             header = name[len(MESSAGE_HEADERS) :]
             self.message_headers[header.lower()] = (header, _header_text(value))
         elif name.startswith(REQUEST_HEADERS):
-            self.request_headers[name[len(REQUEST_HEADERS) :].lower()] = _header_text(value)
+            self.request_headers.set(name[len(REQUEST_HEADERS) :].lower(), _header_text(value))
         else:
             self.variables[name] = value
 
@@ -81,7 +131,7 @@ class Context:
         if name.startswith(MESSAGE_HEADERS):
             self.message_headers.pop(name[len(MESSAGE_HEADERS) :].lower(), None)
         elif name.startswith(REQUEST_HEADERS):
-            self.request_headers.pop(name[len(REQUEST_HEADERS) :].lower(), None)
+            self.request_headers.clear(name[len(REQUEST_HEADERS) :].lower())
         else:
             self.variables.pop(name, None)
 

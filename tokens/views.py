@@ -20,6 +20,8 @@ from tokens.runtime import JWKS_MAX_AGE, CatalogState, gateway
 logger = logging.getLogger("tokens.gateway")
 
 MAX_BODY_BYTES = 1024 * 1024
+CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
+CLIENT_SECRET_META = "HTTP_" + CLIENT_SECRET_HEADER.upper().replace("-", "_")
 # Hop-by-hop and framing headers are the server's business, never the assembly's.
 _RESERVED_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"}
@@ -111,20 +113,15 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
             f"{operation_path} answers {', '.join(sorted(set(allowed)))}.",
             headers={"Allow": ", ".join(sorted(set(allowed)))},
         )
-    client_id = request.headers.get(CLIENT_ID_HEADER) or request.GET.get("client_id")
-    client_secret = request.headers.get(CLIENT_SECRET_HEADER) or request.GET.get("client_secret")
+    # META, not request.headers: that would parse every header of every call.
+    client_id = request.META.get(CLIENT_ID_META) or request.GET.get("client_id")
+    client_secret = request.META.get(CLIENT_SECRET_META) or request.GET.get("client_secret")
     if not state.client_allowed(route, client_id, client_secret):
         return gateway_error(401, "Invalid client id or secret.")
-    body = request.body if request.headers.get("Content-Length") not in (None, "", "0") else b""
+    body = request.body if request.META.get("CONTENT_LENGTH") not in (None, "", "0") else b""
     if len(body) > MAX_BODY_BYTES:
         return gateway_error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-    context = Context(
-        verb=verb,
-        path=operation_path,
-        headers=request.headers,
-        query={key: request.GET.get(key, "") for key in request.GET},
-        body=body,
-    )
+    context = Context(verb=verb, path=operation_path, environ=request.META, query=request.GET, body=body)
     context.set("api.operation", operation)
     context.set("api.name", route.api)
     try:

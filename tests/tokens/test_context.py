@@ -104,3 +104,34 @@ def test_a_lone_reference_keeps_its_type_and_inside_text_becomes_text() -> None:
 def test_references_lists_the_variables_a_template_reads() -> None:
     assert references("$(a.b) and $(request.headers.x-y)") == ["a.b", "request.headers.x-y"]
     assert references("$(with space) $()") == []
+
+
+def test_headers_are_read_from_the_wsgi_environ_on_demand() -> None:
+    environ = {
+        "HTTP_ISS_CLAIM": "apic",
+        "HTTP_X_IBM_CLIENT_ID": "abc",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "2",
+        "PATH_INFO": "/not/a/header",
+    }
+    context = Context(verb="get", path="/generate", environ=environ)
+    assert context.get("request.headers.iss-claim") == "apic"
+    assert context.get("request.headers.ISS-Claim") == "apic"
+    assert context.get("request.headers.content-type") == "application/json"
+    assert context.get("request.headers.aud-claim") is None  # twin: a header the caller did not send
+    assert context.get("request.headers") == {
+        "iss-claim": "apic",
+        "x-ibm-client-id": "abc",
+        "content-type": "application/json",
+        "content-length": "2",
+    }
+
+
+def test_assembly_changes_to_request_headers_lie_over_the_environ() -> None:
+    context = Context(verb="get", path="/", environ={"HTTP_ISS_CLAIM": "apic", "HTTP_AUD_CLAIM": "id1"})
+    context.set("request.headers.iss-claim", "other")
+    context.clear("request.headers.aud-claim")
+    context.set("request.headers.new-one", "x")
+    assert context.get("request.headers.iss-claim") == "other"
+    assert context.get("request.headers.aud-claim") is None
+    assert context.get("request.headers") == {"iss-claim": "other", "new-one": "x"}

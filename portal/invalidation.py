@@ -25,6 +25,9 @@ from portal.models import ConfigVersion
 logger = logging.getLogger(__name__)
 
 COUNTER_KEY = "portal:config-version"
+# The cached copy expires, so readers go back to the database row now and then: a change made by a host that
+# could not reach Redis (a partition, a Redis restored from an old snapshot) still reaches every node.
+COPY_SECONDS = 3
 RECHECK_SECONDS = 1.0
 
 
@@ -59,7 +62,7 @@ def current_version() -> int:
                 return int(value)
             version = _database_version()
             try:
-                cache.add(COUNTER_KEY, version, timeout=None)
+                cache.add(COUNTER_KEY, version, timeout=COPY_SECONDS)
             except Exception:
                 logger.warning("config version: not copied to the shared cache", exc_info=True)
             return version
@@ -77,7 +80,7 @@ def bump_version() -> None:
 
 def _publish_to_cache() -> None:
     try:
-        cache.set(COUNTER_KEY, _database_version(), timeout=None)
+        cache.set(COUNTER_KEY, _database_version(), timeout=COPY_SECONDS)
     except Exception:
         logger.warning("config version: not copied to the shared cache", exc_info=True)
 

@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from portal import views
 
+handler500 = "portal.views.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),

@@ -9,11 +9,14 @@ balancer; without either it answers 503. A cache outage only degrades.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 from django.core.cache import cache
-from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -71,3 +74,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
         **{name: "warm" if value else "cold" for name, value in warm.items()},
     }
     return JsonResponse(body, status=code)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: a database that cannot be reached is a 503 with a message, not an error of ours.
+
+    Django calls this while it handles the exception, so ``sys.exc_info()`` holds it; that covers errors
+    raised in middleware too (loading the session of a console user, say), not only in views.
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s %s", request.method, request.path)
+        # Rendered without the request: its context processors would reach for the user, in the database.
+        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+        response["Retry-After"] = "5"
+        return response
+    return defaults.server_error(request)

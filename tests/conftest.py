@@ -9,6 +9,7 @@ import pytest
 from django.conf import LazySettings
 
 from keyprofiles import keycache
+from portal import invalidation
 from portal.models import Catalog, Organization
 from portal.services import Actor, catalog_create, organization_create
 from tokens import rotation
@@ -24,6 +25,15 @@ def _master_key_ring(settings: LazySettings) -> Iterator[None]:
     keycache.clear()
     yield
     keycache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _version_counter_inside_the_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests run inside a transaction that never commits, so the Redis copy of the configuration
+    version (written on commit) would never move on the PostgreSQL+Redis pass; they read the database row,
+    which the test's own connection sees. The system tests (tests/system) run real processes and exercise
+    the Redis copy."""
+    monkeypatch.setattr(invalidation, "cache_is_shared", lambda: False)
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +40,25 @@ from types import TracebackType
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
+
+
+COMMAND_TIMEOUT_SECONDS = 120
+
+
+def manage(env: Mapping[str, str], *args: str) -> str:
+    """Run ``manage.py`` in its own process, as an operator would; returns its output. Fails the test with
+    its output when it exits non-zero."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stderr}{done.stdout}"
+    return done.stdout
 
 
 class ServerError(Exception):

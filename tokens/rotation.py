@@ -199,7 +199,9 @@ def keyprofile_rotate(
         old = lifecycle.active_binding(catalog=catalog, name=name)
         if old is None:
             raise RotationError(f"Key profile '{name}' has no active version in {catalog}.")
-        old = KeyProfileBinding.objects.select_for_update().select_related("profile__keystore").get(pk=old.pk)
+        old = (
+            KeyProfileBinding.objects.select_for_update(of=("self",)).select_related("profile__keystore").get(pk=old.pk)
+        )
         if old.state != State.ACTIVE:
             raise RotationError(f"{old.profile} stopped being active in {catalog} while this rotation started.")
         pending = lifecycle.profile_bindings(catalog=catalog, name=name).filter(state=State.NEXT).first()
@@ -293,7 +295,7 @@ def _activate_due(binding: KeyProfileBinding, *, actor: Actor, now: datetime) ->
     """Activate a ``next`` version (it replaces the one recorded in ``replaces``). Returns False when another
     process did it first."""
     with transaction.atomic():
-        locked = KeyProfileBinding.objects.select_for_update().select_related("replaces").get(pk=binding.pk)
+        locked = KeyProfileBinding.objects.select_for_update(of=("self",)).select_related("replaces").get(pk=binding.pk)
         if locked.state != State.NEXT:
             return False
         grace = locked.pending_grace or timedelta(seconds=DEFAULT_VALIDITY_SECONDS)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -20,29 +18,17 @@ from keyprofiles import keymaterial
 from keyprofiles.sealing import MasterKeyRing, SealedBox
 from tests.conftest import TEST_MASTER_KEY
 from tests.keyfixtures import CERT1_PEM, KEY1_PEM
+from tests.servers import manage
 
-ROOT = Path(__file__).resolve().parents[2]
 RING = f"test-1:{TEST_MASTER_KEY}"
 
 
-def _manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PORTAL_VAR_DIR": str(var_dir),
-        "PORTAL_MASTER_KEYS": RING,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-    }
+def _env(var_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "PORTAL_VAR_DIR": str(var_dir), "PORTAL_MASTER_KEYS": RING}
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
     env.pop("DATABASE_URL", None)
     env.pop("CACHE_URL", None)
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    return env
 
 
 def _pem_body(pem: bytes) -> bytes:
@@ -60,10 +46,10 @@ def _sealed_rows(database: Path) -> list[tuple[str, str, bytes, bytes]]:
 def test_the_database_file_holds_no_private_key_bytes_nor_base64(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text(CERT1_PEM)
     (tmp_path / "key.pem").write_text(KEY1_PEM)
-    _manage(tmp_path, "migrate", "-v0")
-    _manage(tmp_path, "seed_demo")  # generates "JWT Keystore"
-    _manage(
-        tmp_path,
+    manage(_env(tmp_path), "migrate", "-v0")
+    manage(_env(tmp_path), "seed_demo")  # generates "JWT Keystore"
+    manage(
+        _env(tmp_path),
         "import_keystore",
         "Uploaded",
         "--cert",

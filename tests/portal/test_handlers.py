@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from portal.handlers import is_gateway_path
 from portal.wsgi import application
@@ -54,7 +56,14 @@ def _call(path: str, headers: dict[str, str] | None = None) -> tuple[str, dict[s
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         answer["status"], answer["headers"] = status, dict(response_headers)
 
-    body = b"".join(application(environ, start_response))
+    # As Django's test client does: a request must not close the test's database connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        body = b"".join(application(environ, start_response))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answer["status"], answer["headers"], body
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -30,14 +29,13 @@ import pytest
 
 from portal import invalidation
 from tests.conftest import TEST_MASTER_KEY
-from tests.servers import ROOT, HttpAnswer, ServerFactory, ServerProcess, http_get
+from tests.servers import HttpAnswer, ServerFactory, ServerProcess, http_get, manage
 from tokens.demo import API_DOCUMENT
 
 TOKEN_SECONDS = 8
 SWITCH_SECONDS = 5.0  # every process sees a change "within seconds": each looks again once a second
 LOOP_LIMIT_SECONDS = 60.0
 LOOP_LIMIT_CALLS = 4000
-COMMAND_TIMEOUT_SECONDS = 120
 
 
 def portal_env(var_dir: Path) -> dict[str, str]:
@@ -56,21 +54,6 @@ def portal_env(var_dir: Path) -> dict[str, str]:
         }
     )
     return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    """Run ``manage.py`` as an operator would; returns its output. Fails the test with its stderr."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert done.returncode == 0, f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stderr}{done.stdout}"
-    return done.stdout
 
 
 def kid(token: str) -> str:

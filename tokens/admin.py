@@ -75,6 +75,16 @@ class ApiAdmin(ServiceFormMixin, admin.ModelAdmin):
     def published_in(self, obj: Api) -> str:
         return ", ".join(f"{p.catalog.slug} ({p.state})" for p in obj.publications.select_related("catalog")) or "-"
 
+    def delete_model(self, request: HttpRequest, obj: Api) -> None:
+        try:
+            services.api_delete(api=obj, actor=Actor.for_user(request.user))
+        except PublishError as e:
+            self.message_user(request, str(e), level=messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Api]) -> None:
+        for api in queryset:
+            self.delete_model(request, api)
+
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [

@@ -166,6 +166,27 @@ def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, An
     return publication
 
 
+@transaction.atomic
+def api_delete(*, api: Api, actor: Actor) -> None:
+    """Delete an API version and its retired publications. Raises PublishError while a catalog serves it
+    (retire it there first: deleting would silently take the API away from its callers)."""
+    served = [
+        str(p.catalog) for p in api.publications.exclude(state=Publication.State.RETIRED).select_related("catalog")
+    ]
+    if served:
+        raise PublishError(f"{api} is published in {', '.join(served)}; retire it there before deleting it.")
+    organization = api.organization
+    audit_record(
+        actor=actor,
+        action="api.delete",
+        target=api,
+        organization=organization,
+        detail={"base_path": api.base_path, "retired_publications": api.publications.count()},
+    )
+    api.publications.all().delete()
+    api.delete()
+
+
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     Publication.State.PUBLISHED: {Publication.State.DEPRECATED, Publication.State.RETIRED},
     Publication.State.DEPRECATED: {Publication.State.PUBLISHED, Publication.State.RETIRED},

@@ -23,6 +23,7 @@ from tokens.errors import DocumentError, PolicyConfigError, PublishError
 from tokens.models import Api, ConsumerApp, Publication
 from tokens.services import (
     SANDBOX_TEST_APP,
+    api_delete,
     api_import,
     api_publish,
     api_save,
@@ -427,3 +428,23 @@ def test_an_app_subscribes_only_to_apis_of_its_catalog(
 
     assert list(here.subscriptions.all()) == [publication]
     assert not there.subscriptions.exists()
+
+
+# -- deleting ----------------------------------------------------------------------------------------------
+
+
+def test_an_api_served_in_a_catalog_cannot_be_deleted(api: Api, sandbox: Catalog, actor: Actor) -> None:
+    api_publish(api=api, catalog=sandbox, actor=actor)
+    with pytest.raises(PublishError, match="published in personal/sandbox; retire it there"):
+        api_delete(api=api, actor=actor)
+    assert Api.objects.filter(pk=api.pk).exists()
+
+
+def test_a_retired_api_is_deleted_with_its_publications_and_audited(api: Api, sandbox: Catalog, actor: Actor) -> None:
+    publication = api_publish(api=api, catalog=sandbox, actor=actor)
+    publication_set_state(publication=publication, state=Publication.State.RETIRED, actor=actor)
+    api_delete(api=api, actor=actor)
+    assert not Api.objects.filter(pk=api.pk).exists()
+    assert not Publication.objects.filter(pk=publication.pk).exists()
+    event = AuditEvent.objects.get(action="api.delete")
+    assert (event.actor, event.object_repr) == (actor.name, "jwt-generation-and-validation 1.0.0")

@@ -25,7 +25,7 @@ import itertools
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
@@ -54,6 +54,10 @@ CURVES = ("P-256", "P-384", "P-521")
 MIN_SECRET_BYTES = 32
 MAX_COMMON_NAME_LENGTH = 64  # ub-common-name, RFC 5280 appendix A.1
 MAX_DAYS = 3650
+# An encrypted upload names its own key-derivation cost; a file asking for billions of PBKDF2 iterations
+# would tie up a worker for minutes. OpenSSL writes 2,048, OWASP recommends 600,000 for PBKDF2-SHA256.
+MAX_KDF_ITERATIONS = 5_000_000
+MAX_SCRYPT_COST = 2**20
 
 _CURVE_BY_NAME: dict[str, ec.EllipticCurve] = {
     "P-256": ec.SECP256R1(),
@@ -231,6 +235,7 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
             code="unknown_format",
             field="pkcs12",
         )
+    _check_key_derivation_cost(data, "pkcs12")
     # PKCS#12 tools differ on whether "no password" means an absent or an empty one, so try both.
     passwords: list[bytes | None] = [password] if password is not None else [None, b""]
     # The loader below runs the RSA consistency check, so first read the key size from the key bags.
@@ -910,6 +915,8 @@ def _load_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
     block = key_blocks[0]
     if block.encrypted and password is None:
         raise _password_required()
+    if block.encrypted:
+        _check_key_derivation_cost(block.der, field)
     try:
         return load_pem_private_key(
             block.text, password if block.encrypted else None, unsafe_skip_rsa_key_validation=True
@@ -945,6 +952,7 @@ def _load_der_private_key(data: bytes, password: bytes | None) -> PrivateKeyType
         raise _unsupported_key_algorithm() from e
     if password is None:
         raise _password_required()
+    _check_key_derivation_cost(data, "private_key")
     try:
         return load_der_private_key(data, password, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError) as e:
@@ -1130,6 +1138,58 @@ def _data_content(content_info: bytes) -> bytes | None:
     if content_type[1] != _OID_DATA or explicit[0] != 0xA0:
         return None
     return _der_only(explicit[1], 0x04)
+
+
+_OID_PBKDF2 = bytes.fromhex("2a864886f70d01050c")  # 1.2.840.113549.1.5.12
+_OID_SCRYPT = bytes.fromhex("2b06010401da47040b")  # 1.3.6.1.4.1.11591.4.11
+_OID_PKCS12_PBE = bytes.fromhex("2a864886f70d010c01")  # 1.2.840.113549.1.12.1.x (pbeWithSHAAnd...)
+_DER_DEPTH = 16
+
+
+def _check_key_derivation_cost(der: bytes, field: str) -> None:
+    """Refuse encrypted key material whose key derivation would take unreasonably long, before any
+    decryption runs: PBKDF2 and PKCS#12 PBE iteration counts, scrypt's cost, and a PKCS#12 MAC's iterations.
+
+    Reads the parameters straight from the DER (the loaders would only run them); what cannot be read here
+    is left to the loaders, which refuse malformed files themselves.
+    """
+    for what, value, limit in _kdf_costs(der, 0):
+        if value > limit:
+            raise KeyMaterialError(
+                f"The {_noun(field)} asks for {value:,} {what}; at most {limit:,} are accepted (a deliberate "
+                "slowdown that large would tie up the server). Re-export it with a usual setting.",
+                code="key_derivation_too_costly",
+                field=field,
+            )
+
+
+def _kdf_costs(data: bytes, depth: int) -> Iterator[tuple[str, int, int]]:
+    if depth > _DER_DEPTH:
+        return
+    try:
+        children = _der_children(data)
+    except _DerError:
+        return
+    for index, (tag, content, _) in enumerate(children):
+        if tag == 0x06 and index + 1 < len(children) and children[index + 1][0] == 0x30:
+            integers = _der_integers(children[index + 1][1])
+            if integers and (content == _OID_PBKDF2 or content.startswith(_OID_PKCS12_PBE)):
+                yield "key-derivation iterations", integers[0], MAX_KDF_ITERATIONS
+            elif integers and content == _OID_SCRYPT:
+                yield "as scrypt cost", integers[0], MAX_SCRYPT_COST
+        elif tag in (0x30, 0x31, 0xA0) or (tag == 0x04 and content[:1] == b"\x30"):
+            # constructed types, and octet strings that wrap DER (PKCS#12 safe contents)
+            yield from _kdf_costs(content, depth + 1)
+    # PKCS#12 MacData: SEQUENCE { DigestInfo, macSalt OCTET STRING, iterations INTEGER }
+    if len(children) == 3 and [child[0] for child in children] == [0x30, 0x04, 0x02]:
+        yield "MAC iterations", int.from_bytes(children[2][1], "big"), MAX_KDF_ITERATIONS
+
+
+def _der_integers(data: bytes) -> list[int]:
+    try:
+        return [int.from_bytes(content, "big") for tag, content, _ in _der_children(data) if tag == 0x02]
+    except _DerError:
+        return []
 
 
 def _der_only(data: bytes, tag: int) -> bytes:

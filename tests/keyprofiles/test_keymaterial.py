@@ -972,3 +972,129 @@ def test_constants_match_design() -> None:
     assert (keymaterial.RSA_MIN_BITS, keymaterial.RSA_MAX_BITS) == (2048, 8192)
     assert keymaterial.GENERATE_RSA_BITS == (2048, 3072, 4096)
     assert keymaterial.CURVES == ("P-256", "P-384", "P-521")
+
+
+# -- key-derivation cost ---------------------------------------------------------------------------------------
+# Files whose iteration count is rewritten in the DER to PATCHED, past the cap: the check must refuse them
+# before any decryption would run that many iterations. PKCS#12 files are made with ROUNDS (an ordinary, if
+# high, setting) first; the encrypted PKCS#8 key is the fixture's.
+
+ROUNDS = 0x10_0000  # 1,048,576: three bytes in DER
+PATCHED = 0x7F_FFFF  # 8,388,607, above MAX_KDF_ITERATIONS, also three bytes
+
+
+def _with_rounds(der: bytes, rounds: int) -> bytes:
+    """``der`` with every INTEGER ROUNDS (02 03 10 00 00) rewritten to ``rounds`` (three bytes)."""
+    old = bytes([0x02, 0x03]) + ROUNDS.to_bytes(3, "big")
+    assert old in der
+    return der.replace(old, bytes([0x02, 0x03]) + rounds.to_bytes(3, "big"))
+
+
+def _tlvs(data: bytes) -> list[tuple[int, bytes]]:
+    items, offset = [], 0
+    while offset < len(data):
+        tag, length, offset = data[offset], data[offset + 1], offset + 2
+        if length & 0x80:
+            size = length & 0x7F
+            length, offset = int.from_bytes(data[offset : offset + size], "big"), offset + size
+        items.append((tag, data[offset : offset + length]))
+        offset += length
+    return items
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    width = (size.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | width]) + size.to_bytes(width, "big") + content
+
+
+def _with_pbkdf2_iterations(der: bytes, rounds: int) -> bytes:
+    """``der`` re-encoded with PBKDF2-params' iterationCount (the INTEGER after the salt) set to ``rounds``."""
+    items = _tlvs(der)
+    out = b""
+    for index, (tag, content) in enumerate(items):
+        if tag == 0x02 and index == 1 and items[0][0] == 0x04:
+            content = rounds.to_bytes((rounds.bit_length() + 8) // 8, "big")
+        elif tag in (0x30, 0xA0):
+            content = _with_pbkdf2_iterations(content, rounds)
+        out += _tlv(tag, content)
+    return out
+
+
+def _pkcs8_encrypted(rounds: int | None) -> bytes:
+    """Key 1, PKCS#8 encrypted with KEY1_PASSPHRASE, with its PBKDF2 count rewritten to ``rounds``."""
+    der = der_of(fx.KEY1_ENCRYPTED_PEM)
+    return der if rounds is None else _with_pbkdf2_iterations(der, rounds)
+
+
+def _pkcs12(rounds: int) -> bytes:
+    key = serialization.load_pem_private_key(fx.KEY1_PEM.encode(), None)  # noqa: TID251 - a test builds its input
+    certificate = x509.load_pem_x509_certificate(fx.CERT1_PEM.encode())
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(ROUNDS)
+        .key_cert_algorithm(serialization.pkcs12.PBES.PBESv2SHA256AndAES256CBC)  # noqa: TID251
+        .hmac_hash(hashes.SHA256())
+        .build(fx.PKCS12_PASSWORD)
+    )
+    der = serialization.pkcs12.serialize_key_and_certificates(b"k", key, certificate, None, encryption)  # noqa: TID251
+    return _with_rounds(der, rounds)
+
+
+def test_an_encrypted_der_key_asking_for_millions_of_iterations_too_many_is_refused() -> None:
+    with pytest.raises(KeyMaterialError) as refused:
+        keymaterial.keystore_material_from_upload(
+            certificate=fx.CERT1_PEM.encode(),
+            private_key=_pkcs8_encrypted(PATCHED),
+            password=fx.KEY1_PASSPHRASE,
+            now=NOW,
+        )
+    assert (refused.value.code, refused.value.field) == ("key_derivation_too_costly", "private_key")
+    assert "8,388,607" in str(refused.value)
+
+
+def test_the_same_encrypted_der_key_with_its_own_count_is_accepted() -> None:
+    material = keymaterial.keystore_material_from_upload(
+        certificate=fx.CERT1_PEM.encode(), private_key=_pkcs8_encrypted(None), password=fx.KEY1_PASSPHRASE, now=NOW
+    )
+    assert material.key_type == "RSA"
+
+
+def test_a_count_at_the_cap_passes_the_cost_check_and_reaches_decryption() -> None:
+    # The rewritten count derives another key, so decryption fails: but only decryption, not the cost check.
+    with pytest.raises(KeyMaterialError) as refused:
+        keymaterial.keystore_material_from_upload(
+            certificate=fx.CERT1_PEM.encode(),
+            private_key=_pkcs8_encrypted(keymaterial.MAX_KDF_ITERATIONS),
+            password=fx.KEY1_PASSPHRASE,
+            now=NOW,
+        )
+    assert refused.value.code == "wrong_password"
+
+
+def test_an_encrypted_pem_key_asking_for_too_many_iterations_is_refused() -> None:
+    pem = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + base64.encodebytes(_pkcs8_encrypted(PATCHED))
+    pem += b"-----END ENCRYPTED PRIVATE KEY-----\n"
+    with pytest.raises(KeyMaterialError) as refused:
+        keymaterial.keystore_material_from_upload(
+            certificate=fx.CERT1_PEM.encode(), private_key=pem, password=fx.KEY1_PASSPHRASE, now=NOW
+        )
+    assert refused.value.code == "key_derivation_too_costly"
+
+
+def test_a_pkcs12_asking_for_too_many_iterations_is_refused() -> None:
+    with pytest.raises(KeyMaterialError) as refused:
+        keymaterial.keystore_material_from_upload(pkcs12=_pkcs12(PATCHED), password=fx.PKCS12_PASSWORD, now=NOW)
+    assert (refused.value.code, refused.value.field) == ("key_derivation_too_costly", "pkcs12")
+
+
+def test_a_pkcs12_with_a_high_but_usual_count_is_accepted() -> None:
+    material = keymaterial.keystore_material_from_upload(pkcs12=_pkcs12(ROUNDS), password=fx.PKCS12_PASSWORD, now=NOW)
+    assert (
+        material.certificate.subject
+        == keymaterial.keystore_material_from_upload(
+            certificate=fx.CERT1_PEM.encode(), private_key=fx.KEY1_PEM.encode(), now=NOW
+        ).certificate.subject
+    )

@@ -245,6 +245,7 @@ def keyprofile_rotate(
             renames=renames,
             dry_run=dry_run,
         )
+        _check_source(old.profile.keystore, source)
         if dry_run:
             return plan
 
@@ -307,12 +308,22 @@ def _seconds(delta: timedelta) -> str:
     return f"{int(delta.total_seconds())} s"
 
 
-def _new_keystore(template: Keystore, source: KeySource, *, version: str, actor: Actor, now: datetime) -> Keystore:
+def _check_source(template: Keystore, source: KeySource) -> None:
+    """Refuse a key source that cannot replace ``template`` (checked in a dry run too)."""
     if source.keystore is not None:
         if source.keystore.organization_id != template.organization_id:
             raise RotationError(f"Keystore '{source.keystore.name}' belongs to another organization.")
         if source.keystore.kind != template.kind:
             raise RotationError(f"Keystore '{source.keystore.name}' is not of the same kind as '{template.name}'.")
+    if source.bits is not None and template.key_type != "RSA":
+        raise RotationError(
+            f"--bits sets an RSA key size, but '{template.name}' holds a {template.key_type} key; "
+            "a generated key keeps the current key's type (and curve)."
+        )
+
+
+def _new_keystore(template: Keystore, source: KeySource, *, version: str, actor: Actor, now: datetime) -> Keystore:
+    if source.keystore is not None:
         return source.keystore
     name = lifecycle.unique_keystore_name(template=template, version=version)
     if source.certificate is not None or source.private_key is not None:

@@ -1055,3 +1055,26 @@ def test_a_worker_that_has_not_seen_the_rotation_yet_accepts_the_new_key(
     status, body = validate(client, demo.client_id, new_token)
 
     assert status == 200, body
+
+
+def test_bits_for_a_profile_that_is_not_rsa_is_refused_even_in_a_dry_run(
+    sandbox_catalog: Catalog, actor: Actor
+) -> None:
+    ec_keystore = keyprofile_services.keystore_generate(
+        organization=sandbox_catalog.organization,
+        name="EC Keystore",
+        common_name="ec.example",
+        key_type="EC",
+        actor=actor,
+    )
+    keyprofile_services.keyprofile_create(
+        organization=sandbox_catalog.organization,
+        title="EC Keyprofile",
+        keystore=ec_keystore,
+        catalogs=[sandbox_catalog],
+        actor=actor,
+    )
+    with pytest.raises(RotationError, match="--bits sets an RSA key size"):
+        rotate(sandbox_catalog, actor, name="ec-keyprofile", source=KeySource(bits=3072), dry_run=True)
+    # Its twin without --bits plans fine.
+    assert rotate(sandbox_catalog, actor, name="ec-keyprofile", dry_run=True).new_version == "1.0.1"

@@ -39,6 +39,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser/" in str(item.fspath):
             item.add_marker(skip)
+
+
 VIEWPORT = {"width": 1280, "height": 800}
 
 

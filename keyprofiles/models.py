@@ -47,9 +47,6 @@ class CertificateFacts(models.Model):
             return None
         return (self.not_after - (now or timezone.now())).days
 
-    def is_expired(self, now: datetime | None = None) -> bool:
-        return self.not_after is not None and self.not_after <= (now or timezone.now())
-
 
 class Keystore(CertificateFacts):
     """One private key with its certificate and intermediates, or one shared secret (for HS* algorithms)."""

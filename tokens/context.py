@@ -106,9 +106,6 @@ class Context:
             return {original: value for original, value in self.message_headers.values()}
         return self.variables.get(name)
 
-    def has(self, name: str) -> bool:
-        return self.get(name) is not None
-
     def set(self, name: str, value: Any) -> None:
         if name.startswith(MESSAGE_HEADERS):
             header = name[len(MESSAGE_HEADERS) :]
@@ -142,11 +139,6 @@ class Context:
         if whole:
             return self.get(whole.group(1))
         return _REFERENCE.sub(lambda m: _as_text(self.get(m.group(1))), template)
-
-
-def references(template: str) -> list[str]:
-    """The variable names a template reads."""
-    return _REFERENCE.findall(template)
 
 
 def _as_text(value: Any) -> str:

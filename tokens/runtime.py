@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from keyprofiles import keymaterial, selectors
@@ -115,7 +115,6 @@ class CatalogCryptoResolver:
 class Route:
     """One served publication: where it listens, what it asks of callers, and its compiled assembly."""
 
-    publication_id: int
     api: str
     base_path: str
     deprecated: bool
@@ -153,7 +152,6 @@ class CatalogState:
     routes: tuple[Route, ...]
     apps: dict[bytes, tuple[str, str]]  # digest of client id -> (client id, secret hash or "")
     jwks: bytes
-    errors: list[str] = field(default_factory=list)
 
     def route_for(self, path: str) -> tuple[Route, str] | None:
         """The route whose base path prefixes ``path``, and the rest of the path; longest base path wins."""
@@ -223,7 +221,6 @@ def catalog_state_build(catalog: Catalog) -> CatalogState:
     from tokens.models import ConsumerApp, Publication
 
     routes: list[Route] = []
-    errors: list[str] = []
     resolver = CatalogCryptoResolver(catalog)
     publications = (
         Publication.objects.filter(catalog=catalog)
@@ -236,12 +233,10 @@ def catalog_state_build(catalog: Catalog) -> CatalogState:
             description = document_describe(publication.document)
             assembly = assembly_compile(description.assembly, resolver)
         except Exception as e:  # one broken snapshot must not stop the others from serving
-            errors.append(f"{publication.api}: {e}")
             logger.error("publication not served", extra={"api": str(publication.api), "error": str(e)})
             continue
         routes.append(
             Route(
-                publication_id=publication.pk,
                 api=str(publication.api),
                 base_path=publication.base_path,
                 deprecated=publication.state == Publication.State.DEPRECATED,
@@ -265,7 +260,6 @@ def catalog_state_build(catalog: Catalog) -> CatalogState:
         routes=tuple(routes),
         apps=apps,
         jwks=_jwks(catalog),
-        errors=errors,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokens.context import Context, references
+from tokens.context import Context
 
 
 def make(headers: dict[str, str] | None = None, **kwargs: object) -> Context:
@@ -29,14 +29,12 @@ def test_header_names_are_case_insensitive_but_query_names_are_not() -> None:
     assert context.get("request.query.client_id") is None
 
 
-def test_an_unset_variable_reads_as_none_and_has_is_false() -> None:
+def test_an_unset_variable_reads_as_none() -> None:
     context = make()
     context.set("decoded.claims", {"iss": "apic"})
 
     assert context.get("decoded.claims") == {"iss": "apic"}
-    assert context.has("decoded.claims")
     assert context.get("decoded.nothing") is None
-    assert not context.has("decoded.nothing")
     assert context.get("message.body") is None  # an empty body is no body
 
 
@@ -99,11 +97,6 @@ def test_a_lone_reference_keeps_its_type_and_inside_text_becomes_text() -> None:
     assert context.interpolate("[$(missing)]") == "[]"
     assert context.interpolate("$(missing)") is None
     assert context.interpolate("no reference, $ ( not one )") == "no reference, $ ( not one )"
-
-
-def test_references_lists_the_variables_a_template_reads() -> None:
-    assert references("$(a.b) and $(request.headers.x-y)") == ["a.b", "request.headers.x-y"]
-    assert references("$(with space) $()") == []
 
 
 def test_headers_are_read_from_the_wsgi_environ_on_demand() -> None:

@@ -39,7 +39,7 @@ from keyprofiles.models import (
     TrustedCertificate,
     Truststore,
 )
-from portal.console import ServiceFormMixin, form_data
+from portal.console import ServiceFormMixin, ViewOnlyAdminMixin, form_data
 from portal.services import Actor
 
 CERTIFICATE_FACTS = (
@@ -423,7 +423,7 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
 
 
 @admin.register(CryptoObject)
-class CryptoObjectAdmin(admin.ModelAdmin):
+class CryptoObjectAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("copyable_name", "role", "catalog", "profile", "subject", "fingerprint", "expiry")
     list_filter = ("role", "binding__catalog__organization", "binding__catalog")
     search_fields = ("name",)
@@ -456,12 +456,3 @@ class CryptoObjectAdmin(admin.ModelAdmin):
     @admin.display(description="Expires in")
     def expiry(self, obj: CryptoObject) -> str:
         return expiry_badge(obj.certificate) if obj.certificate else "-"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -11,6 +11,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from portal import services
+from portal.console import ViewOnlyAdminMixin
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
 
@@ -111,7 +112,7 @@ class AuditUserFilter(admin.AllValuesFieldListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """The audit log: filter by object, user (actor) and action; nobody adds, changes or deletes an event."""
 
     # Object type and organization are filters, not columns: the list fits a 1280 px window beside them.
@@ -124,12 +125,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

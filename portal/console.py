@@ -42,6 +42,19 @@ def form_data(request: HttpRequest) -> tuple[Any, ...]:
     return (request.POST, request.FILES) if request.method == "POST" else ()
 
 
+class ViewOnlyAdminMixin:
+    """Console pages that only show rows: services make and change them, never a form of the admin's."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ServiceFormMixin:
     """Renders a ServiceForm, runs ``perform`` on a valid submit and shows the errors it raises."""
 

@@ -22,7 +22,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
-from portal.console import ServiceForm, ServiceFormMixin, form_data, require_permissions
+from portal.console import ServiceForm, ServiceFormMixin, ViewOnlyAdminMixin, form_data, require_permissions
 from portal.services import Actor
 from tokens import console, services
 from tokens.console import EditorError
@@ -407,7 +407,7 @@ class ApiAdmin(ServiceFormMixin, admin.ModelAdmin):
 
 
 @admin.register(Publication)
-class PublicationAdmin(admin.ModelAdmin):
+class PublicationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("api", "catalog", "state", "base_path", "revision", "published_at", "subscriber_count")
     list_filter = ("state", "catalog__organization", "catalog")
     fields = ("api_link", "catalog", "state", "base_path", "revision", "published_at", "gateway", "downloads")
@@ -435,15 +435,6 @@ class PublicationAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">Postman collection (v2.1)</a>', reverse("admin:tokens_publication_postman", args=[obj.pk])
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -7,7 +7,6 @@ person can act on, and must store nothing. Time is frozen where a command report
 from __future__ import annotations
 
 import io
-import json
 import re
 import sys
 from collections.abc import Iterator
@@ -24,31 +23,12 @@ from django.core.management.base import CommandError
 from keyprofiles.models import CryptoObject, KeyProfile, Keystore, Truststore
 from portal.models import AuditEvent, Catalog, Organization
 from tests import keyfixtures as fx
+from tests.commands import Output, refused, run
 from tests.keyfixtures import der_of, pkcs12_of
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 KEY = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-key"
 CA0 = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-ca-0"
-
-
-class Output:
-    def __init__(self, stdout: str, stderr: str) -> None:
-        self.stdout, self.stderr = stdout, stderr
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def run(name: str, *args: str) -> Output:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    call_command(name, *args, stdout=stdout, stderr=stderr)
-    return Output(stdout.getvalue(), stderr.getvalue())
-
-
-def refused(name: str, *args: str) -> str:
-    with pytest.raises(CommandError) as caught:
-        run(name, *args)
-    return str(caught.value)
 
 
 @pytest.fixture(autouse=True)

@@ -17,12 +17,11 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.test import Client
 from django.urls import reverse
 
-from keyprofiles.models import KeyProfile, Keystore
-from keyprofiles.services import keyprofile_create, keystore_generate, keystore_import
+from keyprofiles.models import KeyProfile
+from keyprofiles.services import keystore_generate
 from portal.console import AUDITORS, OPERATORS
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
-from tests.keyfixtures import CERT1_PEM, KEY1_PEM
 from tokens import console
 from tokens.console import EditorError, NewApi
 from tokens.demo import API_DOCUMENT
@@ -210,31 +209,13 @@ def auditor(db: None) -> Client:
 
 
 @pytest.fixture
-def keystore(organization: Organization, actor: Actor) -> Keystore:
-    return keystore_import(
-        organization=organization,
-        name="JWT Keystore",
-        certificate=CERT1_PEM.encode(),
-        private_key=KEY1_PEM.encode(),
-        actor=actor,
-    )
-
-
-@pytest.fixture
-def profile(organization: Organization, sandbox: Catalog, keystore: Keystore, actor: Actor) -> KeyProfile:
-    return keyprofile_create(
-        organization=organization, title="JWT Keyprofile", keystore=keystore, catalogs=[sandbox], actor=actor
-    )
-
-
-@pytest.fixture
-def demo_api(organization: Organization, profile: KeyProfile, actor: Actor) -> Api:
+def demo_api(organization: Organization, jwt_keyprofile: KeyProfile, actor: Actor) -> Api:
     api, _ = api_import(organization=organization, data=API_DOCUMENT.read_bytes(), actor=actor)
     return api
 
 
 @pytest.fixture
-def created_api(organization: Organization, profile: KeyProfile, actor: Actor) -> Api:
+def created_api(organization: Organization, jwt_keyprofile: KeyProfile, actor: Actor) -> Api:
     """The API of DESIGN.md section 1 as the create form makes it: empty cases, no catch."""
     return console.api_create(organization=organization, spec=new_api(), actor=actor)
 
@@ -737,7 +718,7 @@ def test_the_key_list_maps_the_signing_kid_to_the_crypto_objects(
 
 
 def test_the_test_page_asks_for_a_secret_when_the_api_does(
-    operator: Client, organization: Organization, profile: KeyProfile, sandbox: Catalog, actor: Actor
+    operator: Client, organization: Organization, jwt_keyprofile: KeyProfile, sandbox: Catalog, actor: Actor
 ) -> None:
     api = console.api_create(organization=organization, spec=new_api(client_secret=True), actor=actor)
     document = api.document

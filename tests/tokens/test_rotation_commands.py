@@ -8,7 +8,6 @@ clock is frozen at T0 and moved with time_machine.
 from __future__ import annotations
 
 import io
-import json
 import re
 import sys
 from collections.abc import Iterator
@@ -21,8 +20,6 @@ from django.conf import LazySettings
 from django.contrib.auth.models import AbstractUser, Permission
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 from time_machine import TimeMachineFixture
@@ -34,6 +31,7 @@ from portal import invalidation
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, organization_create
 from tests import keyfixtures as fx
+from tests.commands import refused, run
 from tests.conftest import OTHER_MASTER_KEY, TEST_MASTER_KEY
 from tokens.demo import API_NAME, DemoSummary, demo_seed
 from tokens.models import Publication
@@ -69,26 +67,6 @@ def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
 @pytest.fixture
 def demo(db: None, clock: TimeMachineFixture, actor: Actor) -> DemoSummary:
     return demo_seed(admin_password="x", actor=actor)
-
-
-class Output:
-    def __init__(self, stdout: str, stderr: str) -> None:
-        self.stdout, self.stderr = stdout, stderr
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def run(name: str, *args: str) -> Output:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    call_command(name, *args, stdout=stdout, stderr=stderr)
-    return Output(stdout.getvalue(), stderr.getvalue())
-
-
-def refused(name: str, *args: str) -> str:
-    with pytest.raises(CommandError) as caught:
-        run(name, *args)
-    return str(caught.value)
 
 
 def state(version: str, name: str = PROFILE) -> str:

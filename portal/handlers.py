@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils.module_loading import import_string
 
 from portal.models import RESERVED_ORGANIZATION_SLUGS
@@ -23,7 +25,17 @@ WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]
 
 
 class GatewayHandler(WSGIHandler):
-    """A WSGI handler whose middleware is ``settings.GATEWAY_MIDDLEWARE`` (synchronous middleware only)."""
+    """A WSGI handler whose middleware is ``settings.GATEWAY_MIDDLEWARE`` (synchronous middleware only).
+
+    It sets ``Content-Length`` itself, as CommonMiddleware does on the full stack, so that answers are not
+    sent chunked.
+    """
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        response = super().get_response(request)
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
+        return response
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware: list[Any] = []

@@ -38,7 +38,6 @@ def gateway_error(
     for name, value in (headers or {}).items():
         response[name] = value
     response["Cache-Control"] = "no-store"
-    response["Content-Length"] = str(len(response.content))
     return response
 
 
@@ -69,7 +68,6 @@ def jwks(request: HttpRequest, organization: str, catalog: str) -> HttpResponse:
         return state
     response = HttpResponse(state.jwks, content_type="application/jwk-set+json")
     response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    response["Content-Length"] = str(len(state.jwks))
     return response
 
 
@@ -168,5 +166,4 @@ def _response_from(context: Context) -> HttpResponse:
         if original.lower() not in _RESERVED_HEADERS and original.lower() != "content-type":
             response[original] = value
     response["Cache-Control"] = "no-store"
-    response["Content-Length"] = str(len(payload))
     return response

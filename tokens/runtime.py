@@ -25,6 +25,7 @@ from portal.models import Catalog
 from tokens import credentials, jose
 from tokens.assembly import CompiledAssembly, SigningMaterial, VerificationMaterial, assembly_compile
 from tokens.documents import Operation, document_describe
+from tokens.models import ConsumerApp, Publication
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +219,6 @@ def _pems(text: str) -> list[str]:
 def catalog_state_build(catalog: Catalog) -> CatalogState:
     """Build a catalog's state from the database. A publication that no longer compiles (say, its crypto
     object was removed) is left out and logged rather than taking the catalog down."""
-    from tokens.models import ConsumerApp, Publication
-
     routes: list[Route] = []
     resolver = CatalogCryptoResolver(catalog)
     publications = (

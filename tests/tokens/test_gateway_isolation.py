@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.conf import LazySettings
+from django.test import Client
 
 from portal.gateway_http import GATEWAY_CONTENT_SECURITY_POLICY
 from portal.models import Catalog
@@ -22,6 +23,7 @@ from tests.wsgi import WsgiAnswer, wsgi_call
 from tokens import views
 from tokens.context import Context
 from tokens.demo import DemoSummary
+from tokens.models import Publication
 from tokens.services import api_publish, api_save, app_create, app_subscribe
 
 BASE = "/personal/sandbox/securetoken"
@@ -356,3 +358,22 @@ def test_with_gateway_hosts_health_checks_answer_on_every_host(db: None, gateway
     for host in (gateway_host, "console.example"):
         answer = wsgi_call("/healthz", host=host)
         assert (answer.status, json.loads(answer.body)) == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        (["gateway.example"], "http://gateway.example/personal/sandbox/securetoken"),
+        ([], "http://testserver/personal/sandbox/securetoken"),
+    ],
+)
+def test_the_consoles_postman_collection_points_at_the_gateway_host(
+    hosts: list[str], expected: str, demo: DemoSummary, admin_client: Client, settings: LazySettings
+) -> None:
+    settings.PORTAL_GATEWAY_HOSTS = hosts
+    publication = Publication.objects.get(api__name="jwt-generation-and-validation", catalog__slug="sandbox")
+
+    response = admin_client.get(f"/admin/tokens/publication/{publication.pk}/postman.json")
+
+    variables = {v["key"]: v["value"] for v in json.loads(response.content)["variable"]}
+    assert variables["gateway_url"] == expected

@@ -97,9 +97,9 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
             f"{operation_path} answers {', '.join(sorted(set(allowed)))}.",
             headers={"Allow": ", ".join(sorted(set(allowed)))},
         )
-    # A secret in the URL is refused whether or not the API asks for one (DESIGN.md section 4): the
-    # substring test keeps the query string unparsed on calls that send none.
-    if "client_secret" in request.META.get("QUERY_STRING", "") and "client_secret" in request.GET:
+    # A secret in the URL is refused whether or not the API asks for one (DESIGN.md section 4). The query
+    # string is parsed only when there is one (percent-encoded names too: client%5Fsecret).
+    if request.META.get("QUERY_STRING") and "client_secret" in request.GET:
         return gateway_error(400, SECRET_IN_QUERY)
     # META, not request.headers: that would parse every header of every call.
     client_id = request.META.get(CLIENT_ID_META) or request.GET.get("client_id")

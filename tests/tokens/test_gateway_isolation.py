@@ -298,11 +298,12 @@ def test_a_client_secret_in_the_query_string_is_refused_naming_the_header(
     assert secret not in logged  # ...but never the query string that carried the secret
 
 
-def test_a_client_secret_in_the_query_is_refused_even_where_no_secret_is_asked(demo: DemoSummary) -> None:
+@pytest.mark.parametrize("name", ["client_secret", "client%5Fsecret", "client_secre%74"])
+def test_a_client_secret_in_the_query_is_refused_even_where_no_secret_is_asked(name: str, demo: DemoSummary) -> None:
     client = f"client_id={demo.client_id}"
     headers = {"iss-claim": "apic", "aud-claim": "id1"}
 
-    refused = wsgi_call(f"{BASE}/generate", query=f"{client}&client_secret=anything", headers=headers)
+    refused = wsgi_call(f"{BASE}/generate", query=f"{client}&{name}=anything", headers=headers)
     accepted = wsgi_call(f"{BASE}/generate", query=client, headers=headers)
 
     assert assert_gateway_json(refused, 400)["moreInformation"] == views.SECRET_IN_QUERY

@@ -126,7 +126,7 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
 def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     """The request body, or a 400/413 answer. The declared length is checked before anything is read."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit():
+    if not (declared.isascii() and declared.isdigit()):
         return gateway_error(400, "The Content-Length header is not a number.")
     if int(declared) > MAX_BODY_BYTES:
         return gateway_error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")

@@ -11,7 +11,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from portal import services
-from portal.console import ViewOnlyAdminMixin
+from portal.console import DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
 
@@ -21,7 +21,7 @@ admin.site.index_title = "Console"
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
     list_display = ("slug", "title", "created_at")
     search_fields = ("slug", "title")
 
@@ -37,7 +37,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Catalog)
-class CatalogAdmin(admin.ModelAdmin):
+class CatalogAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
     list_display = ("slug", "title", "organization", "created_at")
     list_filter = ("organization",)
 
@@ -112,7 +112,7 @@ class AuditUserFilter(admin.AllValuesFieldListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """The audit log: filter by object, user (actor) and action; nobody adds, changes or deletes an event."""
 
     # Object type and organization are filters, not columns: the list fits a 1280 px window beside them.

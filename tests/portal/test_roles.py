@@ -317,3 +317,143 @@ def test_an_auditor_sees_no_change_controls_an_operator_sees(
 
     assert [c for c in controls if c in seen_by_auditor] == []
     assert [c for c in controls if c not in seen_by_operator] == []
+
+
+# -- list filters: only what the admin declares (issue 9, finding 7) ----------------------------------------
+
+
+def app_list(client: Client, query: str) -> Any:
+    return client.get(reverse("admin:tokens_consumerapp_changelist") + query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?client_secret_hash__startswith=hmac",  # the oracle from the review: a digest, prefix by prefix
+        "?client_secret_hash=",
+        "?client_id__startswith=0",
+        "?catalog__organization__slug__startswith=p",  # through a declared relation to an undeclared field
+        "?subscriptions__document_text__contains=jwt",
+    ],
+)
+def test_an_auditor_cannot_filter_apps_on_an_undeclared_or_secret_field(
+    auditor: Client, world: World, query: str
+) -> None:
+    ConsumerApp.objects.filter(pk=world.app.pk).update(client_secret_hash="hmac-sha256$00$11")
+    response = app_list(auditor, query)
+    assert response.status_code == 400
+    assert world.app.name.encode() not in response.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?catalog__id__exact={sandbox}",
+        "?catalog__organization__id__exact={organization}",
+        "?catalog__id__exact={sandbox}&catalog__organization__id__exact={organization}",
+    ],
+)
+def test_an_auditor_filters_apps_with_the_declared_filters(auditor: Client, world: World, query: str) -> None:
+    response = app_list(auditor, query.format(sandbox=world.sandbox.pk, organization=world.organization.pk))
+    assert response.status_code == 200
+    assert [app.pk for app in response.context["cl"].result_list] == [world.app.pk]
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (admin_url("keyprofiles_keystore_changelist"), "?sealed_key_id__startswith=test"),
+        (admin_url("keyprofiles_keystore_changelist"), "?sealed_ciphertext__isnull=False"),
+        (admin_url("portal_auditevent_changelist"), "?detail__icontains=secret"),
+        (admin_url("tokens_publication_changelist"), "?document_text__contains=jwt"),
+    ],
+)
+def test_no_list_answers_a_lookup_on_sealed_material_or_undeclared_fields(
+    operator: Client, world: World, url: Callable[[World], str], query: str
+) -> None:
+    assert operator.get(url(world) + query).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (admin_url("keyprofiles_keystore_changelist"), "?kind__exact=key_pair&key_type__exact=RSA"),
+        (admin_url("portal_auditevent_changelist"), "?action=api.publish&outcome__exact=success"),
+        (admin_url("portal_auditevent_changelist"), "?object=tokens.api:1&actor=test-operator"),
+        (admin_url("portal_auditevent_changelist"), "?created_at__year=2026&created_at__month=1"),
+        (admin_url("tokens_publication_changelist"), "?state__exact=published"),
+    ],
+)
+def test_the_declared_filters_and_date_hierarchy_still_filter(
+    operator: Client, world: World, url: Callable[[World], str], query: str
+) -> None:
+    assert operator.get(url(world) + query).status_code == 200
+
+
+def test_every_console_admin_filters_only_declared_fields_and_declares_no_secret_one() -> None:
+    from django.contrib import admin
+
+    from portal.console import SECRET_FIELD, DeclaredFiltersOnlyMixin
+
+    console_admins = {
+        model: model_admin
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in ("portal", "keyprofiles", "tokens")
+    }
+    assert len(console_admins) >= 10
+    assert [m for m, a in console_admins.items() if not isinstance(a, DeclaredFiltersOnlyMixin)] == []
+    for model_admin in console_admins.values():
+        declared = [
+            *(f if isinstance(f, str) else f[0] for f in model_admin.list_filter if not isinstance(f, type)),
+            *model_admin.search_fields,
+            *([model_admin.date_hierarchy] if model_admin.date_hierarchy else []),
+        ]
+        assert [d for d in declared if SECRET_FIELD.search(d)] == []
+
+
+# -- client ids: operators read them, auditors do not (issue 9) ------------------------------------------
+
+
+def test_an_auditor_sees_client_ids_masked_where_an_operator_reads_them(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    client_id = world.app.client_id
+    masked = "••••" + client_id[-4:]
+    for url in (
+        reverse("admin:tokens_consumerapp_changelist"),
+        reverse("admin:tokens_consumerapp_change", args=[world.app.pk]),
+    ):
+        seen_by_auditor = auditor.get(url).content.decode()
+        seen_by_operator = operator.get(url).content.decode()
+        assert client_id not in seen_by_auditor
+        assert masked in seen_by_auditor
+        assert client_id in seen_by_operator
+
+
+def test_an_auditor_cannot_search_apps_by_client_id_an_operator_can(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    query = "?q=" + world.app.client_id[:6]
+    assert list(app_list(auditor, query).context["cl"].result_list) == []
+    assert [app.pk for app in app_list(operator, query).context["cl"].result_list] == [world.app.pk]
+    # A search by name works for both.
+    assert [app.pk for app in app_list(auditor, "?q=Sandbox").context["cl"].result_list] == [world.app.pk]
+
+
+def test_the_postman_collection_carries_the_client_id_for_an_operator_only(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    url = reverse("admin:tokens_publication_postman", args=[world.publication.pk])
+    assert world.app.client_id not in auditor.get(url).content.decode()
+    assert world.app.client_id in operator.get(url).content.decode()
+
+
+def test_the_test_page_mints_nothing_for_an_auditor_and_fills_the_client_id_for_an_operator(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    url = reverse("admin:tokens_publication_test", args=[world.publication.pk])
+    refused = auditor.get(url)
+    assert refused.status_code == 403
+    assert world.app.client_id not in refused.content.decode()
+    assert f'value="{world.app.client_id}"' in operator.get(url).content.decode()

@@ -604,7 +604,8 @@ def test_a_stored_name_with_cr_lf_downloads_without_breaking_the_header(
     Keystore.objects.filter(pk=keystore.pk).update(name="a\r\nSet-Cookie: x=1")
     response = console.get(reverse(f"admin:{view}", args=[keystore.pk]))
     assert response.status_code == 200
-    assert "\r" not in response["Content-Disposition"] and "\n" not in response["Content-Disposition"]
+    assert "\r" not in response["Content-Disposition"]
+    assert "\n" not in response["Content-Disposition"]
     assert response["Content-Disposition"] == f"attachment; filename*=utf-8''a%0D%0ASet-Cookie%3A%20x%3D1{suffix}"
     assert "Set-Cookie" not in response.headers
 

@@ -8,8 +8,10 @@ without a role may not.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from keyprofiles.models import KeyProfile, Keystore
 from keyprofiles.services import keyprofile_create, keystore_import
@@ -457,3 +460,48 @@ def test_the_test_page_mints_nothing_for_an_auditor_and_fills_the_client_id_for_
     assert refused.status_code == 403
     assert world.app.client_id not in refused.content.decode()
     assert f'value="{world.app.client_id}"' in operator.get(url).content.decode()
+
+
+# -- the console's CSP: nothing inline that it would block -----------------------------------------------
+
+CSP_PAGES = [
+    admin_url("index"),
+    admin_url("tokens_api_changelist"),
+    admin_url("tokens_api_create"),
+    admin_url("tokens_api_change", *API),
+    admin_url("tokens_api_policy", *API, lambda w: VALIDATE_POLICY),
+    admin_url("tokens_publication_test", *PUBLICATION),
+    admin_url("tokens_publication_change", *PUBLICATION),
+    admin_url("tokens_consumerapp_change", *APP),
+    admin_url("keyprofiles_keystore_changelist"),
+    admin_url("keyprofiles_keystore_generate"),
+    admin_url("keyprofiles_keystore_add"),
+    admin_url("keyprofiles_keyprofile_add"),
+    admin_url("keyprofiles_keyprofile_rotate", lambda w: w.profile.pk),
+    admin_url("portal_auditevent_changelist"),
+]
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.IGNORECASE)
+INLINE_HANDLER_OR_STYLE = re.compile(r"<[a-z][^>]*\s(on[a-z]+|style)\s*=", re.IGNORECASE)
+
+
+def test_console_pages_send_the_csp_and_hold_no_inline_script_handler_or_style_attribute(
+    operator: Client, world: World
+) -> None:
+    # An expiry badge on the keystore list (it once carried a style attribute).
+    Keystore.objects.filter(pk=world.keystore.pk).update(not_after=timezone.now() + timedelta(days=10))
+    problems = {}
+    for url in (page(world) for page in CSP_PAGES):
+        response = operator.get(url)
+        html = response.content.decode()
+        found = INLINE_SCRIPT.findall(html) + INLINE_HANDLER_OR_STYLE.findall(html)
+        if response.status_code != 200 or "script-src 'self'" not in response["Content-Security-Policy"] or found:
+            problems[url] = (response.status_code, found)
+    assert problems == {}
+    assert 'class="expiry-text-red"' in operator.get(reverse("admin:keyprofiles_keystore_changelist")).content.decode()
+
+
+def test_the_inline_checks_would_see_an_inline_script_a_handler_and_a_style() -> None:
+    html = '<script>alert(1)</script><a href="#" onclick="x()">x</a><strong style="color:red">y</strong>'
+    assert INLINE_SCRIPT.findall(html) == ["<script>"]
+    assert INLINE_HANDLER_OR_STYLE.findall(html) == ["onclick", "style"]
+    assert INLINE_SCRIPT.findall('<script src="/static/console/console.js" defer></script>') == []

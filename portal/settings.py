@@ -13,7 +13,7 @@ Every variable is listed in README.md, "Configuration".
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -207,7 +207,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.console.login_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are audit events already
-AXES_VERBOSE = False  # the audit log is the record; axes' own lines would repeat it
+# The audit log is the record of every login; axes' own INFO lines would repeat it on every sign-in.
+AXES_VERBOSE = False
+cast(dict[str, Any], LOGGING["loggers"])["axes"] = {"level": "WARNING"}
 
 # Error pages and reports of requests that carry key material or passwords show none of it, in development
 # too (portal.console.receives_secrets marks those views).

@@ -205,6 +205,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTAL_LOGIN_COOLOFF_MINUTES", de
 # User name and address together: a wrong password from elsewhere cannot lock a user out of their own desk.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Behind load balancers every login would come from the balancer's address: name how many append to
+# X-Forwarded-For, and the address they saw is counted instead (portal.console.login_client_address).
+PORTAL_TRUSTED_PROXIES = env.int("PORTAL_TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.console.login_client_address"
 AXES_LOCKOUT_CALLABLE = "portal.console.login_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are audit events already
 # The audit log is the record of every login; axes' own INFO lines would repeat it on every sign-in.

@@ -505,3 +505,17 @@ def test_the_inline_checks_would_see_an_inline_script_a_handler_and_a_style() ->
     assert INLINE_SCRIPT.findall(html) == ["<script>"]
     assert INLINE_HANDLER_OR_STYLE.findall(html) == ["onclick", "style"]
     assert INLINE_SCRIPT.findall('<script src="/static/console/console.js" defer></script>') == []
+
+
+def test_an_auditor_reads_app_events_with_the_client_id_masked_an_operator_in_full(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    event = AuditEvent.objects.get(action="app.create")
+    assert event.detail["client_id"] == world.app.client_id
+    url = reverse("admin:portal_auditevent_change", args=[event.pk])
+    seen_by_auditor = auditor.get(url).content.decode()
+    assert world.app.client_id not in seen_by_auditor
+    assert "••••" + world.app.client_id[-4:] in seen_by_auditor
+    assert world.app.client_id in operator.get(url).content.decode()
+    event.refresh_from_db()
+    assert event.detail["client_id"] == world.app.client_id  # shown masked, never changed

@@ -244,15 +244,24 @@ def receives_secrets(view: ViewMethod) -> ViewMethod:
 
 
 class ConsoleExceptionReporterFilter(SafeExceptionReporterFilter):
-    """Django's filter, active in development too (``DEFAULT_EXCEPTION_REPORTER_FILTER``).
+    """Django's filter (``DEFAULT_EXCEPTION_REPORTER_FILTER``), active in development too, and blanking every
+    variable of every frame for a request marked as carrying secrets.
 
-    Django cleanses marked variables only when DEBUG is off, but the debug page is where a crashing upload
-    showed the private key and its passphrase as frame variables (issue 9). The debug page stays as useful
-    for every request that carries no secret.
+    Django cleanses only when DEBUG is off, but the debug page is where a crashing upload showed the private
+    key and its passphrase as frame variables (issue 9). And Django cleanses only the names the nearest
+    ``sensitive_variables`` lists: a crash inside an authentication backend still showed the password, since
+    ``authenticate`` names only ``credentials``. A request marked by ``sensitive_post_parameters`` (the
+    login view, ``receives_secrets`` views) therefore shows no variable at all; every other request keeps
+    the full debug page.
     """
 
     def is_active(self, request: HttpRequest | None) -> bool:
         return True
+
+    def get_traceback_frame_variables(self, request: HttpRequest | None, tb_frame: Any) -> Any:
+        if request is not None and getattr(request, "sensitive_post_parameters", None):
+            return {name: self.cleansed_substitute for name in tb_frame.f_locals}.items()
+        return super().get_traceback_frame_variables(request, tb_frame)
 
 
 # -- login throttling (django-axes): audit events and the lock-out page ----------------------------------

@@ -173,3 +173,21 @@ def test_a_forwarded_entry_that_is_no_address_falls_back_to_the_connection(
     settings.PORTAL_TRUSTED_PROXIES = 1
     assert sign_in_through_balancer("wrong", "not-an-address").status_code == 200
     assert AccessAttempt.objects.get().ip_address == BALANCER
+
+
+def test_a_crash_while_signing_in_never_shows_the_password_on_the_debug_page(
+    olivia: AbstractUser, settings: LazySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib.auth.backends import ModelBackend
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug in a backend")
+
+    settings.DEBUG = True
+    monkeypatch.setattr(ModelBackend, "authenticate", crash)
+    client = Client(raise_request_exception=False)
+    response = client.post(LOGIN, {"username": "olivia", "password": PASSWORD})
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert "a bug in a backend" in page  # the debug page, traceback and variables included
+    assert PASSWORD not in page

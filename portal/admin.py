@@ -11,7 +11,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from portal import services
-from portal.console import ViewOnlyAdminMixin
+from portal.console import DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
 
@@ -21,7 +21,7 @@ admin.site.index_title = "Console"
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
     list_display = ("slug", "title", "created_at")
     search_fields = ("slug", "title")
 
@@ -37,7 +37,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Catalog)
-class CatalogAdmin(admin.ModelAdmin):
+class CatalogAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
     list_display = ("slug", "title", "organization", "created_at")
     list_filter = ("organization",)
 
@@ -111,8 +111,13 @@ class AuditUserFilter(admin.AllValuesFieldListFilter):
         self.title = "user"
 
 
+# Who may read client ids (tokens.admin.may_read_client_ids; portal names the permission, never imports tokens).
+CLIENT_ID_READERS = "tokens.change_consumerapp"
+CLIENT_ID_KEYS = frozenset({"client_id", "old_client_id"})
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """The audit log: filter by object, user (actor) and action; nobody adds, changes or deletes an event."""
 
     # Object type and organization are filters, not columns: the list fits a 1280 px window beside them.
@@ -125,3 +130,14 @@ class AuditEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> AuditEvent | None:
+        """The event, with client ids masked for a user who may not read them (an auditor): app events
+        record the client id, which is a credential for a client-id-only API."""
+        event = super().get_object(request, object_id, from_field)
+        if event is not None and not request.user.has_perm(CLIENT_ID_READERS):
+            event.detail = {
+                key: f"••••{value[-4:]}" if key in CLIENT_ID_KEYS and isinstance(value, str) else value
+                for key, value in event.detail.items()
+            }
+        return event

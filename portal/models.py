@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -36,9 +37,26 @@ slug_validator = RegexValidator(
 )
 
 
+# Control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional overrides that make
+# "evil\u202egnp.pem" read as "evilmp.png": none belongs in a name, and each has been used to break a header
+# or disguise a file name (issue 9: a CR/LF in a keystore name reached Content-Disposition).
+_FORBIDDEN_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def validate_no_control_characters(value: str) -> None:
+    """Refuse a name or title holding a control character, naming the first one found."""
+    found = _FORBIDDEN_IN_NAMES.search(value)
+    if found is not None:
+        raise ValidationError(
+            "Control characters are not allowed here (found U+%(code)04X at position %(position)d).",
+            code="control_character",
+            params={"code": ord(found.group()), "position": found.start() + 1},
+        )
+
+
 class Organization(models.Model):
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[validate_no_control_characters])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,7 +82,7 @@ class CatalogQuerySet(models.QuerySet["Catalog"]):
 class Catalog(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="catalogs")
     slug = models.CharField(max_length=50, validators=[slug_validator])
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[validate_no_control_characters])
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CatalogQuerySet.as_manager()

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from portal import services
-from portal.console import DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin
-from portal.models import AuditEvent, Catalog, Organization
+from portal.console import DeclaredFiltersOnlyMixin, ServiceFormMixin, ViewOnlyAdminMixin, form_data, receives_secrets
+from portal.forms import ApiKeyCreateForm
+from portal.models import ApiKey, AuditEvent, Catalog, Organization
 from portal.services import Actor
 
 admin.site.site_header = "Key-profile portal console"
@@ -141,3 +144,86 @@ class AuditEventAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.ModelA
                 for key, value in event.detail.items()
             }
         return event
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
+    """API keys: create (the key is shown once), list, expire and revoke. The digest is never shown, searched or
+    filtered on: it is not among the fields, filters or search fields."""
+
+    list_display = ("name", "organization", "role", "display_prefix", "key_state", "expires_at", "created_at")
+    list_filter = ("organization", "role")
+    search_fields = ("name", "display_prefix")
+    fields = (
+        "organization",
+        "name",
+        "role",
+        "profiles",
+        "allow_iss",
+        "allow_aud",
+        "allow_sub",
+        "max_expires_in",
+        "display_prefix",
+        "key_state",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "revoked_at",
+    )
+    readonly_fields = fields
+    actions = ["revoke_selected", "expire_selected"]
+    list_select_related = ("organization",)
+
+    @admin.display(description="State")
+    def key_state(self, obj: ApiKey) -> str:
+        return obj.state
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoked keys stay, as the audit trail names them
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoke and expire (the admin's change form stays closed: a key's facts never change)."""
+        return request.user.has_perm("portal.change_apikey")
+
+    @receives_secrets
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyCreateForm(*form_data(request))
+
+        def perform(data: dict[str, Any], actor: Actor) -> HttpResponse:
+            lifetime = data["expires_in"]
+            key, text = services.api_key_create(
+                **form.service_arguments(),
+                expires_at=timezone.now() + lifetime if lifetime else None,
+                actor=actor,
+            )
+            context = {**self.admin_site.each_context(request), "opts": self.model._meta, "key": key, "text": text}
+            response = TemplateResponse(request, "admin/portal/api_key_created.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+
+        return self.run_service_form(
+            request,
+            form=form,
+            title="Create an API key",
+            submit_label="Create",
+            perform=perform,
+            errors=(),
+            intro="The key is shown once, on the next page; the portal keeps only a digest of it.",
+        )
+
+    @admin.action(description="Revoke the selected API keys", permissions=["revoke"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.api_key_revoke(key=key, actor=Actor.for_user(request.user))
+        self.message_user(request, f"Revoked {len(queryset)} API key(s); every process refuses them within seconds.")
+
+    @admin.action(description="Expire the selected API keys now", permissions=["revoke"])
+    def expire_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.api_key_expire(key=key, actor=Actor.for_user(request.user))
+        self.message_user(request, f"Expired {len(queryset)} API key(s).")

@@ -58,6 +58,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "portal",
     "keyprofiles",
     "tokens",
@@ -151,10 +154,48 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
+# The REST API under /api/v1/ (portal/api/__init__.py). Bearer first: a request without credentials answers 401
+# with "WWW-Authenticate: Bearer". The default permission is the strictest role, so a view that forgets to
+# choose is closed rather than open.
 REST_FRAMEWORK: dict[str, Any] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.BearerApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.IsOperator"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.RoleRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# Requests per role and period, shared by every process through the cache; "none" is unlimited.
+PORTAL_API_RATES = env.str("PORTAL_API_RATES", default="operator=600/min,auditor=600/min,signer=6000/min")
+# The secret API key digests are keyed with (portal/apikeys.py); empty: derived from SECRET_KEY.
+PORTAL_API_KEY_SECRET = env.str("PORTAL_API_KEY_SECRET", default="")
+
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Key-profile and token portal API",
+    "DESCRIPTION": "Keystores, key profiles, catalogs, the token service and the audit log (DESIGN.md 4a). "
+    "Errors are RFC 9457 problem documents (application/problem+json) with a stable `code`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ApiKeyRoleEnum": "portal.models.ApiKey.Role"},
 }
 
 KEYPROFILES = {

@@ -22,9 +22,10 @@ from keyprofiles.forms import read_upload
 from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import KeyProfile, Keystore
 from portal.console import ServiceForm, form_data, receives_secrets
+from portal.durations import parse_duration
 from portal.models import Catalog
 from portal.services import Actor
-from tokens.rotation import KeySource, RotationError, keyprofile_rotate, parse_duration
+from tokens.rotation import KeySource, RotationError, keyprofile_rotate
 
 
 class RotateForm(ServiceForm):

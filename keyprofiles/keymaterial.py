@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import itertools
 import json
 import re
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
@@ -41,6 +42,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,  # noqa: TID251
 )
 from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format  # noqa: TID251
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -55,6 +57,8 @@ CURVES = ("P-256", "P-384", "P-521")
 MIN_SECRET_BYTES = 32
 MAX_COMMON_NAME_LENGTH = 64  # ub-common-name, RFC 5280 appendix A.1
 MAX_DAYS = 3650
+MAX_NAME_LENGTH = 500  # RFC 4514 text of a subject or issuer; what the Keystore and Truststore rows hold
+MAX_SERIAL_BITS = 160  # 20 octets, RFC 5280 section 4.1.2.2
 # An encrypted upload names its own key-derivation cost; a file asking for billions of PBKDF2 iterations
 # would tie up a worker for minutes. OpenSSL writes 2,048, OWASP recommends 600,000 for PBKDF2-SHA256.
 MAX_KDF_ITERATIONS = 5_000_000
@@ -277,6 +281,8 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
             code="pkcs12_without_key",
             field="pkcs12",
         )
+    for cert in [leaf, *extra] if leaf is not None else extra:
+        _check_certificate_fields(cert, "pkcs12")
     extra = [cert for cert in extra if cert != leaf]
     if leaf is None:
         leaf = next((cert for cert in extra if _same_public_key(_public_key_or_none(cert), key.public_key())), None)
@@ -306,9 +312,18 @@ def _load_pkcs12(
 ) -> tuple[PrivateKeyTypes | None, x509.Certificate | None, list[x509.Certificate]]:
     """The full PKCS#12 loader. For a BER file it warns that it fell back from DER to BER; the outline
     already read that BER, and the warning would only fill the log with every upload from keytool."""
-    with warnings.catch_warnings():
+    with _serial_warning_silenced(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="PKCS#12 bundle could not be parsed as DER", category=UserWarning)
         return pkcs12_format.load_key_and_certificates(data, password)
+
+
+@contextlib.contextmanager
+def _serial_warning_silenced() -> Iterator[None]:
+    """cryptography warns when it loads a certificate whose serial number is not positive; such a
+    certificate is refused with a message (``_check_certificate_fields``), so the warning says nothing new."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Parsed a serial number", category=CryptographyDeprecationWarning)
+        yield
 
 
 def _checked_material(
@@ -791,7 +806,8 @@ def _certificate_ders(data: bytes, field: str) -> tuple[list[bytes], bool]:
 
 def _parse_certificate(der: bytes, field: str, *, from_pem: bool) -> x509.Certificate:
     try:
-        return x509.load_der_x509_certificate(der)
+        with _serial_warning_silenced():
+            cert = x509.load_der_x509_certificate(der)
     except ValueError as e:
         if from_pem:
             raise KeyMaterialError(
@@ -807,6 +823,46 @@ def _parse_certificate(der: bytes, field: str, *, from_pem: bool) -> x509.Certif
                 field=field,
             ) from e
         raise _unknown_format(der, field, "certificate") from e
+    _check_certificate_fields(cert, field)
+    return cert
+
+
+def _check_certificate_fields(cert: x509.Certificate, field: str) -> None:
+    """Read now every field the portal keeps or compares, since ``cryptography`` decodes them lazily and a
+    bad one would raise later, far from here: names (invalid UTF-8 in a UTF8String, odd BMPString or
+    attribute types), the serial number and the validity dates.
+
+    Such a certificate is refused rather than kept with a cleaned-up name: RFC 5280 forbids it, other
+    verifiers refuse it too, and a repaired name would no longer be the one the chain links compare.
+    Raises KeyMaterialError ``invalid_certificate``.
+    """
+    part = "subject name"
+    try:
+        for part, name in (("subject name", cert.subject), ("issuer name", cert.issuer)):
+            if len(name.rfc4514_string()) > MAX_NAME_LENGTH:
+                raise KeyMaterialError(
+                    f"The {_noun(field)} holds a certificate whose {part} is longer than {MAX_NAME_LENGTH} characters.",
+                    code="invalid_certificate",
+                    field=field,
+                )
+        part = "serial number"
+        serial = cert.serial_number
+        part = "validity dates"
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+    except (ValueError, TypeError, OverflowError, UnicodeError) as e:
+        raise KeyMaterialError(
+            f"The {_noun(field)} holds a certificate whose {part} cannot be read: it is damaged or badly encoded.",
+            code="invalid_certificate",
+            field=field,
+        ) from e
+    # RFC 5280 section 4.1.2.2: a positive integer of at most 20 octets.
+    if serial < 1 or serial.bit_length() > MAX_SERIAL_BITS:
+        problem = "is not positive" if serial < 1 else "is longer than 20 octets"
+        raise KeyMaterialError(
+            f"The {_noun(field)} holds a certificate whose serial number {problem}, which RFC 5280 forbids.",
+            code="invalid_certificate",
+            field=field,
+        )
 
 
 def _certificate_from_pem_text(pem: str) -> x509.Certificate:

@@ -319,8 +319,8 @@ def _load_pkcs12(
 
 @contextlib.contextmanager
 def _serial_warning_silenced() -> Iterator[None]:
-    """cryptography warns when it loads a certificate whose serial number is not positive; such a
-    certificate is refused with a message (``_check_certificate_fields``), so the warning says nothing new."""
+    """cryptography warns when it loads or reads a serial number that is not positive; such a certificate
+    is refused with a message (``_check_certificate_fields``), so the warning would say nothing new."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Parsed a serial number", category=CryptographyDeprecationWarning)
         yield
@@ -846,7 +846,8 @@ def _check_certificate_fields(cert: x509.Certificate, field: str) -> None:
                     field=field,
                 )
         part = "serial number"
-        serial = cert.serial_number
+        with _serial_warning_silenced():
+            serial = cert.serial_number
         part = "validity dates"
         _ = cert.not_valid_before_utc, cert.not_valid_after_utc
     except (ValueError, TypeError, OverflowError, UnicodeError) as e:

@@ -266,7 +266,7 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
             if opened_by is not None:
                 raise KeyMaterialError(
                     "The PKCS#12 file could not be read although its password opens the private key: the "
-                    "file is damaged or its private key is invalid.",
+                    "file is damaged, or its private key or a certificate in it is invalid.",
                     code="invalid_private_key",
                     field="pkcs12",
                 ) from e

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,64 +38,101 @@ def der_pkcs12(key: PrivateKeyTypes, certificate: x509.Certificate | None) -> by
     return pkcs12.serialize_key_and_certificates(b"k", key, certificate, None, encryption)  # type: ignore[arg-type]
 
 
-def ber_pkcs12(der: bytes, *, mac_rounds: int | None = None, rounds_in: str | None = None, rounds: int = 0) -> bytes:
+def ber_pkcs12(
+    der: bytes,
+    *,
+    mac_rounds: int | None = None,
+    rounds_in: str | None = None,
+    rounds: int = 0,
+    rng: random.Random | None = None,
+) -> bytes:
     """``der`` re-encoded in BER with a valid HMAC-SHA256 MAC (unless ``mac_rounds`` rewrites the MAC's
     count, which leaves the MAC invalid). ``rounds_in`` ('key_bag' or 'container') names where ROUNDS
-    becomes ``rounds``."""
+    becomes ``rounds``. With ``rng``, each element's length form and each OCTET STRING's segment size
+    are drawn from it (some stay definite, some stay primitive) instead of always indefinite and 7."""
+    encoder = BerEncoder(rng)
     version, auth_safe, mac_data = tlvs(tlvs(der)[0][1])
     _oid, explicit = tlvs(auth_safe[1])
     ((_tag, authenticated_safe),) = tlvs(explicit[1])
-    authenticated_safe = _ber(authenticated_safe, rounds_in, rounds, context=None)
+    authenticated_safe = encoder.reencode(authenticated_safe, rounds_in, rounds, context=None)
     digest_info, salt, iterations = tlvs(mac_data[1])
     algorithm, _digest = tlvs(digest_info[1])
     count = int.from_bytes(iterations[1], "big")
     digest = hmac.digest(pkcs12_kdf(PASSWORD, salt[1], 3, count, 32), authenticated_safe, "sha256")
-    mac = indefinite(
+    constructed, octets = encoder.constructed, encoder.octets
+    mac = constructed(
         0x30,
-        indefinite(0x30, indefinite(0x30, _ber(algorithm[1], None, 0, None)) + split(digest))
-        + split(salt[1])
+        constructed(0x30, constructed(0x30, encoder.reencode(algorithm[1], None, 0, None)) + octets(digest))
+        + octets(salt[1])
         + tlv(0x02, _integer(mac_rounds or count)),
     )
-    safe = indefinite(0x30, tlv(0x06, _OID_DATA) + indefinite(0xA0, split(authenticated_safe)))
-    return indefinite(0x30, tlv(*version) + safe + mac)
+    safe = constructed(0x30, tlv(0x06, _OID_DATA) + constructed(0xA0, octets(authenticated_safe)))
+    return constructed(0x30, tlv(*version) + safe + mac)
 
 
-def _ber(der: bytes, rounds_in: str | None, rounds: int, context: str | None) -> bytes:
-    out = b""
-    for tag, content in tlvs(der):
-        if tag == 0x02 and context is not None and context == rounds_in and int.from_bytes(content, "big") == ROUNDS:
-            out += tlv(0x02, _integer(rounds))
-        elif tag == 0x04:
-            out += split(content)
-        elif tag & 0x20:
-            children = tlvs(content)
-            inner = context
-            if tag == 0x30 and children and children[0] == (0x06, _OID_SHROUDED_KEY_BAG):
-                inner = "key_bag"
-            elif tag == 0x30 and children and children[0] == (0x06, _OID_ENCRYPTED_DATA):
-                inner = "container"
-            if tag == 0x30 and len(children) == 2 and children[0] == (0x06, _OID_DATA):
-                # a data ContentInfo: its OCTET STRING holds DER (SafeContents), re-encoded too
-                ((_octet_tag, safe_contents),) = tlvs(children[1][1])
-                body = tlv(0x06, _OID_DATA) + indefinite(0xA0, split(_ber(safe_contents, rounds_in, rounds, inner)))
-                out += indefinite(0x30, body)
+class BerEncoder:
+    """Re-encodes DER as BER: constructed elements with indefinite lengths, OCTET STRINGs constructed of
+    short segments; with an ``rng``, each such choice is drawn instead."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self.rng = rng
+
+    def constructed(self, tag: int, body: bytes) -> bytes:
+        if self.rng is not None and self.rng.random() < 0.3:
+            return tlv(tag, body)
+        return bytes([tag, 0x80]) + body + b"\x00\x00"
+
+    def octets(self, content: bytes) -> bytes:
+        """A constructed OCTET STRING, its first segment itself constructed (X.690 section 8.7.3)."""
+        size = 7
+        if self.rng is not None:
+            if self.rng.random() < 0.3:
+                return tlv(0x04, content)
+            size = self.rng.randint(1, 64)
+        first, rest = content[:size], content[size:]
+        segments = b"".join(tlv(0x04, rest[i : i + size]) for i in range(0, len(rest), size))
+        return self.constructed(0x24, self.constructed(0x24, tlv(0x04, first)) + segments)
+
+    def reencode(self, der: bytes, rounds_in: str | None, rounds: int, context: str | None) -> bytes:
+        """Every element of ``der`` in BER; INTEGER ROUNDS inside ``rounds_in`` becomes ``rounds``."""
+        out = b""
+        for tag, content in tlvs(der):
+            if (
+                tag == 0x02
+                and context is not None
+                and context == rounds_in
+                and int.from_bytes(content, "big") == ROUNDS
+            ):
+                out += tlv(0x02, _integer(rounds))
+            elif tag == 0x04:
+                out += self.octets(content)
+            elif tag & 0x20:
+                out += self._reencode_constructed(tag, content, rounds_in, rounds, context)
             else:
-                out += indefinite(tag, _ber(content, rounds_in, rounds, inner))
-        else:
-            out += tlv(tag, content)
-    return out
+                out += tlv(tag, content)
+        return out
+
+    def _reencode_constructed(
+        self, tag: int, content: bytes, rounds_in: str | None, rounds: int, context: str | None
+    ) -> bytes:
+        children = tlvs(content)
+        first = children[0] if children else None
+        inner = context
+        if tag == 0x30 and first == (0x06, _OID_SHROUDED_KEY_BAG):
+            inner = "key_bag"
+        elif tag == 0x30 and first == (0x06, _OID_ENCRYPTED_DATA):
+            inner = "container"
+        if tag == 0x30 and len(children) == 2 and first == (0x06, _OID_DATA):
+            # a data ContentInfo: its OCTET STRING holds DER (SafeContents), re-encoded too
+            ((_octet_tag, safe_contents),) = tlvs(children[1][1])
+            reencoded = self.reencode(safe_contents, rounds_in, rounds, inner)
+            return self.constructed(0x30, tlv(0x06, _OID_DATA) + self.constructed(0xA0, self.octets(reencoded)))
+        return self.constructed(tag, self.reencode(content, rounds_in, rounds, inner))
 
 
-def indefinite(tag: int, body: bytes) -> bytes:
-    return bytes([tag, 0x80]) + body + b"\x00\x00"
-
-
-def split(content: bytes) -> bytes:
-    """A constructed OCTET STRING of 7-octet segments, its first segment itself constructed (X.690 8.7.3)."""
-    first, rest = content[:7], content[7:]
-    return indefinite(
-        0x24, indefinite(0x24, tlv(0x04, first)) + b"".join(tlv(0x04, rest[i : i + 7]) for i in range(0, len(rest), 7))
-    )
+_PLAIN = BerEncoder()
+indefinite = _PLAIN.constructed
+split = _PLAIN.octets
 
 
 def tlvs(data: bytes) -> list[tuple[int, bytes]]:

@@ -8,6 +8,10 @@ everywhere else), so every rule about what a keystore or truststore may hold liv
 * the key must match the certificate, the certificate must be valid now, and each chain certificate must
   have issued the one before it.
 
+Encoded input is read the way the loaders read it: PKCS#12 in BER (indefinite lengths, constructed OCTET
+STRINGs), as ``cryptography``'s PKCS#12 loader does, and encrypted PKCS#8 in DER only, as its key loader does;
+what the pre-checks cannot read is refused before any decryption, never skipped.
+
 Cheap checks run before expensive ones: sizes, then format, then decryption, then key size and exponent
 (read without the RSA consistency check), and only then the RSA consistency check, whose primality tests
 would let a huge crafted key pin a CPU for minutes.
@@ -20,14 +24,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import itertools
 import json
 import re
 import secrets
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
@@ -42,7 +44,6 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,  # noqa: TID251
 )
 from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format  # noqa: TID251
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -260,7 +261,9 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
         passwords = [opened_by.password]
     for candidate in passwords:
         try:
-            key, leaf, extra = _load_pkcs12(data, candidate)
+            # For a BER file this warns (once per process) that the loader fell back from DER to BER and
+            # may refuse BER one day; the outline above already read the BER, and the twin tests would fail.
+            key, leaf, extra = pkcs12_format.load_key_and_certificates(data, candidate)
             break
         except ValueError as e:
             if opened_by is not None:
@@ -305,25 +308,6 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
         chain_field="pkcs12",
         now=now,
     )
-
-
-def _load_pkcs12(
-    data: bytes, password: bytes | None
-) -> tuple[PrivateKeyTypes | None, x509.Certificate | None, list[x509.Certificate]]:
-    """The full PKCS#12 loader. For a BER file it warns that it fell back from DER to BER; the outline
-    already read that BER, and the warning would only fill the log with every upload from keytool."""
-    with _serial_warning_silenced(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="PKCS#12 bundle could not be parsed as DER", category=UserWarning)
-        return pkcs12_format.load_key_and_certificates(data, password)
-
-
-@contextlib.contextmanager
-def _serial_warning_silenced() -> Iterator[None]:
-    """cryptography warns when it loads or reads a serial number that is not positive; such a certificate
-    is refused with a message (``_check_certificate_fields``), so the warning would say nothing new."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Parsed a serial number", category=CryptographyDeprecationWarning)
-        yield
 
 
 def _checked_material(
@@ -806,8 +790,7 @@ def _certificate_ders(data: bytes, field: str) -> tuple[list[bytes], bool]:
 
 def _parse_certificate(der: bytes, field: str, *, from_pem: bool) -> x509.Certificate:
     try:
-        with _serial_warning_silenced():
-            cert = x509.load_der_x509_certificate(der)
+        cert = x509.load_der_x509_certificate(der)
     except ValueError as e:
         if from_pem:
             raise KeyMaterialError(
@@ -846,8 +829,7 @@ def _check_certificate_fields(cert: x509.Certificate, field: str) -> None:
                     field=field,
                 )
         part = "serial number"
-        with _serial_warning_silenced():
-            serial = cert.serial_number
+        serial = cert.serial_number  # cryptography warns when it is not positive; refused below
         part = "validity dates"
         _ = cert.not_valid_before_utc, cert.not_valid_after_utc
     except (ValueError, TypeError, OverflowError, UnicodeError) as e:

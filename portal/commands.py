@@ -14,12 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Manager, Model, QuerySet
 
-from portal.models import Catalog, Organization
+from portal.models import DEFAULT_ORGANIZATION, Catalog, Organization
 from portal.services import Actor
-
-# The organization every command works in unless told otherwise: the one the demo and APIC's own
-# walkthrough use, so that the same command line works in every command.
-DEFAULT_ORGANIZATION = "personal"
 
 M = TypeVar("M", bound=Model)
 

@@ -13,8 +13,8 @@ from django.core.management import get_commands, load_command_class
 from django.test import override_settings
 
 from keyprofiles.models import KeyProfile
-from portal.commands import DEFAULT_ORGANIZATION, PortalCommand
-from portal.models import Catalog, Organization
+from portal.commands import PortalCommand
+from portal.models import DEFAULT_ORGANIZATION, Catalog, Organization
 from tests.commands import refused, run
 from tokens.demo import DemoSummary
 from tokens.models import Publication

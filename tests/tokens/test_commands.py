@@ -266,7 +266,10 @@ def test_publish_api_names_the_bad_policy(organization: Organization, production
     ("args", "message"),
     [
         (["nope", "--catalog", "sandbox"], "No API 'nope' in organization 'personal' (known: plain)."),
-        (["plain", "--catalog", "sandbox", "--api-version", "2.0.0"], "No version 2.0.0 of API 'plain' (versions: 1.0.0)."),
+        (
+            ["plain", "--catalog", "sandbox", "--api-version", "2.0.0"],
+            "No version 2.0.0 of API 'plain' (versions: 1.0.0).",
+        ),
         (["plain", "--catalog", "qa"], "No catalog 'qa' in organization 'personal' (known: sandbox)."),
     ],
 )

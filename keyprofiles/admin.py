@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -142,16 +142,20 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
 
         def perform(data: dict[str, Any], actor: Actor) -> Keystore:
             password = data.get("password")
-            return services.keystore_import(
-                organization=data["organization"],
-                name=data["name"],
-                certificate=read_upload(data.get("certificate")),
-                private_key=read_upload(data.get("private_key")),
-                chain=read_upload(data.get("chain")),
-                pkcs12=read_upload(data.get("pkcs12")),
-                password=password.encode() if password else None,
-                actor=actor,
-            )
+            upload = {
+                "organization": data["organization"],
+                "name": data["name"],
+                "certificate": read_upload(data.get("certificate")),
+                "private_key": read_upload(data.get("private_key")),
+                "chain": read_upload(data.get("chain")),
+                "pkcs12": read_upload(data.get("pkcs12")),
+                "password": password.encode() if password else None,
+            }
+            try:
+                return services.keystore_import(**upload, actor=actor)
+            except (KeyMaterialError, ValidationError) as refused:
+                # Every problem at once, not only the first the import met.
+                raise (services.keystore_import_problems(**upload) or refused) from None
 
         return self.run_service_form(
             request,

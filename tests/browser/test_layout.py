@@ -113,3 +113,26 @@ def test_send_on_the_test_page_brings_the_response_into_view(
     claims_top = "element => element.getBoundingClientRect().top + window.scrollY"
     assert page.locator("#token-claims").evaluate(claims_top) > 800
     screenshot("layout-test-page-after-send")
+
+
+# Whether the API page's actions share a line with its title or subtitle.
+CROWDED = """() => {
+    const tools = document.querySelector('.api-editor > .object-tools').getBoundingClientRect();
+    return [...document.querySelectorAll('#content > h1, #content > h2')].some((heading) => {
+        const box = heading.getBoundingClientRect();
+        return tools.top < box.bottom && box.top < tools.bottom;
+    });
+}"""
+
+
+def test_the_api_pages_actions_leave_its_title_alone(
+    page: Page, url: Url, screenshot: Shot, sign_in: Callable[[AbstractUser], None], served: Publication
+) -> None:
+    sign_in(console_user("root", superuser=True))
+    page.goto(url(f"/admin/tokens/api/{served.api_id}/change/"))
+    expect(page.get_by_role("link", name="Download YAML")).to_be_visible()
+    assert page.evaluate(CROWDED) is False
+    screenshot("layout-api-page")
+    # The twin: Django's own placement (floated up onto the heading) is what the check catches.
+    page.add_style_tag(content=".api-editor > .object-tools { display: block; float: right; margin-top: -48px; }")
+    assert page.evaluate(CROWDED) is True

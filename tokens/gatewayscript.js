@@ -24,6 +24,7 @@ globalThis.__portal = (function () {
   // script that catches it still fails.
   const STOP = freeze(create(null));
   let script = null;
+  let current = null;
 
   function plain(value) {
     // Only JSON-like values cross the boundary; functions, symbols and undefined vanish as in JSON.
@@ -175,7 +176,7 @@ globalThis.__portal = (function () {
     });
 
     const message = {
-      headers: plain(messageHeaders),
+      headers: messageHeaders,
       get body() {
         return getvariable("message.body");
       },
@@ -195,7 +196,7 @@ globalThis.__portal = (function () {
         write("set", "message.status.reason", value);
       },
     };
-    const initialHeaders = stringify(message.headers);
+    const initialHeaders = stringify(messageHeaders);
 
     const context = freeze({
       get: getvariable,
@@ -250,12 +251,18 @@ globalThis.__portal = (function () {
     }
 
     function finish() {
-      // Headers changed through context.message.headers count as writes too.
-      if (stringify(message.headers) !== initialHeaders) write("set", "message.headers", message.headers);
+      // Headers changed in context.message.headers count as writes too: the final set replaces them all.
+      if (stringify(messageHeaders) !== initialHeaders) state.writes.push(["set", "message.headers", plain(messageHeaders)]);
       return stringify(state);
     }
 
-    return { require: require, context: context, session: session, console: console, state: state, finish: finish };
+    function fail(error) {
+      if (error !== STOP && state.error === null && state.thrown === undefined) {
+        state.thrown = error instanceof Error ? StringOf(error.name) + ": " + StringOf(error.message) : text(error);
+      }
+    }
+
+    return { require: require, context: context, session: session, console: console, fail: fail, finish: finish };
   }
 
   function harden(root) {
@@ -324,15 +331,19 @@ globalThis.__portal = (function () {
       script = Function("require", "context", "session", "console", source);
       return true;
     },
-    run: function (snapshotText, logLines, logLineChars) {
-      const call = makeCall(parse(snapshotText), { logLines: logLines, logLineChars: logLineChars });
+    start: function (snapshotText, logLines, logLineChars) {
+      // Runs the script; the host then runs the promise jobs it queued, and asks finish() for the outcome.
+      current = makeCall(parse(snapshotText), { logLines: logLines, logLineChars: logLineChars });
       try {
-        script(call.require, call.context, call.session, call.console);
+        script(current.require, current.context, current.session, current.console);
       } catch (error) {
-        if (error !== STOP && call.state.error === null) {
-          call.state.thrown = error instanceof Error ? StringOf(error.name) + ": " + StringOf(error.message) : text(error);
-        }
+        current.fail(error);
       }
+      return true;
+    },
+    finish: function () {
+      const call = current;
+      current = null;
       return call.finish();
     },
   };

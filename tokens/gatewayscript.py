@@ -24,8 +24,9 @@ How it is used:
   Before the script is compiled the bridge freezes every object reachable from the global object: no call
   can leave state behind for the next one (globals, prototype pollution) or replace the bridge.
 - **Limits** come from the ``GATEWAYSCRIPT`` settings (``ScriptLimits``), read once and re-read when tests
-  override them. A runaway script fails its own call as a ``JavaScriptError`` naming the policy; the engine
-  is collected and the worker keeps serving.
+  override them. A runaway script fails its own call as a ``JavaScriptError`` naming the policy; that thread's
+  engine is discarded (with whatever the call left in it) and the worker keeps serving.
+- Promise jobs a script queues run after it, sharing its CPU time limit; ``import()`` finds no module.
 - QuickJS's time limit counts the process's CPU time (``clock()``): exact for a sync worker; in a threaded
   worker other threads' CPU counts too, so a script can only be stopped earlier, never later.
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
@@ -56,6 +58,7 @@ logger = logging.getLogger("tokens.gatewayscript")
 JAVASCRIPT_ERROR = "JavaScriptError"  # APIC's error name for a failing gatewayscript
 MAX_SCRIPTS = 256  # compiled scripts kept per process (a republished API compiles its new source)
 MAX_VARIABLE_NAME = 256
+MAX_JOBS = 1000  # promise jobs one call may queue
 _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _BRIDGE = Path(__file__).with_name("gatewayscript.js").read_text(encoding="utf-8")
 
@@ -136,7 +139,8 @@ class _Engine:
         self.context.set_max_stack_size(limits.stack_kib * 1024)
         self.context.eval(_BRIDGE)
         compile_function = self.context.eval("__portal.compile")
-        self.run = self.context.eval("__portal.run")
+        self.start = self.context.eval("__portal.start")
+        self.finish = self.context.eval("__portal.finish")
         self.context.eval("__portal.lockdown()")
         # Limited from here on. Compiling runs none of the script, except where a source closes its function
         # body early (QuickJS's Function constructor pastes the text): that code runs here, locked down and
@@ -151,8 +155,20 @@ class _Engine:
         with _counter_lock:
             _compiles += 1
 
-    def collect(self) -> None:
-        self.context.gc()
+    def run(self, handed: str) -> str:
+        """Run the script on the variables ``handed`` (JSON) and the promise jobs it queues; returns the
+        outcome as JSON. Raises quickjs.JSException when a limit stops it, TimeoutError when its jobs together
+        pass the CPU time limit (each job alone has the engine's)."""
+        limits = self.limits
+        started = time.process_time()
+        self.start(handed, limits.log_lines, limits.log_line_chars)
+        jobs = 0
+        while self.context.execute_pending_job():
+            jobs += 1
+            if jobs >= MAX_JOBS or time.process_time() - started > limits.cpu_ms / 1000:
+                raise TimeoutError
+        answer: str = self.finish()
+        return answer
 
 
 class CompiledScript:
@@ -169,6 +185,11 @@ class CompiledScript:
         if engine is None:
             engine = self._local.engine = _Engine(self.source, self.limits)
         return engine
+
+    def discard_engine(self) -> None:
+        """Drop this thread's engine after a stopped call: whatever that call left (queued jobs, a heap at its
+        limit) goes with it, and the next call compiles afresh."""
+        self._local.engine = None
 
 
 _scripts: OrderedDict[tuple[str, ScriptLimits], CompiledScript] = OrderedDict()
@@ -266,12 +287,14 @@ class GatewayScript(Policy):
         if len(handed) > limits.exchange_bytes:
             raise self._failure(f"cannot run: the context's variables exceed {limits.exchange_kib} KiB as JSON.")
         try:
-            answer = engine.run(handed, limits.log_lines, limits.log_line_chars)
+            answer = engine.run(handed)
         except quickjs.JSException as e:
-            engine.collect()
+            self.script.discard_engine()
             raise self._failure(self._limit_problem(_first_line(e))) from e
-        if not isinstance(answer, str) or len(answer) > limits.exchange_bytes:
-            engine.collect()
+        except TimeoutError as e:
+            self.script.discard_engine()
+            raise self._failure(self._limit_problem("interrupted")) from e
+        if len(answer) > limits.exchange_bytes:
             raise self._failure(f"wrote more than {limits.exchange_kib} KiB of variables, output and log.")
         outcome = json.loads(answer)
         self._log(outcome)

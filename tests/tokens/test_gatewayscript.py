@@ -11,12 +11,17 @@ from typing import Any
 import jwt
 import pytest
 from django.conf import LazySettings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from django.urls import reverse
 
+from portal.console import OPERATORS
 from portal.models import Catalog
 from portal.services import Actor
 from tests.tokens.helpers import JWK_SECRET, api_document, b64url, make_context
+from tokens import console
 from tokens.errors import AssemblyError, PolicyConfigError
 from tokens.gatewayscript import GatewayScript, compile_count, script_limits
 from tokens.services import api_publish, api_save
@@ -477,3 +482,47 @@ def test_bad_gatewayscript_settings_are_refused(
     settings.GATEWAYSCRIPT = configured
     with pytest.raises(ImproperlyConfigured, match=problem):
         script_limits()
+
+
+# -- the console --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def operator(db: None) -> Client:
+    user = get_user_model().objects.create_user(username="olivia", password=None, is_staff=True)
+    user.groups.add(Group.objects.get(name=OPERATORS))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_editor_adds_a_gatewayscript_and_edits_its_source_in_a_code_area(
+    operator: Client, sandbox: Catalog, actor: Actor
+) -> None:
+    document = api_document(name="edited", base_path="/edited", execute=[])
+    api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
+    added = operator.post(
+        reverse("admin:tokens_api_policy_add", args=[api.pk]),
+        {"tag": console.document_tag(api), "at": "execute", "kind": "gatewayscript"},
+    )
+    api.refresh_from_db()
+    policy_url = reverse("admin:tokens_api_policy", args=[api.pk, "execute/0"])
+    page = operator.get(policy_url).content.decode()
+    source = "var apim = require('apim');\nsession.output.write('edited');\n"
+    form = {"tag": console.document_tag(api), "title": "answer", "_save": "Save"}
+
+    refused = operator.post(policy_url, {**form, "source": "var = ;"})
+    saved = operator.post(policy_url, {**form, "source": source})
+
+    assert added.status_code == 302
+    assert '<textarea name="source"' in page
+    assert 'class="code-area"' in page
+    assert "This is not valid JavaScript: SyntaxError" in refused.content.decode()
+    assert saved.status_code == 302
+    api.refresh_from_db()
+    assert console.policy_get(api.document, "execute/0") == (
+        "gatewayscript",
+        {"version": "2.0.0", "title": "answer", "source": source},
+    )
+    api_page = operator.get(reverse("admin:tokens_api_change", args=[api.pk])).content.decode()
+    assert "JavaScript, 2 line(s)" in api_page

@@ -24,7 +24,6 @@ globalThis.__portal = (function () {
   // script that catches it still fails.
   const STOP = freeze(create(null));
   let script = null;
-  let current = null;
 
   function plain(value) {
     // Only JSON-like values cross the boundary; functions, symbols and undefined vanish as in JSON.
@@ -51,218 +50,243 @@ globalThis.__portal = (function () {
     return null;
   }
 
-  function makeCall(snapshot, limits) {
-    const vars = snapshot.variables;
-    const requestHeaders = snapshot.requestHeaders;
-    const messageHeaders = snapshot.messageHeaders;
-    const state = { writes: [], error: null, logs: [], droppedLogs: 0 };
+  // The bridge's objects are built once per engine and frozen with everything else; each works on the call
+  // in progress (`call`), so a call costs only its own variables. Outside a call they refuse to work.
+  let call = null;
 
-    function messageObject() {
-      return {
-        body: vars["message.body"] === undefined ? null : vars["message.body"],
-        headers: plain(messageHeaders),
-        status: { code: vars["message.status.code"], reason: vars["message.status.reason"] },
-      };
-    }
+  function active() {
+    if (call === null) throw new Error("the gatewayscript call has ended");
+    return call;
+  }
 
-    function requestObject() {
-      return {
-        verb: vars["request.verb"],
-        method: vars["request.verb"],
-        path: vars["request.path"],
-        uri: vars["request.uri"] === undefined ? vars["request.path"] : vars["request.uri"],
-        headers: plain(requestHeaders),
-        parameters: plain(snapshot.query),
-        body: vars["request.body"] === undefined ? null : vars["request.body"],
-      };
-    }
-
-    function getvariable(name) {
-      name = StringOf(name);
-      if (name === "message") return messageObject();
-      if (name === "request") return requestObject();
-      if (name === "request.headers") return plain(requestHeaders);
-      if (name === "message.headers") return plain(messageHeaders);
-      if (name.startsWith("request.headers.")) {
-        const key = name.slice(16).toLowerCase();
-        return hasOwn(requestHeaders, key) ? requestHeaders[key] : undefined;
-      }
-      if (name.startsWith("message.headers.")) {
-        const key = headerKey(messageHeaders, name.slice(16));
-        return key === null ? undefined : messageHeaders[key];
-      }
-      if (hasOwn(vars, name)) return vars[name];
-      // A name inside an object variable: decoded.claims.sub reads the sub of decoded.claims.
-      let cut = name.lastIndexOf(".");
-      while (cut > 0) {
-        const head = name.slice(0, cut);
-        if (hasOwn(vars, head)) {
-          let value = vars[head];
-          for (const part of name.slice(cut + 1).split(".")) {
-            if (value === null || typeof value !== "object" || !hasOwn(value, part)) return undefined;
-            value = value[part];
-          }
-          return value;
-        }
-        cut = name.lastIndexOf(".", cut - 1);
-      }
-      return undefined;
-    }
-
-    function write(action, name, value) {
-      name = StringOf(name);
-      if (!name) throw new TypeError("apim.setvariable needs a variable name");
-      value = action === "clear" ? null : plain(value);
-      if (name.startsWith("message.headers.")) {
-        const key = headerKey(messageHeaders, name.slice(16));
-        if (key !== null) delete messageHeaders[key];
-        if (action !== "clear") messageHeaders[name.slice(16)] = text(value);
-      } else if (name.startsWith("request.headers.")) {
-        if (action === "clear") delete requestHeaders[name.slice(16).toLowerCase()];
-        else requestHeaders[name.slice(16).toLowerCase()] = text(value);
-      } else if (action === "clear") {
-        delete vars[name];
-      } else {
-        vars[name] = value;
-      }
-      state.writes.push([action, name, value]);
-    }
-
-    function setvariable(name, value, action) {
-      action = action === undefined ? "set" : StringOf(action);
-      if (action !== "set" && action !== "add" && action !== "clear") {
-        throw new TypeError("apim.setvariable: the action must be 'set', 'add' or 'clear', not '" + action + "'");
-      }
-      write(action, name, value);
-    }
-
-    function raise(name, status, reason, message) {
-      state.error = {
-        name: StringOf(name || "RuntimeError"),
-        status: NumberOf(status) || 500,
-        reason: reason === undefined || reason === null ? "" : StringOf(reason),
-        message: message === undefined || message === null ? "" : text(message),
-      };
-      throw STOP;
-    }
-
-    function readInput(callback, asJSON) {
-      let body = vars["message.body"];
-      let failure = null;
-      if (asJSON && typeof body === "string") {
-        try {
-          body = parse(body);
-        } catch (error) {
-          failure = error;
-        }
-      }
-      callback(failure, failure ? undefined : body);
-    }
-
-    const apim = freeze({
-      getvariable: getvariable,
-      setvariable: setvariable,
-      getContext: getvariable,
-      output: function (contentType) {
-        write("set", "message.headers.Content-Type", StringOf(contentType));
-      },
-      error: raise,
-      readInputAsJSON: function (callback) {
-        readInput(callback, true);
-      },
-      readInputAsBuffer: function (callback) {
-        readInput(callback, false);
-      },
-    });
-
-    const message = {
-      headers: messageHeaders,
-      get body() {
-        return getvariable("message.body");
-      },
-      set body(value) {
-        write("set", "message.body", value);
-      },
-      get statusCode() {
-        return vars["message.status.code"];
-      },
-      set statusCode(value) {
-        write("set", "message.status.code", value);
-      },
-      get reasonPhrase() {
-        return vars["message.status.reason"];
-      },
-      set reasonPhrase(value) {
-        write("set", "message.status.reason", value);
-      },
+  function messageObject(c) {
+    return {
+      body: c.vars["message.body"] === undefined ? null : c.vars["message.body"],
+      headers: plain(c.messageHeaders),
+      status: { code: c.vars["message.status.code"], reason: c.vars["message.status.reason"] },
     };
-    const initialHeaders = stringify(messageHeaders);
+  }
 
-    const context = freeze({
-      get: getvariable,
-      set: function (name, value) {
-        write("set", name, value);
-      },
-      clear: function (name) {
-        write("clear", name, null);
-      },
-      message: message,
-      request: freeze(requestObject()),
-      reject: function (name, reason) {
-        const code = NumberOf(vars["message.status.code"]);
-        raise(name || "RuntimeError", code >= 400 && code <= 599 ? code : 500, "", reason);
-      },
-    });
+  function requestObject(c) {
+    const vars = c.vars;
+    return {
+      verb: vars["request.verb"],
+      method: vars["request.verb"],
+      path: vars["request.path"],
+      uri: vars["request.uri"] === undefined ? vars["request.path"] : vars["request.uri"],
+      headers: plain(c.requestHeaders),
+      parameters: plain(c.query),
+      body: vars["request.body"] === undefined ? null : vars["request.body"],
+    };
+  }
 
-    const session = freeze({
-      output: freeze({
-        write: function (value) {
-          write("set", "message.body", value);
-        },
-      }),
-    });
-
-    function log(level) {
-      return function () {
-        if (state.logs.length >= limits.logLines) {
-          state.droppedLogs += 1;
-          return;
+  function getvariable(name) {
+    const c = active();
+    const vars = c.vars;
+    name = StringOf(name);
+    if (name === "message") return messageObject(c);
+    if (name === "request") return requestObject(c);
+    if (name === "request.headers") return plain(c.requestHeaders);
+    if (name === "message.headers") return plain(c.messageHeaders);
+    if (name.startsWith("request.headers.")) {
+      const key = name.slice(16).toLowerCase();
+      return hasOwn(c.requestHeaders, key) ? c.requestHeaders[key] : undefined;
+    }
+    if (name.startsWith("message.headers.")) {
+      const key = headerKey(c.messageHeaders, name.slice(16));
+      return key === null ? undefined : c.messageHeaders[key];
+    }
+    if (hasOwn(vars, name)) return vars[name];
+    // A name inside an object variable: decoded.claims.sub reads the sub of decoded.claims.
+    let cut = name.lastIndexOf(".");
+    while (cut > 0) {
+      const head = name.slice(0, cut);
+      if (hasOwn(vars, head)) {
+        let value = vars[head];
+        for (const part of name.slice(cut + 1).split(".")) {
+          if (value === null || typeof value !== "object" || !hasOwn(value, part)) return undefined;
+          value = value[part];
         }
-        const parts = [];
-        for (let index = 0; index < arguments.length; index += 1) parts.push(text(arguments[index]));
-        state.logs.push([level, parts.join(" ").slice(0, limits.logLineChars)]);
-      };
+        return value;
+      }
+      cut = name.lastIndexOf(".", cut - 1);
     }
+    return undefined;
+  }
 
-    const console = freeze({
-      log: log("info"),
-      info: log("info"),
-      debug: log("debug"),
-      trace: log("debug"),
-      warn: log("warning"),
-      error: log("error"),
-    });
-
-    function require(name) {
-      if (name === "apim") return apim;
-      throw new Error(
-        "require('" + StringOf(name) + "') is not available: the portal's gatewayscript offers require('apim') only"
-      );
+  function write(action, name, value) {
+    const c = active();
+    name = StringOf(name);
+    if (!name) throw new TypeError("apim.setvariable needs a variable name");
+    value = action === "clear" ? null : plain(value);
+    if (name.startsWith("message.headers.")) {
+      const key = headerKey(c.messageHeaders, name.slice(16));
+      if (key !== null) delete c.messageHeaders[key];
+      if (action !== "clear") c.messageHeaders[name.slice(16)] = text(value);
+    } else if (name.startsWith("request.headers.")) {
+      if (action === "clear") delete c.requestHeaders[name.slice(16).toLowerCase()];
+      else c.requestHeaders[name.slice(16).toLowerCase()] = text(value);
+    } else if (action === "clear") {
+      delete c.vars[name];
+    } else {
+      c.vars[name] = value;
     }
+    c.state.writes.push([action, name, value]);
+  }
 
-    function finish() {
-      // Headers changed in context.message.headers count as writes too: the final set replaces them all.
-      if (stringify(messageHeaders) !== initialHeaders) state.writes.push(["set", "message.headers", plain(messageHeaders)]);
-      return stringify(state);
+  function setvariable(name, value, action) {
+    action = action === undefined ? "set" : StringOf(action);
+    if (action !== "set" && action !== "add" && action !== "clear") {
+      throw new TypeError("apim.setvariable: the action must be 'set', 'add' or 'clear', not '" + action + "'");
     }
+    write(action, name, value);
+  }
 
-    function fail(error) {
-      if (error !== STOP && state.error === null && state.thrown === undefined) {
-        state.thrown = error instanceof Error ? StringOf(error.name) + ": " + StringOf(error.message) : text(error);
+  function raise(name, status, reason, message) {
+    active().state.error = {
+      name: StringOf(name || "RuntimeError"),
+      status: NumberOf(status) || 500,
+      reason: reason === undefined || reason === null ? "" : StringOf(reason),
+      message: message === undefined || message === null ? "" : text(message),
+    };
+    throw STOP;
+  }
+
+  function readInput(callback, asJSON) {
+    let body = active().vars["message.body"];
+    let failure = null;
+    if (asJSON && typeof body === "string") {
+      try {
+        body = parse(body);
+      } catch (error) {
+        failure = error;
       }
     }
+    callback(failure, failure ? undefined : body);
+  }
 
-    return { require: require, context: context, session: session, console: console, fail: fail, finish: finish };
+  const apim = {
+    getvariable: getvariable,
+    setvariable: setvariable,
+    getContext: getvariable,
+    output: function (contentType) {
+      write("set", "message.headers.Content-Type", StringOf(contentType));
+    },
+    error: raise,
+    readInputAsJSON: function (callback) {
+      readInput(callback, true);
+    },
+    readInputAsBuffer: function (callback) {
+      readInput(callback, false);
+    },
+  };
+
+  // context.message: its headers are the call's own object (a script may change them in place).
+  const messagePrototype = {
+    get body() {
+      return getvariable("message.body");
+    },
+    set body(value) {
+      write("set", "message.body", value);
+    },
+    get statusCode() {
+      return active().vars["message.status.code"];
+    },
+    set statusCode(value) {
+      write("set", "message.status.code", value);
+    },
+    get reasonPhrase() {
+      return active().vars["message.status.reason"];
+    },
+    set reasonPhrase(value) {
+      write("set", "message.status.reason", value);
+    },
+  };
+
+  const context = {
+    get: getvariable,
+    set: function (name, value) {
+      write("set", name, value);
+    },
+    clear: function (name) {
+      write("clear", name, null);
+    },
+    get message() {
+      return active().message;
+    },
+    get request() {
+      const c = active();
+      if (c.request === null) c.request = freeze(requestObject(c));
+      return c.request;
+    },
+    reject: function (name, reason) {
+      const code = NumberOf(active().vars["message.status.code"]);
+      raise(name || "RuntimeError", code >= 400 && code <= 599 ? code : 500, "", reason);
+    },
+  };
+
+  const session = { output: { write: (value) => write("set", "message.body", value) } };
+
+  function log(level) {
+    return function () {
+      const c = active();
+      if (c.state.logs.length >= c.limits.logLines) {
+        c.state.droppedLogs += 1;
+        return;
+      }
+      const parts = [];
+      for (let index = 0; index < arguments.length; index += 1) parts.push(text(arguments[index]));
+      c.state.logs.push([level, parts.join(" ").slice(0, c.limits.logLineChars)]);
+    };
+  }
+
+  const console = {
+    log: log("info"),
+    info: log("info"),
+    debug: log("debug"),
+    trace: log("debug"),
+    warn: log("warning"),
+    error: log("error"),
+  };
+
+  function require(name) {
+    if (name === "apim") return apim;
+    throw new Error(
+      "require('" + StringOf(name) + "') is not available: the portal's gatewayscript offers require('apim') only"
+    );
+  }
+
+  function begin(snapshot, limits) {
+    const message = create(messagePrototype);
+    message.headers = snapshot.messageHeaders;
+    call = {
+      vars: snapshot.variables,
+      requestHeaders: snapshot.requestHeaders,
+      messageHeaders: snapshot.messageHeaders,
+      query: snapshot.query,
+      limits: limits,
+      message: message,
+      request: null,
+      initialHeaders: stringify(snapshot.messageHeaders),
+      state: { writes: [], error: null, logs: [], droppedLogs: 0 },
+    };
+  }
+
+  function fail(error) {
+    const state = call.state;
+    if (error !== STOP && state.error === null && state.thrown === undefined) {
+      state.thrown = error instanceof Error ? StringOf(error.name) + ": " + StringOf(error.message) : text(error);
+    }
+  }
+
+  function end() {
+    const c = call;
+    call = null;
+    // Headers changed in context.message.headers count as writes too: the final set replaces them all.
+    if (stringify(c.messageHeaders) !== c.initialHeaders) {
+      c.state.writes.push(["set", "message.headers", plain(c.messageHeaders)]);
+    }
+    return stringify(c.state);
   }
 
   function harden(root) {
@@ -323,6 +347,7 @@ globalThis.__portal = (function () {
       delete globalThis.__portal;
       tameOverrides();
       harden(globalThis);
+      for (const shared of [apim, messagePrototype, context, session, console]) harden(shared);
     },
     compile: function (source) {
       // The Function constructor compiles the script as the body of a function of the bridge's names. Once:
@@ -333,18 +358,14 @@ globalThis.__portal = (function () {
     },
     start: function (snapshotText, logLines, logLineChars) {
       // Runs the script; the host then runs the promise jobs it queued, and asks finish() for the outcome.
-      current = makeCall(parse(snapshotText), { logLines: logLines, logLineChars: logLineChars });
+      begin(parse(snapshotText), { logLines: logLines, logLineChars: logLineChars });
       try {
-        script(current.require, current.context, current.session, current.console);
+        script(require, context, session, console);
       } catch (error) {
-        current.fail(error);
+        fail(error);
       }
       return true;
     },
-    finish: function () {
-      const call = current;
-      current = null;
-      return call.finish();
-    },
+    finish: end,
   };
 })();

@@ -41,7 +41,7 @@ class _StrictLoader(yaml.SafeLoader):
         self._depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        """One node; refused before composing it if it is an alias or would nest too deeply.
+        """One node; refused before composing it if it is an alias or a collection nested too deeply.
 
         PyYAML's scanner and parser are iterative, but its composer recurses once per level, so the depth
         is counted here: 50,000 nested brackets end at level MAX_NESTING, not in a RecursionError.
@@ -49,6 +49,9 @@ class _StrictLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.MarkedYAMLError("while reading the document", None, "aliases are not allowed", event.start_mark)
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        # Collections count, as brackets do in JSON; a scalar is not a level.
         if self._depth >= MAX_NESTING:
             raise _LimitError(
                 "while reading the document",

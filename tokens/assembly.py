@@ -333,7 +333,8 @@ def _utc(timestamp: float) -> str:
     Epoch plus a timedelta rather than ``datetime.fromtimestamp``, which depends on the platform's C library
     for times before 1970.
     """
-    return (_EPOCH + timedelta(seconds=timestamp)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+    return (_EPOCH + timedelta(seconds=timestamp)).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
@@ -348,10 +349,12 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise JwtValidationFailed(f"the JWT's {name} claim is not a number")
-    if math.isfinite(value) and EARLIEST_NUMERIC_DATE <= value <= LATEST_NUMERIC_DATE:
+    # Plain comparisons: exact for an int of any length (math.isfinite or a division would overflow) and
+    # false for an infinite float.
+    if EARLIEST_NUMERIC_DATE <= value <= LATEST_NUMERIC_DATE:
         return value
     hint = ""
-    if math.isfinite(value) and 0 < value / 1000 <= LATEST_NUMERIC_DATE:
+    if 0 < value < (LATEST_NUMERIC_DATE + 1) * 1000:
         hint = f" ({_shown(value)} looks like milliseconds; a NumericDate counts seconds since 1970)"
     raise JwtValidationFailed(f"the JWT's {name} claim is out of range{hint}")
 
@@ -440,7 +443,10 @@ class JwtValidate(Policy):
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number: an int (not a bool) or a finite float; math.isfinite would overflow on a huge int."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _shown(value: Any) -> str:

@@ -76,12 +76,18 @@ class _StrictLoader(yaml.SafeLoader):
                 f"the integer has {len(digits)} digits; the limit is {MAX_INTEGER_DIGITS}",
                 node.start_mark,
             )
-        value: int = super().construct_yaml_int(node)
+        try:
+            value: int = super().construct_yaml_int(node)
+        except ValueError as e:  # '0b_' matches YAML 1.1's int pattern but holds no digit
+            raise _LimitError("while reading a number", None, f"{node.value!r} is not a number", node.start_mark) from e
         return value
 
     def construct_yaml_float(self, node: Any) -> float:
         """A finite float: JSON, the stored form, has no NaN or Infinity (RFC 8259 section 6)."""
-        value: float = super().construct_yaml_float(node)
+        try:
+            value: float = super().construct_yaml_float(node)
+        except ValueError as e:  # an explicit !!float tag on text
+            raise _LimitError("while reading a number", None, f"{node.value!r} is not a number", node.start_mark) from e
         if not math.isfinite(value):
             raise _LimitError(
                 "while reading a number", None, f"{node.value!r} is not a finite number", node.start_mark
@@ -149,9 +155,44 @@ def document_load(data: bytes | str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DocumentError("The document must be a mapping (an OpenAPI object), not a list or a scalar.")
     try:
-        json.dumps(value, allow_nan=False)
+        _check_storable(value)
+    except UnicodeEncodeError:
+        # YAML reads "\ud83d\ude00", JSON's escape of one emoji, as two surrogates: join such pairs.
+        value = _joined_surrogate_pairs(value)
+        _check_storable(value)
+    return value
+
+
+def _check_storable(value: dict[str, Any]) -> None:
+    """Raise DocumentError unless ``value`` is JSON the database can store as UTF-8.
+
+    Lets UnicodeEncodeError through when some text holds a surrogate, for the caller to repair or refuse.
+    """
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise
     except (TypeError, ValueError) as e:
         raise DocumentError(f"The document holds a value JSON cannot represent: {e}.") from e
+
+
+def _joined_surrogate_pairs(value: Any) -> Any:
+    """``value`` with each surrogate pair in its text joined into one character (a value already checked
+    for depth, so the recursion is bounded). Raises DocumentError for a lone surrogate."""
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise DocumentError(
+                "The document holds text that is not valid Unicode (a lone surrogate such as \\ud800)."
+            ) from e
+    if isinstance(value, dict):
+        joined = {_joined_surrogate_pairs(key): _joined_surrogate_pairs(item) for key, item in value.items()}
+        if len(joined) != len(value):
+            raise DocumentError("The document holds a mapping with a key written twice, once escaped.")
+        return joined
+    if isinstance(value, list):
+        return [_joined_surrogate_pairs(item) for item in value]
     return value
 
 

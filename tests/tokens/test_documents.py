@@ -16,7 +16,7 @@ from tests.tokens.helpers import api_document, demo_document, oct_jwk
 from tokens.demo import API_DOCUMENT
 from tokens.documents import MAX_DOCUMENT_BYTES, document_describe, document_dump, document_load
 from tokens.errors import DocumentError, PolicyConfigError
-from tokens.models import Publication
+from tokens.models import Api, Publication
 from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 from tokens.services import api_import, api_publish, sandbox_test_app
 
@@ -222,6 +222,32 @@ def test_numbers_json_cannot_carry_are_refused(number: str) -> None:
         document_load(f"a: {number}\n")
 
     assert str(excinfo.value) == f"The document is refused at line 1, column 4: '{number}' is not a finite number."
+
+
+@pytest.mark.parametrize("text", ["0b_", "0x_", "!!int 'x'", "!!float 'x'"])
+def test_yaml_numbers_without_digits_are_refused_naming_the_line(text: str) -> None:
+    assert document_load("a: 0b1_0\nb: 0x_f\n") == {"a": 2, "b": 15}
+
+    with pytest.raises(DocumentError, match=r"^The document is refused at line 2, column 4: '.*' is not a number\.$"):
+        document_load(f"ok: 1\na: {text}\n")
+
+
+@pytest.mark.django_db
+def test_a_lone_surrogate_is_refused_before_anything_is_stored(organization: Organization, actor: Actor) -> None:
+    document = api_document()
+    document["info"]["description"] = "\u00e9t\u00e9 \U0001f600"
+    api, created = api_import(organization=organization, data=json.dumps(document), actor=actor)
+    assert created
+    # json.dumps escapes the emoji as a surrogate pair, which YAML alone would read as two lone surrogates.
+    assert api.document["info"]["description"] == "\u00e9t\u00e9 \U0001f600"
+    document["info"]["x-ibm-name"] = "surrogate"
+    document["info"]["description"] = "\ud800"
+
+    with pytest.raises(DocumentError) as excinfo:
+        api_import(organization=organization, data=json.dumps(document), actor=actor)
+
+    assert str(excinfo.value) == "The document holds text that is not valid Unicode (a lone surrogate such as \\ud800)."
+    assert not Api.objects.filter(name="surrogate").exists()
 
 
 @pytest.mark.parametrize(("data", "message"), [(b"", "empty"), (b"  \n", "empty"), (b"a: \xff\xfe\n", "not UTF-8")])

@@ -89,9 +89,7 @@ class _StrictLoader(yaml.SafeLoader):
         except ValueError as e:  # an explicit !!float tag on text
             raise _LimitError("while reading a number", None, f"{node.value!r} is not a number", node.start_mark) from e
         if not math.isfinite(value):
-            raise _LimitError(
-                "while reading a number", None, f"{node.value!r} is not a finite number", node.start_mark
-            )
+            raise _LimitError("while reading a number", None, f"{node.value!r} is not a finite number", node.start_mark)
         return value
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:

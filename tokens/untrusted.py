@@ -66,9 +66,7 @@ def _refuse_constant(name: str) -> Any:
     raise UntrustedTextError(f"it holds {name}, which is not a JSON number")
 
 
-_DECODER: Final = json.JSONDecoder(
-    parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_refuse_constant
-)
+_DECODER: Final = json.JSONDecoder(parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_refuse_constant)
 
 
 def json_loads(data: str | bytes) -> Any:

@@ -17,8 +17,8 @@ from tokens.demo import API_DOCUMENT
 from tokens.documents import MAX_DOCUMENT_BYTES, document_describe, document_dump, document_load
 from tokens.errors import DocumentError, PolicyConfigError
 from tokens.models import Api, Publication
-from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 from tokens.services import api_import, api_publish, sandbox_test_app
+from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 
 # -- loading ------------------------------------------------------------------------------------------------
 
@@ -180,7 +180,8 @@ def test_fifty_thousand_nested_brackets_are_refused_naming_the_depth() -> None:
         document_load(_nested(50_000))
 
     assert str(excinfo.value) == (
-        f"The document is refused at line 1, column {3 + MAX_NESTING}: it is nested more than {MAX_NESTING} levels deep."
+        f"The document is refused at line 1, column {3 + MAX_NESTING}: "
+        f"it is nested more than {MAX_NESTING} levels deep."
     )
 
 

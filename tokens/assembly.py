@@ -182,7 +182,11 @@ def _jwk_from_variable(context: Context, variable: str, policy: str) -> jose.Jws
     value = context.get(variable)
     if value is None:
         raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if isinstance(value, bytes):
+        # message.body holds the request's bytes; bad UTF-8 becomes U+FFFD and fails as JSON, by name.
+        text = value.decode("utf-8", "replace")
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     try:
         return _key_from_jwk_text(text)
     except jose.JoseError as e:
@@ -522,6 +526,9 @@ class SetVariable(Policy):
 
 
 def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:
+    if isinstance(value, bytes):
+        # $(message.body) alone keeps the request's bytes; read them as text, as $(...) inside text does.
+        value = value.decode("utf-8", "replace")
     if value_type == "string":
         # Scalars and objects are written as JSON writes them (true, not True), as $(name) inside text is.
         return value if isinstance(value, str) else json.dumps(value)

@@ -1266,3 +1266,39 @@ def test_a_jws_jwk_variable_nested_deeply_is_a_runtime_error(resolver: CatalogCr
     assert error.message == (
         f"jwt-generate 'g': the JWK in 'my.jwk' is not usable: The JWK is nested more than {MAX_NESTING} levels deep."
     )
+
+
+def test_a_deeply_nested_object_value_is_refused_at_publish(bare_resolver: CatalogCryptoResolver) -> None:
+    set_variable({"set": "obj", "value": '{"a": [1]}', "type": "object"}, bare_resolver=bare_resolver)
+
+    with pytest.raises(PolicyConfigError) as excinfo:
+        set_variable({"set": "obj", "value": "[" * 5000 + "]" * 5000, "type": "object"}, bare_resolver=bare_resolver)
+
+    assert excinfo.value.prop == "actions[0].value"
+    assert str(excinfo.value).endswith(f"is not a JSON object: it is nested more than {MAX_NESTING} levels deep.")
+
+
+@pytest.mark.parametrize(
+    ("value_type", "converted"),
+    [("string", '{"n": 12}'), ("object", {"n": 12}), ("any", b'{"n": 12}')],
+)
+def test_set_variable_reads_the_request_body_bytes_as_text(
+    value_type: str, converted: Any, bare_resolver: CatalogCryptoResolver
+) -> None:
+    assembly = set_variable({"set": "x", "value": "$(message.body)", "type": value_type}, bare_resolver=bare_resolver)
+
+    context = run(assembly, Context(verb="POST", path="/", headers={}, body=b'{"n": 12}'))
+
+    assert context.get("x") == converted
+
+
+def test_a_jwk_in_the_request_body_is_read_as_text(resolver: CatalogCryptoResolver) -> None:
+    generate = one("jwt-generate", {"title": "g", "jws-alg": "HS384", "jws-jwk": "message.body"}, resolver)
+    good = run(generate, Context(verb="POST", path="/", headers={}, body=jbytes(oct_jwk())))
+    assert segment(good.get("generated.jwt"), 0)["alg"] == "HS384"
+
+    error = failure(generate, Context(verb="POST", path="/", headers={}, body=b"\xff{"))
+
+    assert error.message == (
+        "jwt-generate 'g': the JWK in 'message.body' is not usable: The JWK is not JSON without duplicate members."
+    )

@@ -304,20 +304,42 @@ SET_VARIABLES = {
     )
     for kind in SET_VARIABLE_KINDS
 }
+SET_VARIABLES_FROM_BODY = {
+    kind: assembly_compile(
+        {
+            "execute": [
+                {
+                    "set-variable": {
+                        "title": "sv",
+                        "actions": [{"set": "converted", "value": "$(message.body)", "type": kind}],
+                    }
+                }
+            ]
+        },
+        _NoCryptoObjects(),
+    )
+    for kind in SET_VARIABLE_KINDS
+}
 
 
 @PROPERTY
-@given(st.one_of(st.text(max_size=100), _DEEP, JSON_VALUES.map(json.dumps), _LONG_INTEGERS))
-def test_set_variable_converts_any_value_or_names_it(value: str) -> None:
-    for kind, assembly in SET_VARIABLES.items():
-        context = make_context({"v": value})
+@given(
+    st.one_of(st.text(max_size=100), _DEEP, JSON_VALUES.map(json.dumps), _LONG_INTEGERS),
+    st.one_of(st.none(), st.binary(min_size=1, max_size=200), _PAYLOADS.filter(bool)),
+)
+def test_set_variable_converts_any_value_or_names_it(value: str, body: bytes | None) -> None:
+    """Each type, from a header (text) or, when there is a ``body``, from the request body (bytes)."""
+    assemblies = SET_VARIABLES if body is None else SET_VARIABLES_FROM_BODY
+    as_text = value if body is None else body.decode("utf-8", "replace")
+    for kind, assembly in assemblies.items():
+        context = Context(verb="POST", path="/", headers={"v": value}, body=body or b"")
         error = outcome(lambda: assembly.run(context), AssemblyError)  # noqa: B023 - called at once
         if isinstance(error, AssemblyError):
             assert kind not in ("any", "string")
             assert (error.name, error.status) == ("RuntimeError", 500)
             assert error.message.startswith("set-variable 'sv': converted ")
-        elif kind in ("any", "string"):
-            assert context.get("converted") == value
+        elif kind == "string":
+            assert context.get("converted") == as_text
 
 
 def test_the_strategies_reach_both_outcomes() -> None:

@@ -128,7 +128,8 @@ class _Properties:
 
     def integer(self, prop: str, default: int, low: int, high: int) -> int:
         value = self.config.get(prop, default)
-        if isinstance(value, str) and value.strip().isdigit():
+        # ASCII digits only, and few: str.isdigit() also accepts '²', and int() refuses over 4300 digits.
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value.strip()):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             self.fail(prop, f"must be a whole number from {low} to {high}, not {value!r}")

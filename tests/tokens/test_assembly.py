@@ -135,6 +135,8 @@ CONFIG_CASES = [
     case("jwt-generate", {"exp-claim": 1}, {"exp-claim": 0}, "exp-claim", "exp-zero"),
     case("jwt-generate", {"exp-claim": 31622400}, {"exp-claim": 31622401}, "exp-claim", "exp-too-long"),
     case("jwt-generate", {"exp-claim": "60"}, {"exp-claim": "soon"}, "exp-claim", "exp-text"),
+    case("jwt-generate", {"exp-claim": " 60 "}, {"exp-claim": "6\u00b2"}, "exp-claim", "exp-superscript-digit"),
+    case("jwt-generate", {"exp-claim": "31622400"}, {"exp-claim": "9" * 5000}, "exp-claim", "exp-5000-digits"),
     case("jwt-generate", {"exp-claim": 60}, {"exp-claim": True}, "exp-claim", "exp-boolean"),
     case("jwt-generate", {"jti-claim": "true"}, {"jti-claim": "maybe"}, "jti-claim", "jti-text"),
     case("jwt-generate", {"jti-claim": False}, {"jti-claim": 1}, "jti-claim", "jti-number"),

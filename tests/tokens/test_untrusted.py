@@ -54,3 +54,18 @@ def test_each_refusal_names_its_problem(text: str | bytes, problem: str) -> None
 
     assert str(excinfo.value) == problem
     assert isinstance(excinfo.value, ValueError)
+
+
+def test_an_unterminated_string_hides_the_brackets_after_it() -> None:
+    assert nesting_exceeds('["x"' + "[" * (MAX_NESTING + 1))
+
+    assert not nesting_exceeds('["x' + "[" * (MAX_NESTING + 1))
+
+
+def test_escaped_quotes_do_not_restart_the_scan_inside_a_string() -> None:
+    # A string of 100,000 escaped quotes, left open: a scan that restarted at each of its quotes would take
+    # quadratic time (minutes) over one request body; this one reads it once.
+    hostile = '"' + '\\"' * 100_000 + "[" * (MAX_NESTING + 1)
+    assert not nesting_exceeds(hostile)
+
+    assert nesting_exceeds('"' + '\\"' * 100_000 + '"' + "[" * (MAX_NESTING + 1))

@@ -188,7 +188,13 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ApiKeyRoleEnum": "portal.models.ApiKey.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyRoleEnum": "portal.models.ApiKey.Role",
+        "ApiKeyStateEnum": ["active", "expired", "revoked"],
+        "KeyVersionStateEnum": "keyprofiles.models.KeyProfileBinding.State",
+        "KeystoreKindEnum": "keyprofiles.models.Keystore.Kind",
+        "CertificateHolderEnum": ["keystore", "truststore"],
+    },
 }
 
 KEYPROFILES = {

@@ -59,14 +59,11 @@ class ExpiringKeyListApi(OrganizationApi):
     class QuerySerializer(serializers.Serializer):
         within = serializers.IntegerField(min_value=0, max_value=3650, default=30, help_text="Days (default 30).")
 
-    class OutputSerializer(CertificateFactsSerializer):
+    class OutputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=["keystore", "truststore"])
         store = serializers.CharField(help_text="Keystore or truststore name.")
         catalogs = serializers.ListField(child=serializers.CharField(), help_text="org/catalog where it is used.")
-
-        def to_representation(self, instance: Any) -> Any:
-            facts = super().to_representation(instance.certificate)
-            return {**facts, "kind": instance.kind, "store": instance.store, "catalogs": instance.catalogs}
+        certificate = CertificateFactsSerializer()
 
     @extend_schema(
         operation_id="expiring_key_list",

@@ -41,7 +41,8 @@ class BindingSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_crypto_objects(self, binding: KeyProfileBinding) -> list[str]:
-        return sorted(o.name for o in binding.crypto_objects.all())
+        # Creation order, as APIC lists them: the key, then ca-0, ca-1... (prefetched, so sorted here)
+        return [o.name for o in sorted(binding.crypto_objects.all(), key=lambda o: o.pk)]
 
 
 class KeyProfileVersionSerializer(KeyProfileSerializer):
@@ -115,7 +116,7 @@ class KeyProfileListCreateApi(OrganizationApi):
             catalogs=catalogs,
             actor=self.actor,
         )
-        names = [o.name for binding in profile.bindings.all() for o in binding.crypto_objects.all()]
+        names = [o.name for binding in profile.bindings.all() for o in binding.crypto_objects.order_by("pk")]
         body = {"name": profile.name, "title": profile.title, "version": profile.version, "crypto_objects": names}
         return Response(KeyProfileCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 

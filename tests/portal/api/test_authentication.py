@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from portal.models import ApiKey, Organization
 from portal.services import Actor, api_key_expire, api_key_revoke
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 URL = "/api/v1/orgs/personal"
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from portal import selectors
 from portal.api.parsers import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
 from portal.models import ApiKey, Organization
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 KEYS = "/api/v1/orgs/personal/api-keys"
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from portal.apikeys import key_well_formed
 from portal.models import ApiKey, AuditEvent, Catalog, Organization
 from portal.services import Actor, audit_record
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 ORG = "/api/v1/orgs/personal"
 

@@ -169,6 +169,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "portal.api.metadata.OperationsMetadata",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,7 +16,7 @@ from keyprofiles import selectors, services
 from keyprofiles.api.serializers import CertificateFactsSerializer, PublicJwkSerializer
 from keyprofiles.keymaterial import CURVES, GENERATE_RSA_BITS, MAX_DAYS, MAX_UPLOAD_BYTES
 from keyprofiles.models import Keystore
-from portal.api.parsers import BoundedJSONParser
+from portal.api.parsers import BoundedJSONParser, BoundedMultiPartParser
 from portal.api.permissions import OperatorOrReadingAuditor
 from portal.api.schema import responses
 from portal.api.views import OrganizationApi, validated
@@ -62,7 +61,7 @@ class KeystoreListCreateApi(OrganizationApi):
     permission_classes = [OperatorOrReadingAuditor]
     filterset_class = KeystoreFilter
     ordering_fields = ["name", "created_at", "not_after"]
-    parser_classes = [BoundedJSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, BoundedMultiPartParser]
 
     class GenerateSerializer(serializers.Serializer):
         common_name = serializers.CharField(max_length=200)

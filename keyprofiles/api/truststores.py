@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,7 +12,7 @@ from keyprofiles import selectors, services
 from keyprofiles.api.serializers import CertificateFactsSerializer
 from keyprofiles.keymaterial import MAX_UPLOAD_BYTES
 from keyprofiles.models import Truststore
-from portal.api.parsers import BoundedJSONParser
+from portal.api.parsers import BoundedJSONParser, BoundedMultiPartParser
 from portal.api.permissions import OperatorOrReadingAuditor
 from portal.api.schema import responses
 from portal.api.views import OrganizationApi, validated
@@ -29,7 +28,7 @@ class TruststoreListCreateApi(OrganizationApi):
     permission_classes = [OperatorOrReadingAuditor]
     collection_model = Truststore
     ordering_fields = ["name", "created_at"]
-    parser_classes = [BoundedJSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, BoundedMultiPartParser]
 
     class JsonInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)

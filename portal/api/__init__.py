@@ -53,8 +53,8 @@ How to add a resource
    ``responses=portal.api.schema.responses({201: OutputSerializer}, 400, 409)``, which adds 401/403/404/429
    problems). Nested serializer names become ``<View without Api><Input|Output>`` components
    (``portal.api.schema.PortalAutoSchema``), so reuse of the names ``InputSerializer``/``OutputSerializer``
-   is fine. For another request format set ``parser_classes`` (e.g. ``MultiPartParser`` next to
-   ``BoundedJSONParser``) on the view.
+   is fine. For another request format set ``parser_classes`` on the view (e.g.
+   ``[BoundedJSONParser, BoundedMultiPartParser]`` from ``portal.api.parsers``).
 
 6. Routes: add ``<app>/api/urls.py`` with ``urlpatterns`` relative to ``/api/v1/orgs/{org}/`` and include it
    from ``portal/api/urls.py`` by dotted string (``include("tokens.api.urls")``).

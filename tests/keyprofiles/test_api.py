@@ -289,3 +289,15 @@ def test_expiring_keys_within_days(client: APIClient, make_key: MakeKey, organiz
     assert [(e["kind"], e["store"]) for e in expiring["results"]] == [("keystore", "Short")]
     assert client.get(f"{ORG}/expiring-keys?within=400", **auditor).json()["count"] == 2
     assert client.get(f"{ORG}/expiring-keys?within=-1", **auditor).status_code == 400
+
+
+def test_an_oversized_upload_is_413_before_it_is_read(client: APIClient, operator: dict[str, str]) -> None:
+    big = {"name": "Big", "pkcs12": upload("k.p12", b"\0" * (6 * 1024 * 1024)), "password": "x"}
+    response = client.post(f"{ORG}/keystores", big, format="multipart", **operator)
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    one_mib_too_many = {"name": "Big", "pkcs12": upload("k.p12", b"\0" * (1024 * 1024 + 1)), "password": "x"}
+    response = client.post(f"{ORG}/keystores", one_mib_too_many, format="multipart", **operator)
+    assert response.status_code == 400
+    assert response.json()["code"] == "file_too_large"
+    assert not Keystore.objects.exists()

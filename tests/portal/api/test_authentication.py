@@ -135,3 +135,16 @@ def test_a_console_session_must_send_the_csrf_token_to_write(organization: Organ
     client.get("/admin/password_change/")  # a console form: sets the CSRF cookie
     token = client.cookies["csrftoken"].value
     assert client.post(f"{URL}/api-keys", body, format="json", HTTP_X_CSRFTOKEN=token).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["", "/catalogs", "/api-keys", "/audit-events", "/keystores", "/key-profiles", "/expiring-keys"],
+)
+def test_a_console_user_browses_the_api_as_html(organization: Organization, path: str) -> None:
+    client = APIClient()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw-Long-enough-1"))
+    page = client.get(f"{URL}{path}", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    assert client.get(f"{URL}{path}").json() is not None

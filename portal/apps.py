@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 
 
 class PortalConfig(AppConfig):
@@ -11,3 +11,7 @@ class PortalConfig(AppConfig):
 
         # The console roles are (re)made after every migrate, and after the flush between transactional tests.
         post_migrate.connect(roles_post_migrate, sender=self, dispatch_uid="portal.roles")
+
+        from portal.apikeys import api_key_deleted
+
+        post_delete.connect(api_key_deleted, sender="portal.ApiKey", dispatch_uid="portal.api_key_deleted")

@@ -80,6 +80,7 @@ def test_generate_refuses_a_bad_option_naming_it(client: APIClient, operator: di
     assert response.status_code == 400
     assert "generate.key_type" in response.json()["errors"]
     assert not Keystore.objects.exists()
+    assert client.post(f"{ORG}/keystores", generate_body(key_type="EC"), format="json", **operator).status_code == 201
 
 
 def test_upload_pem_key_and_certificate_as_multipart(client: APIClient, operator: dict[str, str]) -> None:
@@ -122,6 +123,9 @@ def test_a_bad_upload_stores_nothing_and_audits_the_failure(client: APIClient, o
     assert not Keystore.objects.exists()
     failure = AuditEvent.objects.get(action="keystore.import")
     assert failure.outcome == "failure"
+    data["pkcs12"] = upload("k.p12", keyfixtures.pkcs12_of(keyfixtures.KEY1_PKCS12_B64))
+    data["password"] = keyfixtures.PKCS12_PASSWORD.decode()
+    assert client.post(f"{ORG}/keystores", data, format="multipart", **operator).status_code == 201
 
 
 def test_a_key_that_does_not_match_its_certificate_is_refused(client: APIClient, operator: dict[str, str]) -> None:
@@ -133,6 +137,9 @@ def test_a_key_that_does_not_match_its_certificate_is_refused(client: APIClient,
     response = client.post(f"{ORG}/keystores", data, format="multipart", **operator)
     assert response.status_code == 400
     assert not Keystore.objects.exists()
+    data["certificate"] = upload("cert.pem", keyfixtures.CERT1_PEM)
+    data["private_key"] = upload("key.pem", keyfixtures.KEY1_PEM)
+    assert client.post(f"{ORG}/keystores", data, format="multipart", **operator).status_code == 201
 
 
 def test_a_taken_keystore_name_is_409(client: APIClient, operator: dict[str, str], keystore: Keystore) -> None:
@@ -209,6 +216,8 @@ def test_a_bad_truststore_stores_nothing(client: APIClient, operator: dict[str, 
     )
     assert response.status_code == 400
     assert not Truststore.objects.exists()
+    good = {"name": "Bad", "certificates": keyfixtures.CA_CERT_PEM}
+    assert client.post(f"{ORG}/truststores", good, format="json", **operator).status_code == 201
 
 
 # -- key profiles and crypto objects ----------------------------------------------------------------------

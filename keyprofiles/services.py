@@ -256,6 +256,25 @@ def keystore_delete(*, keystore: Keystore, actor: Actor) -> None:
     keystore.delete()
 
 
+@transaction.atomic
+def truststore_delete(*, truststore: Truststore, actor: Actor) -> None:
+    """Delete a truststore no key profile uses. Raises ValidationError (code ``in_use``) naming the profiles."""
+    users = list(truststore.keyprofiles.all())
+    if users:
+        raise ValidationError(
+            f"Truststore '{truststore.name}' is used by key profile(s) {', '.join(str(p) for p in users)}.",
+            code="in_use",
+        )
+    audit_record(
+        actor=actor,
+        action="truststore.delete",
+        target=truststore,
+        organization=truststore.organization,
+        detail={"certificates": [c.fingerprint_sha256 for c in truststore.certificates.all()]},
+    )
+    truststore.delete()
+
+
 def truststore_import(
     *, organization: Organization, name: str, data: bytes, actor: Actor, now: datetime | None = None
 ) -> Truststore:

@@ -3,7 +3,7 @@ elsewhere. Create from a multipart ``certificates`` file or JSON ``{"name", "cer
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -65,9 +65,21 @@ class TruststoreListCreateApi(OrganizationApi):
 class TruststoreDetailApi(OrganizationApi):
     permission_classes = [OperatorOrReadingAuditor]
 
-    @extend_schema(operation_id="truststore_read", responses=responses({200: TruststoreSerializer}))
-    def get(self, request: Request, org: str, name: str) -> Response:
-        truststore = selectors.truststore_get(organization=self.organization, name=name)
+    def get_truststore(self) -> Truststore:
+        truststore = selectors.truststore_get(organization=self.organization, name=self.kwargs["name"])
         if truststore is None:
             raise exceptions.NotFound("No such truststore.")
-        return Response(TruststoreSerializer(truststore).data)
+        return truststore
+
+    @extend_schema(operation_id="truststore_read", responses=responses({200: TruststoreSerializer}))
+    def get(self, request: Request, org: str, name: str) -> Response:
+        return Response(TruststoreSerializer(self.get_truststore()).data)
+
+    @extend_schema(
+        operation_id="truststore_delete",
+        responses=responses({204: OpenApiResponse(description="Deleted.")}, 409),
+        description="Refused with 409 while a key profile uses the truststore.",
+    )
+    def delete(self, request: Request, org: str, name: str) -> Response:
+        services.truststore_delete(truststore=self.get_truststore(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)

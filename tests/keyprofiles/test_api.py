@@ -310,3 +310,19 @@ def test_an_oversized_upload_is_413_before_it_is_read(client: APIClient, operato
     assert response.status_code == 400
     assert response.json()["code"] == "file_too_large"
     assert not Keystore.objects.exists()
+
+
+def test_delete_a_truststore_refused_409_while_a_profile_uses_it(
+    client: APIClient, operator: dict[str, str], organization: Organization
+) -> None:
+    truststore = services.truststore_import(
+        organization=organization, name="Partners", data=keyfixtures.CA_CERT_PEM.encode(), actor=ACTOR
+    )
+    services.keyprofile_create(organization=organization, title="Verify", truststore=truststore, actor=ACTOR)
+    response = client.delete(f"{ORG}/truststores/Partners", **operator)
+    assert response.status_code == 409
+    assert response.json()["code"] == "in_use"
+    KeyProfile.objects.all().delete()
+    assert client.delete(f"{ORG}/truststores/Partners", **operator).status_code == 204
+    assert not Truststore.objects.exists()
+    assert AuditEvent.objects.filter(action="truststore.delete").count() == 1

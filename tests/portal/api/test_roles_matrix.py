@@ -23,6 +23,7 @@ READS = [
     "/keystores",
     "/keystores/JWT Keystore",
     "/truststores",
+    "/truststores/Verifiers",
     "/key-profiles",
     "/key-profiles/jwt-keyprofile",
     "/expiring-keys",
@@ -35,6 +36,7 @@ WRITES = [
     ("post", "/keystores", {"name": "New", "generate": {"common_name": "x", "key_type": "EC"}}),
     ("delete", "/keystores/JWT Keystore", None),
     ("post", "/truststores", {"name": "T", "certificates": keyfixtures.CA_CERT_PEM}),
+    ("delete", "/truststores/Verifiers", None),
     ("post", "/key-profiles", {"title": "Other", "keystore": "JWT Keystore"}),
 ]
 
@@ -49,10 +51,14 @@ def client(organization: Organization) -> APIClient:
         private_key=keyfixtures.KEY1_PEM.encode(),
         actor=Actor(name="test"),
     )
+    truststore = keyprofile_services.truststore_import(
+        organization=organization, name="Verifiers", data=keyfixtures.CA_CERT_PEM.encode(), actor=Actor(name="test")
+    )
     keyprofile_services.keyprofile_create(
         organization=organization,
         title="JWT Keyprofile",
         keystore=keystore,
+        truststore=truststore,
         catalogs=[organization.catalogs.get(slug="sandbox")],
         actor=Actor(name="test"),
     )

@@ -302,7 +302,10 @@ class GatewayScript(Policy):
             self._apply(context, str(action), name, value)
         thrown = outcome.get("thrown")
         if thrown is not None:
-            raise self._failure(self._limit_problem(str(thrown)))
+            problem = self._limit_problem(str(thrown))
+            if not problem.startswith("failed"):  # a limit the script's own frames caught, then unwound
+                self.script.discard_engine()
+            raise self._failure(problem)
         error = outcome.get("error")
         if error is not None:
             status = error.get("status")

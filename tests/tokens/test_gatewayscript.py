@@ -409,6 +409,22 @@ def test_promise_jobs_share_the_call_cpu_time_limit(jobs: int, runaway: bool) ->
         assert context.get("message.body") == "done"
 
 
+@pytest.mark.parametrize(
+    ("source", "rebuilt"),
+    [("for (;;) {}", 1), ("new ArrayBuffer(64 * 1024 * 1024)", 1), ("throw new Error('plain failure')", 0)],
+)
+def test_a_call_stopped_by_a_limit_discards_its_engine_and_a_plain_failure_keeps_it(source: str, rebuilt: int) -> None:
+    # A source of its own: the process's cache shares compiled scripts (and their engines) by source.
+    policy = GatewayScript("limited", {"source": f"{source} // discard"})
+    before = compile_count()
+
+    for _ in range(2):
+        with pytest.raises(AssemblyError):
+            policy.run(make_context())
+
+    assert compile_count() == before + rebuilt  # the second call built a new engine only after a limit
+
+
 def test_a_runaway_script_is_a_javascript_error_a_catch_can_handle(
     sandbox: Catalog, actor: Actor, client: Client
 ) -> None:

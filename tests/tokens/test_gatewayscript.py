@@ -22,6 +22,7 @@ from portal.console import OPERATORS
 from portal.models import Catalog
 from portal.services import Actor
 from tests.tokens.helpers import JWK_SECRET, api_document, b64url, make_context
+from tests.wsgi import wsgi_call
 from tokens import console
 from tokens.errors import AssemblyError, PolicyConfigError
 from tokens.gatewayscript import GatewayScript, compile_count, script_limits
@@ -220,6 +221,24 @@ def test_context_reads_the_request_and_writes_the_message(sandbox: Catalog, acto
     assert response.status_code == 201
     assert (response["X-Seen-Path"], response["X-Verb"]) == ("/go", "GET")
     assert response.json() == {"path": "/go", "agent": "tests", "query": "1", "uri": "/go"}
+
+
+def test_a_script_cannot_set_cookies_or_security_headers(sandbox: Catalog, actor: Actor) -> None:
+    source = """
+    var apim = require('apim');
+    apim.setvariable('message.headers.Set-Cookie', 'session=stolen');
+    context.message.headers['Content-Security-Policy'] = "default-src *";
+    apim.setvariable('message.headers.X-Allowed', 'yes');
+    session.output.write('headers');
+    """
+    client_id = publish(sandbox, actor, name="cookies", execute=[script("cookies", source)])
+
+    # Through the gateway's own handler (the test client would add the console's headers).
+    answer = wsgi_call(f"{GATEWAY}/cookies/go", headers={"X-IBM-Client-Id": client_id})
+
+    assert (answer.status, answer.body, answer.headers["x-allowed"]) == (200, b"headers", "yes")
+    assert "set-cookie" not in answer.headers
+    assert answer.headers["content-security-policy"] == "default-src 'none'; sandbox"
 
 
 def test_context_reject_fails_the_call_with_the_named_error(sandbox: Catalog, actor: Actor, client: Client) -> None:

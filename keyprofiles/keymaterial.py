@@ -79,7 +79,7 @@ MAX_KDF_ITERATIONS = 5_000_000
 MAX_SCRYPT_COST = 2**20
 MAX_SCRYPT_BLOCKS = 64  # scrypt's r times p; its work grows with both, and tools write 8 times 1
 # A PKCS#12 file is opened in a child process with these limits (``_open_pkcs12_in_child``). Opening a usual
-# file takes about 0.07 s of CPU there (after 0.15 s to start the interpreter); the RSA consistency check the
+# file takes about 0.07 s of CPU there (after about 0.2 s to start it); the RSA consistency check the
 # loader runs takes 0.04 s for a 2048-bit key and 0.3 s for 4096 bits, but 4 s for 8192 bits, hence a
 # second budget, which counts the start too, for a file whose key is larger than 4096 bits.
 PKCS12_CPU_SECONDS = 2.0
@@ -1224,11 +1224,11 @@ _CHILD_WARNING_CATEGORIES: dict[str, type[Warning]] = {
     category.__name__: category
     for category in (UserWarning, DeprecationWarning, CryptographyDeprecationWarning, RuntimeWarning)
 }
-# What ends a child that overran its CPU time: the budget's timer (SIGPROF), the CPU-time limit (SIGKILL at
-# the hard limit, also the OOM killer's signal; SIGXCPU would come first from a soft limit below the hard).
-_CPU_LIMIT_SIGNALS = frozenset({-signal.SIGPROF, -signal.SIGKILL, -signal.SIGXCPU})
+# What ends a child that overran its CPU time: the budget's timer (SIGPROF) or the CPU-time limit (SIGKILL,
+# also what the OOM killer sends).
+_CPU_LIMIT_SIGNALS = frozenset({-signal.SIGPROF, -signal.SIGKILL})
 
-Pkcs12Contents: TypeAlias = tuple[PrivateKeyTypes | None, x509.Certificate | None, list[x509.Certificate]]
+_Pkcs12Contents: TypeAlias = tuple[PrivateKeyTypes | None, x509.Certificate | None, list[x509.Certificate]]
 
 
 @dataclass(frozen=True)
@@ -1246,7 +1246,7 @@ class _ChildProtocolError(Exception):
     """The child's output is not what ``_pkcs12_child`` writes."""
 
 
-def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> Pkcs12Contents:
+def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> _Pkcs12Contents:
     """The private key, certificate and further certificates of a PKCS#12 file, opened by cryptography's
     loader in a child process that cannot cost more than its limits, whatever the file holds.
 
@@ -1255,7 +1255,8 @@ def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> Pkcs12Contents
     derivation, PBES1 and PBES2, 3DES, RC2 and RC4, only to learn costs, and would still leave the loader's
     other costs (BER parsing, the RSA consistency check of a hidden key, whatever a future version adds)
     unbounded; a CPU-time limit bounds all of them, including what nobody thought of. Its price is a new
-    interpreter per PKCS#12 upload, about 0.15 s of CPU, for an operator action that is rare.
+    interpreter per PKCS#12 upload, about 0.2 s of CPU (mostly importing cryptography), for an operator
+    action that is rare.
 
     The child (``_pkcs12_child``) is a fork and immediate exec of this interpreter in isolated mode, so it
     inherits no memory (master keys, sessions), no open file or database connection (``close_fds``) and
@@ -1320,15 +1321,19 @@ def _run_pkcs12_child(request: bytes) -> _ChildRun:
         for name, value in os.environ.items()
         if name.startswith(_CHILD_ENVIRONMENT_PREFIXES) or name in _CHILD_ENVIRONMENT_NAMES
     }
-    with subprocess.Popen(  # noqa: S603 - our own interpreter and code, no shell; the file goes in by pipe
-        [sys.executable, "-I", "-c", _CHILD_BOOTSTRAP, str(root), *map(str, limits)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=environment,
-        cwd=root,
-        close_fds=True,
-    ) as child:
+    try:
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter and code, no shell; the file goes by pipe
+            [sys.executable, "-I", "-c", _CHILD_BOOTSTRAP, str(root), *map(str, limits)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            cwd=root,
+            close_fds=True,
+        )
+    except OSError as e:
+        raise RuntimeError(f"The PKCS#12 child process could not be started with {sys.executable!r}: {e}") from e
+    with child:
         try:
             stdout, stderr = child.communicate(request, timeout=PKCS12_WALL_SECONDS)
         except subprocess.TimeoutExpired:
@@ -1355,7 +1360,7 @@ def _child_messages(stdout: bytes) -> list[dict[str, Any]]:
     return messages
 
 
-def _contents_from_child(answer: dict[str, Any]) -> Pkcs12Contents:
+def _contents_from_child(answer: dict[str, Any]) -> _Pkcs12Contents:
     """The loader's result from the child's last message, or the refusal it reported, raised."""
     if "refusal" in answer:
         refusal = answer["refusal"]
@@ -1430,7 +1435,7 @@ def _pkcs12_child() -> None:
     write(answer)
 
 
-def _open_pkcs12(data: bytes, password: bytes | None, *, allow_large_key: Callable[[], None]) -> Pkcs12Contents:
+def _open_pkcs12(data: bytes, password: bytes | None, *, allow_large_key: Callable[[], None]) -> _Pkcs12Contents:
     """What the child does with a PKCS#12 file: open its visible key bags and check their sizes, then run
     the loader, with ``password`` or, without one, with none and with an empty one (tools differ on what
     "no password" means). Calls ``allow_large_key`` before the loader when a key has more than

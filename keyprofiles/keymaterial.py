@@ -1293,7 +1293,13 @@ def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> _Pkcs12Content
         for category, text in message.get("warnings", []):
             warnings.warn(str(text), _CHILD_WARNING_CATEGORIES.get(str(category), UserWarning), stacklevel=1)
     if run.timed_out:
-        raise _pkcs12_too_costly(f"did not open within {PKCS12_WALL_SECONDS} s")
+        # Only a stalled child or a very busy server gets here: the CPU limits end a busy child sooner.
+        raise KeyMaterialError(
+            f"The PKCS#12 file did not open within {PKCS12_WALL_SECONDS} s and was refused: the server is busy "
+            "or the file asks for too much work. Try again later, or re-export it with usual settings.",
+            code="key_derivation_too_costly",
+            field="pkcs12",
+        )
     if run.returncode in _CPU_LIMIT_SIGNALS:
         raise _pkcs12_too_costly(f"took more than {cpu_seconds:g} s of processor time to open")
     if run.returncode < 0:

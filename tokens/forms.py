@@ -392,7 +392,8 @@ class GatewayScriptForm(PolicyForm):
     PROPERTIES = {"source": "source"}
 
     def clean_source(self) -> str:
-        source: str = self.cleaned_data["source"]
+        # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the document keeps LF.
+        source: str = self.cleaned_data["source"].replace("\r\n", "\n")
         try:
             script_compile(source)
         except ScriptSyntaxError as e:

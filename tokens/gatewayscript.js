@@ -120,9 +120,12 @@ globalThis.__portal = (function () {
     if (!name) throw new TypeError("apim.setvariable needs a variable name");
     value = action === "clear" ? null : plain(value);
     if (name.startsWith("message.headers.")) {
+      // As set-variable does: add appends to a header, comma-joined as HTTP folds repeated headers.
       const key = headerKey(c.messageHeaders, name.slice(16));
+      const existing = key === null ? "" : c.messageHeaders[key];
       if (key !== null) delete c.messageHeaders[key];
-      if (action !== "clear") c.messageHeaders[name.slice(16)] = text(value);
+      if (action === "add" && existing) c.messageHeaders[name.slice(16)] = existing + ", " + text(value);
+      else if (action !== "clear") c.messageHeaders[name.slice(16)] = text(value);
     } else if (name.startsWith("request.headers.")) {
       if (action === "clear") delete c.requestHeaders[name.slice(16).toLowerCase()];
       else c.requestHeaders[name.slice(16).toLowerCase()] = text(value);

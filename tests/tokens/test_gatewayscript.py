@@ -275,6 +275,40 @@ def test_variables_cross_as_json_values_only() -> None:
     assert (context.get("body"), context.get("missing")) == ("raw \ufffd bytes", True)
 
 
+@pytest.mark.parametrize(("body", "answer"), [(b'{"count": 1}', {"count": 2}), (b"not json", {"error": "SyntaxError"})])
+def test_read_input_as_json_hands_the_body_or_the_parse_error_to_the_callback(body: bytes, answer: Any) -> None:
+    source = """
+    require('apim').readInputAsJSON(function (error, json) {
+      session.output.write(error ? {error: error.name} : {count: json.count + 1});
+    });
+    """
+    context = make_context()
+    context.set("message.body", body)
+
+    GatewayScript("reader", {"source": source}).run(context)
+
+    assert context.get("message.body") == answer
+
+
+def test_setvariable_sets_adds_and_clears_as_set_variable_does() -> None:
+    source = """
+    var apim = require('apim');
+    apim.setvariable('message.headers.X-Trace', 'one');
+    apim.setvariable('message.headers.X-Trace', 'two', 'add');
+    apim.setvariable('gone', null, 'clear');
+    apim.setvariable('kept', 'yes', 'set');
+    """
+    context = make_context()
+    context.set("gone", "soon")
+
+    GatewayScript("actions", {"source": source}).run(context)
+
+    assert (context.get("message.headers.x-trace"), context.get("kept")) == ("one, two", "yes")
+    assert "gone" not in context.variables
+    with pytest.raises(AssemblyError, match="the action must be 'set', 'add' or 'clear', not 'merge'"):
+        GatewayScript("actions", {"source": "require('apim').setvariable('a', 1, 'merge')"}).run(make_context())
+
+
 def test_console_lines_go_to_the_log_bounded_per_call(caplog: pytest.LogCaptureFixture) -> None:
     few = GatewayScript("few", {"source": "console.log('one', {a: 1}); console.error('two')"})
     many = GatewayScript("many", {"source": "for (var i = 0; i < 30; i++) console.info('line ' + i)"})

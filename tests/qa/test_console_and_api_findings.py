@@ -8,16 +8,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 API_KEYS = "/api/v1/orgs/personal/api-keys"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 2: OPTIONS with an operator key answers 500 (DRF's metadata asks "
-    "portal.api.apikeys.ApiKeyListCreateApi for a serializer_class it does not have)",
-)
 def test_options_on_api_keys_with_an_operator_key_is_answered(client: APIClient, make_key: MakeKey) -> None:
     client.raise_request_exception = False
 

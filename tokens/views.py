@@ -13,8 +13,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from portal.gateway_http import (
     DEFAULT_BODY_CONTENT_TYPE,
+    SUBRESOURCE_DESTINATIONS,
     gateway_error,
     header_value,
+    is_allowed_header_value,
     is_forbidden_header,
     is_header_name,
 )
@@ -80,6 +82,8 @@ def gateway_call(request: HttpRequest, organization: str, catalog: str, path: st
 
 
 def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> HttpResponse:
+    if request.META.get("HTTP_SEC_FETCH_DEST") in SUBRESOURCE_DESTINATIONS:
+        return gateway_error(403, "A browser may not load a gateway answer as a script, style sheet or worker.")
     state = _catalog_state(organization, catalog)
     if isinstance(state, HttpResponse):
         return state
@@ -177,7 +181,11 @@ def _response_from(context: Context) -> HttpResponse:
     for original, value in context.message_headers.values():
         if original.lower() == "content-type":
             continue
-        if not is_header_name(original) or is_forbidden_header(original):
+        if (
+            not is_header_name(original)
+            or is_forbidden_header(original)
+            or not is_allowed_header_value(original, value)
+        ):
             # Dropped, not fatal: the rest of the answer is the API's; the log says which header and why.
             logger.warning("gateway: dropped the response header %r an assembly set (not allowed)", original[:64])
             continue

@@ -38,11 +38,6 @@ def superuser_client(db: None) -> Client:
     return browser
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 6: the audit events' date hierarchy with an 11-digit year raises OverflowError: "
-    "500 (the debug page in development)",
-)
 def test_an_absurd_year_in_the_audit_date_hierarchy_is_not_a_500(superuser_client: Client) -> None:
     answer = superuser_client.get("/admin/portal/auditevent/", {"created_at__year": "99999999999"})
 

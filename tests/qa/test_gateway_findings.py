@@ -141,3 +141,67 @@ def test_a_200_answer_has_its_body(demo: DemoSummary, sandbox: Catalog, actor: A
 
     assert answer.status == 200
     assert answer.body == b"HTTP/1.1 200 OK"
+
+
+# -- 5. an assembly asking the browser for a password; an answer loaded as a script ---------------------------
+
+
+@pytest.mark.parametrize(
+    "challenge", ['Basic realm="console: sign in again"', 'Bearer realm="api", Digest realm="x"', "NTLM"]
+)
+def test_an_assembly_cannot_make_the_browser_prompt_for_a_password(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor, challenge: str
+) -> None:
+    publish(
+        sandbox,
+        actor,
+        [
+            {"set": "message.status.code", "value": 401, "type": "number"},
+            {"set": "message.headers.WWW-Authenticate", "value": challenge, "type": "string"},
+        ],
+    )
+
+    answer = call(demo)
+
+    assert answer.status == 401
+    assert "www-authenticate" not in {name.lower() for name in answer.headers}
+
+
+def test_an_assembly_may_send_a_bearer_challenge(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
+    """The twin: RFC 6750's challenge prompts nothing and passes."""
+    publish(
+        sandbox,
+        actor,
+        [
+            {"set": "message.status.code", "value": 401, "type": "number"},
+            {"set": "message.headers.WWW-Authenticate", "value": 'Bearer realm="api"', "type": "string"},
+        ],
+    )
+
+    answer = call(demo)
+
+    assert answer.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize("destination", ["script", "style", "worker", "serviceworker"])
+def test_a_browser_cannot_load_a_gateway_answer_as_a_script(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor, destination: str
+) -> None:
+    publish(sandbox, actor, [{"set": "message.body", "value": "alert(1)", "type": "string"}])
+
+    answer = call(demo, **{"Sec-Fetch-Dest": destination})
+
+    assert answer.status == 403
+    assert b"alert" not in answer.body
+
+
+@pytest.mark.parametrize("destination", ["document", "empty"])
+def test_a_browser_may_open_or_fetch_a_gateway_answer(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor, destination: str
+) -> None:
+    """The twin: a page opened, or fetch()/XMLHttpRequest, is answered."""
+    publish(sandbox, actor, [{"set": "message.body", "value": "alert(1)", "type": "string"}])
+
+    answer = call(demo, **{"Sec-Fetch-Dest": destination})
+
+    assert (answer.status, answer.body) == (200, b"alert(1)")

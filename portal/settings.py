@@ -204,6 +204,8 @@ KEYPROFILES = {
     # Development only: a local key ring file created on first use (never in production).
     "MASTER_KEY_FILE": "" if PRODUCTION else str(VAR_DIR / "master.key"),
 }
+# The tokens resources' enums (kept apart from the dict above so each app's names merge without conflict).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PublicationStateEnum"] = "tokens.models.Publication.State"
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

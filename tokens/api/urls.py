@@ -1,0 +1,32 @@
+"""Routes of the tokens resources under /api/v1/orgs/{org}/. Each part keeps its own list, concatenated below."""
+
+from django.urls import path
+
+from tokens.api import apis, apps, publications
+
+CATALOG = "catalogs/<slug:catalog>"
+APP = f"{CATALOG}/apps/<int:app_id>"
+
+# APIs and their documents, publications and consumer apps.
+documents_and_apps_urlpatterns = [
+    path("apis", apis.ApiListCreateApi.as_view(), name="apis"),
+    path("apis/<slug:name>/<str:version>", apis.ApiDetailApi.as_view(), name="api"),
+    path("apis/<slug:name>/<str:version>/publish", apis.ApiPublishApi.as_view(), name="api-publish"),
+    path(f"{CATALOG}/publications", publications.PublicationListApi.as_view(), name="publications"),
+    path(
+        f"{CATALOG}/publications/<slug:name>/<str:version>",
+        publications.PublicationDetailApi.as_view(),
+        name="publication",
+    ),
+    path(f"{CATALOG}/apps", apps.AppListCreateApi.as_view(), name="apps"),
+    path(APP, apps.AppDetailApi.as_view(), name="app"),
+    path(f"{APP}/reset-secret", apps.AppResetSecretApi.as_view(), name="app-reset-secret"),
+    path(f"{APP}/subscriptions", apps.AppSubscriptionListApi.as_view(), name="app-subscriptions"),
+    path(
+        f"{APP}/subscriptions/<slug:name>/<str:version>",
+        apps.AppSubscriptionDetailApi.as_view(),
+        name="app-subscription",
+    ),
+]
+
+urlpatterns = [*documents_and_apps_urlpatterns]

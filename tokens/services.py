@@ -364,11 +364,11 @@ def app_reset_client_id(*, app: ConsumerApp, actor: Actor) -> str:
 @transaction.atomic
 def app_subscribe(*, app: ConsumerApp, publication: Publication, actor: Actor) -> None:
     """Subscribe an app to a publication of its own catalog. Idempotent. Raises ValidationError for another
-    catalog's publication, or (code ``not_served``) a retired one."""
+    catalog's publication or a retired one."""
     if publication.catalog_id != app.catalog_id:
         raise ValidationError(f"{app} lives in {app.catalog}; it cannot subscribe to an API in {publication.catalog}.")
     if not publication.is_served:
-        raise ValidationError(f"{publication.api} is retired in {publication.catalog}.", code="not_served")
+        raise ValidationError(f"{publication.api} is retired in {publication.catalog}.")
     app.subscriptions.add(publication)
     audit_record(
         actor=actor,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,9 +28,16 @@ from tokens.models import ConsumerApp, Publication
 class AppCredentialsSerializer(AppSerializer):
     """The app with its credentials: the answer to creating it or resetting its secret, shown once."""
 
-    client_secret = serializers.CharField(
-        allow_null=True, help_text="Shown in this answer only (null when the app has none): store it now."
+    client_secret = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True, help_text="Shown in this answer only (null when the app has none): store it now."
+        )
     )
+    def get_client_secret(self, app: ConsumerApp) -> str | None:
+        secret: str | None = self.context["client_secret"]
+        return secret
 
 
 class AppFilter(django_filters.FilterSet):
@@ -40,8 +47,8 @@ class AppFilter(django_filters.FilterSet):
 
 
 def credentials_response(app: ConsumerApp, secret: str | None, *, status_code: int) -> Response:
-    body = {**AppSerializer(app, context={"client_ids": True}).data, "client_secret": secret}
-    response = Response(AppCredentialsSerializer(body).data, status=status_code)
+    context = {"client_ids": True, "client_secret": secret}
+    response = Response(AppCredentialsSerializer(app, context=context).data, status=status_code)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -34,8 +34,14 @@ def publication_in(catalog: Catalog, name: str, version: str) -> Publication:
     return publication
 
 
+# The largest primary key any database stores; a larger number in a URL names nothing (and would overflow).
+MAX_ID = 2**63 - 1
+
+
 def app_in(catalog: Catalog, app_id: int) -> ConsumerApp:
-    app = ConsumerApp.objects.filter(catalog=catalog, pk=app_id).select_related("catalog").first()
+    app = None
+    if app_id <= MAX_ID:
+        app = ConsumerApp.objects.filter(catalog=catalog, pk=app_id).select_related("catalog").first()
     if app is None:
         raise NotFound(f"No app {app_id} in {catalog.slug}.")
     return app

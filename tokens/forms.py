@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Collection
 from typing import Any, cast
 
 from django import forms
@@ -19,6 +21,7 @@ from tokens.console import EDITABLE_KINDS, VERBS, NewApi
 from tokens.documents import MAX_DOCUMENT_BYTES
 from tokens.jose import ALGORITHMS
 from tokens.models import ConsumerApp, Publication, base_path_validator
+from tokens.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
 
 
 class ApiUploadForm(ServiceForm):
@@ -162,7 +165,12 @@ OperationFormSet = cast(
 
 class PolicyAddForm(DocumentTagForm):
     at = forms.CharField(widget=forms.HiddenInput)
-    kind = forms.ChoiceField(label="Policy type", choices=[(kind, kind) for kind in EDITABLE_KINDS])
+    # No default: a select that starts on jwt-generate adds one to whoever presses Add without choosing.
+    kind = forms.ChoiceField(
+        label="Policy type",
+        choices=[("", "Choose a policy type…"), *((kind, kind) for kind in EDITABLE_KINDS)],
+        error_messages={"required": "Choose a policy type to add."},
+    )
 
 
 class PolicyMoveForm(DocumentTagForm):
@@ -175,13 +183,20 @@ class PolicyRemoveForm(DocumentTagForm):
 
 
 class CatchAddForm(DocumentTagForm):
+    SUGGESTED = "RuntimeError"
+
     error = forms.CharField(
         label="Error name",
         max_length=100,
-        initial="RuntimeError",
         validators=[error_name_validator],
         help_text="RuntimeError is what jwt-validate and jwt-generate raise.",
     )
+
+    @classmethod
+    def for_document(cls, *, tag: str, caught: Collection[str]) -> CatchAddForm:
+        """The empty form for an assembly whose catches name ``caught``: it suggests RuntimeError, unless a
+        catch for it exists already (adding a second one would be refused)."""
+        return cls(initial={"tag": tag, "error": "" if cls.SUGGESTED in caught else cls.SUGGESTED})
 
 
 class CatchRemoveForm(DocumentTagForm):
@@ -442,13 +457,17 @@ def typed_value(text: str, value_type: str) -> Any:
             number = float(text)
         except ValueError:
             return text
-        return int(number) if number.is_integer() and "." not in text else number
+        # Text that is no finite number stays text, for publishing to refuse by name like any other.
+        if not math.isfinite(number):
+            return text
+        whole = number.is_integer() and "." not in text and abs(number) < 10.0**MAX_INTEGER_DIGITS
+        return int(number) if whole else number
     if value_type == "boolean" and text.lower() in {"true", "false"}:
         return text.lower() == "true"
     if value_type == "object":
         try:
-            return json.loads(text)
-        except ValueError:
+            return json_loads(text)
+        except UntrustedTextError:
             return text
     return text
 

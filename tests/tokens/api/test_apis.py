@@ -77,13 +77,12 @@ def test_bad_yaml_answers_400_naming_the_line_and_stores_nothing(
     [
         ("application/yaml", b"a: &x 1\nb: *x\n", "aliases are not allowed"),
         ("application/yaml", b"swagger: '2.0'\nswagger: '2.0'\n", "duplicate key"),
-        ("application/json", b'{"swagger": "2.0", "swagger": "2.0"}', "repeats the key"),
+        ("application/json", b'{"swagger": "2.0", "swagger": "2.0"}', "duplicate key"),
         ("application/json", b'{"swagger": "2.0",', "line 1"),
-        ("application/json", b"[1, 2]", "must be an object"),
-        ("application/json", b'{"a": NaN}', "NaN"),
+        ("application/json", b"[1, 2]", "must be a mapping"),
         ("application/yaml", b"\xff\xfe", "UTF-8"),
-        ("application/yaml", b"[" * 5000 + b"]" * 5000, "nests deeper"),
-        ("application/json", b"[" * 5000 + b"]" * 5000, "nests deeper"),
+        ("application/yaml", b"[" * 5000 + b"]" * 5000, "nested more than 64 levels"),
+        ("application/json", b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested more than 64 levels"),
     ],
 )
 def test_malformed_bodies_are_refused_with_a_reason(

@@ -205,3 +205,11 @@ def test_app_roles_auditors_read_masked_client_ids_signers_and_strangers_nothing
     assert client.get(f"{APPS}/{app.pk}", **stranger).status_code == 404
     assert client.get(f"/api/v1/orgs/other/catalogs/sandbox/apps/{app.pk}", **stranger).status_code == 404
     assert ConsumerApp.objects.filter(pk=app.pk, client_secret_hash="").exists()
+
+
+def test_an_app_id_beyond_any_database_is_simply_not_found(
+    client: APIClient, demo: DemoSummary, operator: dict[str, str]
+) -> None:
+    app = ConsumerApp.objects.get(name=SANDBOX_TEST_APP)
+    assert client.get(f"{APPS}/{app.pk}", **operator).status_code == 200
+    assert client.get(f"{APPS}/{2**64}", **operator).status_code == 404

@@ -4,8 +4,9 @@ declares (status, content type, body), and must refuse the request once the key 
 (``ignored_auth``); and every operation without a key answers 401 with ``WWW-Authenticate: Bearer``.
 
 The run is bounded (a fixed number of examples per operation, derandomized so CI runs the same cases every
-time). Path parameters naming the organization and catalog are pinned to the seeded demo's, so the fuzzed
-requests reach the handlers rather than only the "no such organization" refusal.
+time). Path parameters naming the organization and catalog are pinned to the seeded demo's, and half the
+cases name the demo's API and app, so the fuzzed requests reach the handlers and real objects rather than
+only the "no such organization" refusal.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from django.conf import LazySettings
 from django.core.cache import cache
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -28,9 +31,12 @@ from schemathesis.specs.openapi.checks import (
 
 from portal import invalidation
 from portal.apikeys import api_keys
+from portal.models import Organization
 from portal.services import Actor, api_key_create
-from tokens.demo import DemoSummary, demo_seed
+from tokens.demo import API_NAME, DemoSummary, demo_seed
+from tokens.models import ConsumerApp
 from tokens.runtime import gateway
+from tokens.services import SANDBOX_TEST_APP
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +69,6 @@ def live_demo(transactional_db: None, settings: LazySettings, monkeypatch: pytes
 
 @pytest.fixture
 def operator_key(live_demo: DemoSummary) -> str:
-    from portal.models import Organization
-
     _, text = api_key_create(
         organization=Organization.objects.get(slug="personal"), name="fuzzer", role="operator", actor=Actor(name="test")
     )
@@ -72,28 +76,36 @@ def operator_key(live_demo: DemoSummary) -> str:
 
 
 @pytest.fixture
+def existing(live_demo: DemoSummary) -> dict[str, Any]:
+    """Path parameters naming objects that exist: half the cases use them, so the fuzzed requests also reach
+    the answers of real objects (documents, publications, the Sandbox Test App), not only the 404s."""
+    app = ConsumerApp.objects.get(name=SANDBOX_TEST_APP)
+    return {"name": API_NAME, "version": "1.0.0", "app_id": app.pk}
+
+
+@pytest.fixture
 def api_schema(live_server: Any, live_demo: DemoSummary) -> Any:
     return schemathesis.openapi.from_url(f"{live_server.url}/api/v1/schema?format=json")
 
 
-def pin(case: Any) -> None:
-    for name, value in PINNED.items():
-        if case.path_parameters and name in case.path_parameters:
-            case.path_parameters[name] = value
-
-
-def fuzz_every_operation(api_schema: Any, examples: int, check: Callable[[Any], None]) -> list[str]:
+def fuzz_every_operation(
+    api_schema: Any, examples: int, check: Callable[[Any], None], existing: dict[str, Any] | None = None
+) -> list[str]:
     """Run ``check`` on ``examples`` generated cases of every operation; returns the failures, one line each
-    (all operations run, so one report names every operation at fault)."""
+    (every operation runs, so one report names all those at fault)."""
     failures: list[str] = []
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 20, "the schema lost its operations"
     for operation in operations:
 
         @settings(FUZZ, max_examples=examples)
-        @given(case=operation.as_strategy())
-        def run(case: Any) -> None:
-            pin(case)
+        @given(case=operation.as_strategy(), use_existing=st.booleans())
+        def run(case: Any, use_existing: bool) -> None:
+            parameters = case.path_parameters or {}
+            known = existing if existing is not None and use_existing else {}
+            for name, value in {**known, **PINNED}.items():
+                if name in parameters:
+                    parameters[name] = value
             check(case)
 
         try:
@@ -103,20 +115,27 @@ def fuzz_every_operation(api_schema: Any, examples: int, check: Callable[[Any], 
     return failures
 
 
-def test_every_operation_with_an_operator_key(api_schema: Any, operator_key: str) -> None:
+def test_every_operation_with_an_operator_key(api_schema: Any, operator_key: str, existing: dict[str, Any]) -> None:
     headers = {"Authorization": f"Bearer {operator_key}"}
     failures = fuzz_every_operation(
-        api_schema, 20, lambda case: case.call_and_validate(headers=headers, checks=[*CHECKS, ignored_auth])
+        api_schema,
+        20,
+        lambda case: case.call_and_validate(headers=headers, checks=[*CHECKS, ignored_auth]),
+        existing,
     )
     assert not failures, "\n\n".join(failures)
 
 
-def test_every_operation_without_a_key_is_401(api_schema: Any) -> None:
+def test_every_operation_without_a_key_is_401_while_schema_and_docs_are_public(
+    api_schema: Any, live_server: Any
+) -> None:
     def refused(case: Any) -> None:
         response = case.call()
         case.validate_response(response, checks=CHECKS)
         assert response.status_code == 401, response.text
         assert response.headers["www-authenticate"][0].startswith("Bearer")
 
-    failures = fuzz_every_operation(api_schema, 2, refused)
+    failures = fuzz_every_operation(api_schema, 3, refused)
     assert not failures, "\n\n".join(failures)
+    for path in ("/api/v1/schema", "/api/v1/docs"):
+        assert requests.get(live_server.url + path, timeout=10).status_code == 200, path

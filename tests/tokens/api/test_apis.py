@@ -289,3 +289,16 @@ def test_only_operators_publish(
 ) -> None:
     assert client.post(f"{DEMO}/publish", {"catalog": "sandbox"}, format="json", **auditor).status_code == 403
     assert client.post(f"{DEMO}/publish", {"catalog": "sandbox"}, format="json", **operator).status_code == 200
+
+
+def test_the_schema_describes_documents_as_json_and_yaml(client: APIClient, organization: Organization) -> None:
+    paths = client.get("/api/v1/schema?format=json").json()["paths"]
+    create = paths["/api/v1/orgs/{org}/apis"]["post"]
+    assert set(create["requestBody"]["content"]) == {"application/json", "application/yaml", "text/yaml"}
+    read = paths["/api/v1/orgs/{org}/apis/{name}/{version}"]["get"]
+    assert set(read["responses"]["200"]["content"]) == {"application/json", "application/yaml"}
+    replace = paths["/api/v1/orgs/{org}/apis/{name}/{version}"]["put"]
+    assert {"412", "428"} <= set(replace["responses"])
+    assert any(p["name"] == "If-Match" and p["in"] == "header" for p in replace["parameters"])
+    version = next(p for p in read["parameters"] if p["name"] == "version")
+    assert version["schema"]["pattern"] == r"^[0-9]+\.[0-9]+\.[0-9]+$"

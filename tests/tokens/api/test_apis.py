@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from keyprofiles.models import KeyProfile
 from portal.models import AuditEvent, Catalog, Organization
-from tests.tokens.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 from tokens.documents import document_dump, document_load
 from tokens.models import Api, Publication
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
-from tests.tokens.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 from tokens import credentials
 from tokens.demo import DemoSummary
 from tokens.models import ConsumerApp, Publication

@@ -93,6 +93,14 @@ def test_malformed_bodies_are_refused_with_a_reason(
     assert words in answer.json()["detail"]
 
 
+def test_an_empty_body_is_refused(client: APIClient, organization: Organization, operator: dict[str, str]) -> None:
+    for content_type in ("application/json", "application/yaml"):
+        answer = client.post(APIS, b"", content_type=content_type, **operator)
+        assert answer.status_code == 400, answer.content
+        assert answer["Content-Type"] == "application/problem+json"
+    assert not Api.objects.exists()
+
+
 def test_a_well_formed_document_that_is_not_an_api_is_refused_naming_the_place(
     client: APIClient, organization: Organization, operator: dict[str, str], demo_yaml: bytes
 ) -> None:
@@ -133,6 +141,7 @@ def test_the_document_comes_back_as_json_or_as_lossless_yaml(
     assert as_yaml.content.decode() == document_dump(document_load(demo_yaml), fmt="yaml")
     assert list(yaml.safe_load(as_yaml.content)) == list(document_load(demo_yaml))  # key order kept
     assert as_yaml["ETag"] == imported
+    assert client.get(f"{DEMO}?format=yaml", **auditor).content == as_yaml.content
 
 
 def test_a_replacement_needs_if_match_and_the_current_etag(

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 API_KEYS = "/api/v1/orgs/personal/api-keys"
 

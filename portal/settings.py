@@ -212,6 +212,14 @@ KEYPROFILES = {
     # Development only: a local key ring file created on first use (never in production).
     "MASTER_KEY_FILE": "" if PRODUCTION else str(VAR_DIR / "master.key"),
 }
+# The tokens resources' enums (kept apart from the dict above so each app's names merge without conflict).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PublicationStateEnum"] = "tokens.models.Publication.State"
+# Path parameters are described as the URL converters match them, so a client (or Schemathesis) that follows
+# the schema always reaches the route it means rather than the /api/ 404.
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {
+    "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+    "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+}
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -81,6 +81,12 @@ class CryptoResolver(Protocol):
     def verifying(self, name: str) -> VerificationMaterial:
         """The keys a crypto object verifies with. Raises LookupError with a readable message."""
 
+    def signing_algorithm_use(self, name: str, alg: str) -> None:
+        """Note that a policy signs with ``alg`` using crypto object ``name`` (one key, one algorithm).
+
+        Raises LookupError naming both algorithms when the key is already fixed to another one.
+        """
+
 
 class Policy:
     kind = ""
@@ -222,6 +228,10 @@ class JwtGenerate(Policy):
                     f"{self.alg} does not fit the {self.material.key.kind} key of '{crypto}' "
                     f"(allowed: {', '.join(sorted(self.material.key.allowed_algorithms()))})",
                 )
+            try:
+                resolver.signing_algorithm_use(crypto, self.alg)
+            except LookupError as e:
+                props.fail("jws-alg", _lookup_message(e))
 
     def _claim(self, context: Context, claim: str, variable: str) -> Any:
         value = context.get(variable)

@@ -161,10 +161,11 @@ class _Properties:
         return value
 
     def key_source(self) -> tuple[str | None, str | None]:
+        """The crypto object name or the JWK variable; with both, the crypto object wins, as in API Connect."""
         crypto, jwk = self.string("jws-crypto"), self.variable("jws-jwk")
-        if crypto and jwk:
-            self.fail("jws-jwk", "give either jws-crypto or jws-jwk, not both")
-        if not crypto and not jwk:
+        if crypto:
+            return crypto, None
+        if not jwk:
             self.fail("jws-crypto", "name a crypto object (or set jws-jwk to a variable holding a JWK)")
         return crypto, jwk
 
@@ -175,11 +176,13 @@ def _lookup_message(error: LookupError) -> str:
 
 
 @lru_cache(maxsize=256)
-def _key_from_jwk_text(text: str) -> jose.JwsKey:
-    return jose.JwsKey.from_jwk(text)
+def _key_from_jwk_text(text: str) -> jose.JwkSet:
+    # Parsed JWKs and JWK sets by their text, bounded: a warm request parses no key and scans no set.
+    return jose.JwkSet.from_json(text)
 
 
-def _jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwsKey:
+def _jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwkSet:
+    """The JWK or JWK set a variable holds (an object or its JSON text). Raises AssemblyError naming it."""
     value = context.get(variable)
     if value is None:
         raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
@@ -273,8 +276,7 @@ class JwtGenerate(Policy):
             key, kid = self.material.key, self.material.kid
         else:
             assert self.jwk_variable is not None
-            key = _jwk_from_variable(context, self.jwk_variable, f"jwt-generate '{self.title}'")
-            kid = key.thumbprint()
+            key, kid = self._jwk_signing_key(context, self.jwk_variable)
         try:
             token = jose.sign_compact(claims=claims, key=key, alg=self.alg, kid=self.custom_kid or kid)
         except jose.JoseError as e:
@@ -284,6 +286,15 @@ class JwtGenerate(Policy):
             context.set(self.output, token)
         else:
             context.set("message.headers.Authorization", f"Bearer {token}")
+
+    def _jwk_signing_key(self, context: Context, variable: str) -> tuple[jose.JwsKey, str]:
+        """The key of the JWK (set) in ``variable`` that signs ``jws-alg``, and its own kid for the header."""
+        where = f"jwt-generate '{self.title}'"
+        try:
+            return _jwk_from_variable(context, variable, where).signing_key(self.alg)
+        except jose.JoseError as e:
+            message = f"{where}: the JWK in '{variable}' is not usable: {e}"
+            raise AssemblyError(RUNTIME_ERROR, message, status=500) from e
 
     def _private_claims(self, context: Context) -> dict[str, Any]:
         assert self.private_claims is not None
@@ -333,7 +344,7 @@ _JOSE_REASONS = {
     "algorithm": "the JWT's algorithm is not allowed",
     "header": "the JWT header is not acceptable",
     "signature": "the JWT signature does not verify",
-    "key": "the verification key is not usable",
+    "key": "no usable key verifies the JWT",
 }
 
 
@@ -376,9 +387,9 @@ class JwtValidate(Policy):
         token = token.strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
-        keys = self.keys
+        keys: tuple[jose.JwsKey, ...] | jose.JwkSet = self.keys
         if self.jwk_variable:
-            keys = (_jwk_from_variable(context, self.jwk_variable, f"jwt-validate '{self.title}'"),)
+            keys = _jwk_from_variable(context, self.jwk_variable, f"jwt-validate '{self.title}'")
         try:
             _, claims = jose.verify_compact(token, keys=keys)
         except jose.JoseError as e:

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_TOKEN_BYTES",
     "JoseError",
     "JoseErrorReason",
+    "JwkSet",
     "JwsKey",
     "sign_compact",
     "verify_compact",
@@ -551,6 +552,131 @@ def _ec_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
     return cls.from_private_key(private)
 
 
+_MAX_SHOWN_KID = 64
+_SHOWABLE_KID = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
+
+
+def _shown_kid(kid: str) -> str:
+    """A kid to name in a message: only short, plain ones, so a message never carries arbitrary token text."""
+    if len(kid) <= _MAX_SHOWN_KID and set(kid) <= _SHOWABLE_KID:
+        return f"kid '{kid}'"
+    return "its kid"
+
+
+class _OtherKid:
+    """The index entry for a token kid that no key of the set carries."""
+
+
+_OTHER_KID: Final = _OtherKid()
+_KidQuery = str | None | _OtherKid
+
+
+class JwkSet:
+    """One JWK or a JWK set (RFC 7517 sections 4 and 5), parsed once, choosing keys by dictionary lookup.
+
+    Verification picks the one key that fits a token's ``alg`` among the keys carrying the token's ``kid``
+    (when no key carries it, among the keys without ``kid``; a token without ``kid``, among all keys); a single
+    JWK (not a set) fits every ``kid``.
+    Signing picks the one key with a private part that may use the algorithm, and names it in the header by
+    the JWK's own ``kid`` (as API Connect does), or by its RFC 7638 thumbprint when it has none. Each choice
+    is computed at construction, so a request costs a lookup, never a scan or a parse.
+    """
+
+    __slots__ = ("_algorithms", "_kids", "_signing", "_verifying", "is_set", "size")
+
+    def __init__(self, entries: list[tuple[str | None, JwsKey]], *, is_set: bool) -> None:
+        """Internal: use ``from_json``."""
+        self.is_set = is_set
+        self.size = len(entries)
+        self._kids = frozenset(kid for kid, _ in entries if kid is not None)
+        self._algorithms = frozenset().union(*(key._allowed for _, key in entries))
+        # Each choice is the key, or the number of keys that fit when that is not exactly one.
+        self._verifying: dict[tuple[_KidQuery, str], JwsKey | int] = {}
+        self._signing: dict[str, tuple[JwsKey, str] | int] = {}
+        queries: list[_KidQuery] = [None, _OTHER_KID, *sorted(self._kids)]
+        for alg in ALGORITHMS:
+            for query in queries:
+                fitting = [key for kid, key in entries if alg in key._allowed and _kid_fits(kid, query, is_set)]
+                self._verifying[query, alg] = fitting[0] if len(fitting) == 1 else len(fitting)
+            signers = [(key, kid or key.thumbprint()) for kid, key in entries if alg in key._signers]
+            self._signing[alg] = signers[0] if len(signers) == 1 else len(signers)
+
+    def __repr__(self) -> str:
+        return f"<JwkSet {'set' if self.is_set else 'single'} of {self.size}>"
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | str) -> JwkSet:
+        """Parse a JWK or a JWK set (an object with ``keys``), given as a dict or as JSON text.
+
+        A set's members that are not usable here (another ``kty``, ``use`` other than ``sig``, a key too
+        small) are left out, as RFC 7517 section 5 allows; a set with no usable member, a member that is not
+        an object, a non-string ``kid`` or a single JWK that is not usable raise ``JoseError('key')``.
+        """
+        members = _jwk_members(value)
+        if "keys" not in members:
+            kid = members.get("kid")
+            if kid is not None and not isinstance(kid, str):
+                raise JoseError("key", "The JWK 'kid' must be a string.")
+            return cls([(kid, JwsKey.from_jwk(members))], is_set=False)
+        listed = members["keys"]
+        if not isinstance(listed, list) or not listed:
+            raise JoseError("key", "The JWK set's 'keys' must be a non-empty list of JWKs.")
+        entries: list[tuple[str | None, JwsKey]] = []
+        refusals: list[str] = []
+        for index, member in enumerate(listed):
+            if not isinstance(member, dict):
+                raise JoseError("key", f"The JWK set's key {index} is not a JSON object.")
+            kid = member.get("kid")
+            if kid is not None and not isinstance(kid, str):
+                raise JoseError("key", f"The 'kid' of the JWK set's key {index} must be a string.")
+            try:
+                entries.append((kid, JwsKey.from_jwk(member)))
+            except JoseError as e:
+                refusals.append(f"key {index}: {e}")
+        if not entries:
+            raise JoseError("key", f"The JWK set has no key usable for signatures ({'; '.join(refusals[:3])}).")
+        return cls(entries, is_set=True)
+
+    def verification_key(self, kid: object, alg: str) -> JwsKey:
+        """The one key for a token with this header ``kid`` (any JSON value) and ``alg``.
+
+        Raises ``JoseError('algorithm')`` when no key of the set allows ``alg``, ``JoseError('key')`` when no
+        key or several keys fit.
+        """
+        query: _KidQuery = kid if isinstance(kid, str) and kid in self._kids else None
+        if query is None and isinstance(kid, str) and self.is_set:
+            query = _OTHER_KID
+        choice = self._verifying.get((query, alg), 0)
+        if isinstance(choice, JwsKey):
+            return choice
+        if alg not in self._algorithms:
+            raise JoseError("algorithm", _algorithm_refusal(alg, "the configured key"))
+        token = f"a token with {_shown_kid(kid)}" if isinstance(kid, str) else "a token without kid"
+        if choice == 0:
+            raise JoseError("key", f"No key in the JWK set fits {token} and algorithm {alg}.")
+        raise JoseError(
+            "key", f"{choice} keys in the JWK set fit {token} and algorithm {alg}; give each key its own kid."
+        )
+
+    def signing_key(self, alg: str) -> tuple[JwsKey, str]:
+        """The one key that signs ``alg`` and the ``kid`` for the header. Raises ``JoseError('key')`` when
+        no key or several keys of the set can sign it."""
+        choice = self._signing.get(alg, 0)
+        if isinstance(choice, tuple):
+            return choice
+        if choice == 0:
+            raise JoseError("key", f"The JWK cannot sign {alg}: no key in it is private, of a type and 'alg' for it.")
+        raise JoseError("key", f"{choice} keys in the JWK set can sign {alg}; keep one private key per algorithm.")
+
+
+def _kid_fits(kid: str | None, query: _KidQuery, is_set: bool) -> bool:
+    if not is_set or query is None:
+        return True
+    if query is _OTHER_KID:
+        return kid is None
+    return kid == query
+
+
 def sign_compact(*, claims: dict[str, Any], key: JwsKey, alg: str, kid: str | None) -> str:
     """Sign ``claims`` as a compact JWS with header ``{"alg": alg, "typ": "JWT", "kid": kid}``.
 
@@ -580,9 +706,12 @@ def sign_compact(*, claims: dict[str, Any], key: JwsKey, alg: str, kid: str | No
 
 
 def verify_compact(
-    token: str, *, keys: Sequence[JwsKey], algorithms: Iterable[str] | None = None
+    token: str, *, keys: Sequence[JwsKey] | JwkSet, algorithms: Iterable[str] | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify a compact JWS against ``keys`` and return ``(header, claims)``; claims are not checked here.
+
+    ``keys`` is a sequence of keys to try, or a ``JwkSet`` that chooses the one key by the header's ``kid``
+    and ``alg`` (``'key'`` when none or several fit).
 
     Checks, in order, each failure a ``JoseError`` with this ``reason``:
     ``'size'`` over ``MAX_TOKEN_BYTES``; ``'malformed'`` unless exactly three canonical, unpadded base64url
@@ -623,9 +752,12 @@ def verify_compact(
         algorithms = frozenset(algorithms)
     if alg not in _ALGORITHM_SET or (algorithms is not None and alg not in algorithms):
         raise JoseError("algorithm", _algorithm_refusal(alg, "this verifier"))
-    if not keys:
+    if isinstance(keys, JwkSet):
+        candidates = [keys.verification_key(header.get("kid"), alg)]
+    elif not keys:
         raise JoseError("key", "No key is configured to verify the token.")
-    candidates = [key for key in keys if alg in key._allowed]
+    else:
+        candidates = [key for key in keys if alg in key._allowed]
     if not candidates:
         raise JoseError("algorithm", _algorithm_refusal(alg, "the configured key"))
     # RFC 7515 section 4.1.11: an extension we would have to understand; we understand none.

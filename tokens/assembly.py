@@ -9,6 +9,7 @@ against a ``Context``; an ``AssemblyError`` goes to the first ``catch`` naming i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -19,10 +20,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NoReturn, Protocol
 
-from tokens import jose
+from tokens import jose, replay
 from tokens.context import Context
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError, PublishError
+
+logger = logging.getLogger(__name__)
 
 RUNTIME_ERROR = "RuntimeError"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
@@ -350,7 +353,9 @@ _JOSE_REASONS = {
 
 class JwtValidate(Policy):
     kind = "jwt-validate"
-    PROPERTIES = {"jwt", "output-claims", "iss-claim", "aud-claim", "jws-crypto", "jws-jwk", "leeway"}
+    PROPERTIES = {
+        "jwt", "output-claims", "iss-claim", "aud-claim", "jws-crypto", "jws-jwk", "leeway", "jti-replay-check",
+    }  # fmt: skip
 
     def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
         super().__init__(title)
@@ -360,6 +365,8 @@ class JwtValidate(Policy):
         self.issuer = props.pattern("iss-claim")
         self.audience = props.pattern("aud-claim")
         self.leeway = props.integer("leeway", 0, 0, MAX_LEEWAY_SECONDS)
+        # Beyond API Connect: accept each token (by iss and jti) once until it expires (tokens.replay).
+        self.replay_check = props.boolean("jti-replay-check", False)
         crypto, self.jwk_variable = props.key_source()
         self.keys: tuple[jose.JwsKey, ...] = ()
         self.retired: dict[str, str] = {}
@@ -421,7 +428,27 @@ class JwtValidate(Policy):
             values = aud if isinstance(aud, list) else [aud]
             if not any(isinstance(value, str) and self.audience.fullmatch(value) for value in values):
                 raise JwtValidationFailed(f"the audience claim {_shown(aud)} does not match '{self.audience.pattern}'")
+        if self.replay_check:
+            _refuse_replay(claims, until=exp + self.leeway, now=now)
         return claims
+
+
+def _refuse_replay(claims: dict[str, Any], *, until: float, now: float) -> None:
+    """Record the token's jti as used; raise JwtValidationFailed when it was used before, when it has no
+    jti, or when the shared cache cannot say (refusing is the safe answer for a security check)."""
+    jti = claims.get("jti")
+    if jti is None:
+        raise JwtValidationFailed("the JWT has no jti claim, which replay protection (jti-replay-check) requires")
+    if not isinstance(jti, str) or not jti:
+        raise JwtValidationFailed("the JWT's jti claim is not a non-empty string")
+    iss = claims.get("iss")
+    try:
+        first = replay.jti_first_use(issuer=iss if isinstance(iss, str) else "", jti=jti, until=until, now=now)
+    except replay.ReplayStateUnavailable as e:
+        logger.error("replay check unavailable", extra={"error": str(e)})
+        raise JwtValidationFailed("the JWT could not be checked for replay (the shared cache is unavailable)") from e
+    if not first:
+        raise JwtValidationFailed("the JWT was already used: its jti was accepted before (replay)")
 
 
 def _is_number(value: Any) -> bool:

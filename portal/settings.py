@@ -42,6 +42,10 @@ else:
     DEBUG = env.bool("DEBUG", default=True)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+# The gateway's own host names (README, "Running in production"): when set, gateway paths are served only on
+# them and console paths never (portal/handlers.py), so no gateway answer shares an origin with the console.
+PORTAL_GATEWAY_HOSTS = [host.strip().lower().removesuffix(".") for host in env.list("PORTAL_GATEWAY_HOSTS", default=[])]
+ALLOWED_HOSTS += [host for host in PORTAL_GATEWAY_HOSTS if host not in ALLOWED_HOSTS]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -78,6 +82,8 @@ GATEWAY_MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "portal.urls"
+# What the gateway's handler resolves: gateway paths only, so it can never serve a console page.
+GATEWAY_URLCONF = "tokens.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 ASGI_APPLICATION = "portal.asgi.application"
 

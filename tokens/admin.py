@@ -55,7 +55,7 @@ EDIT_ERRORS = (EditorError, DocumentError)
 
 
 def gateway_base_url(request: HttpRequest, publication: Publication) -> str:
-    return request.build_absolute_uri(console.gateway_path(publication))
+    return console.gateway_url(request, publication)
 
 
 def _form_problems(form: ServiceForm) -> str:

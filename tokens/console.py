@@ -17,8 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
+from django.http.request import split_domain_port
 
 from keyprofiles import keymaterial, selectors
 from keyprofiles.conf import keyprofiles_settings
@@ -585,6 +588,17 @@ def client_id_for_test(publication: Publication) -> str:
 def gateway_path(publication: Publication) -> str:
     """``/{org}/{catalog}{base path}``: where the gateway serves a publication (same origin as the console)."""
     return f"/{publication.catalog.organization.slug}/{publication.catalog.slug}{publication.base_path}"
+
+
+def gateway_url(request: HttpRequest, publication: Publication) -> str:
+    """The absolute URL of a publication on the gateway: on the first of ``PORTAL_GATEWAY_HOSTS`` when set
+    (same scheme and port as the console's request), else on the console's own origin."""
+    path = gateway_path(publication)
+    hosts = settings.PORTAL_GATEWAY_HOSTS
+    if not hosts:
+        return request.build_absolute_uri(path)
+    port = split_domain_port(request.get_host())[1]
+    return f"{request.scheme}://{hosts[0]}{':' + port if port else ''}{path}"
 
 
 def crypto_object_kids(*, catalog: Catalog) -> dict[str, list[dict[str, str]]]:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from portal.gateway_http import header_value
+
 REQUEST_HEADERS = "request.headers."
 REQUEST_QUERY = "request.query."
 MESSAGE_HEADERS = "message.headers."
@@ -152,5 +154,6 @@ def _as_text(value: Any) -> str:
 
 
 def _header_text(value: Any) -> str:
-    # Header values are one line: a newline in a variable must never split the response (header injection).
-    return _as_text(value).replace("\r", " ").replace("\n", " ")
+    # Header values are one line of printable text: a newline in a variable must never split the response
+    # (header injection), and no other control character (\x00, \x0b, \x0c...) may reach a client either.
+    return header_value(_as_text(value))

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from http import HTTPStatus
 from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from portal.gateway_http import (
+    DEFAULT_BODY_CONTENT_TYPE,
+    gateway_error,
+    header_value,
+    is_forbidden_header,
+    is_header_name,
+)
 from tokens.context import Context
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
@@ -22,30 +28,10 @@ logger = logging.getLogger("tokens.gateway")
 MAX_BODY_BYTES = 1024 * 1024
 CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
 CLIENT_SECRET_META = "HTTP_" + CLIENT_SECRET_HEADER.upper().replace("-", "_")
-# Hop-by-hop and framing headers are the server's business, never the assembly's.
-_RESERVED_HEADERS = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"}
+SECRET_IN_QUERY = (
+    f"Send the client secret in the {CLIENT_SECRET_HEADER} header, never in the query string: "
+    "URLs are kept in logs, proxies and browser history."
 )
-
-
-def gateway_error(
-    status: int, message: str, *, headers: dict[str, str] | None = None, reason: str = ""
-) -> HttpResponse:
-    """An answer in the gateway's JSON shape, e.g. {"httpCode": "401", "httpMessage": "Unauthorized", ...}."""
-    phrase = reason or _phrase(status)
-    body = {"httpCode": str(status), "httpMessage": phrase, "moreInformation": message}
-    response = HttpResponse(json.dumps(body), status=status, content_type="application/json", reason=phrase)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def _catalog_state(organization: str, catalog: str) -> CatalogState | HttpResponse:
@@ -111,14 +97,18 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
             f"{operation_path} answers {', '.join(sorted(set(allowed)))}.",
             headers={"Allow": ", ".join(sorted(set(allowed)))},
         )
+    # A secret in the URL is refused whether or not the API asks for one (DESIGN.md section 4). The query
+    # string is parsed only when there is one (percent-encoded names too: client%5Fsecret).
+    if request.META.get("QUERY_STRING") and "client_secret" in request.GET:
+        return gateway_error(400, SECRET_IN_QUERY)
     # META, not request.headers: that would parse every header of every call.
     client_id = request.META.get(CLIENT_ID_META) or request.GET.get("client_id")
-    client_secret = request.META.get(CLIENT_SECRET_META) or request.GET.get("client_secret")
+    client_secret = request.META.get(CLIENT_SECRET_META)
     if not state.client_allowed(route, client_id, client_secret):
         return gateway_error(401, "Invalid client id or secret.")
-    body = request.body if request.META.get("CONTENT_LENGTH") not in (None, "", "0") else b""
-    if len(body) > MAX_BODY_BYTES:
-        return gateway_error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    body = _request_body(request)
+    if isinstance(body, HttpResponse):
+        return body
     context = Context(verb=verb, path=operation_path, environ=request.META, query=request.GET, body=body)
     context.set("api.operation", operation)
     context.set("api.name", route.api)
@@ -131,6 +121,16 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     if route.deprecated:
         response["Deprecation"] = "true"
     return response
+
+
+def _request_body(request: HttpRequest) -> bytes | HttpResponse:
+    """The request body, or a 400/413 answer. The declared length is checked before anything is read."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not (declared.isascii() and declared.isdigit()):
+        return gateway_error(400, "The Content-Length header is not a number.")
+    if int(declared) > MAX_BODY_BYTES:
+        return gateway_error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    return request.body if declared != "0" else b""
 
 
 def _response_from(context: Context) -> HttpResponse:
@@ -148,7 +148,9 @@ def _response_from(context: Context) -> HttpResponse:
         payload = json.dumps(body).encode()
         content_type = content_type or "application/json"
     elif isinstance(body, bytes):
+        # Bytes of unknown type (the request body echoed back, say) are never rendered (DESIGN.md section 6).
         payload = body
+        content_type = content_type or DEFAULT_BODY_CONTENT_TYPE
     elif body is None:
         payload = b""
     else:
@@ -158,12 +160,17 @@ def _response_from(context: Context) -> HttpResponse:
         payload,
         status=status,
         content_type=content_type,
-        reason=str(reason) if reason and status != 200 else None,
+        reason=header_value(str(reason))[:128] if reason and status != 200 else None,
     )
     if not payload and content_type is None:
         del response["Content-Type"]
     for original, value in context.message_headers.values():
-        if original.lower() not in _RESERVED_HEADERS and original.lower() != "content-type":
-            response[original] = value
+        if original.lower() == "content-type":
+            continue
+        if not is_header_name(original) or is_forbidden_header(original):
+            # Dropped, not fatal: the rest of the answer is the API's; the log says which header and why.
+            logger.warning("gateway: dropped the response header %r an assembly set (not allowed)", original[:64])
+            continue
+        response[original] = value
     response["Cache-Control"] = "no-store"
     return response

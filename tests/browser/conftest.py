@@ -16,12 +16,14 @@ import pytest
 from django.conf import LazySettings, settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.cache import cache
 from django.test import Client
 from playwright.sync_api import BrowserContext, Page
 from pytest_django.live_server_helper import LiveServer
 
 from portal import invalidation
+from portal.handlers import GatewayHandler, dispatching_application
 from tokens.runtime import gateway
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -64,6 +66,23 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
     return {**browser_context_args, "viewport": VIEWPORT}
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """pytest-django's live server, serving the product's own WSGI application (portal/wsgi.py: gateway
+    paths through the gateway's handler, the rest through the console's stack) in place of Django's plain
+    handler, so that the browser meets the gateway as users do."""
+    address = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    server = LiveServer(address, start=False)
+    server.thread.static_handler = _product_application
+    server.start()
+    yield server
+    server.stop()
+
+
+def _product_application(console: Any) -> StaticFilesHandler:
+    return StaticFilesHandler(dispatching_application(console, GatewayHandler()))
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from portal.gateway_http import MAX_HEADER_VALUE_CHARS
 from tokens.context import Context
 
 
@@ -76,13 +79,25 @@ def test_clear_removes_headers_and_variables() -> None:
     context.clear("never.set")  # clearing what is not set is not an error
 
 
-def test_a_newline_in_a_header_value_never_splits_the_response() -> None:
+@pytest.mark.parametrize("control", ["\r\n", "\n", "\r", "\x00", "\x0b", "\x0c", "\x1b", "\x7f", "\t"])
+def test_no_control_character_reaches_a_header_value(control: str) -> None:
     context = make()
-    context.set("message.headers.X-A", "one\r\nSet-Cookie: evil=1")
-    context.set("message.headers.X-B", "plain")
+    context.set("message.headers.X-A", f"one{control}Set-Cookie: evil=1")
+    context.add("request.headers.X-C", f"two{control}three")
+    context.set("message.headers.X-B", "plain text, with: punctuation; é")
 
-    assert context.get("message.headers.X-A") == "one  Set-Cookie: evil=1"
-    assert context.get("message.headers.X-B") == "plain"
+    assert context.get("message.headers.X-A") == "one Set-Cookie: evil=1"
+    assert context.get("request.headers.x-c") == "two three"
+    assert context.get("message.headers.X-B") == "plain text, with: punctuation; é"
+
+
+def test_a_header_value_is_cut_at_its_cap() -> None:
+    context = make()
+    context.set("message.headers.X-Long", "a" * (MAX_HEADER_VALUE_CHARS + 100))
+    context.set("message.headers.X-Fits", "b" * MAX_HEADER_VALUE_CHARS)
+
+    assert context.get("message.headers.X-Long") == "a" * MAX_HEADER_VALUE_CHARS
+    assert context.get("message.headers.X-Fits") == "b" * MAX_HEADER_VALUE_CHARS
 
 
 def test_a_lone_reference_keeps_its_type_and_inside_text_becomes_text() -> None:

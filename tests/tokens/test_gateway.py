@@ -245,7 +245,6 @@ def test_an_api_asking_for_a_secret_requires_the_right_one(
         return int(response.status_code)
 
     assert call(app.client_id, secret) == 200
-    assert client.get(f"{url}?client_id={app.client_id}&client_secret={secret}").status_code == 200
     assert call(app.client_id, None) == 401
     assert call(app.client_id, secret[:-1] + ("A" if secret[-1] != "A" else "B")) == 401
     assert call(app.client_id, "") == 401

@@ -22,6 +22,7 @@ from tests.tokens import jwe_vectors as v
 from tests.tokens.helpers import b64url, ec_private, rsa_private, segment, unb64url
 from tokens import jose
 
+DECRYPTION_FAILED = "The token does not decrypt with the configured key."
 PLAINTEXT = b"eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhcGljIn0.c2lnbmF0dXJl"
 
 
@@ -175,7 +176,7 @@ def test_an_altered_part_fails_with_one_message(part: int) -> None:
     raw[0] ^= 1
     parts[part] = b64url(bytes(raw))
     assert jose.decrypt_compact(token, keys=[decrypting])[1] == PLAINTEXT
-    assert refused(".".join(parts), [decrypting]) == ("decryption", "The token does not decrypt with the configured key.")
+    assert refused(".".join(parts), [decrypting]) == ("decryption", DECRYPTION_FAILED)
 
 
 def test_a_changed_protected_header_fails_authentication() -> None:

@@ -8,6 +8,7 @@ against a ``Context``; an ``AssemblyError`` goes to the first ``catch`` naming i
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -67,6 +68,14 @@ class SigningMaterial:
 
 
 @dataclass(frozen=True)
+class EncryptionMaterial:
+    """A JWE key from a crypto object, and the kid naming it in the JWE header."""
+
+    key: jose.JweKey
+    kid: str
+
+
+@dataclass(frozen=True)
 class VerificationMaterial:
     """The keys a validation accepts, and the kids of retired versions (which verify nothing, but are named
     in the failure message so an operator knows why an old token fails)."""
@@ -83,6 +92,12 @@ class CryptoResolver(Protocol):
 
     def verifying(self, name: str) -> VerificationMaterial:
         """The keys a crypto object verifies with. Raises LookupError with a readable message."""
+
+    def encrypting(self, name: str) -> EncryptionMaterial:
+        """The key to encrypt tokens to: a certificate's or key's public key, or a secret. Raises LookupError."""
+
+    def decrypting(self, name: str) -> EncryptionMaterial:
+        """The key to decrypt tokens with: a private key or a secret (a '-key' object). Raises LookupError."""
 
     def signing_algorithm_use(self, name: str, alg: str) -> None:
         """Note that a policy signs with ``alg`` using crypto object ``name`` (one key, one algorithm).
@@ -173,9 +188,131 @@ class _Properties:
         return crypto, jwk
 
 
+def _jwe_key_source(props: _Properties) -> tuple[str | None, str | None]:
+    """``jwe-crypto`` or ``jwe-jwk`` (the crypto object wins, as for jws); both None when not encrypting."""
+    crypto, jwk = props.string("jwe-crypto"), props.variable("jwe-jwk")
+    return (crypto, None) if crypto else (None, jwk)
+
+
 def _lookup_message(error: LookupError) -> str:
     # str() of a KeyError quotes its argument; the resolver's messages are plain sentences.
     return str(error.args[0]) if error.args else str(error)
+
+
+@lru_cache(maxsize=256)
+def _jwe_keys_from_jwk_text(text: str) -> jose.JweKeySet:
+    return jose.JweKeySet.from_json(text)
+
+
+def _jwe_jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JweKeySet:
+    """The JWE JWK or JWK set a variable holds. Raises AssemblyError naming it."""
+    value = context.get(variable)
+    if value is None:
+        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    try:
+        return _jwe_keys_from_jwk_text(text)
+    except jose.JoseError as e:
+        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK in '{variable}' is not usable: {e}", status=500) from e
+
+
+@dataclass(frozen=True)
+class _Encryption:
+    """jwt-generate's sign-then-encrypt step (APIC's jwe-* properties): a nested JWT (RFC 7519 section 5.2)."""
+
+    alg: str
+    enc: str
+    material: EncryptionMaterial | None
+    jwk_variable: str | None
+    custom_kid: str | None
+
+    @classmethod
+    def configured(cls, props: _Properties, resolver: CryptoResolver) -> _Encryption | None:
+        crypto, jwk = _jwe_key_source(props)
+        if not crypto and not jwk:
+            for prop in ("jwe-alg", "jwe-enc", "custom-kid-value-jwe"):
+                if props.string(prop):
+                    props.fail(prop, "encrypts only with a key: set jwe-crypto or jwe-jwk")
+            return None
+        alg, enc = props.string("jwe-alg"), props.string("jwe-enc")
+        if alg not in jose.JWE_ALGORITHMS:
+            props.fail("jwe-alg", f"{alg!r} is not supported; choose one of {', '.join(jose.JWE_ALGORITHMS)}")
+        if enc not in jose.JWE_ENCRYPTIONS:
+            props.fail("jwe-enc", f"{enc!r} is not supported; choose one of {', '.join(jose.JWE_ENCRYPTIONS)}")
+        material = None
+        if crypto:
+            try:
+                material = resolver.encrypting(crypto)
+            except LookupError as e:
+                props.fail("jwe-crypto", _lookup_message(e))
+            if alg not in material.key.key_algorithms():
+                allowed = ", ".join(sorted(material.key.key_algorithms()))
+                props.fail(
+                    "jwe-alg", f"{alg} does not fit the {material.key.kind} key of '{crypto}' (allowed: {allowed})"
+                )
+        return cls(alg, enc, material, jwk, props.string("custom-kid-value-jwe"))
+
+    def encrypt(self, context: Context, signed: str, policy: str) -> str:
+        """The signed token encrypted. Raises AssemblyError (500) when the key cannot encrypt."""
+        try:
+            if self.material is not None:
+                key, kid = self.material.key, self.material.kid
+            else:
+                assert self.jwk_variable is not None
+                key_set = _jwe_jwk_from_variable(context, self.jwk_variable, policy)
+                key, own_kid = key_set.encryption_key(self.alg)
+                kid = own_kid or ""
+            return jose.encrypt_compact(
+                signed.encode("ascii"), key=key, alg=self.alg, enc=self.enc, kid=self.custom_kid or kid or None,
+                cty="JWT",
+            )  # fmt: skip
+        except jose.JoseError as e:
+            raise AssemblyError(RUNTIME_ERROR, f"{policy}: the token cannot be encrypted: {e}", status=500) from e
+
+
+@dataclass(frozen=True)
+class _Decryption:
+    """jwt-validate's decrypt-then-verify step: the keys a JWE is decrypted with."""
+
+    keys: tuple[jose.JweKey, ...]
+    jwk_variable: str | None
+
+    @classmethod
+    def configured(cls, props: _Properties, resolver: CryptoResolver) -> _Decryption | None:
+        crypto, jwk = _jwe_key_source(props)
+        if not crypto and not jwk:
+            return None
+        keys: tuple[jose.JweKey, ...] = ()
+        if crypto:
+            try:
+                keys = (resolver.decrypting(crypto).key,)
+            except LookupError as e:
+                props.fail("jwe-crypto", _lookup_message(e))
+        return cls(keys, jwk)
+
+    def decrypt(self, context: Context, token: str, policy: str) -> str:
+        """The signed token inside an encrypted one. Raises JoseError for a token that does not decrypt."""
+        keys: Sequence[jose.JweKey] = self.keys
+        if self.jwk_variable is not None:
+            key_set = _jwe_jwk_from_variable(context, self.jwk_variable, policy)
+            keys = key_set.decryption_keys(_unverified_kid(token))
+        _, plaintext = jose.decrypt_compact(token, keys=keys)
+        try:
+            inner = plaintext.decode("ascii")
+        except UnicodeDecodeError:
+            inner = ""
+        if inner.count(".") != 2:
+            raise jose.JoseError("malformed", "The decrypted token is not a signed JWT (a compact JWS).")
+        return inner
+
+
+def _unverified_kid(token: str) -> object:
+    """The kid of a JWE header, to choose keys to try (never trusted otherwise); None when unreadable."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+    except (ValueError, RecursionError):
+        return None
+    return header.get("kid") if isinstance(header, dict) else None
 
 
 @lru_cache(maxsize=256)
@@ -201,6 +338,7 @@ class JwtGenerate(Policy):
     PROPERTIES = {
         "jwt", "iss-claim", "sub-claim", "aud-claim", "exp-claim", "jti-claim", "private-claims",
         "jws-alg", "jws-crypto", "jws-jwk", "custom-kid-value-jws",
+        "jwe-crypto", "jwe-jwk", "jwe-alg", "jwe-enc", "custom-kid-value-jwe",
     }  # fmt: skip
 
     def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
@@ -222,6 +360,7 @@ class JwtGenerate(Policy):
         self.alg = props.algorithm("jws-alg")
         crypto, self.jwk_variable = props.key_source()
         self.custom_kid = props.string("custom-kid-value-jws")
+        self.encryption = _Encryption.configured(props, resolver)
         self.material: SigningMaterial | None = None
         if crypto:
             try:
@@ -284,6 +423,8 @@ class JwtGenerate(Policy):
             token = jose.sign_compact(claims=claims, key=key, alg=self.alg, kid=self.custom_kid or kid)
         except jose.JoseError as e:
             raise AssemblyError(RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=500) from e
+        if self.encryption is not None:
+            token = self.encryption.encrypt(context, token, f"jwt-generate '{self.title}'")
         context.set("generated.jwt", token)
         if self.output:
             context.set(self.output, token)
@@ -348,6 +489,7 @@ _JOSE_REASONS = {
     "header": "the JWT header is not acceptable",
     "signature": "the JWT signature does not verify",
     "key": "no usable key verifies the JWT",
+    "decryption": "the JWT does not decrypt",
 }
 
 
@@ -355,6 +497,7 @@ class JwtValidate(Policy):
     kind = "jwt-validate"
     PROPERTIES = {
         "jwt", "output-claims", "iss-claim", "aud-claim", "jws-crypto", "jws-jwk", "leeway", "jti-replay-check",
+        "jwe-crypto", "jwe-jwk",
     }  # fmt: skip
 
     def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
@@ -367,6 +510,7 @@ class JwtValidate(Policy):
         self.leeway = props.integer("leeway", 0, 0, MAX_LEEWAY_SECONDS)
         # Beyond API Connect: accept each token (by iss and jti) once until it expires (tokens.replay).
         self.replay_check = props.boolean("jti-replay-check", False)
+        self.decryption = _Decryption.configured(props, resolver)
         crypto, self.jwk_variable = props.key_source()
         self.keys: tuple[jose.JwsKey, ...] = ()
         self.retired: dict[str, str] = {}
@@ -387,6 +531,15 @@ class JwtValidate(Policy):
             raise
         context.set(self.output, claims)
 
+    def _decrypted(self, context: Context, token: str) -> str:
+        """The signed JWT inside an encrypted one (decrypt, then verify, as APIC does)."""
+        if self.decryption is None:
+            raise JwtValidationFailed("the JWT is encrypted (JWE) and no jwe-crypto or jwe-jwk is set to decrypt it")
+        try:
+            return self.decryption.decrypt(context, token, f"jwt-validate '{self.title}'")
+        except jose.JoseError as e:
+            raise JwtValidationFailed(f"{_JOSE_REASONS.get(e.reason, 'the JWT is not valid')}: {e}") from e
+
     def _validate(self, context: Context) -> dict[str, Any]:
         token = context.get(self.source)
         if not isinstance(token, str) or not token.strip():
@@ -394,6 +547,8 @@ class JwtValidate(Policy):
         token = token.strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
+        if jose.is_compact_jwe(token):
+            token = self._decrypted(context, token)
         keys: tuple[jose.JwsKey, ...] | jose.JwkSet = self.keys
         if self.jwk_variable:
             keys = _jwk_from_variable(context, self.jwk_variable, f"jwt-validate '{self.title}'")

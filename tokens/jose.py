@@ -40,6 +40,7 @@ __all__ = [
     "JoseError",
     "JoseErrorReason",
     "JweKey",
+    "JweKeySet",
     "JwkSet",
     "JwsKey",
     "decrypt_compact",
@@ -1186,3 +1187,66 @@ def _unwrap_cek(key: JweKey, header: dict[str, Any], alg: str, enc: str, encrypt
         return aes_key_unwrap(key._secret, encrypted_key)
     except (ValueError, InvalidUnwrap) as e:
         raise JoseError("decryption", _DECRYPTION_FAILED) from e
+
+
+class JweKeySet:
+    """One JWK or a JWK set for encryption (``jwe-jwk``), parsed once.
+
+    Encryption uses the one key that allows the ``alg``, named by its own ``kid``; decryption tries the keys
+    carrying the token's ``kid`` (or, when none does, the keys without ``kid``; for a token without ``kid``,
+    every key), chosen by dictionary lookup.
+    """
+
+    __slots__ = ("_all", "_by_kid", "_encrypting", "_kidless")
+
+    def __init__(self, entries: list[tuple[str | None, JweKey]]) -> None:
+        """Internal: use ``from_json``."""
+        self._all = entries
+        self._by_kid: dict[str, list[JweKey]] = {}
+        for kid, key in entries:
+            if kid is not None:
+                self._by_kid.setdefault(kid, []).append(key)
+        self._kidless = [key for kid, key in entries if kid is None]
+        self._encrypting: dict[str, list[tuple[JweKey, str | None]]] = {
+            alg: [(key, kid) for kid, key in entries if alg in key.key_algorithms()] for alg in JWE_ALGORITHMS
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | str) -> JweKeySet:
+        """Parse a JWK or a JWK set. A set's members unusable for encryption are left out (RFC 7517 section 5);
+        raises ``JoseError('key')`` when nothing usable is left or a single JWK is not usable."""
+        members = _jwk_members(value)
+        listed = members.get("keys") if "keys" in members else [members]
+        if not isinstance(listed, list) or not listed:
+            raise JoseError("key", "The JWK set's 'keys' must be a non-empty list of JWKs.")
+        entries: list[tuple[str | None, JweKey]] = []
+        refusals: list[str] = []
+        for member in listed:
+            if not isinstance(member, dict):
+                raise JoseError("key", "A JWK must be a JSON object.")
+            kid = member.get("kid")
+            if kid is not None and not isinstance(kid, str):
+                raise JoseError("key", "The JWK 'kid' must be a string.")
+            try:
+                entries.append((kid, JweKey.from_jwk(member)))
+            except JoseError as e:
+                if "keys" not in members:
+                    raise
+                refusals.append(str(e))
+        if not entries:
+            raise JoseError("key", f"The JWK set has no key usable for encryption ({'; '.join(refusals[:3])}).")
+        return cls(entries)
+
+    def encryption_key(self, alg: str) -> tuple[JweKey, str | None]:
+        """The one key that may be used with ``alg``, and its ``kid``. Raises ``JoseError('key')`` otherwise."""
+        fitting = self._encrypting.get(alg, [])
+        if len(fitting) != 1:
+            count = "No key" if not fitting else f"{len(fitting)} keys"
+            raise JoseError("key", f"{count} in the JWK set can be used with {alg}; keep exactly one.")
+        return fitting[0]
+
+    def decryption_keys(self, kid: object) -> list[JweKey]:
+        """The keys to try for a token with this header ``kid``."""
+        if isinstance(kid, str):
+            return self._by_kid.get(kid) or self._kidless
+        return [key for _, key in self._all]

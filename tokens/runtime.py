@@ -23,7 +23,13 @@ from keyprofiles.sealing import SealingError
 from portal.invalidation import VersionWatch
 from portal.models import Catalog
 from tokens import credentials, jose
-from tokens.assembly import CompiledAssembly, SigningMaterial, VerificationMaterial, assembly_compile
+from tokens.assembly import (
+    CompiledAssembly,
+    EncryptionMaterial,
+    SigningMaterial,
+    VerificationMaterial,
+    assembly_compile,
+)
 from tokens.documents import Operation, document_describe
 from tokens.models import ConsumerApp, Publication
 
@@ -89,6 +95,24 @@ class CatalogCryptoResolver:
             return SigningMaterial(jose.JwsKey.from_secret(material.secret), material.kid)
         assert material.private_key is not None
         return SigningMaterial(jose.JwsKey.from_private_key(material.private_key), material.kid)
+
+    def encrypting(self, name: str) -> EncryptionMaterial:
+        crypto_object = self._object(name)
+        material = self._material(crypto_object)
+        if material.secret is not None:
+            return EncryptionMaterial(jose.JweKey.from_secret(material.secret), material.kid)
+        assert material.public_key is not None
+        return EncryptionMaterial(jose.JweKey.from_public_key(material.public_key), material.kid)
+
+    def decrypting(self, name: str) -> EncryptionMaterial:
+        crypto_object = self._object(name)
+        if crypto_object.role == CryptoObject.Role.CERTIFICATE:
+            raise LookupError(f"'{name}' is a certificate; decrypting needs a private key or secret (a '-key' object)")
+        material = self._material(crypto_object)
+        if material.secret is not None:
+            return EncryptionMaterial(jose.JweKey.from_secret(material.secret), material.kid)
+        assert material.private_key is not None
+        return EncryptionMaterial(jose.JweKey.from_private_key(material.private_key), material.kid)
 
     def signing_algorithm_use(self, name: str, alg: str) -> None:
         if not self.publishing:

@@ -62,5 +62,9 @@ def pyjwt_verify(request: HttpRequest) -> HttpResponse:
 
 
 class MinimalView(APIView):
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
+
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})

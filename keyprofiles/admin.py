@@ -39,7 +39,14 @@ from keyprofiles.models import (
     TrustedCertificate,
     Truststore,
 )
-from portal.console import ServiceFormMixin, ViewOnlyAdminMixin, form_data
+from portal.console import (
+    DeclaredFiltersOnlyMixin,
+    ServiceFormMixin,
+    ViewOnlyAdminMixin,
+    attachment_header,
+    form_data,
+    receives_secrets,
+)
 from portal.services import Actor
 
 CERTIFICATE_FACTS = (
@@ -60,15 +67,15 @@ def expiry_badge(certificate: CertificateFacts) -> str:
     if days is None:
         return "-"
     if days < 0:
-        return format_html('<strong style="color:#ba2121">expired {} days ago</strong>', -days)
+        return format_html('<strong class="expiry-text-red">expired {} days ago</strong>', -days)
     if days <= keyprofiles_settings.EXPIRY_WARNING_DAYS:
-        return format_html('<strong style="color:#ba2121">{} days</strong>', days)
+        return format_html('<strong class="expiry-text-red">{} days</strong>', days)
     if days <= keyprofiles_settings.EXPIRY_NOTICE_DAYS:
-        return format_html('<strong style="color:#b45f06">{} days</strong>', days)
+        return format_html('<strong class="expiry-text-amber">{} days</strong>', days)
     return f"{days} days"
 
 
-class ReadOnlyAfterCreateAdmin(admin.ModelAdmin):
+class ReadOnlyAfterCreateAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
     """Objects made by services are never edited in place: the change page is read-only."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -133,6 +140,7 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
             *super().get_urls(),
         ]
 
+    @receives_secrets
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -160,6 +168,7 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
             intro="A certificate and its private key (PEM or DER), or one PKCS#12 file with its password.",
         )
 
+    @receives_secrets
     def generate_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -187,6 +196,7 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
             "makes them.",
         )
 
+    @receives_secrets
     def secret_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -218,7 +228,7 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
     def certificate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         keystore = self._key_pair(request, pk)
         response = HttpResponse(keystore.certificate_pem + keystore.chain_pem, content_type="application/x-pem-file")
-        response["Content-Disposition"] = f'attachment; filename="{keystore.name}.pem"'
+        response["Content-Disposition"] = attachment_header(f"{keystore.name}.pem")
         return response
 
     def jwk_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -227,7 +237,7 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         jwk["kid"] = keymaterial.jwk_thumbprint(jwk)
         jwk["x5c"] = [keymaterial.certificate_der_b64(keystore.certificate_pem)]  # type: ignore[assignment]
         response = HttpResponse(json.dumps(jwk, indent=2), content_type="application/jwk+json")
-        response["Content-Disposition"] = f'attachment; filename="{keystore.name}.jwk.json"'
+        response["Content-Disposition"] = attachment_header(f"{keystore.name}.jwk.json")
         return response
 
     def delete_model(self, request: HttpRequest, obj: Keystore) -> None:
@@ -424,7 +434,7 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
 
 
 @admin.register(CryptoObject)
-class CryptoObjectAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class CryptoObjectAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("copyable_name", "role", "catalog", "profile", "subject", "fingerprint", "expiry")
     list_filter = ("role", "binding__catalog__organization", "binding__catalog")
     search_fields = ("name",)

@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format  # noqa: TID251
 from cryptography.x509.oid import NameOID
 
+from portal.errors import PortalError
+
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
@@ -76,7 +78,7 @@ _FIELD_NOUNS = {
 }
 
 
-class KeyMaterialError(Exception):
+class KeyMaterialError(PortalError):
     """A user's key material is refused.
 
     ``code`` is a stable identifier (``rsa_key_too_small``, ``wrong_password``, ...); ``field`` names the
@@ -85,9 +87,7 @@ class KeyMaterialError(Exception):
     """
 
     def __init__(self, message: str, *, code: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
+        super().__init__(message, code=code, field=field)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from portal.models import Catalog, Organization, slug_validator
+from portal.models import Catalog, Organization, slug_validator, validate_no_control_characters
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -72,7 +72,7 @@ class Keystore(CertificateFacts):
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="keystores")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_no_control_characters])
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.KEY_PAIR)
     source = models.CharField(max_length=10, choices=Source.choices)
     curve = models.CharField(max_length=8, blank=True)
@@ -142,7 +142,7 @@ class Truststore(models.Model):
     """Certificates only, for verifying tokens signed elsewhere."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="truststores")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_no_control_characters])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -171,7 +171,7 @@ class KeyProfile(models.Model):
     """A versioned TLS client profile in APIC's terms: a keystore and/or a truststore under a name."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="keyprofiles")
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[validate_no_control_characters])
     name = models.CharField(max_length=50, validators=[slug_validator], help_text="The slug of the title.")
     version = models.CharField(max_length=32, default="1.0.0", validators=[validate_semver])
     keystore = models.ForeignKey(Keystore, null=True, blank=True, on_delete=models.PROTECT, related_name="keyprofiles")

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from portal import services
-from portal.console import ViewOnlyAdminMixin
-from portal.models import AuditEvent, Catalog, Organization
+from portal.console import DeclaredFiltersOnlyMixin, ServiceFormMixin, ViewOnlyAdminMixin, form_data, receives_secrets
+from portal.forms import ApiKeyCreateForm
+from portal.models import ApiKey, AuditEvent, Catalog, Organization
 from portal.services import Actor
 
 admin.site.site_header = "Key-profile portal console"
@@ -21,7 +24,7 @@ admin.site.index_title = "Console"
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
     list_display = ("slug", "title", "created_at")
     search_fields = ("slug", "title")
 
@@ -37,7 +40,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Catalog)
-class CatalogAdmin(admin.ModelAdmin):
+class CatalogAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
     list_display = ("slug", "title", "organization", "created_at")
     list_filter = ("organization",)
 
@@ -111,8 +114,13 @@ class AuditUserFilter(admin.AllValuesFieldListFilter):
         self.title = "user"
 
 
+# Who may read client ids (tokens.admin.may_read_client_ids; portal names the permission, never imports tokens).
+CLIENT_ID_READERS = "tokens.change_consumerapp"
+CLIENT_ID_KEYS = frozenset({"client_id", "old_client_id"})
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """The audit log: filter by object, user (actor) and action; nobody adds, changes or deletes an event."""
 
     # Object type and organization are filters, not columns: the list fits a 1280 px window beside them.
@@ -125,3 +133,97 @@ class AuditEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> AuditEvent | None:
+        """The event, with client ids masked for a user who may not read them (an auditor): app events
+        record the client id, which is a credential for a client-id-only API."""
+        event = super().get_object(request, object_id, from_field)
+        if event is not None and not request.user.has_perm(CLIENT_ID_READERS):
+            event.detail = {
+                key: f"••••{value[-4:]}" if key in CLIENT_ID_KEYS and isinstance(value, str) else value
+                for key, value in event.detail.items()
+            }
+        return event
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
+    """API keys: create (the key is shown once), list, expire and revoke. The digest is never shown, searched or
+    filtered on: it is not among the fields, filters or search fields."""
+
+    list_display = ("name", "organization", "role", "display_prefix", "key_state", "expires_at", "created_at")
+    list_filter = ("organization", "role")
+    search_fields = ("name", "display_prefix")
+    fields = (
+        "organization",
+        "name",
+        "role",
+        "profiles",
+        "allow_iss",
+        "allow_aud",
+        "allow_sub",
+        "max_expires_in",
+        "display_prefix",
+        "key_state",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "revoked_at",
+    )
+    readonly_fields = fields
+    actions = ["revoke_selected", "expire_selected"]
+    list_select_related = ("organization",)
+
+    @admin.display(description="State")
+    def key_state(self, obj: ApiKey) -> str:
+        return obj.state
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoked keys stay, as the audit trail names them
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoke and expire (the admin's change form stays closed: a key's facts never change)."""
+        return request.user.has_perm("portal.change_apikey")
+
+    @receives_secrets
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyCreateForm(*form_data(request))
+
+        def perform(data: dict[str, Any], actor: Actor) -> HttpResponse:
+            lifetime = data["expires_in"]
+            key, text = services.api_key_create(
+                **form.service_arguments(),
+                expires_at=timezone.now() + lifetime if lifetime else None,
+                actor=actor,
+            )
+            context = {**self.admin_site.each_context(request), "opts": self.model._meta, "key": key, "text": text}
+            response = TemplateResponse(request, "admin/portal/api_key_created.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+
+        return self.run_service_form(
+            request,
+            form=form,
+            title="Create an API key",
+            submit_label="Create",
+            perform=perform,
+            errors=(),
+            intro="The key is shown once, on the next page; the portal keeps only a digest of it.",
+        )
+
+    @admin.action(description="Revoke the selected API keys", permissions=["revoke"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.api_key_revoke(key=key, actor=Actor.for_user(request.user))
+        self.message_user(request, f"Revoked {len(queryset)} API key(s); every process refuses them within seconds.")
+
+    @admin.action(description="Expire the selected API keys now", permissions=["revoke"])
+    def expire_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.api_key_expire(key=key, actor=Actor.for_user(request.user))
+        self.message_user(request, f"Expired {len(queryset)} API key(s).")

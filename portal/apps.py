@@ -7,7 +7,14 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal.console import roles_post_migrate
+        from axes.signals import user_locked_out  # type: ignore[import-untyped]
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from portal.console import audit_login_failure, audit_login_lockout, audit_login_success, roles_post_migrate
 
         # The console roles are (re)made after every migrate, and after the flush between transactional tests.
         post_migrate.connect(roles_post_migrate, sender=self, dispatch_uid="portal.roles")
+        # Every console login, failed, refused while locked out, or successful, is an audit event.
+        user_login_failed.connect(audit_login_failure, dispatch_uid="portal.audit_login_failure")
+        user_locked_out.connect(audit_login_lockout, dispatch_uid="portal.audit_login_lockout")
+        user_logged_in.connect(audit_login_success, dispatch_uid="portal.audit_login_success")

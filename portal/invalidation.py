@@ -1,4 +1,4 @@
-"""The configuration version every process watches (DESIGN.md section 5).
+"""The version counters every process watches (DESIGN.md section 5).
 
 Every change that alters what the gateway serves (a publish, an enabled profile, a rotation, a credential
 change) bumps the version: in the database inside the change's own transaction, and in the shared cache once
@@ -24,7 +24,6 @@ from portal.models import ConfigVersion
 
 logger = logging.getLogger(__name__)
 
-COUNTER_KEY = "portal:config-version"
 # The cached copy expires, so readers go back to the database row now and then: a change made by a host that
 # could not reach Redis (a partition, a Redis restored from an old snapshot) still reaches every node.
 COPY_SECONDS = 3
@@ -45,54 +44,82 @@ def cache_is_shared() -> bool:
     return settings.CACHES["default"]["BACKEND"] not in _LOCAL_CACHES
 
 
-def _database_version() -> int:
-    row = ConfigVersion.objects.filter(pk=1).values_list("value", flat=True).first()
-    return int(row) if row is not None else 0
+class VersionCounter:
+    """One named version counter: a ``ConfigVersion`` row, and its copy in the shared cache.
+
+    Counters are independent so that a change only drops the warm state that depends on it: an API key
+    revocation must not make every gateway process rebuild its published assemblies (issue 14).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cache_key = f"portal:{name}-version"
+
+    def __repr__(self) -> str:
+        return f"VersionCounter({self.name!r})"
+
+    def _database_version(self) -> int:
+        row = ConfigVersion.objects.filter(name=self.name).values_list("value", flat=True).first()
+        return int(row) if row is not None else 0
+
+    def current(self) -> int:
+        """The counter's value. Raises DatabaseError when it must come from a database that is down."""
+        if cache_is_shared():
+            try:
+                value = cache.get(self.cache_key)
+            except Exception:  # the cache being down must not break serving: fall back to the database
+                logger.warning("%s version: shared cache unreadable, reading the database", self.name, exc_info=True)
+            else:
+                if value is not None:
+                    return int(value)
+                version = self._database_version()
+                try:
+                    cache.add(self.cache_key, version, timeout=COPY_SECONDS)
+                except Exception:
+                    logger.warning("%s version: not copied to the shared cache", self.name, exc_info=True)
+                return version
+        return self._database_version()
+
+    def bump(self) -> None:
+        """Bump the counter within the current transaction, and in the shared cache once it commits."""
+        updated = ConfigVersion.objects.filter(name=self.name).update(value=F("value") + 1)
+        if not updated:
+            ConfigVersion.objects.get_or_create(name=self.name, defaults={"value": 1})
+        if cache_is_shared():
+            transaction.on_commit(self._publish_to_cache)
+
+    def _publish_to_cache(self) -> None:
+        try:
+            cache.set(self.cache_key, self._database_version(), timeout=COPY_SECONDS)
+        except Exception:
+            logger.warning("%s version: not copied to the shared cache", self.name, exc_info=True)
+
+
+# What the gateway serves: publications, enabled profiles, rotations, consumer credentials.
+GATEWAY = VersionCounter("config")
+# API keys of the REST API: creation, revocation, expiry (portal.apikeys).
+API_KEYS = VersionCounter("api-keys")
 
 
 def current_version() -> int:
-    """The configuration version. Raises DatabaseError when it must come from a database that is down."""
-    if cache_is_shared():
-        try:
-            value = cache.get(COUNTER_KEY)
-        except Exception:  # the cache being down must not break serving: fall back to the database
-            logger.warning("config version: shared cache unreadable, reading the database", exc_info=True)
-        else:
-            if value is not None:
-                return int(value)
-            version = _database_version()
-            try:
-                cache.add(COUNTER_KEY, version, timeout=COPY_SECONDS)
-            except Exception:
-                logger.warning("config version: not copied to the shared cache", exc_info=True)
-            return version
-    return _database_version()
+    """The gateway's configuration version (``GATEWAY.current()``)."""
+    return GATEWAY.current()
 
 
 def bump_version() -> None:
-    """Bump the version within the current transaction, and in the shared cache once it commits."""
-    updated = ConfigVersion.objects.filter(pk=1).update(value=F("value") + 1)
-    if not updated:
-        ConfigVersion.objects.get_or_create(pk=1, defaults={"value": 1})
-    if cache_is_shared():
-        transaction.on_commit(_publish_to_cache)
-
-
-def _publish_to_cache() -> None:
-    try:
-        cache.set(COUNTER_KEY, _database_version(), timeout=COPY_SECONDS)
-    except Exception:
-        logger.warning("config version: not copied to the shared cache", exc_info=True)
+    """Bump the gateway's configuration version (``GATEWAY.bump()``)."""
+    GATEWAY.bump()
 
 
 class VersionWatch:
-    """Tells a process cheaply whether the configuration version moved since it last looked.
+    """Tells a process cheaply whether a counter (the gateway's by default) moved since it last looked.
 
     ``changed()`` reads the version at most every ``RECHECK_SECONDS``; between reads it answers from memory.
     When the version cannot be read at all, it reports no change: the process keeps serving what it has.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, counter: VersionCounter = GATEWAY) -> None:
+        self._counter = counter
         self._seen: int | None = None
         self._checked_at = 0.0
 
@@ -101,9 +128,9 @@ class VersionWatch:
         if self._seen is not None and now - self._checked_at < RECHECK_SECONDS:
             return False
         try:
-            version = current_version()
+            version = self._counter.current()
         except DatabaseError:
-            logger.warning("config version unreadable; serving the state already built", exc_info=True)
+            logger.warning("%s version unreadable; serving the state already built", self._counter.name, exc_info=True)
             self._checked_at = now
             return self._seen is None
         self._checked_at = time.monotonic()

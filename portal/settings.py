@@ -11,8 +11,9 @@ Two modes, chosen by ``PORTAL_MODE``:
 Every variable is listed in README.md, "Configuration".
 """
 
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -57,6 +58,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "portal",
     "keyprofiles",
     "tokens",
@@ -150,10 +154,48 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
+# The REST API under /api/v1/ (portal/api/__init__.py). Bearer first: a request without credentials answers 401
+# with "WWW-Authenticate: Bearer". The default permission is the strictest role, so a view that forgets to
+# choose is closed rather than open.
 REST_FRAMEWORK: dict[str, Any] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.BearerApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.IsOperator"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.RoleRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# Requests per role and period, shared by every process through the cache; "none" is unlimited.
+PORTAL_API_RATES = env.str("PORTAL_API_RATES", default="operator=600/min,auditor=600/min,signer=6000/min")
+# The secret API key digests are keyed with (portal/apikeys.py); empty: derived from SECRET_KEY.
+PORTAL_API_KEY_SECRET = env.str("PORTAL_API_KEY_SECRET", default="")
+
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Key-profile and token portal API",
+    "DESCRIPTION": "Keystores, key profiles, catalogs, the token service and the audit log (DESIGN.md 4a). "
+    "Errors are RFC 9457 problem documents (application/problem+json) with a stable `code`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ApiKeyRoleEnum": "portal.models.ApiKey.Role"},
 }
 
 KEYPROFILES = {
@@ -193,4 +235,50 @@ LOGGING = {
         # Per-request gateway lines: INFO in production, quiet in development unless asked for.
         "tokens.gateway": {"level": env.str("GATEWAY_LOG_LEVEL", default="INFO" if PRODUCTION else "WARNING")},
     },
+}
+
+# -- The console's own defences (issue 9; docs/security.md) -----------------------------------------------
+# Login throttling (django-axes): after PORTAL_LOGIN_FAILURE_LIMIT failures for one user name from one client
+# address, that pair is refused until PORTAL_LOGIN_COOLOFF_MINUTES pass without another attempt. Attempts are
+# counted in the database, so every process and node sees the same count. Failures, lock-outs and successes
+# become audit events (portal.console.audit_login_*). Unlock by hand: `manage.py axes_reset_username NAME`.
+INSTALLED_APPS += ["axes", "csp"]
+# AxesMiddleware turns a lock-out into the lock-out page; its documentation wants it last.
+MIDDLEWARE += ["csp.middleware.CSPMiddleware", "axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("PORTAL_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTAL_LOGIN_COOLOFF_MINUTES", default=15))
+# User name and address together: a wrong password from elsewhere cannot lock a user out of their own desk.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind load balancers every login would come from the balancer's address: name how many append to
+# X-Forwarded-For, and the address they saw is counted instead (portal.console.login_client_address).
+PORTAL_TRUSTED_PROXIES = env.int("PORTAL_TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.console.login_client_address"
+AXES_LOCKOUT_CALLABLE = "portal.console.login_lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are audit events already
+# The audit log is the record of every login; axes' own INFO lines would repeat it on every sign-in.
+AXES_VERBOSE = False
+cast(dict[str, Any], LOGGING["loggers"])["axes"] = {"level": "WARNING"}
+
+# Error pages and reports of requests that carry key material or passwords show none of it, in development
+# too (portal.console.receives_secrets marks those views).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.console.ConsoleExceptionReporterFilter"
+
+# The console's Content-Security-Policy (django-csp): scripts and styles only from the portal's own static
+# files (templates/admin and portal/static/console have no inline script, handler or style attribute), no
+# plug-ins, no framing, forms post only to the portal. Gateway answers carry their own, stricter policy.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
 }

@@ -20,6 +20,8 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from portal.api.problems import api_not_found, api_server_error, is_api_path
+
 logger = logging.getLogger(__name__)
 
 # name -> probe returning True when that part of the process can serve without the database
@@ -76,6 +78,18 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=code)
 
 
+def api_path_not_found(request: HttpRequest) -> HttpResponse:
+    """Any /api/ path no REST API route matches: a problem document (never the gateway's answer)."""
+    return api_not_found(request)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a problem document under /api/, Django's page elsewhere."""
+    if is_api_path(request.path):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: a database that cannot be reached is a 503 with a message, not an error of ours.
 
@@ -83,6 +97,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     raised in middleware too (loading the session of a console user, say), not only in views.
     """
     error = sys.exc_info()[1]
+    if is_api_path(request.path):
+        return api_server_error(error)
     if isinstance(error, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s %s", request.method, request.path)
         # Rendered without the request: its context processors would reach for the user, in the database.

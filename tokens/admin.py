@@ -22,7 +22,16 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
-from portal.console import ServiceForm, ServiceFormMixin, ViewOnlyAdminMixin, form_data, require_permissions
+from portal.console import (
+    DeclaredFiltersOnlyMixin,
+    ServiceForm,
+    ServiceFormMixin,
+    ViewOnlyAdminMixin,
+    attachment_header,
+    form_data,
+    receives_secrets,
+    require_permissions,
+)
 from portal.services import Actor
 from tokens import console, services
 from tokens.console import EditorError
@@ -58,6 +67,17 @@ def gateway_base_url(request: HttpRequest, publication: Publication) -> str:
     return console.gateway_url(request, publication)
 
 
+def may_read_client_ids(user: Any) -> bool:
+    """Client ids are credentials (a client-id-only API mints tokens for whoever sends one): users who may
+    change consumer apps read them; auditors, who only read, do not need them."""
+    return bool(user.has_perm("tokens.change_consumerapp"))
+
+
+def masked_client_id(client_id: str) -> str:
+    """What an auditor sees of a client id: its last four characters, enough to tell apps apart in a log."""
+    return f"••••{client_id[-4:]}"
+
+
 def _form_problems(form: ServiceForm) -> str:
     return "; ".join(
         f"{'' if name == '__all__' else name + ': '}{' '.join(str(m) for m in e)}" for name, e in form.errors.items()
@@ -65,7 +85,7 @@ def _form_problems(form: ServiceForm) -> str:
 
 
 @admin.register(Api)
-class ApiAdmin(ServiceFormMixin, admin.ModelAdmin):
+class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
     list_display = ("title", "name", "version", "base_path", "organization", "published_in")
     list_filter = ("organization",)
     search_fields = ("title", "name", "base_path")
@@ -161,7 +181,7 @@ class ApiAdmin(ServiceFormMixin, admin.ModelAdmin):
             raise Http404
         content_type = "application/yaml" if fmt == "yaml" else "application/json"
         response = HttpResponse(document_dump(api.document, fmt=fmt), content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="{api.name}_{api.version}.{fmt}"'
+        response["Content-Disposition"] = attachment_header(f"{api.name}_{api.version}.{fmt}")
         return response
 
     # -- the API page: outline, YAML, publications ----------------------------------------------------------
@@ -407,7 +427,7 @@ class ApiAdmin(ServiceFormMixin, admin.ModelAdmin):
 
 
 @admin.register(Publication)
-class PublicationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("api", "catalog", "state", "base_path", "revision", "published_at", "subscriber_count")
     list_filter = ("state", "catalog__organization", "catalog")
     fields = ("api_link", "catalog", "state", "base_path", "revision", "published_at", "gateway", "downloads")
@@ -493,14 +513,15 @@ class PublicationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         require_permissions(request, "tokens.view_publication")
         publication = self._publication(pk)
         app = publication.subscribers.order_by("created_at").first()
+        # An auditor gets the collection without a client id: filling one in is an operator's choice.
         collection = postman_collection(
             document=publication.document,
             gateway_url=gateway_base_url(request, publication),
-            client_id=app.client_id if app else "",
+            client_id=app.client_id if app and may_read_client_ids(request.user) else "",
         )
         response = HttpResponse(json.dumps(collection, indent=2), content_type="application/json")
         filename = f"{publication.api.name}_{publication.api.version}.postman_collection.json"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Content-Disposition"] = attachment_header(filename)
         return response
 
     def state_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -556,7 +577,7 @@ class PublicationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
             "publication": publication,
             "operations": operations,
             "first_headers": setup["operations"][0]["headers"] if operations else "",
-            "client_id": console.client_id_for_test(publication),
+            "client_id": console.client_id_for_test(publication) if may_read_client_ids(request.user) else "",
             "secret_required": description.client_secret_required,
             "setup": setup,
         }
@@ -574,13 +595,38 @@ class PublicationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsumerApp)
-class ConsumerAppAdmin(ServiceFormMixin, admin.ModelAdmin):
+class ConsumerAppAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
+    """Consumer apps. A client id is what a gateway call needs to mint a token, so only users who may change
+    apps (operators) read it, search by it or sort by it; others (auditors) see its last four characters."""
+
     list_display = ("name", "catalog", "client_id", "has_secret", "subscription_list", "created_at")
     list_filter = ("catalog__organization", "catalog")
     search_fields = ("name", "client_id")
     fields = ("name", "catalog", "description", "client_id", "has_secret", "subscription_list", "created_at")
     readonly_fields = fields
     change_form_template = "admin/tokens/app_change_form.html"
+
+    @admin.display(description="Client id")
+    def masked_client_id(self, obj: ConsumerApp) -> str:
+        return masked_client_id(obj.client_id)
+
+    def _without_client_id(self, request: HttpRequest, names: Any) -> Any:
+        if may_read_client_ids(request.user):
+            return names
+        return tuple("masked_client_id" if name == "client_id" else name for name in names)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return self._without_client_id(request, super().get_list_display(request))
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self._without_client_id(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self._without_client_id(request, super().get_readonly_fields(request, obj))
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        fields = super().get_search_fields(request)
+        return fields if may_read_client_ids(request.user) else tuple(f for f in fields if f != "client_id")
 
     @admin.display(description="Client secret", boolean=True)
     def has_secret(self, obj: ConsumerApp) -> bool:
@@ -630,6 +676,7 @@ class ConsumerAppAdmin(ServiceFormMixin, admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
+    @receives_secrets
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -656,6 +703,7 @@ class ConsumerAppAdmin(ServiceFormMixin, admin.ModelAdmin):
             intro="The app gets a client id and is subscribed to every API served in its catalog.",
         )
 
+    @receives_secrets
     def reset_secret_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         require_permissions(request, "tokens.change_consumerapp")
         app = get_object_or_404(ConsumerApp, pk=pk)

@@ -21,10 +21,11 @@ from keyprofiles.admin import KeyProfileAdmin
 from keyprofiles.forms import read_upload
 from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import KeyProfile, Keystore
-from portal.console import ServiceForm, form_data
+from portal.console import ServiceForm, form_data, receives_secrets
+from portal.durations import parse_duration
 from portal.models import Catalog
 from portal.services import Actor
-from tokens.rotation import KeySource, RotationError, keyprofile_rotate, parse_duration
+from tokens.rotation import KeySource, RotationError, keyprofile_rotate
 
 
 class RotateForm(ServiceForm):
@@ -115,6 +116,7 @@ class KeyProfileRotationAdmin(KeyProfileAdmin):
         extra = {**(extra_context or {}), "has_rotate_permission": self.has_rotate_permission(request)}
         return super().change_view(request, object_id, form_url, extra)
 
+    @receives_secrets
     def rotate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         profile = get_object_or_404(KeyProfile, pk=pk)
         if not self.has_rotate_permission(request):

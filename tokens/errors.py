@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from portal.errors import PortalError
 
-class DocumentError(Exception):
+
+class DocumentError(PortalError):
     """An API document is malformed; the message names the place at fault."""
 
+    default_code = "invalid_document"
 
-class PolicyConfigError(Exception):
+
+class PolicyConfigError(PortalError):
     """A policy's configuration is refused at publish, naming the policy title and the property."""
+
+    default_code = "invalid_policy"
 
     def __init__(self, message: str, *, policy: str = "", prop: str = "") -> None:
         super().__init__(message)
@@ -16,8 +22,10 @@ class PolicyConfigError(Exception):
         self.prop = prop
 
 
-class PublishError(Exception):
+class PublishError(PortalError):
     """An API cannot be published (unsupported policy, base path taken, bad state change...)."""
+
+    default_code = "publish_refused"
 
 
 class AssemblyError(Exception):

@@ -11,7 +11,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from keyprofiles.models import validate_semver
-from portal.models import Catalog, Organization, slug_validator
+from portal.models import Catalog, Organization, slug_validator, validate_no_control_characters
 
 base_path_validator = RegexValidator(
     r"^/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$",
@@ -24,7 +24,7 @@ class Api(models.Model):
     text so key order survives every database) is the source of truth; the other fields mirror it."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="apis")
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[validate_no_control_characters])
     name = models.CharField(max_length=50, validators=[slug_validator])
     version = models.CharField(max_length=32, validators=[validate_semver])
     base_path = models.CharField(max_length=200, validators=[base_path_validator])
@@ -89,8 +89,8 @@ class ConsumerApp(models.Model):
     """An application that calls published APIs with a client id (and, optionally, a secret)."""
 
     catalog = models.ForeignKey(Catalog, on_delete=models.PROTECT, related_name="apps")
-    name = models.CharField(max_length=100)
-    description = models.CharField(max_length=300, blank=True)
+    name = models.CharField(max_length=100, validators=[validate_no_control_characters])
+    description = models.CharField(max_length=300, blank=True, validators=[validate_no_control_characters])
     client_id = models.CharField(
         max_length=32,
         unique=True,

@@ -13,7 +13,6 @@ every minute (``manage.py retire_keys``).
 from __future__ import annotations
 
 import copy
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from django.utils import timezone
 from keyprofiles import lifecycle
 from keyprofiles import services as keyprofile_services
 from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
+from portal.errors import PortalError
 from portal.invalidation import propagation_seconds
 from portal.models import Catalog
 from portal.services import Actor, audit_record
@@ -37,23 +37,12 @@ from tokens.models import Publication
 from tokens.runtime import CatalogCryptoResolver
 
 State = KeyProfileBinding.State
-_DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class RotationError(Exception):
+class RotationError(PortalError):
     """A rotation cannot be done as asked; the message says why and what to do."""
 
-
-def parse_duration(text: str) -> timedelta:
-    """``90``, ``90s``, ``15m``, ``2h``, ``7d``, ``1w`` or combinations such as ``1h30m``.
-
-    Raises ValueError naming the text when it is not a duration.
-    """
-    cleaned = text.strip().lower()
-    if not cleaned or _DURATION.sub("", cleaned).strip():
-        raise ValueError(f"'{text}' is not a duration (use e.g. 90s, 15m, 2h, 7d or 1h30m).")
-    return timedelta(seconds=sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(cleaned)))
+    default_code = "rotation_refused"
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,9 @@ def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, An
     if clash is not None:
         raise PublishError(
             f"The base path {description.base_path} is already served in {catalog} by {clash.api}; "
-            "retire that API or change this one's base path."
+            "retire that API or change this one's base path.",
+            code="base_path_taken",
+            conflict=True,
         )
     _fix_signing_algorithms(uses=algorithm_uses, actor=actor, api=api)
     # Another version of the same API in this catalog gives way: one version serves a base path.
@@ -198,7 +200,11 @@ def api_delete(*, api: Api, actor: Actor) -> None:
         str(p.catalog) for p in api.publications.exclude(state=Publication.State.RETIRED).select_related("catalog")
     ]
     if served:
-        raise PublishError(f"{api} is published in {', '.join(served)}; retire it there before deleting it.")
+        raise PublishError(
+            f"{api} is published in {', '.join(served)}; retire it there before deleting it.",
+            code="in_use",
+            conflict=True,
+        )
     organization = api.organization
     audit_record(
         actor=actor,

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.models import AbstractUser, Group, Permission
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils.http import parse_header_parameters
 
 from keyprofiles import keymaterial, services
 from keyprofiles.admin import expiry_badge
@@ -534,14 +536,15 @@ def expiring_keystore(organization: Organization, actor: Actor, days: int) -> Ke
     )
 
 
-@pytest.mark.parametrize(("days", "colour"), [(10, "#ba2121"), (60, "#b45f06")])
+@pytest.mark.parametrize(("days", "colour"), [(10, "red"), (60, "amber")])
 def test_expiry_badge_colours_with_the_default_windows(
     organization: Organization, actor: Actor, days: int, colour: str
 ) -> None:
     keystore = expiring_keystore(organization, actor, days)
     with time_machine.travel(NOW, tick=False):
         badge = expiry_badge(keystore)
-    assert f'<strong style="color:{colour}">{days} days</strong>' == badge
+    # A class, not a style attribute: the console's CSP allows no inline style.
+    assert f'<strong class="expiry-text-{colour}">{days} days</strong>' == badge
 
 
 def test_expiry_badge_beyond_the_windows_is_plain(organization: Organization, actor: Actor) -> None:
@@ -583,3 +586,131 @@ def test_operator_may_generate_and_upload(client: Client, django_user_model: typ
     assert operator.get(reverse("admin:keyprofiles_keystore_generate")).status_code == 200
     assert operator.get(reverse("admin:keyprofiles_keystore_add")).status_code == 200
     assert operator.get(reverse("admin:keyprofiles_keyprofile_add")).status_code == 200
+
+
+# Content-Disposition and names (issue 9, finding 6)
+
+INJECTING_NAME = "x\"; filename*=UTF-8''evil.html; x=\""
+DOWNLOADS = [("keyprofiles_keystore_certificate", ".pem"), ("keyprofiles_keystore_jwk", ".jwk.json")]
+
+
+def download_filename(response: Any) -> tuple[str, dict[str, str]]:
+    """The disposition and its parameters, parsed as a browser reads RFC 6266 (filename* decoded)."""
+    disposition, params = parse_header_parameters(response["Content-Disposition"])
+    return disposition, params
+
+
+@pytest.mark.parametrize(("view", "suffix"), DOWNLOADS)
+def test_a_download_named_to_inject_a_filename_parameter_keeps_its_one_quoted_name(
+    console: Client, organization: Organization, actor: Actor, view: str, suffix: str
+) -> None:
+    keystore = services.keystore_import(
+        organization=organization,
+        name=INJECTING_NAME,
+        certificate=fx.CERT1_PEM.encode(),
+        private_key=fx.KEY1_PEM.encode(),
+        actor=actor,
+    )
+    response = console.get(reverse(f"admin:{view}", args=[keystore.pk]))
+    disposition, params = download_filename(response)
+    assert response.status_code == 200
+    assert disposition == "attachment"
+    assert params == {"filename": INJECTING_NAME + suffix}
+
+
+@pytest.mark.parametrize(("view", "suffix"), DOWNLOADS)
+def test_a_download_of_a_plain_name_is_quoted_as_before(
+    console: Client, keystore: Keystore, view: str, suffix: str
+) -> None:
+    response = console.get(reverse(f"admin:{view}", args=[keystore.pk]))
+    assert response["Content-Disposition"] == f'attachment; filename="JWT Keystore{suffix}"'
+
+
+@pytest.mark.parametrize(("view", "suffix"), DOWNLOADS)
+def test_a_stored_name_with_cr_lf_downloads_without_breaking_the_header(
+    console: Client, keystore: Keystore, view: str, suffix: str
+) -> None:
+    # A row stored before names were checked: the header must still be one line, never a 500.
+    Keystore.objects.filter(pk=keystore.pk).update(name="a\r\nSet-Cookie: x=1")
+    response = console.get(reverse(f"admin:{view}", args=[keystore.pk]))
+    assert response.status_code == 200
+    assert "\r" not in response["Content-Disposition"]
+    assert "\n" not in response["Content-Disposition"]
+    assert response["Content-Disposition"] == f"attachment; filename*=utf-8''a%0D%0ASet-Cookie%3A%20x%3D1{suffix}"
+    assert "Set-Cookie" not in response.headers
+
+
+GENERATE = {"common_name": "jwt.demo.local", "key_type": "EC", "bits": "2048", "curve": "P-256", "days": "365"}
+
+
+@pytest.mark.parametrize("name", ["JWT\r\nKeystore", "JWT\x0bKeystore", "JWT\u202eKeystore", "JWT\x00Keystore"])
+def test_a_keystore_name_with_a_control_character_is_refused_beside_the_name(
+    console: Client, organization: Organization, name: str
+) -> None:
+    data = {"organization": organization.pk, "name": name, **GENERATE}
+    response = console.post(reverse("admin:keyprofiles_keystore_generate"), data)
+    assert response.status_code == 200
+    row = form_row(response.content.decode(), "name")
+    assert "Control characters are not allowed here" in row or "Null characters are not allowed" in row
+    assert not Keystore.objects.exists()
+
+
+def test_a_keystore_name_with_accents_and_quotes_is_accepted(console: Client, organization: Organization) -> None:
+    data = {"organization": organization.pk, "name": 'Clé "JWT" été', **GENERATE}
+    response = console.post(reverse("admin:keyprofiles_keystore_generate"), data)
+    assert response.status_code == 302
+    assert Keystore.objects.get().name == 'Clé "JWT" été'
+
+
+def test_the_import_service_refuses_a_control_character_in_the_name_and_stores_nothing(
+    organization: Organization, actor: Actor
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        services.keystore_import(
+            organization=organization,
+            name="JWT\nKeystore",
+            certificate=fx.CERT1_PEM.encode(),
+            private_key=fx.KEY1_PEM.encode(),
+            actor=actor,
+        )
+    assert raised.value.message_dict == {
+        "name": ["Control characters are not allowed here (found U+000A at position 4)."]
+    }
+    assert not Keystore.objects.exists()
+
+
+# Error pages of requests that carry key material (issue 9, finding 5 as seen in the console)
+
+
+def boom(**kwargs: Any) -> Any:
+    raise RuntimeError("a bug below the console view")
+
+
+def test_a_crash_in_the_upload_view_shows_neither_the_key_nor_the_passphrase(
+    console: Client, organization: Organization, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.DEBUG = True
+    monkeypatch.setattr(services, "keystore_import", boom)
+    console.raise_request_exception = False
+    files = {"certificate": upload("c.pem", fx.CERT1_PEM), "private_key": upload("k.pem", fx.KEY1_ENCRYPTED_PEM)}
+    response = post_upload(console, organization, password=fx.KEY1_PASSPHRASE.decode(), **files)
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert "a bug below the console view" in page  # the debug page, with its traceback
+    assert "BEGIN ENCRYPTED PRIVATE KEY" not in page
+    assert "correct horse" not in page
+
+
+def test_a_crash_in_a_view_without_secrets_still_shows_its_variables(
+    console: Client, organization: Organization, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.DEBUG = True
+    monkeypatch.setattr(services, "truststore_import", boom)
+    console.raise_request_exception = False
+    response = console.post(
+        reverse("admin:keyprofiles_truststore_add"),
+        {"organization": organization.pk, "name": "Partners", "certificate": upload("c.pem", fx.CERT1_PEM)},
+    )
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert "BEGIN CERTIFICATE" in page  # the uploaded bytes, as a frame variable

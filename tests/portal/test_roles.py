@@ -8,8 +8,10 @@ without a role may not.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from keyprofiles.models import KeyProfile, Keystore
 from keyprofiles.services import keyprofile_create, keystore_import
@@ -317,3 +320,202 @@ def test_an_auditor_sees_no_change_controls_an_operator_sees(
 
     assert [c for c in controls if c in seen_by_auditor] == []
     assert [c for c in controls if c not in seen_by_operator] == []
+
+
+# -- list filters: only what the admin declares (issue 9, finding 7) ----------------------------------------
+
+
+def app_list(client: Client, query: str) -> Any:
+    return client.get(reverse("admin:tokens_consumerapp_changelist") + query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?client_secret_hash__startswith=hmac",  # the oracle from the review: a digest, prefix by prefix
+        "?client_secret_hash=",
+        "?client_id__startswith=0",
+        "?catalog__organization__slug__startswith=p",  # through a declared relation to an undeclared field
+        "?subscriptions__document_text__contains=jwt",
+    ],
+)
+def test_an_auditor_cannot_filter_apps_on_an_undeclared_or_secret_field(
+    auditor: Client, world: World, query: str
+) -> None:
+    ConsumerApp.objects.filter(pk=world.app.pk).update(client_secret_hash="hmac-sha256$00$11")
+    response = app_list(auditor, query)
+    assert response.status_code == 400
+    assert world.app.name.encode() not in response.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?catalog__id__exact={sandbox}",
+        "?catalog__organization__id__exact={organization}",
+        "?catalog__id__exact={sandbox}&catalog__organization__id__exact={organization}",
+    ],
+)
+def test_an_auditor_filters_apps_with_the_declared_filters(auditor: Client, world: World, query: str) -> None:
+    response = app_list(auditor, query.format(sandbox=world.sandbox.pk, organization=world.organization.pk))
+    assert response.status_code == 200
+    assert [app.pk for app in response.context["cl"].result_list] == [world.app.pk]
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (admin_url("keyprofiles_keystore_changelist"), "?sealed_key_id__startswith=test"),
+        (admin_url("keyprofiles_keystore_changelist"), "?sealed_ciphertext__isnull=False"),
+        (admin_url("portal_auditevent_changelist"), "?detail__icontains=secret"),
+        (admin_url("tokens_publication_changelist"), "?document_text__contains=jwt"),
+    ],
+)
+def test_no_list_answers_a_lookup_on_sealed_material_or_undeclared_fields(
+    operator: Client, world: World, url: Callable[[World], str], query: str
+) -> None:
+    assert operator.get(url(world) + query).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (admin_url("keyprofiles_keystore_changelist"), "?kind__exact=key_pair&key_type__exact=RSA"),
+        (admin_url("portal_auditevent_changelist"), "?action=api.publish&outcome__exact=success"),
+        (admin_url("portal_auditevent_changelist"), "?object=tokens.api:1&actor=test-operator"),
+        (admin_url("portal_auditevent_changelist"), "?created_at__year=2026&created_at__month=1"),
+        (admin_url("tokens_publication_changelist"), "?state__exact=published"),
+    ],
+)
+def test_the_declared_filters_and_date_hierarchy_still_filter(
+    operator: Client, world: World, url: Callable[[World], str], query: str
+) -> None:
+    assert operator.get(url(world) + query).status_code == 200
+
+
+def test_every_console_admin_filters_only_declared_fields_and_declares_no_secret_one() -> None:
+    from django.contrib import admin
+
+    from portal.console import SECRET_FIELD, DeclaredFiltersOnlyMixin
+
+    console_admins = {
+        model: model_admin
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in ("portal", "keyprofiles", "tokens")
+    }
+    assert len(console_admins) >= 10
+    assert [m for m, a in console_admins.items() if not isinstance(a, DeclaredFiltersOnlyMixin)] == []
+    for model_admin in console_admins.values():
+        declared = [
+            *(f if isinstance(f, str) else f[0] for f in model_admin.list_filter if not isinstance(f, type)),
+            *model_admin.search_fields,
+            *([model_admin.date_hierarchy] if model_admin.date_hierarchy else []),
+        ]
+        assert [d for d in declared if SECRET_FIELD.search(d)] == []
+
+
+# -- client ids: operators read them, auditors do not (issue 9) ------------------------------------------
+
+
+def test_an_auditor_sees_client_ids_masked_where_an_operator_reads_them(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    client_id = world.app.client_id
+    masked = "••••" + client_id[-4:]
+    for url in (
+        reverse("admin:tokens_consumerapp_changelist"),
+        reverse("admin:tokens_consumerapp_change", args=[world.app.pk]),
+    ):
+        seen_by_auditor = auditor.get(url).content.decode()
+        seen_by_operator = operator.get(url).content.decode()
+        assert client_id not in seen_by_auditor
+        assert masked in seen_by_auditor
+        assert client_id in seen_by_operator
+
+
+def test_an_auditor_cannot_search_apps_by_client_id_an_operator_can(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    query = "?q=" + world.app.client_id[:6]
+    assert list(app_list(auditor, query).context["cl"].result_list) == []
+    assert [app.pk for app in app_list(operator, query).context["cl"].result_list] == [world.app.pk]
+    # A search by name works for both.
+    assert [app.pk for app in app_list(auditor, "?q=Sandbox").context["cl"].result_list] == [world.app.pk]
+
+
+def test_the_postman_collection_carries_the_client_id_for_an_operator_only(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    url = reverse("admin:tokens_publication_postman", args=[world.publication.pk])
+    assert world.app.client_id not in auditor.get(url).content.decode()
+    assert world.app.client_id in operator.get(url).content.decode()
+
+
+def test_the_test_page_mints_nothing_for_an_auditor_and_fills_the_client_id_for_an_operator(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    url = reverse("admin:tokens_publication_test", args=[world.publication.pk])
+    refused = auditor.get(url)
+    assert refused.status_code == 403
+    assert world.app.client_id not in refused.content.decode()
+    assert f'value="{world.app.client_id}"' in operator.get(url).content.decode()
+
+
+# -- the console's CSP: nothing inline that it would block -----------------------------------------------
+
+CSP_PAGES = [
+    admin_url("index"),
+    admin_url("tokens_api_changelist"),
+    admin_url("tokens_api_create"),
+    admin_url("tokens_api_change", *API),
+    admin_url("tokens_api_policy", *API, lambda w: VALIDATE_POLICY),
+    admin_url("tokens_publication_test", *PUBLICATION),
+    admin_url("tokens_publication_change", *PUBLICATION),
+    admin_url("tokens_consumerapp_change", *APP),
+    admin_url("keyprofiles_keystore_changelist"),
+    admin_url("keyprofiles_keystore_generate"),
+    admin_url("keyprofiles_keystore_add"),
+    admin_url("keyprofiles_keyprofile_add"),
+    admin_url("keyprofiles_keyprofile_rotate", lambda w: w.profile.pk),
+    admin_url("portal_auditevent_changelist"),
+]
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.IGNORECASE)
+INLINE_HANDLER_OR_STYLE = re.compile(r"<[a-z][^>]*\s(on[a-z]+|style)\s*=", re.IGNORECASE)
+
+
+def test_console_pages_send_the_csp_and_hold_no_inline_script_handler_or_style_attribute(
+    operator: Client, world: World
+) -> None:
+    # An expiry badge on the keystore list (it once carried a style attribute).
+    Keystore.objects.filter(pk=world.keystore.pk).update(not_after=timezone.now() + timedelta(days=10))
+    problems = {}
+    for url in (page(world) for page in CSP_PAGES):
+        response = operator.get(url)
+        html = response.content.decode()
+        found = INLINE_SCRIPT.findall(html) + INLINE_HANDLER_OR_STYLE.findall(html)
+        if response.status_code != 200 or "script-src 'self'" not in response["Content-Security-Policy"] or found:
+            problems[url] = (response.status_code, found)
+    assert problems == {}
+    assert 'class="expiry-text-red"' in operator.get(reverse("admin:keyprofiles_keystore_changelist")).content.decode()
+
+
+def test_the_inline_checks_would_see_an_inline_script_a_handler_and_a_style() -> None:
+    html = '<script>alert(1)</script><a href="#" onclick="x()">x</a><strong style="color:red">y</strong>'
+    assert INLINE_SCRIPT.findall(html) == ["<script>"]
+    assert INLINE_HANDLER_OR_STYLE.findall(html) == ["onclick", "style"]
+    assert INLINE_SCRIPT.findall('<script src="/static/console/console.js" defer></script>') == []
+
+
+def test_an_auditor_reads_app_events_with_the_client_id_masked_an_operator_in_full(
+    auditor: Client, operator: Client, world: World
+) -> None:
+    event = AuditEvent.objects.get(action="app.create")
+    assert event.detail["client_id"] == world.app.client_id
+    url = reverse("admin:portal_auditevent_change", args=[event.pk])
+    seen_by_auditor = auditor.get(url).content.decode()
+    assert world.app.client_id not in seen_by_auditor
+    assert "••••" + world.app.client_id[-4:] in seen_by_auditor
+    assert world.app.client_id in operator.get(url).content.decode()
+    event.refresh_from_db()
+    assert event.detail["client_id"] == world.app.client_id  # shown masked, never changed

@@ -16,6 +16,7 @@ import pytest
 from django.contrib.auth.models import AbstractUser, Group
 from django.test import Client
 from django.urls import reverse
+from django.utils.http import parse_header_parameters
 
 from keyprofiles.models import KeyProfile
 from keyprofiles.services import keystore_generate
@@ -26,8 +27,9 @@ from tokens import console
 from tokens.console import EditorError, NewApi
 from tokens.demo import API_DOCUMENT
 from tokens.documents import document_describe, document_load
+from tokens.errors import DocumentError
 from tokens.models import Api, ConsumerApp, Publication
-from tokens.services import SANDBOX_TEST_APP, api_import, api_publish, app_create
+from tokens.services import SANDBOX_TEST_APP, api_import, api_publish, api_save, app_create
 
 KEY = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-key"
 CERT = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-ca-0"
@@ -907,3 +909,66 @@ def test_the_audit_link_on_the_api_page_filters_its_events(operator: Client, dem
     html = operator.get(api_url(demo_api)).content.decode()
 
     assert f"?object=tokens.api:{demo_api.pk}" in html
+
+
+# -- downloads and names (issue 9, finding 6) ---------------------------------------------------------------
+
+INJECTING_NAME = "x\"; filename*=UTF-8''evil.html; x=\""
+
+
+def download_urls(api: Api, publication: Publication) -> dict[str, str]:
+    return {
+        "yaml export": api_url(api, "tokens_api_export", "yaml"),
+        "json export": api_url(api, "tokens_api_export", "json"),
+        "postman": reverse("admin:tokens_publication_postman", args=[publication.pk]),
+    }
+
+
+@pytest.mark.parametrize("stored_name", [INJECTING_NAME, "a\r\nSet-Cookie: x=1"])
+def test_api_downloads_keep_one_file_name_whatever_name_was_stored(
+    operator: Client, demo_api: Api, sandbox: Catalog, actor: Actor, stored_name: str
+) -> None:
+    publication = api_publish(api=demo_api, catalog=sandbox, actor=actor)
+    # API names are slugs; a row written around the service is the worst case the header must survive.
+    Api.objects.filter(pk=demo_api.pk).update(name=stored_name)
+    for label, url in download_urls(demo_api, publication).items():
+        response = operator.get(url)
+        disposition, params = parse_header_parameters(response["Content-Disposition"])
+        assert response.status_code == 200, label
+        assert disposition == "attachment", label
+        assert list(params) == ["filename"], label
+        assert params["filename"].startswith(stored_name + "_1.0.0."), label
+        assert "Set-Cookie" not in response.headers, label
+
+
+def test_api_downloads_of_a_slug_name_are_plainly_quoted(operator: Client, demo_api: Api) -> None:
+    response = operator.get(api_url(demo_api, "tokens_api_export", "yaml"))
+    assert response["Content-Disposition"] == 'attachment; filename="jwt-generation-and-validation_1.0.0.yaml"'
+
+
+@pytest.mark.parametrize(("field", "value"), [("name", "Mobile\r\nApp"), ("description", "line\x0bbreak")])
+def test_an_app_with_a_control_character_is_refused_beside_the_field_and_not_stored(
+    operator: Client, sandbox: Catalog, field: str, value: str
+) -> None:
+    data = {"catalog": sandbox.pk, "name": "Mobile", "description": "", field: value}
+    response = operator.post(reverse("admin:tokens_consumerapp_add"), data)
+    assert response.status_code == 200
+    assert "Control characters are not allowed here" in response.content.decode()
+    assert not ConsumerApp.objects.filter(name__startswith="Mobile").exists()
+
+
+def test_an_app_with_a_plain_name_and_description_is_created(operator: Client, sandbox: Catalog) -> None:
+    data = {"catalog": sandbox.pk, "name": "Mobile App", "description": "Ünïcode is fine"}
+    response = operator.post(reverse("admin:tokens_consumerapp_add"), data)
+    assert response.status_code == 200  # the credentials page, shown once
+    assert ConsumerApp.objects.get(name="Mobile App").description == "Ünïcode is fine"
+
+
+def test_an_api_document_whose_title_holds_a_control_character_is_refused(
+    organization: Organization, actor: Actor
+) -> None:
+    document = document_load(API_DOCUMENT.read_bytes())
+    document["info"]["title"] = "JWT\u2028Generation"
+    with pytest.raises(DocumentError, match=r"title: Control characters are not allowed here \(found U\+2028"):
+        api_save(organization=organization, document=document, actor=actor)
+    assert not Api.objects.exists()

@@ -29,6 +29,7 @@ from keyprofiles import services as keyprofile_services
 from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import CryptoObject, KeyProfile, KeyProfileBinding, Keystore
 from portal import invalidation
+from portal.durations import parse_duration
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, organization_create
 from tests import keyfixtures as fx
@@ -43,7 +44,6 @@ from tokens.rotation import (
     RotationPlan,
     keyprofile_rotate,
     lifecycle_tick,
-    parse_duration,
 )
 from tokens.runtime import Gateway, gateway
 

@@ -133,7 +133,7 @@ def test_the_compile_check_holds_a_policy_to_the_fixed_algorithm_without_fixing_
 def test_the_migration_gives_keys_that_existed_their_natural_algorithm(
     jwt_keyprofile: KeyProfile, ec_keyprofile: KeyProfile, hmac_keyprofile: KeyProfile
 ) -> None:
-    migration = importlib.import_module("keyprofiles.migrations.0003_keystore_algorithm")
+    migration = importlib.import_module("keyprofiles.migrations.0004_keystore_algorithm")
     Keystore.objects.filter(name="JWT Keystore").update(algorithm="PS256")
 
     migration.fix_natural_algorithms(apps, None)

@@ -17,7 +17,8 @@ from keyprofiles import keymaterial
 from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import Keystore
 from portal.commands import PortalCommand
-from tokens.rotation import KeySource, RotationError, keyprofile_rotate, parse_duration, profiles_expiring
+from portal.durations import parse_duration
+from tokens.rotation import KeySource, RotationError, keyprofile_rotate, profiles_expiring
 
 
 class Command(PortalCommand):

@@ -22,7 +22,7 @@ def fix_natural_algorithms(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('keyprofiles', '0002_rotation_states'),
+        ('keyprofiles', '0003_no_control_characters_in_names'),
     ]
 
     operations = [

@@ -1,0 +1,63 @@
+"""Request body parsers that bound what a client can make the server hold: size and nesting depth."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import IO, Any
+
+from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
+
+from portal.api.problems import PayloadTooLarge
+
+MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests arrays and objects (a scalar is 0); iterative, so any depth is measured."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+class BoundedJSONParser(JSONParser):
+    """JSON bodies of at most ``MAX_JSON_BYTES`` (else 413) nested at most ``MAX_JSON_DEPTH`` deep (else 400)."""
+
+    max_bytes = MAX_JSON_BYTES
+    max_depth = MAX_JSON_DEPTH
+
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
+        raw = stream.read(self.max_bytes + 1) if stream is not None else b""
+        if len(raw) > self.max_bytes:
+            raise PayloadTooLarge(f"The JSON body is larger than {self.max_bytes} bytes.")
+        try:
+            text = raw.decode("utf-8")
+            value = json.loads(text, parse_constant=_refuse_constant)
+        except UnicodeDecodeError as e:
+            raise exceptions.ParseError("The JSON body is not UTF-8 text.") from e
+        except RecursionError as e:
+            raise exceptions.ParseError(f"The JSON body nests deeper than {self.max_depth} levels.") from e
+        except ValueError as e:
+            raise exceptions.ParseError(f"The body is not valid JSON: {e}.") from e
+        if json_depth(value) > self.max_depth:
+            raise exceptions.ParseError(f"The JSON body nests deeper than {self.max_depth} levels.")
+        return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")

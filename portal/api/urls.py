@@ -1,0 +1,16 @@
+"""Routes of /api/v1/. Apps' resources are included by dotted module name, so portal imports no app above it
+(DESIGN.md section 5)."""
+
+from django.urls import include, path
+
+from portal.api.organization import OrganizationDetailApi
+from portal.api.views import DocsView, SchemaView
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema", SchemaView.as_view(), name="schema"),
+    path("docs", DocsView.as_view(url_name="api:schema"), name="docs"),
+    path("orgs/<slug:org>", OrganizationDetailApi.as_view(), name="organization"),
+    path("orgs/<slug:org>/", include("portal.api.resources")),
+]

@@ -1,0 +1,57 @@
+"""The OpenAPI schema and the Swagger UI page, served from the portal's own static files."""
+
+from __future__ import annotations
+
+import yaml
+from django.test import Client
+
+from portal.models import Organization
+
+
+def test_the_schema_is_openapi_3_in_json_and_yaml(client: Client, organization: Organization) -> None:
+    as_json = client.get("/api/v1/schema?format=json")
+    assert as_json.status_code == 200
+    document = as_json.json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/orgs/{org}/api-keys" in document["paths"]
+    as_yaml = client.get("/api/v1/schema?format=yaml")
+    assert as_yaml.status_code == 200
+    assert yaml.safe_load(as_yaml.content)["paths"] == document["paths"]
+
+
+def test_every_operation_describes_its_problems_and_the_bearer_scheme(
+    client: Client, organization: Organization
+) -> None:
+    document = client.get("/api/v1/schema?format=json").json()
+    assert document["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": document["components"]["securitySchemes"]["apiKey"]["description"],
+    }
+    for path, operations in document["paths"].items():
+        for verb, operation in operations.items():
+            assert "application/problem+json" in operation["responses"]["401"]["content"], (path, verb)
+            assert any(code.startswith("2") for code in operation["responses"]), (path, verb)
+
+
+def test_the_create_key_operation_describes_its_request_and_answer(client: Client, organization: Organization) -> None:
+    document = client.get("/api/v1/schema?format=json").json()
+    create = document["paths"]["/api/v1/orgs/{org}/api-keys"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ApiKeyListCreateInputRequest"
+    )
+    assert create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ApiKeyListCreateCreated"
+    )
+    assert "409" in create["responses"]
+
+
+def test_the_docs_page_loads_swagger_ui_from_own_static_files(client: Client) -> None:
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()
+    script = client.get("/api/v1/docs?script=")
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.content.decode()

@@ -271,3 +271,16 @@ def test_ec_keys_in_a_set_are_chosen_by_curve_algorithm() -> None:
     with pytest.raises(jose.JoseError) as caught:
         jose.verify_compact(signed, keys=keys)
     assert caught.value.reason == "algorithm"
+
+
+def test_an_embedded_jwk_header_never_supplies_the_key_from_a_set() -> None:
+    """CVE-2018-0114 style: the attacker signs with their own key and embeds its public JWK, naming a kid of
+    the set. The set's key is used, so the signature fails; the twin, signed by the set's key, passes."""
+    attacker_public = with_kid(rsa_jwk(KEY2, private=False), "one")
+    header = {"alg": "RS256", "typ": "JWT", "kid": "one", "jwk": attacker_public}
+    keys = jose.JwkSet.from_json(public_set(with_kid(rsa_jwk(KEY1, private=False), "one")))
+
+    assert jose.verify_compact(compact(header, CLAIMS, rs256(KEY1)), keys=keys)[1] == CLAIMS
+    with pytest.raises(jose.JoseError) as caught:
+        jose.verify_compact(compact(header, CLAIMS, rs256(KEY2)), keys=keys)
+    assert caught.value.reason == "signature"

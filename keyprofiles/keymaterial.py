@@ -8,6 +8,10 @@ everywhere else), so every rule about what a keystore or truststore may hold liv
 * the key must match the certificate, the certificate must be valid now, and each chain certificate must
   have issued the one before it.
 
+Encoded input is read the way the loaders read it: PKCS#12 in BER (indefinite lengths, constructed OCTET
+STRINGs), as ``cryptography``'s PKCS#12 loader does, and encrypted PKCS#8 in DER only, as its key loader does;
+what the pre-checks cannot read is refused before any decryption, never skipped.
+
 Cheap checks run before expensive ones: sizes, then format, then decryption, then key size and exponent
 (read without the RSA consistency check), and only then the RSA consistency check, whose primality tests
 would let a huge crafted key pin a CPU for minutes.
@@ -25,7 +29,7 @@ import itertools
 import json
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
@@ -56,10 +60,13 @@ CURVES = ("P-256", "P-384", "P-521")
 MIN_SECRET_BYTES = 32
 MAX_COMMON_NAME_LENGTH = 64  # ub-common-name, RFC 5280 appendix A.1
 MAX_DAYS = 3650
+MAX_NAME_LENGTH = 500  # RFC 4514 text of a subject or issuer; what the Keystore and Truststore rows hold
+MAX_SERIAL_BITS = 160  # 20 octets, RFC 5280 section 4.1.2.2
 # An encrypted upload names its own key-derivation cost; a file asking for billions of PBKDF2 iterations
 # would tie up a worker for minutes. OpenSSL writes 2,048, OWASP recommends 600,000 for PBKDF2-SHA256.
 MAX_KDF_ITERATIONS = 5_000_000
 MAX_SCRYPT_COST = 2**20
+MAX_SCRYPT_BLOCKS = 64  # scrypt's r times p; its work grows with both, and tools write 8 times 1
 
 _CURVE_BY_NAME: dict[str, ec.EllipticCurve] = {
     "P-256": ec.SECP256R1(),
@@ -235,44 +242,41 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
             code="unknown_format",
             field="pkcs12",
         )
-    _check_key_derivation_cost(data, "pkcs12")
+    outline = _pkcs12_outline(data)
+    _refuse_costly(outline.costs, "pkcs12")
+    if not outline.key_bags:
+        # A key inside an encrypted container would be decrypted by the loader with a cost and a size
+        # nothing has checked; the tools that write PKCS#12 files keep the key in a bag of its own.
+        raise KeyMaterialError(
+            "The PKCS#12 file holds no private key outside its encrypted certificate containers: export it "
+            "again with the key, or upload the certificates as a truststore.",
+            code="pkcs12_without_key",
+            field="pkcs12",
+        )
     # PKCS#12 tools differ on whether "no password" means an absent or an empty one, so try both.
     passwords: list[bytes | None] = [password] if password is not None else [None, b""]
     # The loader below runs the RSA consistency check, so first read the key size from the key bags.
-    opened_by = _precheck_pkcs12_keys(data, passwords)
+    opened_by = _precheck_pkcs12_keys(outline.key_bags, passwords)
     if opened_by is not None:
         passwords = [opened_by.password]
     for candidate in passwords:
         try:
+            # For a BER file this warns (once per process) that the loader fell back from DER to BER and
+            # may refuse BER one day; the outline above already read the BER, and the twin tests would fail.
             key, leaf, extra = pkcs12_format.load_key_and_certificates(data, candidate)
             break
         except ValueError as e:
             if opened_by is not None:
                 raise KeyMaterialError(
                     "The PKCS#12 file could not be read although its password opens the private key: the "
-                    "file is damaged or its private key is invalid.",
+                    "file is damaged, or its private key or a certificate in it is invalid.",
                     code="invalid_private_key",
                     field="pkcs12",
                 ) from e
         except UnsupportedAlgorithm as e:
-            raise KeyMaterialError(
-                "The PKCS#12 file uses an encryption or key algorithm the portal cannot read; export it "
-                "again with AES-256 encryption and an RSA or EC key.",
-                code="unsupported_key_type",
-                field="pkcs12",
-            ) from e
+            raise _unsupported_pkcs12_algorithm() from e
     else:
-        if password is None:
-            raise KeyMaterialError(
-                "The PKCS#12 file is protected by a password: enter it.",
-                code="password_required",
-                field="password",
-            )
-        raise KeyMaterialError(
-            "The password does not open the PKCS#12 file (or the file is damaged).",
-            code="wrong_password",
-            field="password",
-        )
+        raise _pkcs12_password_refusal(passwords)
     if key is None:
         raise KeyMaterialError(
             "The PKCS#12 file holds no private key, only certificates: export it again with the key, or "
@@ -280,6 +284,8 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
             code="pkcs12_without_key",
             field="pkcs12",
         )
+    for cert in [leaf, *extra] if leaf is not None else extra:
+        _check_certificate_fields(cert, "pkcs12")
     extra = [cert for cert in extra if cert != leaf]
     if leaf is None:
         leaf = next((cert for cert in extra if _same_public_key(_public_key_or_none(cert), key.public_key())), None)
@@ -784,7 +790,7 @@ def _certificate_ders(data: bytes, field: str) -> tuple[list[bytes], bool]:
 
 def _parse_certificate(der: bytes, field: str, *, from_pem: bool) -> x509.Certificate:
     try:
-        return x509.load_der_x509_certificate(der)
+        cert = x509.load_der_x509_certificate(der)
     except ValueError as e:
         if from_pem:
             raise KeyMaterialError(
@@ -800,6 +806,46 @@ def _parse_certificate(der: bytes, field: str, *, from_pem: bool) -> x509.Certif
                 field=field,
             ) from e
         raise _unknown_format(der, field, "certificate") from e
+    _check_certificate_fields(cert, field)
+    return cert
+
+
+def _check_certificate_fields(cert: x509.Certificate, field: str) -> None:
+    """Read now every field the portal keeps or compares, since ``cryptography`` decodes them lazily and a
+    bad one would raise later, far from here: names (invalid UTF-8 in a UTF8String, odd BMPString or
+    attribute types), the serial number and the validity dates.
+
+    Such a certificate is refused rather than kept with a cleaned-up name: RFC 5280 forbids it, other
+    verifiers refuse it too, and a repaired name would no longer be the one the chain links compare.
+    Raises KeyMaterialError ``invalid_certificate``.
+    """
+    part = "subject name"
+    try:
+        for part, name in (("subject name", cert.subject), ("issuer name", cert.issuer)):
+            if len(name.rfc4514_string()) > MAX_NAME_LENGTH:
+                raise KeyMaterialError(
+                    f"The {_noun(field)} holds a certificate whose {part} is longer than {MAX_NAME_LENGTH} characters.",
+                    code="invalid_certificate",
+                    field=field,
+                )
+        part = "serial number"
+        serial = cert.serial_number  # cryptography warns when it is not positive; refused below
+        part = "validity dates"
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+    except (ValueError, TypeError, OverflowError, UnicodeError) as e:
+        raise KeyMaterialError(
+            f"The {_noun(field)} holds a certificate whose {part} cannot be read: it is damaged or badly encoded.",
+            code="invalid_certificate",
+            field=field,
+        ) from e
+    # RFC 5280 section 4.1.2.2: a positive integer of at most 20 octets.
+    if serial < 1 or serial.bit_length() > MAX_SERIAL_BITS:
+        problem = "is not positive" if serial < 1 else "is longer than 20 octets"
+        raise KeyMaterialError(
+            f"The {_noun(field)} holds a certificate whose serial number {problem}, which RFC 5280 forbids.",
+            code="invalid_certificate",
+            field=field,
+        )
 
 
 def _certificate_from_pem_text(pem: str) -> x509.Certificate:
@@ -915,8 +961,8 @@ def _load_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
     block = key_blocks[0]
     if block.encrypted and password is None:
         raise _password_required()
-    if block.encrypted:
-        _check_key_derivation_cost(block.der, field)
+    if block.label == "ENCRYPTED PRIVATE KEY":
+        _check_encrypted_pkcs8(block.der, field)
     try:
         return load_pem_private_key(
             block.text, password if block.encrypted else None, unsafe_skip_rsa_key_validation=True
@@ -952,7 +998,7 @@ def _load_der_private_key(data: bytes, password: bytes | None) -> PrivateKeyType
         raise _unsupported_key_algorithm() from e
     if password is None:
         raise _password_required()
-    _check_key_derivation_cost(data, "private_key")
+    _check_encrypted_pkcs8(data, "private_key")
     try:
         return load_der_private_key(data, password, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError) as e:
@@ -1077,152 +1123,436 @@ class _OpenedBy:
     password: bytes | None = field(repr=False)
 
 
-def _precheck_pkcs12_keys(data: bytes, passwords: list[bytes | None]) -> _OpenedBy | None:
-    """Check the type and size of the keys in a PKCS#12 file before the full loader runs its RSA check.
+def _precheck_pkcs12_keys(key_bags: Sequence[_KeyBag], passwords: list[bytes | None]) -> _OpenedBy | None:
+    """Open every key bag of a PKCS#12 outline and check its key's type and size, before the full loader
+    runs its RSA consistency check (whose primality tests a huge crafted key would stretch to minutes).
 
-    Returns the password that decrypted a key bag, or None when none did (the key bag is unencrypted, BER
-    encoded or inside an encrypted container, or the password is wrong): then the full loader decides.
+    Returns the password that opened the encrypted bags, or None when every bag is unencrypted. A bag that
+    no candidate password opens is refused here (``password_required`` or ``wrong_password``), so the full
+    loader never meets a key whose size went unchecked. The key inside an encrypted bag is read as DER, as
+    the PKCS#8 loader reads it; one in BER would count as not opened (no tool writes one).
     """
     opened = None
-    for bag_der, encrypted in _pkcs12_key_bags(data):
-        for candidate in passwords if encrypted else [None]:
-            try:
-                key = load_der_private_key(bag_der, candidate, unsafe_skip_rsa_key_validation=True)
-            except (ValueError, TypeError, UnsupportedAlgorithm):
+    what = "The PKCS#12 file's private key"
+    for bag in key_bags:
+        der = bag.node.der
+        try:
+            if not bag.encrypted:
+                key = load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
+                _check_public_key(key.public_key(), field="pkcs12", what=what)
                 continue
-            _check_public_key(key.public_key(), field="pkcs12", what="The PKCS#12 file's private key")
-            if encrypted and opened is None:
-                opened = _OpenedBy(candidate)
-            break
+            if not _is_encrypted_der_private_key(der):
+                raise _unreadable_pkcs12_key()
+            for candidate in passwords:
+                try:
+                    key = load_der_private_key(der, candidate, unsafe_skip_rsa_key_validation=True)
+                except (ValueError, TypeError):
+                    continue
+                _check_public_key(key.public_key(), field="pkcs12", what=what)
+                opened = opened or _OpenedBy(candidate)
+                break
+            else:
+                raise _pkcs12_password_refusal(passwords)
+        except (ValueError, TypeError) as e:
+            raise _unreadable_pkcs12_key() from e
+        except UnsupportedAlgorithm as e:
+            raise _unsupported_pkcs12_algorithm() from e
     return opened
 
 
-class _DerError(Exception):
-    """Not the plain DER this reader handles; the caller falls back to the full loader."""
+def _pkcs12_password_refusal(passwords: list[bytes | None]) -> KeyMaterialError:
+    if None in passwords:
+        return KeyMaterialError(
+            "The PKCS#12 file is protected by a password: enter it.", code="password_required", field="password"
+        )
+    return KeyMaterialError(
+        "The password does not open the PKCS#12 file (or the file is damaged).",
+        code="wrong_password",
+        field="password",
+    )
 
+
+def _is_encrypted_der_private_key(der: bytes) -> bool:
+    """Whether ``der`` reads as an EncryptedPrivateKeyInfo (the loader asks for a password)."""
+    try:
+        load_der_private_key(der, None)
+    except TypeError:
+        return True
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return False
+
+
+def _unreadable_pkcs12_key() -> KeyMaterialError:
+    return KeyMaterialError(
+        "The PKCS#12 file's private key cannot be read: the file is damaged or its key is invalid.",
+        code="invalid_private_key",
+        field="pkcs12",
+    )
+
+
+def _unsupported_pkcs12_algorithm() -> KeyMaterialError:
+    return KeyMaterialError(
+        "The PKCS#12 file uses an encryption or key algorithm the portal cannot read; export it again with "
+        "AES-256 encryption and an RSA or EC key.",
+        code="unsupported_key_type",
+        field="pkcs12",
+    )
+
+
+# BER and DER (ITU-T X.690), read the way the loaders read them
+#
+# cryptography's PKCS#12 loader reads BER (it falls back from DER to OpenSSL's BER parser), and real files
+# need it: older Java keytool, Windows and some OpenSSL options write indefinite lengths and constructed
+# OCTET STRINGs. Its PKCS#8 loader reads DER only. The pre-checks read the same encodings, so they see the
+# values the loaders will use; what they cannot read is refused before any decryption, never skipped.
+
+_BER_MAX_DEPTH = 32
+_BER_MAX_ELEMENTS = 20_000  # a PKCS#12 file has a few hundred; bounds the work a crafted 1 MiB upload causes
+_TAG_INTEGER, _TAG_OCTET_STRING, _TAG_OID, _TAG_SEQUENCE = 0x02, 0x04, 0x06, 0x30
+_TAG_CONSTRUCTED_OCTET_STRING, _TAG_EXPLICIT_0 = 0x24, 0xA0
+
+
+class _Malformed(Exception):
+    """The bytes are not an encoding the pre-checks can read; ``str(e)`` says why, for the user."""
+
+
+class _Unsupported(Exception):
+    """The file names an encryption or key derivation whose cost the pre-checks cannot read."""
+
+
+@dataclass(frozen=True)
+class _Ber:
+    """One BER element: its identifier octet; its content octets (a constructed OCTET STRING's segments
+    joined, X.690 section 8.7.3, and then tagged as a primitive one); a constructed element's children."""
+
+    tag: int
+    content: bytes = field(repr=False)
+    children: tuple[_Ber, ...] = ()
+
+    @property
+    def der(self) -> bytes:
+        """The element in DER's length form: definite minimal lengths, OCTET STRINGs primitive."""
+        body = b"".join(child.der for child in self.children) if self.tag & 0x20 else self.content
+        return _der_header(self.tag, len(body)) + body
+
+
+def _der_header(tag: int, length: int) -> bytes:
+    if length < 0x80:
+        return bytes([tag, length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets
+
+
+class _BerReader:
+    """Reads BER (X.690 section 8) into ``_Ber`` trees: definite and indefinite lengths, constructed OCTET
+    STRINGs. Refuses (``_Malformed``) multi-octet tags (nothing in PKCS#8 or PKCS#12 uses one), nesting
+    deeper than ``_BER_MAX_DEPTH`` and, over all reads of one reader, more than ``_BER_MAX_ELEMENTS``
+    elements."""
+
+    def __init__(self) -> None:
+        self._elements = 0
+
+    def read(self, data: bytes) -> tuple[_Ber, ...]:
+        """The elements that ``data`` holds, which they must fill exactly."""
+        return tuple(self._read_elements(data, 0, len(data), 0, until_end_of_contents=False)[0])
+
+    def read_one(self, data: bytes, tag: int, what: str) -> _Ber:
+        """The one element that ``data`` holds, with identifier ``tag``."""
+        return _only(self.read(data), tag, what)
+
+    def _read_elements(
+        self, data: bytes, offset: int, limit: int, depth: int, *, until_end_of_contents: bool
+    ) -> tuple[list[_Ber], int]:
+        elements: list[_Ber] = []
+        while True:
+            if until_end_of_contents and data[offset : offset + 2] == b"\x00\x00" and offset + 2 <= limit:
+                return elements, offset + 2
+            if offset >= limit:
+                if until_end_of_contents:
+                    raise _Malformed("an indefinite length has no end-of-contents marker")
+                return elements, offset
+            element, offset = self._read_element(data, offset, limit, depth)
+            elements.append(element)
+
+    def _read_element(self, data: bytes, offset: int, limit: int, depth: int) -> tuple[_Ber, int]:
+        self._elements += 1
+        if self._elements > _BER_MAX_ELEMENTS:
+            raise _Malformed(f"it has more than {_BER_MAX_ELEMENTS:,} ASN.1 elements")
+        if depth > _BER_MAX_DEPTH:
+            raise _Malformed(f"its ASN.1 elements nest more than {_BER_MAX_DEPTH} deep")
+        if offset + 2 > limit:
+            raise _Malformed("it is cut short")
+        tag, first = data[offset], data[offset + 1]
+        if tag == 0x00:
+            raise _Malformed("it has an end-of-contents marker where none belongs")
+        if tag & 0x1F == 0x1F:
+            raise _Malformed("it uses a multi-octet ASN.1 tag")
+        constructed = bool(tag & 0x20)
+        start = offset + 2
+        if first == 0x80:
+            if not constructed:
+                raise _Malformed("a primitive ASN.1 element has an indefinite length")
+            children, end = self._read_elements(data, start, limit, depth + 1, until_end_of_contents=True)
+            content_end = end - 2
+        else:
+            length = first
+            if first > 0x80:
+                count = first & 0x7F
+                if count > 4 or start + count > limit:
+                    raise _Malformed("a length is longer than the file")
+                length, start = int.from_bytes(data[start : start + count], "big"), start + count
+            end = content_end = start + length
+            if end > limit:
+                raise _Malformed("a length is longer than the file")
+            children = (
+                self._read_elements(data, start, end, depth + 1, until_end_of_contents=False)[0] if constructed else []
+            )
+        if not constructed:
+            return _Ber(tag, data[start:end]), end
+        if tag == _TAG_CONSTRUCTED_OCTET_STRING:
+            if any(child.tag != _TAG_OCTET_STRING for child in children):
+                raise _Malformed("a constructed OCTET STRING holds something other than OCTET STRING segments")
+            return _Ber(_TAG_OCTET_STRING, b"".join(child.content for child in children)), end
+        return _Ber(tag, data[start:content_end], tuple(children)), end
+
+
+def _only(elements: Sequence[_Ber], tag: int, what: str) -> _Ber:
+    if len(elements) != 1 or elements[0].tag != tag:
+        raise _Malformed(f"{what} is not where it belongs")
+    return elements[0]
+
+
+def _fields(element: _Ber, what: str, minimum: int, maximum: int) -> tuple[_Ber, ...]:
+    """The children of a SEQUENCE that must have ``minimum`` to ``maximum`` of them."""
+    if element.tag != _TAG_SEQUENCE or not minimum <= len(element.children) <= maximum:
+        raise _Malformed(f"{what} is not where it belongs")
+    return element.children
+
+
+def _integer(element: _Ber, what: str) -> int:
+    if element.tag != _TAG_INTEGER or not element.content:
+        raise _Malformed(f"{what} is not a number")
+    return int.from_bytes(element.content, "big", signed=True)
+
+
+def _oid(element: _Ber, what: str) -> bytes:
+    if element.tag != _TAG_OID or not element.content:
+        raise _Malformed(f"{what} is not an object identifier")
+    return element.content
+
+
+def _octets(element: _Ber, what: str) -> bytes:
+    if element.tag != _TAG_OCTET_STRING:
+        raise _Malformed(f"{what} is not an OCTET STRING")
+    return element.content
+
+
+def _explicit(element: _Ber, what: str) -> _Ber:
+    if element.tag != _TAG_EXPLICIT_0 or len(element.children) != 1:
+        raise _Malformed(f"{what} is not where it belongs")
+    return element.children[0]
+
+
+# Key-derivation costs (RFC 8018 PBES1, PBES2, PBKDF2 and PBMAC1; RFC 7914 scrypt; RFC 7292 appendix C)
 
 _OID_DATA = bytes.fromhex("2a864886f70d010701")  # 1.2.840.113549.1.7.1, PKCS#7 data
+_OID_ENCRYPTED_DATA = bytes.fromhex("2a864886f70d010706")  # 1.2.840.113549.1.7.6
 _OID_KEY_BAG = bytes.fromhex("2a864886f70d010c0a0101")  # 1.2.840.113549.1.12.10.1.1
 _OID_SHROUDED_KEY_BAG = bytes.fromhex("2a864886f70d010c0a0102")  # 1.2.840.113549.1.12.10.1.2
-
-
-def _pkcs12_key_bags(data: bytes) -> list[tuple[bytes, bool]]:
-    """The key bags of a PKCS#12 file that sit in unencrypted containers (RFC 7292 sections 4 and 4.2).
-
-    Each is the DER of a PrivateKeyInfo (keyBag) or EncryptedPrivateKeyInfo (pkcs8ShroudedKeyBag), with
-    whether it is encrypted.
-    """
-    bags: list[tuple[bytes, bool]] = []
-    try:
-        _version, auth_safe, *_mac = _der_children(_der_only(data, 0x30))
-        auth_safe_safes = _data_content(auth_safe[1])
-        if auth_safe_safes is None:
-            return []
-        for _tag, content_info, _ in _der_children(_der_only(auth_safe_safes, 0x30)):
-            safe_contents = _data_content(content_info)
-            if safe_contents is None:
-                continue  # encryptedData: needs the password and rarely holds the key
-            for _tag, safe_bag, _ in _der_children(_der_only(safe_contents, 0x30)):
-                bag_id, bag_value, *_attributes = _der_children(safe_bag)
-                if bag_id[1] in (_OID_KEY_BAG, _OID_SHROUDED_KEY_BAG) and bag_value[0] == 0xA0:
-                    _tag, _content, bag_der = _der_children(bag_value[1])[0]
-                    bags.append((bag_der, bag_id[1] == _OID_SHROUDED_KEY_BAG))
-    except (_DerError, ValueError, IndexError):
-        return []
-    return bags
-
-
-def _data_content(content_info: bytes) -> bytes | None:
-    """The octets of a PKCS#7 ContentInfo of type data, or None for another type."""
-    content_type, explicit, *_ = _der_children(content_info)
-    if content_type[1] != _OID_DATA or explicit[0] != 0xA0:
-        return None
-    return _der_only(explicit[1], 0x04)
-
-
+_OID_SAFE_CONTENTS_BAG = bytes.fromhex("2a864886f70d010c0a0106")  # 1.2.840.113549.1.12.10.1.6
+_OID_PBES2 = bytes.fromhex("2a864886f70d01050d")  # 1.2.840.113549.1.5.13
+_OID_PBMAC1 = bytes.fromhex("2a864886f70d01050e")  # 1.2.840.113549.1.5.14
 _OID_PBKDF2 = bytes.fromhex("2a864886f70d01050c")  # 1.2.840.113549.1.5.12
 _OID_SCRYPT = bytes.fromhex("2b06010401da47040b")  # 1.3.6.1.4.1.11591.4.11
-_OID_PKCS12_PBE = bytes.fromhex("2a864886f70d010c01")  # 1.2.840.113549.1.12.1.x (pbeWithSHAAnd...)
-_DER_DEPTH = 16
+# pbeWithSHAAnd128BitRC4 ... pbeWithSHAAnd40BitRC2-CBC: 1.2.840.113549.1.12.1.1 to .6
+_OIDS_PKCS12_PBE = frozenset(bytes.fromhex("2a864886f70d010c01") + bytes([n]) for n in range(1, 7))
+# PBES1: pbeWithMD2AndDES-CBC ... pbeWithSHA1AndRC2-CBC, 1.2.840.113549.1.5.1, 3, 4, 6, 10, 11
+_OIDS_PBES1 = frozenset(bytes.fromhex("2a864886f70d0105") + bytes([n]) for n in (1, 3, 4, 6, 10, 11))
+
+_Cost: TypeAlias = tuple[str, int, int]  # what, how many, the most accepted
 
 
-def _check_key_derivation_cost(der: bytes, field: str) -> None:
-    """Refuse encrypted key material whose key derivation would take unreasonably long, before any
-    decryption runs: PBKDF2 and PKCS#12 PBE iteration counts, scrypt's cost, and a PKCS#12 MAC's iterations.
+def _algorithm(element: _Ber, what: str) -> tuple[bytes, _Ber | None]:
+    """An AlgorithmIdentifier's OID and parameters (RFC 5280 section 4.1.1.2)."""
+    algorithm, *parameters = _fields(element, what, 1, 2)
+    return _oid(algorithm, what), parameters[0] if parameters else None
 
-    Reads the parameters straight from the DER (the loaders would only run them); what cannot be read here
-    is left to the loaders, which refuse malformed files themselves.
-    """
-    for what, value, limit in _kdf_costs(der, 0):
-        if value > limit:
+
+def _encryption_costs(element: _Ber, what: str) -> list[_Cost]:
+    """The key-derivation costs of a password-based encryption's AlgorithmIdentifier. Raises _Unsupported
+    for any other encryption: the loaders may know schemes whose cost is not read here."""
+    oid, parameters = _algorithm(element, what)
+    if parameters is None:
+        raise _Malformed(f"{what} has no parameters")
+    if oid == _OID_PBES2:
+        key_derivation, _scheme = _fields(parameters, what, 2, 2)
+        return _key_derivation_costs(key_derivation, what)
+    if oid in _OIDS_PKCS12_PBE or oid in _OIDS_PBES1:
+        _salt, iterations = _fields(parameters, what, 2, 2)
+        return [("key-derivation iterations", _integer(iterations, what), MAX_KDF_ITERATIONS)]
+    raise _Unsupported
+
+
+def _key_derivation_costs(element: _Ber, what: str) -> list[_Cost]:
+    oid, parameters = _algorithm(element, what)
+    if parameters is None:
+        raise _Malformed(f"{what} has no parameters")
+    if oid == _OID_PBKDF2:
+        # PBKDF2-params: salt, iterationCount, keyLength OPTIONAL, prf DEFAULT hmacWithSHA1
+        _salt, iterations, *_ = _fields(parameters, what, 2, 4)
+        return [("key-derivation iterations", _integer(iterations, what), MAX_KDF_ITERATIONS)]
+    if oid == _OID_SCRYPT:
+        # scrypt-params: salt, costParameter, blockSize, parallelizationParameter, keyLength OPTIONAL
+        _salt, cost, block_size, parallelization, *_ = _fields(parameters, what, 4, 5)
+        return [
+            ("as scrypt cost", _integer(cost, what), MAX_SCRYPT_COST),
+            (
+                "as scrypt block size times parallelization",
+                _integer(block_size, what) * _integer(parallelization, what),
+                MAX_SCRYPT_BLOCKS,
+            ),
+        ]
+    raise _Unsupported
+
+
+def _refuse_costly(costs: Sequence[_Cost], field: str) -> None:
+    """Refuse key derivation that would take unreasonably long, or that names a count below one."""
+    for what, value, limit in costs:
+        if value < 1:
             raise KeyMaterialError(
-                f"The {_noun(field)} asks for {value:,} {what}; at most {limit:,} are accepted (a deliberate "
+                f"The {_noun(field)} names {what} below one; the file is damaged.", code="unknown_format", field=field
+            )
+        if value > limit:
+            shown = f"{value:,}" if value.bit_length() <= 64 else "an absurd number of"
+            raise KeyMaterialError(
+                f"The {_noun(field)} asks for {shown} {what}; at most {limit:,} are accepted (a deliberate "
                 "slowdown that large would tie up the server). Re-export it with a usual setting.",
                 code="key_derivation_too_costly",
                 field=field,
             )
 
 
-def _kdf_costs(data: bytes, depth: int) -> Iterator[tuple[str, int, int]]:
-    if depth > _DER_DEPTH:
-        return
+def _check_encrypted_pkcs8(der: bytes, field: str) -> None:
+    """Before decrypting a PKCS#8 EncryptedPrivateKeyInfo (RFC 5958 section 3): it must be DER, which is
+    all the loader reads, and its key derivation must be affordable.
+
+    Raises KeyMaterialError ``unknown_format``, ``unsupported_key_type`` or ``key_derivation_too_costly``.
+    """
+    what = "its encryption algorithm"
     try:
-        children = _der_children(data)
-    except _DerError:
-        return
-    for index, (tag, content, _) in enumerate(children):
-        if tag == 0x06 and index + 1 < len(children) and children[index + 1][0] == 0x30:
-            integers = _der_integers(children[index + 1][1])
-            if integers and (content == _OID_PBKDF2 or content.startswith(_OID_PKCS12_PBE)):
-                yield "key-derivation iterations", integers[0], MAX_KDF_ITERATIONS
-            elif integers and content == _OID_SCRYPT:
-                yield "as scrypt cost", integers[0], MAX_SCRYPT_COST
-        elif tag in (0x30, 0x31, 0xA0) or (tag == 0x04 and content[:1] == b"\x30"):
-            # constructed types, and octet strings that wrap DER (PKCS#12 safe contents)
-            yield from _kdf_costs(content, depth + 1)
-    # PKCS#12 MacData: SEQUENCE { DigestInfo, macSalt OCTET STRING, iterations INTEGER }
-    if len(children) == 3 and [child[0] for child in children] == [0x30, 0x04, 0x02]:
-        yield "MAC iterations", int.from_bytes(children[2][1], "big"), MAX_KDF_ITERATIONS
+        info = _BerReader().read_one(der, _TAG_SEQUENCE, "the encrypted key")
+        algorithm, _encrypted = _fields(info, "the encrypted key", 2, 2)
+        costs = _encryption_costs(algorithm, what)
+        if info.der != der:
+            raise _Malformed("it is BER, not DER")
+    except _Malformed as e:
+        raise KeyMaterialError(
+            f"The {_noun(field)} holds an encrypted key that cannot be read ({e}); export it again.",
+            code="unknown_format",
+            field=field,
+        ) from e
+    except _Unsupported as e:
+        raise _unsupported_key_algorithm() from e
+    _refuse_costly(costs, field)
 
 
-def _der_integers(data: bytes) -> list[int]:
+# PKCS#12 (RFC 7292), outlined before anything is decrypted
+
+
+@dataclass(frozen=True)
+class _KeyBag:
+    node: _Ber
+    encrypted: bool  # pkcs8ShroudedKeyBag (EncryptedPrivateKeyInfo), else keyBag (PrivateKeyInfo)
+
+
+@dataclass
+class _Pkcs12Outline:
+    """What a PKCS#12 file shows without its password: every key-derivation cost, and the key bags outside
+    encrypted containers."""
+
+    costs: list[_Cost] = field(default_factory=list)
+    key_bags: list[_KeyBag] = field(default_factory=list)
+
+
+def _pkcs12_outline(data: bytes) -> _Pkcs12Outline:
+    """Read a PFX (RFC 7292 section 4) in BER, the way the loader reads it. Raises KeyMaterialError
+    ``unknown_format`` for what cannot be read and ``unsupported_key_type`` for an encryption whose cost
+    cannot be read (PKCS#7 enveloped data, public-key integrity mode, unknown schemes)."""
+    reader = _BerReader()
+    outline = _Pkcs12Outline()
     try:
-        return [int.from_bytes(content, "big") for tag, content, _ in _der_children(data) if tag == 0x02]
-    except _DerError:
-        return []
+        pfx = reader.read_one(data, _TAG_SEQUENCE, "the PFX")
+        version, auth_safe, *mac_data = _fields(pfx, "the PFX", 2, 3)
+        if _integer(version, "its version") != 3:
+            raise _Malformed("its version is not 3")
+        if mac_data:
+            outline.costs.extend(_mac_costs(mac_data[0]))
+        auth_safe_type, auth_safe_content = _fields(auth_safe, "its authSafe", 2, 2)
+        if _oid(auth_safe_type, "its authSafe type") != _OID_DATA:
+            raise _Unsupported  # signedData: public-key integrity mode
+        authenticated_safe = reader.read_one(
+            _octets(_explicit(auth_safe_content, "its authSafe"), "its authSafe"),
+            _TAG_SEQUENCE,
+            "its authenticated safe",
+        )
+        for content_info in authenticated_safe.children:
+            content_type, *content = _fields(content_info, "a container", 1, 2)
+            kind = _oid(content_type, "a container's type")
+            if kind == _OID_DATA and content:
+                safe_contents = _octets(_explicit(content[0], "a container"), "a container")
+                _outline_safe_bags(reader.read_one(safe_contents, _TAG_SEQUENCE, "a safe"), outline)
+            elif kind == _OID_ENCRYPTED_DATA and content:
+                # EncryptedData: version, EncryptedContentInfo (type, algorithm, [0] ciphertext), [1] attributes
+                _version, encrypted_content_info, *_ = _fields(
+                    _explicit(content[0], "a container"), "a container", 2, 3
+                )
+                _type, algorithm, *_ = _fields(encrypted_content_info, "an encrypted container", 2, 3)
+                outline.costs.extend(_encryption_costs(algorithm, "an encrypted container's algorithm"))
+            else:
+                raise _Unsupported  # envelopedData (public-key privacy mode) or an unknown container
+    except _Malformed as e:
+        raise KeyMaterialError(
+            f"The PKCS#12 file cannot be read ({e}); the file is damaged. Export it again.",
+            code="unknown_format",
+            field="pkcs12",
+        ) from e
+    except _Unsupported as e:
+        raise _unsupported_pkcs12_algorithm() from e
+    return outline
 
 
-def _der_only(data: bytes, tag: int) -> bytes:
-    children = _der_children(data)
-    if len(children) != 1 or children[0][0] != tag:
-        raise _DerError
-    return children[0][1]
+def _mac_costs(mac_data: _Ber) -> list[_Cost]:
+    """MacData: DigestInfo (algorithm, digest), macSalt, iterations DEFAULT 1 (RFC 7292 section 4); with
+    PBMAC1 (RFC 9579) the key derivation sits in the algorithm's parameters instead."""
+    digest_info, _salt, *iterations = _fields(mac_data, "its MAC", 2, 3)
+    algorithm, _digest = _fields(digest_info, "its MAC", 2, 2)
+    oid, parameters = _algorithm(algorithm, "its MAC algorithm")
+    if oid == _OID_PBMAC1:
+        if parameters is None:
+            raise _Malformed("its MAC algorithm has no parameters")
+        key_derivation, _scheme = _fields(parameters, "its MAC algorithm", 2, 2)
+        return _key_derivation_costs(key_derivation, "its MAC algorithm")
+    count = _integer(iterations[0], "its MAC iterations") if iterations else 1
+    return [("MAC iterations", count, MAX_KDF_ITERATIONS)]
 
 
-def _der_children(data: bytes) -> list[tuple[int, bytes, bytes]]:
-    """The (tag, content, whole encoding) of each DER element in ``data``, definite lengths only."""
-    children = []
-    offset = 0
-    while offset < len(data):
-        if offset + 2 > len(data) or data[offset] & 0x1F == 0x1F:
-            raise _DerError
-        tag, first = data[offset], data[offset + 1]
-        start = offset + 2
-        if first < 0x80:
-            length = first
-        elif first == 0x80 or first > 0x84:
-            raise _DerError
-        else:
-            start += first - 0x80
-            if start > len(data):
-                raise _DerError
-            length = int.from_bytes(data[offset + 2 : start], "big")
-        end = start + length
-        if end > len(data):
-            raise _DerError
-        children.append((tag, data[start:end], data[offset:end]))
-        offset = end
-    return children
+def _outline_safe_bags(safe_contents: _Ber, outline: _Pkcs12Outline) -> None:
+    """SafeContents: SEQUENCE OF SafeBag (bagId, [0] bagValue, bagAttributes OPTIONAL), RFC 7292 section 4.2."""
+    if safe_contents.tag != _TAG_SEQUENCE:
+        raise _Malformed("a safe is not where it belongs")
+    for safe_bag in safe_contents.children:
+        bag_id, bag_value, *_attributes = _fields(safe_bag, "a bag", 2, 3)
+        kind, value = _oid(bag_id, "a bag's type"), _explicit(bag_value, "a bag")
+        if kind == _OID_KEY_BAG:
+            outline.key_bags.append(_KeyBag(value, encrypted=False))
+        elif kind == _OID_SHROUDED_KEY_BAG:
+            algorithm, _encrypted = _fields(value, "an encrypted key", 2, 2)
+            outline.costs.extend(_encryption_costs(algorithm, "an encrypted key's algorithm"))
+            outline.key_bags.append(_KeyBag(value, encrypted=True))
+        elif kind == _OID_SAFE_CONTENTS_BAG:
+            _outline_safe_bags(value, outline)
+        # certificate, CRL and secret bags hold nothing decrypted or derived
 
 
 # Small helpers

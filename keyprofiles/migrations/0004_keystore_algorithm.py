@@ -2,22 +2,6 @@
 
 from django.db import migrations, models
 
-# Keys that existed before the algorithm was recorded were announced in the JWKS with their natural algorithm
-# (RS256, or the ES* of the curve); they keep it. A secret is never published; HS256 is its natural choice.
-_EC = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
-
-
-def fix_natural_algorithms(apps, schema_editor):
-    Keystore = apps.get_model("keyprofiles", "Keystore")
-    for keystore in Keystore.objects.filter(algorithm="").only("pk", "key_type", "curve"):
-        if keystore.key_type == "RSA":
-            algorithm = "RS256"
-        elif keystore.key_type == "EC":
-            algorithm = _EC.get(keystore.curve, "")
-        else:
-            algorithm = "HS256"
-        Keystore.objects.filter(pk=keystore.pk).update(algorithm=algorithm)
-
 
 class Migration(migrations.Migration):
 
@@ -31,5 +15,4 @@ class Migration(migrations.Migration):
             name='algorithm',
             field=models.CharField(blank=True, choices=[('HS256', 'HS256'), ('HS384', 'HS384'), ('HS512', 'HS512'), ('RS256', 'RS256'), ('RS384', 'RS384'), ('RS512', 'RS512'), ('PS256', 'PS256'), ('PS384', 'PS384'), ('PS512', 'PS512'), ('ES256', 'ES256'), ('ES384', 'ES384'), ('ES512', 'ES512')], help_text='The one JWS algorithm this key signs with (and the JWKS states); empty until first use.', max_length=5),
         ),
-        migrations.RunPython(fix_natural_algorithms, migrations.RunPython.noop),
     ]

@@ -130,16 +130,33 @@ def test_the_compile_check_holds_a_policy_to_the_fixed_algorithm_without_fixing_
         api_compile_check(document=signing_api("RS384"), catalog=sandbox)
 
 
-def test_the_migration_gives_keys_that_existed_their_natural_algorithm(
-    jwt_keyprofile: KeyProfile, ec_keyprofile: KeyProfile, hmac_keyprofile: KeyProfile
+def test_the_migration_gives_each_existing_key_the_algorithm_its_served_apis_sign_with(
+    jwt_keyprofile: KeyProfile, ec_keyprofile: KeyProfile, hmac_keyprofile: KeyProfile, sandbox: Catalog, actor: Actor
 ) -> None:
-    migration = importlib.import_module("keyprofiles.migrations.0004_keystore_algorithm")
-    Keystore.objects.filter(name="JWT Keystore").update(algorithm="PS256")
+    migration = importlib.import_module("tokens.migrations.0003_keystore_algorithms_from_publications")
+    publish(signing_api("PS384"), sandbox, actor)
+    Keystore.objects.update(algorithm="")  # as the rows were before keyprofiles 0004
 
-    migration.fix_natural_algorithms(apps, None)
+    migration.fix_algorithms(apps, None)
 
+    # The PS384 key had been announced as RS256; unused keys keep what the JWKS announced.
     assert dict(Keystore.objects.values_list("name", "algorithm")) == {
-        "JWT Keystore": "PS256",
+        "JWT Keystore": "PS384",
         "EC Keystore": "ES256",
         "HMAC Secret": "HS256",
     }
+
+
+def test_the_migration_gives_a_key_used_with_two_algorithms_its_natural_one(
+    jwt_keyprofile: KeyProfile, sandbox: Catalog, actor: Actor
+) -> None:
+    # Twin of the test above: two served APIs sign with the key in two algorithms (possible before the fix).
+    migration = importlib.import_module("tokens.migrations.0003_keystore_algorithms_from_publications")
+    publish(signing_api("PS384"), sandbox, actor)
+    Keystore.objects.update(algorithm="")
+    publish(signing_api("RS512", name="other"), sandbox, actor)
+    Keystore.objects.update(algorithm="")
+
+    migration.fix_algorithms(apps, None)
+
+    assert Keystore.objects.get(name="JWT Keystore").algorithm == "RS256"

@@ -388,6 +388,13 @@ def test_create_keyprofile_alg_other_than_the_keys_fixed_one_is_refused_naming_b
     assert run("create_keyprofile", "Third Profile", "--keystore", "JWT Keystore", "--alg", "PS256").stdout
 
 
+def test_create_keyprofile_alg_without_a_keystore_is_refused(organization: Organization, files: dict[str, str]) -> None:
+    run("import_truststore", "Partners", "--certs", files["cas.pem"])
+    assert run("create_keyprofile", "Partner Profile", "--truststore", "Partners").stdout
+    message = refused("create_keyprofile", "Other Profile", "--truststore", "Partners", "--alg", "RS256")
+    assert "Only a profile with a keystore signs, so only it has an algorithm." in message
+
+
 def test_create_keyprofile_json(organization: Organization, production: Catalog) -> None:
     run("generate_keystore", "JWT Keystore", "--cn", "jwt.demo.local", "--key-type", "ec")
     facts = run(

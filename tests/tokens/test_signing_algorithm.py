@@ -133,7 +133,7 @@ def test_the_compile_check_holds_a_policy_to_the_fixed_algorithm_without_fixing_
 def test_the_migration_gives_each_existing_key_the_algorithm_its_served_apis_sign_with(
     jwt_keyprofile: KeyProfile, ec_keyprofile: KeyProfile, hmac_keyprofile: KeyProfile, sandbox: Catalog, actor: Actor
 ) -> None:
-    migration = importlib.import_module("tokens.migrations.0003_keystore_algorithms_from_publications")
+    migration = importlib.import_module("tokens.migrations.0004_keystore_algorithms_from_publications")
     publish(signing_api("PS384"), sandbox, actor)
     Keystore.objects.update(algorithm="")  # as the rows were before keyprofiles 0004
 
@@ -151,7 +151,7 @@ def test_the_migration_gives_a_key_used_with_two_algorithms_its_natural_one(
     jwt_keyprofile: KeyProfile, sandbox: Catalog, actor: Actor
 ) -> None:
     # Twin of the test above: two served APIs sign with the key in two algorithms (possible before the fix).
-    migration = importlib.import_module("tokens.migrations.0003_keystore_algorithms_from_publications")
+    migration = importlib.import_module("tokens.migrations.0004_keystore_algorithms_from_publications")
     publish(signing_api("PS384"), sandbox, actor)
     Keystore.objects.update(algorithm="")
     publish(signing_api("RS512", name="other"), sandbox, actor)

@@ -66,7 +66,7 @@ def fix_algorithms(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tokens", "0002_no_control_characters_in_names"),
+        ("tokens", "0003_merge_api_names"),
         ("keyprofiles", "0004_keystore_algorithm"),
     ]
 

@@ -945,11 +945,6 @@ class JweKey:
         return frozenset(names)
 
 
-def _aad(protected: bytes) -> bytes:
-    # RFC 7516 section 5.1 step 14: the additional authenticated data is ASCII(BASE64URL(protected header)).
-    return protected
-
-
 def _content_encrypt(enc: str, cek: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes, bytes]:
     """(iv, ciphertext, tag) for RFC 7518 sections 5.2 (AES-CBC with HMAC) and 5.3 (AES-GCM)."""
     if enc in _CBC_HMAC_HASHES:
@@ -1089,7 +1084,8 @@ def encrypt_compact(
         cek = os.urandom(_CEK_BYTES[enc])
         encrypted_key = aes_key_wrap(key._secret, cek)
     protected = _b64url_encode(json.dumps(header, separators=(",", ":")).encode("ascii"))
-    iv, ciphertext, tag = _content_encrypt(enc, cek, plaintext, _aad(protected))
+    # RFC 7516 section 5.1 step 14: the additional authenticated data is ASCII(BASE64URL(protected header)).
+    iv, ciphertext, tag = _content_encrypt(enc, cek, plaintext, protected)
     token = b".".join(
         (protected, _b64url_encode(encrypted_key), _b64url_encode(iv), _b64url_encode(ciphertext), _b64url_encode(tag))
     )
@@ -1149,7 +1145,7 @@ def decrypt_compact(
     candidates = [key for key in keys if key.can_decrypt and alg in key.key_algorithms()]
     if not candidates:
         raise JoseError("algorithm", f"The key management algorithm {alg} is not allowed for the configured key.")
-    aad = _aad(parts[0])
+    aad = parts[0]  # the protected header as sent (RFC 7516 section 5.2 step 14)
     for key in candidates:
         try:
             cek = _unwrap_cek(key, header, alg, enc, encrypted_key)

@@ -15,6 +15,7 @@ from keyprofiles.models import KeyProfile, Keystore
 from portal.models import AuditEvent, Catalog
 from portal.services import Actor
 from tests.tokens.helpers import api_document, segment
+from tokens.checks import check_publications
 from tokens.errors import PolicyConfigError, PublishError
 from tokens.services import api_compile_check, api_publish, api_save, app_create, app_subscribe
 
@@ -160,3 +161,17 @@ def test_the_migration_gives_a_key_used_with_two_algorithms_its_natural_one(
     migration.fix_algorithms(apps, None)
 
     assert Keystore.objects.get(name="JWT Keystore").algorithm == "RS256"
+
+
+def test_a_served_api_signing_in_another_algorithm_than_its_keys_is_a_system_check_warning(
+    jwt_keyprofile: KeyProfile, sandbox: Catalog, actor: Actor
+) -> None:
+    publish(signing_api("PS384"), sandbox, actor)
+    assert check_publications(databases=["default"]) == []
+
+    # As after an upgrade for a key two APIs used with two algorithms: the other one was kept.
+    Keystore.objects.update(algorithm="RS512")
+    (warning,) = check_publications(databases=["default"])
+
+    assert warning.id == "tokens.W001"
+    assert f"PS384 cannot sign with '{KEY}': its key signs with RS512 only" in warning.msg

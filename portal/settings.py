@@ -88,8 +88,9 @@ GATEWAY_MIDDLEWARE = [
 ROOT_URLCONF = "portal.urls"
 # What the gateway's handler resolves: gateway paths only, so it can never serve a console page.
 GATEWAY_URLCONF = "tokens.urls"
+# WSGI only: portal/wsgi.py sends gateway calls through the gateway handler, which isolates their answers from
+# the console (DESIGN.md section 6). There is deliberately no ASGI entry point that would bypass it.
 WSGI_APPLICATION = "portal.wsgi.application"
-ASGI_APPLICATION = "portal.asgi.application"
 
 TEMPLATES = [
     {

@@ -168,7 +168,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "portal.api.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": [
@@ -177,6 +177,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "portal.api.metadata.OperationsMetadata",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -196,7 +197,13 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ApiKeyRoleEnum": "portal.models.ApiKey.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyRoleEnum": "portal.models.ApiKey.Role",
+        "ApiKeyStateEnum": ["active", "expired", "revoked"],
+        "KeyVersionStateEnum": "keyprofiles.models.KeyProfileBinding.State",
+        "KeystoreKindEnum": "keyprofiles.models.Keystore.Kind",
+        "CertificateHolderEnum": ["keystore", "truststore"],
+    },
 }
 
 KEYPROFILES = {

@@ -273,7 +273,7 @@ def wait_for_propagation(seconds: float) -> None:
 
 def _check_moves(publications: list[Publication], renames: dict[str, str], new: KeyProfileBinding) -> None:
     """Refuse the rotation unless every API it will move compiles with the new version signing."""
-    resolver = CatalogCryptoResolver(new.catalog, also_signing=frozenset({new.pk}))
+    resolver = CatalogCryptoResolver(new.catalog, also_signing=frozenset({new.pk}), publishing=True)
     for publication in publications:
         snapshot = document_with_renamed_keys(publication.document, renames)
         if snapshot is None:
@@ -307,10 +307,28 @@ def _check_source(template: Keystore, source: KeySource) -> None:
             raise RotationError(f"Keystore '{source.keystore.name}' belongs to another organization.")
         if source.keystore.kind != template.kind:
             raise RotationError(f"Keystore '{source.keystore.name}' is not of the same kind as '{template.name}'.")
+        _check_source_algorithm(template, source.keystore)
     if source.bits is not None and template.key_type != "RSA":
         raise RotationError(
             f"--bits sets an RSA key size, but '{template.name}' holds a {template.key_type} key; "
             "a generated key keeps the current key's type (and curve)."
+        )
+
+
+def _check_source_algorithm(template: Keystore, keystore: Keystore) -> None:
+    """The new key signs with the algorithm the old one was fixed to (one key, one algorithm)."""
+    algorithm = template.algorithm
+    if not algorithm:
+        return
+    if algorithm not in keystore.signing_algorithms():
+        raise RotationError(
+            f"'{template.name}' signs with {algorithm}, which does not fit the {keystore.key_type} key of "
+            f"'{keystore.name}'."
+        )
+    if keystore.algorithm and keystore.algorithm != algorithm:
+        raise RotationError(
+            f"'{template.name}' signs with {algorithm}, but '{keystore.name}' signs with {keystore.algorithm} only "
+            "(one key, one algorithm)."
         )
 
 

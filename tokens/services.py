@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from keyprofiles.models import Keystore
+from keyprofiles.services import keystore_algorithm_fix
 from portal.invalidation import bump_version
 from portal.models import Catalog, Organization
 from portal.services import Actor, audit_record
@@ -118,9 +120,30 @@ def api_compile_check(*, document: dict[str, Any], catalog: Catalog) -> ApiDescr
     Returns the document's description. Raises DocumentError, PolicyConfigError or PublishError naming what
     is wrong.
     """
-    description = document_describe(document)
-    assembly_compile(description.assembly, CatalogCryptoResolver(catalog))
+    description, _ = _compile_for_publishing(document=document, catalog=catalog)
     return description
+
+
+def _compile_for_publishing(
+    *, document: dict[str, Any], catalog: Catalog
+) -> tuple[ApiDescription, list[tuple[Keystore, str]]]:
+    """The document's description and the (keystore, algorithm) pairs its signing policies use."""
+    description = document_describe(document)
+    resolver = CatalogCryptoResolver(catalog, publishing=True)
+    assembly_compile(description.assembly, resolver)
+    return description, resolver.algorithm_uses
+
+
+def _fix_signing_algorithms(*, uses: list[tuple[Keystore, str]], actor: Actor, api: Api) -> None:
+    """Fix the algorithm of each key the publication signs with, on its first use (one key, one algorithm).
+
+    Raises PublishError naming both algorithms when two policies sign with one key in different algorithms.
+    """
+    for keystore, alg in uses:
+        try:
+            keystore_algorithm_fix(keystore=keystore, algorithm=alg, actor=actor, reason=f"published {api}")
+        except ValidationError as e:
+            raise PublishError("; ".join(e.messages)) from e
 
 
 def api_publish(
@@ -165,7 +188,7 @@ def api_publish(
 def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any], keep_state: bool) -> Publication:
     if catalog.organization_id != api.organization_id:
         raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
-    description = api_compile_check(document=document, catalog=catalog)
+    description, algorithm_uses = _compile_for_publishing(document=document, catalog=catalog)
     if (description.name, description.version) != (api.name, api.version):
         raise PublishError(
             f"The document describes {description.name} {description.version}, not {api.name} {api.version}."
@@ -184,6 +207,7 @@ def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, An
             code="base_path_taken",
             conflict=True,
         )
+    _fix_signing_algorithms(uses=algorithm_uses, actor=actor, api=api)
     # Another version of the same API in this catalog gives way: one version serves a base path.
     Publication.objects.filter(catalog=catalog, api__name=api.name, api__organization=api.organization).exclude(
         api=api

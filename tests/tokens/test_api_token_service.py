@@ -1,0 +1,375 @@
+"""The token service over REST (DESIGN.md section 4a): signing with a key profile chosen by name, the roles and
+a signer's constraints, version states, and the warm path. Every refusal has a twin that differs in one thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from rest_framework.test import APIClient
+
+from keyprofiles import keycache, keymaterial, lifecycle
+from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
+from keyprofiles.services import keystore_import
+from portal import invalidation
+from portal.apikeys import api_keys
+from portal.models import Catalog, Organization
+from portal.services import Actor, organization_create
+from tests.keyfixtures import CERT2_PEM, KEY2_PEM
+from tests.tokens.helpers import HMAC_SECRET, KEY_OBJECT, NOW, ec_private, rsa_private, segment
+from tests.tokens.rest import api_key, bearer, profile_url
+from tokens.rotation import KeySource, keyprofile_rotate
+from tokens.token_service import profile_keys
+
+pytestmark = pytest.mark.django_db
+
+SIGN = profile_url("tokens")
+CLAIMS = {"iss": "apic", "aud": "id1", "sub": "alice"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_service() -> Iterator[None]:
+    """The API key lookup and the service's keys are per process: no test sees another's."""
+    api_keys.clear()
+    profile_keys.reset()
+    yield
+    api_keys.clear()
+    profile_keys.reset()
+
+
+@pytest.fixture
+def client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def operator(organization: Organization) -> dict[str, str]:
+    return bearer(api_key(organization, "operator", name="ops"))
+
+
+def sign(client: APIClient, headers: dict[str, str], body: dict[str, Any], url: str = SIGN) -> Any:
+    return client.post(url, body, format="json", **headers)
+
+
+def rsa_public(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Any:
+    return key.public_key()
+
+
+def decode(token: str, key: Any, algorithm: str) -> dict[str, Any]:
+    """The token's claims, checked by PyJWT (an implementation independent of tokens.jose)."""
+    claims: dict[str, Any] = jwt.decode(token, key, algorithms=[algorithm], options={"verify_aud": False})
+    return claims
+
+
+# -- signing ---------------------------------------------------------------------------------------------------
+
+
+def test_an_operator_signs_with_the_active_version(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    answer = sign(client, operator, {"claims": CLAIMS, "expires_in": 60})
+    assert answer.status_code == 201, answer.content
+    body = answer.json()
+    assert answer["Cache-Control"] == "no-store"
+    assert body["alg"] == "RS256"
+    assert body["crypto_object"] == KEY_OBJECT
+    assert body["version"] == "1.0.0"
+    assert body["jti"] is None
+    assert body["expires_at"] == datetime.fromtimestamp(NOW + 60, tz=UTC).isoformat().replace("+00:00", "Z")
+    claims = decode(body["token"], rsa_private().public_key(), "RS256")
+    assert claims == {**CLAIMS, "iat": NOW, "exp": NOW + 60}
+    header = segment(body["token"], 0)
+    assert header == {"alg": "RS256", "typ": "JWT", "kid": body["kid"]}
+    assert body["kid"] == keymaterial.jwk_thumbprint(keymaterial.public_jwk(rsa_private().public_key()))
+
+
+def test_jti_is_added_when_asked(client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str]) -> None:
+    body = sign(client, operator, {"claims": CLAIMS, "jti": True}).json()
+    claims = decode(body["token"], rsa_private().public_key(), "RS256")
+    assert claims["jti"] == body["jti"]
+    assert len(body["jti"]) == 36
+    assert claims["exp"] - claims["iat"] == 3600  # jwt-generate's default validity
+
+
+def test_each_key_type_signs_with_its_natural_algorithm(
+    client: APIClient,
+    ec_keyprofile: KeyProfile,
+    hmac_keyprofile: KeyProfile,
+    operator: dict[str, str],
+) -> None:
+    ec_body = sign(client, operator, {"claims": CLAIMS}, profile_url("tokens", name="ec-keyprofile")).json()
+    assert ec_body["alg"] == "ES256"
+    assert decode(ec_body["token"], ec_private().public_key(), "ES256")["sub"] == "alice"
+    hmac_body = sign(client, operator, {"claims": CLAIMS}, profile_url("tokens", name="hmac-keyprofile")).json()
+    assert hmac_body["alg"] == "HS256"
+    assert decode(hmac_body["token"], HMAC_SECRET, "HS256")["sub"] == "alice"
+
+
+def test_an_algorithm_that_does_not_fit_the_key_is_refused_naming_both(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str]
+) -> None:
+    refused = sign(client, operator, {"claims": CLAIMS, "alg": "ES256"})
+    assert refused.status_code == 400
+    problem = refused.json()
+    assert refused["Content-Type"] == "application/problem+json"
+    assert problem["code"] == "algorithm_mismatch"
+    assert "ES256" in problem["detail"]
+    assert "RSA" in problem["detail"]
+    assert problem["errors"] == {"alg": [problem["detail"]]}
+    # The twin: an algorithm the RSA key can use.
+    accepted = sign(client, operator, {"claims": CLAIMS, "alg": "PS256"})
+    assert accepted.status_code == 201
+    assert decode(accepted.json()["token"], rsa_private().public_key(), "PS256")["iss"] == "apic"
+
+
+def test_an_unknown_algorithm_is_invalid_input(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str]
+) -> None:
+    refused = sign(client, operator, {"claims": CLAIMS, "alg": "none"})
+    assert refused.status_code == 400
+    assert "alg" in refused.json()["errors"]
+
+
+@pytest.mark.parametrize("claim", ["iat", "exp"])
+def test_claims_may_not_set_what_the_service_sets(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], claim: str
+) -> None:
+    refused = sign(client, operator, {"claims": {**CLAIMS, claim: 1}})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "registered_claim"
+    assert claim in refused.json()["detail"]
+    # The twin: nbf is the caller's to set.
+    assert sign(client, operator, {"claims": {**CLAIMS, "nbf": 1}}).status_code == 201
+
+
+def test_a_jti_claim_is_the_callers_unless_the_service_is_asked_for_one(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str]
+) -> None:
+    refused = sign(client, operator, {"claims": {**CLAIMS, "jti": "mine"}, "jti": True})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "registered_claim"
+    accepted = sign(client, operator, {"claims": {**CLAIMS, "jti": "mine"}})
+    assert accepted.status_code == 201
+    assert decode(accepted.json()["token"], rsa_private().public_key(), "RS256")["jti"] == "mine"
+
+
+@pytest.mark.parametrize(("expires_in", "status"), [(0, 400), (1, 201), (31622400, 201), (31622401, 400)])
+def test_expires_in_is_bounded_as_jwt_generates_exp_claim(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], expires_in: int, status: int
+) -> None:
+    answer = sign(client, operator, {"claims": CLAIMS, "expires_in": expires_in})
+    assert answer.status_code == status, answer.content
+    if status == 400:
+        assert "expires_in" in answer.json()["errors"]
+
+
+@pytest.mark.parametrize("body", [{}, {"claims": ["iss"]}, {"claims": CLAIMS, "jti": "maybe"}, {"claims": "x"}])
+def test_malformed_requests_are_invalid_input(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], body: dict[str, Any]
+) -> None:
+    answer = sign(client, operator, body)
+    assert answer.status_code == 400
+    assert answer.json()["code"] in {"required", "not_a_dict", "invalid"}
+
+
+def test_claims_that_make_a_token_over_8_kib_are_refused(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str]
+) -> None:
+    refused = sign(client, operator, {"claims": {**CLAIMS, "blob": "x" * 9000}})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "too_large"
+    assert sign(client, operator, {"claims": {**CLAIMS, "blob": "x" * 4000}}).status_code == 201
+
+
+# -- where: organization, catalog, profile -------------------------------------------------------------------------
+
+
+def test_another_organizations_key_gets_404(client: APIClient, jwt_keyprofile: KeyProfile) -> None:
+    other = organization_create(slug="other", title="Other")
+    stranger = bearer(api_key(other, "operator", name="stranger"))
+    refused = sign(client, stranger, {"claims": CLAIMS})
+    assert refused.status_code == 404
+    # The twin: the same request in the stranger's own organization reaches its (absent) profile.
+    own = sign(client, stranger, {"claims": CLAIMS}, profile_url("tokens", org="other"))
+    assert own.status_code == 404
+    assert "sandbox" in own.json()["detail"]
+
+
+def test_an_unknown_profile_or_catalog_is_404(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], production: Catalog
+) -> None:
+    assert sign(client, operator, {"claims": CLAIMS}, profile_url("tokens", name="nope")).status_code == 404
+    assert sign(client, operator, {"claims": CLAIMS}, profile_url("tokens", catalog="nope")).status_code == 404
+    not_enabled = sign(client, operator, {"claims": CLAIMS}, profile_url("tokens", catalog="production"))
+    assert not_enabled.status_code == 404
+    assert sign(client, operator, {"claims": CLAIMS}).status_code == 201
+
+
+def test_without_a_key_the_answer_is_401(client: APIClient, jwt_keyprofile: KeyProfile) -> None:
+    answer = sign(client, {}, {"claims": CLAIMS})
+    assert answer.status_code == 401
+    assert answer["WWW-Authenticate"].startswith("Bearer")
+
+
+# -- roles and a signer's constraints ---------------------------------------------------------------------------
+
+
+def test_an_auditor_cannot_sign(client: APIClient, organization: Organization, jwt_keyprofile: KeyProfile) -> None:
+    auditor = bearer(api_key(organization, "auditor", name="reader"))
+    assert sign(client, auditor, {"claims": CLAIMS}).status_code == 403
+    signer = bearer(api_key(organization, "signer", name="minter"))
+    assert sign(client, signer, {"claims": CLAIMS}).status_code == 201
+
+
+def test_a_signer_signs_only_with_the_profiles_it_lists(
+    client: APIClient, organization: Organization, jwt_keyprofile: KeyProfile, ec_keyprofile: KeyProfile
+) -> None:
+    signer = bearer(api_key(organization, "signer", name="minter"))
+    assert sign(client, signer, {"claims": CLAIMS}).status_code == 201
+    refused = sign(client, signer, {"claims": CLAIMS}, profile_url("tokens", name="ec-keyprofile"))
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("constraint", "claims", "allowed"),
+    [
+        ({"allow_aud": "id[0-9]"}, {"aud": "id1"}, True),
+        ({"allow_aud": "id[0-9]"}, {"aud": "id12"}, False),  # the whole claim must match
+        ({"allow_aud": "id[0-9]"}, {"aud": ["id1", "id2"]}, True),
+        ({"allow_aud": "id[0-9]"}, {"aud": ["id1", "evil"]}, False),  # every element must match
+        ({"allow_aud": "id[0-9]"}, {"iss": "apic"}, False),  # a constrained claim is required
+        ({"allow_iss": "apic"}, {"iss": "apic"}, True),
+        ({"allow_iss": "apic"}, {"iss": "apic2"}, False),
+        ({"allow_sub": "user-.*"}, {"sub": "user-7"}, True),
+        ({"allow_sub": "user-.*"}, {"sub": "admin"}, False),
+    ],
+)
+def test_a_signer_signs_only_claims_its_constraints_allow(
+    client: APIClient,
+    organization: Organization,
+    jwt_keyprofile: KeyProfile,
+    constraint: dict[str, str],
+    claims: dict[str, Any],
+    allowed: bool,
+) -> None:
+    signer = bearer(api_key(organization, "signer", name="minter", **constraint))
+    answer = sign(client, signer, {"claims": claims})
+    if allowed:
+        assert answer.status_code == 201, answer.content
+    else:
+        assert answer.status_code == 403
+        claim = next(iter(constraint)).removeprefix("allow_")
+        assert answer.json()["code"] == "claims_not_allowed"
+        assert f"'{claim}'" in answer.json()["detail"]
+
+
+def test_a_signer_signs_no_longer_than_its_max_expires_in(
+    client: APIClient, organization: Organization, jwt_keyprofile: KeyProfile
+) -> None:
+    signer = bearer(api_key(organization, "signer", name="minter", max_expires_in=60))
+    assert sign(client, signer, {"claims": CLAIMS, "expires_in": 60}).status_code == 201
+    refused = sign(client, signer, {"claims": CLAIMS, "expires_in": 61})
+    assert refused.status_code == 403
+    assert "60 seconds" in refused.json()["detail"]
+    # The default validity (3600) is over the cap too: a capped signer must say how long.
+    assert sign(client, signer, {"claims": CLAIMS}).status_code == 403
+
+
+# -- versions -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def second_keystore(organization: Organization, actor: Actor) -> Keystore:
+    return keystore_import(
+        organization=organization,
+        name="Second",
+        certificate=CERT2_PEM.encode(),
+        private_key=KEY2_PEM.encode(),
+        actor=actor,
+    )
+
+
+def rotate(sandbox: Catalog, keystore: Keystore, actor: Actor, **options: Any) -> None:
+    keyprofile_rotate(
+        catalog=sandbox, name="jwt-keyprofile", source=KeySource(keystore=keystore), actor=actor, **options
+    )
+
+
+def binding(version: str) -> KeyProfileBinding:
+    return KeyProfileBinding.objects.get(profile__name="jwt-keyprofile", profile__version=version)
+
+
+def test_a_next_version_signs_when_asked_by_version_and_the_active_one_by_default(
+    client: APIClient,
+    sandbox: Catalog,
+    jwt_keyprofile: KeyProfile,
+    second_keystore: Keystore,
+    operator: dict[str, str],
+    actor: Actor,
+    recheck_always: None,
+) -> None:
+    from datetime import timedelta
+
+    rotate(sandbox, second_keystore, actor, prepublish=timedelta(days=1))
+    assert binding("1.0.1").state == KeyProfileBinding.State.NEXT
+    by_default = sign(client, operator, {"claims": CLAIMS}).json()
+    assert by_default["version"] == "1.0.0"
+    early = sign(client, operator, {"claims": CLAIMS, "version": "1.0.1"})
+    assert early.status_code == 201
+    body = early.json()
+    assert body["version"] == "1.0.1"
+    assert body["crypto_object"] == "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-key"
+    assert decode(body["token"], rsa_private(KEY2_PEM).public_key(), "RS256")["sub"] == "alice"
+
+
+def test_passive_and_retired_versions_never_sign(
+    client: APIClient,
+    sandbox: Catalog,
+    jwt_keyprofile: KeyProfile,
+    second_keystore: Keystore,
+    operator: dict[str, str],
+    actor: Actor,
+    recheck_always: None,
+) -> None:
+    assert sign(client, operator, {"claims": CLAIMS, "version": "1.0.0"}).status_code == 201
+    rotate(sandbox, second_keystore, actor)
+    passive = sign(client, operator, {"claims": CLAIMS, "version": "1.0.0"})
+    assert passive.status_code == 409
+    assert passive.json()["code"] == "version_passive"
+    # The default now signs with the new active version.
+    assert sign(client, operator, {"claims": CLAIMS}).json()["version"] == "1.0.1"
+    lifecycle.binding_transition(binding=binding("1.0.0"), state=KeyProfileBinding.State.RETIRED, actor=actor)
+    retired = sign(client, operator, {"claims": CLAIMS, "version": "1.0.0"})
+    assert retired.status_code == 409
+    assert retired.json()["code"] == "version_retired"
+    assert sign(client, operator, {"claims": CLAIMS, "version": "9.9.9"}).status_code == 404
+
+
+# -- the warm path ---------------------------------------------------------------------------------------------------
+
+
+def test_a_warm_signing_call_makes_no_query_and_parses_no_key(
+    client: APIClient,
+    jwt_keyprofile: KeyProfile,
+    operator: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries: Any,
+) -> None:
+    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 3600.0)
+    keycache.clear()
+    parses: list[str] = []
+    for name in ("private_key_from_sealed_der", "public_key_from_certificate_pem"):
+        original = getattr(keymaterial, name)
+        monkeypatch.setattr(keymaterial, name, lambda *a, _n=name, _f=original, **k: parses.append(_n) or _f(*a, **k))
+    assert sign(client, operator, {"claims": CLAIMS}).status_code == 201  # cold: the twin that queries and parses
+    assert parses
+    parses.clear()
+    with django_assert_num_queries(0):
+        for _ in range(3):
+            assert sign(client, operator, {"claims": CLAIMS, "jti": True}).status_code == 201
+    assert parses == []

@@ -28,7 +28,7 @@ migrate: install
 
 ## Run the portal on its embedded defaults (SQLite, local-memory cache, seeded demo) at http://127.0.0.1:$(PORT)
 run: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --serving-at http://127.0.0.1:$(PORT)
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 ## Serve with gunicorn in production mode (settings from the environment: README, "Running in production")

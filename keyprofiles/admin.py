@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -114,7 +114,10 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
 
     @admin.display(description="Enabled in")
     def catalogs(self, obj: Keystore) -> str:
-        return ", ".join(selectors.certificate_catalogs(obj)) or "-"
+        # One catalog a line: the column stays narrow enough for the list to fit at 1280 px.
+        return (
+            format_html_join(mark_safe("<br>"), "{}", ((name,) for name in selectors.certificate_catalogs(obj))) or "-"
+        )
 
     @admin.display(description="Downloads")
     def downloads(self, obj: Keystore) -> str:
@@ -147,16 +150,20 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
 
         def perform(data: dict[str, Any], actor: Actor) -> Keystore:
             password = data.get("password")
-            return services.keystore_import(
-                organization=data["organization"],
-                name=data["name"],
-                certificate=read_upload(data.get("certificate")),
-                private_key=read_upload(data.get("private_key")),
-                chain=read_upload(data.get("chain")),
-                pkcs12=read_upload(data.get("pkcs12")),
-                password=password.encode() if password else None,
-                actor=actor,
-            )
+            upload = {
+                "organization": data["organization"],
+                "name": data["name"],
+                "certificate": read_upload(data.get("certificate")),
+                "private_key": read_upload(data.get("private_key")),
+                "chain": read_upload(data.get("chain")),
+                "pkcs12": read_upload(data.get("pkcs12")),
+                "password": password.encode() if password else None,
+            }
+            try:
+                return services.keystore_import(**upload, actor=actor)
+            except (KeyMaterialError, ValidationError) as refused:
+                # Every problem at once, not only the first the import met.
+                raise (services.keystore_import_problems(**upload) or refused) from None
 
         return self.run_service_form(
             request,
@@ -449,7 +456,9 @@ class CryptoObjectAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Mode
 
     @admin.display(description="Catalog")
     def catalog(self, obj: CryptoObject) -> str:
-        return str(obj.binding.catalog)
+        # A line may break after the slash, so the list fits at 1280 px.
+        catalog = obj.binding.catalog
+        return format_html("{}/<wbr>{}", catalog.organization.slug, catalog.slug)
 
     @admin.display(description="Key profile")
     def profile(self, obj: CryptoObject) -> str:

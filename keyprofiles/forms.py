@@ -39,16 +39,12 @@ class KeystoreUploadForm(ServiceForm):
     )
 
     def clean(self) -> dict[str, object]:
+        # A missing certificate or key is the service's to report, with every other problem of the upload.
         cleaned = super().clean() or {}
         if cleaned.get("pkcs12"):
             for field in ("certificate", "private_key", "chain"):
                 if cleaned.get(field):
                     self.add_error(field, "Leave this empty when uploading a PKCS#12 file: it carries its own.")
-        else:
-            if not cleaned.get("certificate"):
-                self.add_error("certificate", "Upload a certificate, or a PKCS#12 file instead.")
-            if not cleaned.get("private_key"):
-                self.add_error("private_key", "Upload the private key, or a PKCS#12 file instead.")
         return cleaned
 
 

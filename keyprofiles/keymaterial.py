@@ -29,7 +29,7 @@ import itertools
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
@@ -197,6 +197,74 @@ def certificates_from_upload(data: bytes, *, field: str = "certificate", now: da
     for cert, what in described:
         _check_validity(cert, now, field=field, what=what)
     return tuple(_certificate_info(cert) for cert in certificates)
+
+
+def keystore_upload_problems(
+    *,
+    certificate: bytes | None = None,
+    private_key: bytes | None = None,
+    chain: bytes | None = None,
+    pkcs12: bytes | None = None,
+    password: bytes | None = None,
+    now: datetime,
+) -> list[KeyMaterialError]:
+    """Every problem of a keystore upload at once, at most one per field, for a form that reports them all.
+
+    ``keystore_material_from_upload`` stops at the first problem; this checks each file on its own (missing,
+    size, format, the key's type and size, validity), and the checks across files (the key matches the
+    certificate, the chain links up) only when every file passed its own. Returns [] when the upload would
+    import. Runs only after an upload was refused, so the happy path parses nothing twice.
+    """
+    _require_aware(now)
+    password = password or None
+    if pkcs12 is not None:
+        try:
+            keystore_material_from_upload(
+                certificate=certificate, private_key=private_key, chain=chain, pkcs12=pkcs12, password=password, now=now
+            )
+        except KeyMaterialError as e:
+            return [e]
+        return []
+    problems: dict[str | None, KeyMaterialError] = {}
+
+    def check(work: Callable[[], object]) -> None:
+        try:
+            work()
+        except KeyMaterialError as e:
+            problems.setdefault(e.field, e)
+
+    if certificate is None:
+        problems["certificate"] = KeyMaterialError(
+            "Upload a certificate, or a PKCS#12 file instead.", code="missing_input", field="certificate"
+        )
+    else:
+        check(lambda: certificates_from_upload(certificate, field="certificate", now=now))
+    if private_key is None:
+        problems["private_key"] = KeyMaterialError(
+            "Upload the private key that belongs to the certificate, or a PKCS#12 file instead.",
+            code="missing_input",
+            field="private_key",
+        )
+    else:
+        check(lambda: _checked_private_key_alone(private_key, password))
+    if chain is not None:
+        check(lambda: certificates_from_upload(chain, field="chain", now=now))
+    if not problems:
+        check(
+            lambda: keystore_material_from_upload(
+                certificate=certificate, private_key=private_key, chain=chain, password=password, now=now
+            ),
+        )
+    return list(problems.values())
+
+
+def _checked_private_key_alone(data: bytes, password: bytes | None) -> None:
+    """The private key file's own checks (size, format, decryption, type and size), no certificate needed."""
+    _check_upload_size(data, "private_key")
+    if password is not None:
+        _check_size(password, "password")
+    key = _load_private_key(data, password)
+    _check_public_key(key.public_key(), field="private_key", what="The private key")
 
 
 def _material_from_parts(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TypeVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -201,6 +201,39 @@ def keystore_import(
         )
 
     return _audited(actor=actor, action="keystore.import", organization=organization, name=name, work=work)
+
+
+def keystore_import_problems(
+    *,
+    organization: Organization,
+    name: str,
+    certificate: bytes | None = None,
+    private_key: bytes | None = None,
+    chain: bytes | None = None,
+    pkcs12: bytes | None = None,
+    password: bytes | None = None,
+    now: datetime | None = None,
+) -> ValidationError | None:
+    """Every reason ``keystore_import`` refuses these arguments, by field, or None when it would accept them.
+
+    ``keystore_import`` stops at the first problem; a form calls this after a refusal so that the person
+    sees all of them at once (the name, and each file's own problem) instead of fixing them one by one.
+    """
+    errors: dict[str, list[str]] = {}
+    try:
+        _check_keystore_name(organization, name)
+    except ValidationError as e:
+        errors.update(e.message_dict)
+    for problem in keymaterial.keystore_upload_problems(
+        certificate=certificate,
+        private_key=private_key,
+        chain=chain,
+        pkcs12=pkcs12,
+        password=password,
+        now=now or timezone.now(),
+    ):
+        errors.setdefault(problem.field or NON_FIELD_ERRORS, []).append(str(problem))
+    return ValidationError(errors) if errors else None
 
 
 def keystore_secret_create(

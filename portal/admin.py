@@ -21,6 +21,7 @@ from portal.services import Actor
 admin.site.site_header = "Key-profile portal console"
 admin.site.site_title = "Key-profile portal"
 admin.site.index_title = "Console"
+admin.site.site_url = "/"  # "View site": the landing page (portal.views.landing)
 
 
 @admin.register(Organization)

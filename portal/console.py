@@ -38,7 +38,22 @@ ViewMethod = TypeVar("ViewMethod", bound=Callable[..., HttpResponse])
 
 class ServiceForm(forms.Form):
     """A form that can show a domain error: on its ``field`` when the error names one of the form's fields,
-    per field for a ValidationError with a dict, otherwise above the form."""
+    per field for a ValidationError with a dict, otherwise above the form.
+
+    Browsers cannot refill a file input, so when the form comes back with errors each file field says which
+    file was chosen last time and asks for it again (every other field keeps its value, except passwords).
+    """
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name, field in self.fields.items():
+            upload = self.files.get(name) if isinstance(field, forms.FileField) else None
+            if upload is not None:
+                # The bound field copied its help text when validation made it.
+                self[name].help_text = (
+                    f"You chose “{upload.name}”: choose it again, as browsers cannot keep a file when a form comes "
+                    f"back. {field.help_text}"
+                ).strip()
 
     def add_service_error(self, error: Exception) -> None:
         if isinstance(error, ValidationError):

@@ -13,6 +13,8 @@ from django.db import models
 from django.utils import timezone
 
 SANDBOX = "sandbox"
+# The organization of the demo, and the one commands work in unless given --org (APIC names it so too).
+DEFAULT_ORGANIZATION = "personal"
 
 # First path segments the portal serves itself; an organization with such a slug would shadow them on the
 # gateway route /{org}/{catalog}/... (DESIGN.md section 4).

@@ -1,4 +1,5 @@
-"""Process health (/healthz) and readiness (/readyz).
+"""The portal's own pages outside the console: the landing page (/), the favicon, process health (/healthz)
+and readiness (/readyz).
 
 Readiness means "can serve the gateway". The database and the cache are checked; apps add their own
 probes (the token gateway reports whether it holds warm state). With the database down a node that holds
@@ -11,16 +12,20 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from functools import cache as once
+from pathlib import Path
 
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.template import loader
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from portal.api.problems import api_not_found, api_server_error, is_api_path
+from portal.models import DEFAULT_ORGANIZATION, SANDBOX
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,31 @@ _warm_probes: dict[str, Callable[[], bool]] = {}
 def register_warm_probe(name: str, probe: Callable[[], bool]) -> None:
     """Let an app tell /readyz that it can serve from memory while the database is away."""
     _warm_probes[name] = probe
+
+
+FAVICON = Path(__file__).resolve().parent / "static" / "console" / "favicon.ico"
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    """``/``: what the portal is, and where its console, REST API docs, demo JWKS and health checks are.
+
+    It reads nothing from the database, so it answers while the database is away.
+    """
+    return render(request, "landing.html", {"organization": DEFAULT_ORGANIZATION, "catalog": SANDBOX})
+
+
+@once
+def _favicon_bytes() -> bytes:
+    return FAVICON.read_bytes()
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for whatever the page says (``favicon.ico`` is a reserved slug)."""
+    response = HttpResponse(_favicon_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @never_cache

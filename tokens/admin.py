@@ -80,7 +80,8 @@ def masked_client_id(client_id: str) -> str:
 
 def _form_problems(form: ServiceForm) -> str:
     return "; ".join(
-        f"{'' if name == '__all__' else name + ': '}{' '.join(str(m) for m in e)}" for name, e in form.errors.items()
+        f"{'' if name == '__all__' else (form.fields[name].label or name) + ': '}{' '.join(str(m) for m in e)}"
+        for name, e in form.errors.items()
     )
 
 
@@ -225,7 +226,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
             "can_publish": user.has_perms(["tokens.add_publication", "tokens.change_publication"]),
             "can_test": user.has_perm("tokens.change_publication"),
             "policy_kinds": PolicyAddForm.base_fields["kind"].choices,  # type: ignore[attr-defined]
-            "catch_form": CatchAddForm(initial={"tag": tag}),
+            "catch_form": CatchAddForm.for_document(tag=tag, caught=console.caught_errors(document)),
             "publish_form": PublishForm(organization=api.organization),
             "publications": [(p, console.gateway_path(p)) for p in publications],
             "audit_url": reverse("admin:portal_auditevent_changelist") + f"?object=tokens.api:{api.pk}",

@@ -230,6 +230,17 @@ def catch_add(document: dict[str, Any], *, error: str) -> str:
     return f"catch/{position}"
 
 
+def caught_errors(document: dict[str, Any]) -> list[str]:
+    """The error names the assembly's catches name, in order."""
+    return [
+        error
+        for entry in _assembly(document).get("catch") or []
+        if isinstance(entry, dict) and isinstance(entry.get("errors"), list)
+        for error in entry["errors"]
+        if isinstance(error, str)
+    ]
+
+
 def catch_remove(document: dict[str, Any], *, index: int) -> None:
     catches = _assembly(document).get("catch") or []
     del catches[_index(str(index), len(catches), f"catch/{index}")]

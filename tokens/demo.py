@@ -12,12 +12,12 @@ from django.db import transaction
 
 from keyprofiles import services as keyprofile_services
 from keyprofiles.models import CryptoObject, KeyProfile, Keystore
-from portal.models import Catalog
+from portal.models import DEFAULT_ORGANIZATION, Catalog
 from portal.services import Actor, catalog_get_or_create, organization_get_or_create
 from tokens import services
 from tokens.models import Api, Publication
 
-ORGANIZATION = "personal"
+ORGANIZATION = DEFAULT_ORGANIZATION
 CATALOGS = (("sandbox", "Sandbox"), ("production", "Production"))
 KEYSTORE_NAME = "JWT Keystore"
 KEYSTORE_CN = "jwt.demo.local"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any, cast
 
 from django import forms
@@ -162,7 +163,12 @@ OperationFormSet = cast(
 
 class PolicyAddForm(DocumentTagForm):
     at = forms.CharField(widget=forms.HiddenInput)
-    kind = forms.ChoiceField(label="Policy type", choices=[(kind, kind) for kind in EDITABLE_KINDS])
+    # No default: a select that starts on jwt-generate adds one to whoever presses Add without choosing.
+    kind = forms.ChoiceField(
+        label="Policy type",
+        choices=[("", "Choose a policy type…"), *((kind, kind) for kind in EDITABLE_KINDS)],
+        error_messages={"required": "Choose a policy type to add."},
+    )
 
 
 class PolicyMoveForm(DocumentTagForm):
@@ -175,13 +181,20 @@ class PolicyRemoveForm(DocumentTagForm):
 
 
 class CatchAddForm(DocumentTagForm):
+    SUGGESTED = "RuntimeError"
+
     error = forms.CharField(
         label="Error name",
         max_length=100,
-        initial="RuntimeError",
         validators=[error_name_validator],
         help_text="RuntimeError is what jwt-validate and jwt-generate raise.",
     )
+
+    @classmethod
+    def for_document(cls, *, tag: str, caught: Collection[str]) -> CatchAddForm:
+        """The empty form for an assembly whose catches name ``caught``: it suggests RuntimeError, unless a
+        catch for it exists already (adding a second one would be refused)."""
+        return cls(initial={"tag": tag, "error": "" if cls.SUGGESTED in caught else cls.SUGGESTED})
 
 
 class CatchRemoveForm(DocumentTagForm):

@@ -36,6 +36,8 @@ class Api(models.Model):
     class Meta:
         ordering = ["organization__slug", "name", "version"]
         constraints = [models.UniqueConstraint(fields=["organization", "name", "version"], name="api_unique_version")]
+        verbose_name = "API"
+        verbose_name_plural = "APIs"
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"

@@ -148,7 +148,58 @@ def test_upload_of_a_pkcs12_file(console: Client, organization: Organization) ->
 def test_upload_without_files_marks_both_fields(console: Client, organization: Organization) -> None:
     html = post_upload(console, organization).content.decode()
     assert rows_with_errors(html) == ["certificate", "private_key"]
-    assert "Upload the private key, or a PKCS#12 file instead." in form_row(html, "private_key")
+    assert "Upload the private key that belongs to the certificate, or a PKCS#12 file instead." in form_row(
+        html, "private_key"
+    )
+    assert "Upload a certificate, or a PKCS#12 file instead." in form_row(html, "certificate")
+
+
+# A refused upload reports every problem at once, and says which files to choose again (issue 15, item 6)
+
+NOT_A_CERTIFICATE = "The certificate file is neither a PEM nor a DER certificate."
+
+
+def test_upload_of_a_text_certificate_without_a_key_reports_both(console: Client, organization: Organization) -> None:
+    html = post_upload(console, organization, certificate=upload("notes.txt", "hello")).content.decode()
+    assert rows_with_errors(html) == ["certificate", "private_key"]
+    assert NOT_A_CERTIFICATE in form_row(html, "certificate")
+    assert "Upload the private key that belongs to the certificate" in form_row(html, "private_key")
+    assert not Keystore.objects.exists()
+
+
+def test_upload_of_a_good_certificate_without_a_key_reports_only_the_key(
+    console: Client, organization: Organization
+) -> None:
+    html = post_upload(console, organization, certificate=upload("cert.pem", fx.CERT1_PEM)).content.decode()
+    assert rows_with_errors(html) == ["private_key"]
+
+
+def test_upload_of_a_taken_name_and_two_bad_files_reports_all_three(
+    console: Client, organization: Organization, keystore: Keystore
+) -> None:
+    files = {"certificate": upload("notes.txt", "hello"), "private_key": upload("key.txt", "not a key")}
+    html = post_upload(console, organization, **files).content.decode()
+    assert rows_with_errors(html) == ["name", "certificate", "private_key"]
+    assert "A keystore named &#x27;JWT Keystore&#x27; already exists in personal." in form_row(html, "name")
+    assert NOT_A_CERTIFICATE in form_row(html, "certificate")
+    assert "The private key file is neither a PEM nor a DER private key." in form_row(html, "private_key")
+    assert Keystore.objects.count() == 1
+
+
+def test_a_refused_upload_keeps_the_fields_and_names_the_files_to_choose_again(
+    console: Client, organization: Organization
+) -> None:
+    files = {"certificate": upload("cert.pem", fx.CERT1_PEM), "private_key": upload("other-key.pem", fx.KEY2_PEM)}
+    html = post_upload(console, organization, password="s3cret", **files).content.decode()
+    assert 'value="JWT Keystore"' in form_row(html, "name")
+    assert "You chose “cert.pem”: choose it again" in form_row(html, "certificate")
+    assert "You chose “other-key.pem”: choose it again" in form_row(html, "private_key")
+    assert "You chose" not in form_row(html, "chain")
+    assert "s3cret" not in html
+
+
+def test_a_fresh_upload_form_names_no_file(console: Client) -> None:
+    assert "You chose" not in console.get(reverse("admin:keyprofiles_keystore_add")).content.decode()
 
 
 def test_upload_form_renders(console: Client) -> None:

@@ -414,8 +414,8 @@ def test_create_keyprofile_from_a_truststore(organization: Organization, files: 
     ("args", "message"),
     [
         ([], "Give --keystore NAME, --truststore NAME, or both."),
-        (["--keystore", "Nope"], "No keystore 'Nope' in organization 'personal'."),
-        (["--truststore", "Nope"], "No truststore 'Nope' in organization 'personal'."),
+        (["--keystore", "Nope"], "No keystore 'Nope' in organization 'personal' (known: JWT Keystore)."),
+        (["--truststore", "Nope"], "No truststore 'Nope' in organization 'personal' (known: none yet)."),
         (
             ["--keystore", "JWT Keystore", "--catalog", "qa"],
             "No catalog 'qa' in organization 'personal' (known: sandbox).",

@@ -1098,3 +1098,38 @@ def test_a_pkcs12_with_a_high_but_usual_count_is_accepted() -> None:
             certificate=fx.CERT1_PEM.encode(), private_key=fx.KEY1_PEM.encode(), now=NOW
         ).certificate.subject
     )
+
+
+# keystore_upload_problems: every problem of an upload at once (the console's upload form, issue 15)
+
+
+def problems_of(**upload: bytes | None) -> list[tuple[str | None, str]]:
+    return [(e.field, e.code) for e in keymaterial.keystore_upload_problems(now=NOW, **upload)]
+
+
+def test_upload_problems_of_a_good_upload_are_none() -> None:
+    assert problems_of(certificate=fx.CERT1_PEM.encode(), private_key=fx.KEY1_PEM.encode()) == []
+
+
+def test_upload_problems_name_a_text_certificate_and_the_missing_key_together() -> None:
+    assert problems_of(certificate=b"hello") == [("certificate", "unknown_format"), ("private_key", "missing_input")]
+
+
+def test_upload_problems_name_each_bad_file_before_checking_them_together() -> None:
+    assert problems_of(certificate=b"hello", private_key=b"not a key", chain=b"nor a chain") == [
+        ("certificate", "unknown_format"),
+        ("private_key", "unknown_format"),
+        ("chain", "unknown_format"),
+    ]
+
+
+def test_upload_problems_check_across_files_once_each_file_is_good() -> None:
+    assert problems_of(certificate=fx.CERT1_PEM.encode(), private_key=fx.KEY2_PEM.encode()) == [
+        ("private_key", "key_certificate_mismatch")
+    ]
+
+
+def test_upload_problems_of_a_pkcs12_file_are_its_import_refusal() -> None:
+    good = pkcs12_of(fx.KEY1_PKCS12_B64)
+    assert problems_of(pkcs12=good, password=fx.PKCS12_PASSWORD) == []
+    assert problems_of(pkcs12=good, password=b"wrong") == [("password", "wrong_password")]

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from portal import views
+from portal.handlers import is_gateway_path
 from portal.models import Catalog, Organization
 
 
@@ -196,3 +197,44 @@ def test_console_deletes_production(admin_client_for: Client, production: Catalo
     response = admin_client_for.post(reverse("admin:portal_catalog_delete", args=[production.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not Catalog.objects.filter(pk=production.pk).exists()
+
+
+# The landing page at / and the favicon (issue 15, item 3)
+
+
+def test_landing_page_says_what_the_portal_is_and_links_everything(client: Client) -> None:
+    # No `db` fixture: the page reads nothing from the database.
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<title>Key-profile and token portal</title>" in html
+    for href in ("/admin/", "/api/v1/docs", "/personal/sandbox/.well-known/jwks.json", "/healthz", "/readyz"):
+        assert f'href="{href}"' in html, href
+    assert '<link rel="icon" href="/favicon.ico"' in html
+    # The console's CSP allows neither inline script nor inline style.
+    assert "<script" not in html
+    assert " style=" not in html
+
+
+def test_landing_page_refuses_post(client: Client) -> None:
+    assert client.post("/").status_code == 405
+
+
+def test_favicon_is_served_at_the_root(client: Client) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
+    assert "max-age" in response["Cache-Control"]
+
+
+def test_favicon_and_landing_page_are_not_gateway_paths() -> None:
+    assert not is_gateway_path("/")
+    assert not is_gateway_path("/favicon.ico")
+    assert is_gateway_path("/personal/sandbox/securetoken/generate")
+
+
+def test_console_pages_link_the_favicon_and_view_site_goes_to_the_landing_page(admin_client_for: Client) -> None:
+    html = admin_client_for.get(reverse("admin:index")).content.decode()
+    assert '<link rel="icon" href="/favicon.ico"' in html
+    assert '<a href="/">View site</a>' in html

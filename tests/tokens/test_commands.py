@@ -54,7 +54,7 @@ def test_a_command_error_exits_non_zero_from_the_command_line(
         command.run_from_argv(["manage.py", "export_api", "no-such-api"])
 
     assert excinfo.value.code == 1
-    assert "CommandError: No API 'no-such-api' in organization 'personal'." in capsys.readouterr().err
+    assert "CommandError: No API 'no-such-api' in organization 'personal' (known: none yet)." in capsys.readouterr().err
 
 
 def test_a_command_that_succeeds_exits_normally_from_the_command_line(
@@ -210,9 +210,9 @@ def test_export_api_picks_a_version_and_writes_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope"], "No API 'nope' in organization 'personal'."),
+        (["nope"], "No API 'nope' in organization 'personal' (known: jwt-generation-and-validation)."),
         (["jwt-generation-and-validation", "--api-version", "9.9.9"],
-         "No API 'jwt-generation-and-validation' version 9.9.9 in organization 'personal'."),
+         "No version 9.9.9 of API 'jwt-generation-and-validation' (versions: 1.0.0, 1.10.0)."),
     ],
 )  # fmt: skip
 def test_export_api_names_what_it_cannot_find(args: list[str], message: str) -> None:
@@ -265,8 +265,11 @@ def test_publish_api_names_the_bad_policy(organization: Organization, production
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope", "--catalog", "sandbox"], "No API 'nope' in organization 'personal'."),
-        (["plain", "--catalog", "sandbox", "--api-version", "2.0.0"], "No API 'plain' in organization 'personal'."),
+        (["nope", "--catalog", "sandbox"], "No API 'nope' in organization 'personal' (known: plain)."),
+        (
+            ["plain", "--catalog", "sandbox", "--api-version", "2.0.0"],
+            "No version 2.0.0 of API 'plain' (versions: 1.0.0).",
+        ),
         (["plain", "--catalog", "qa"], "No catalog 'qa' in organization 'personal' (known: sandbox)."),
     ],
 )

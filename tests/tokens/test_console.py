@@ -972,3 +972,46 @@ def test_an_api_document_whose_title_holds_a_control_character_is_refused(
     with pytest.raises(DocumentError, match=r"title: Control characters are not allowed here \(found U\+2028"):
         api_save(organization=organization, document=document, actor=actor)
     assert not Api.objects.exists()
+
+
+# -- what a newcomer tripped over (issue 15, item 7) ---------------------------------------------------------
+
+
+def test_the_app_list_says_apis(operator: Client, demo_api: Api) -> None:
+    page = operator.get(reverse("admin:app_list", args=["tokens"])).content.decode()
+    assert ">APIs</a>" in page
+    assert ">Apis</a>" not in page
+
+
+def test_the_add_policy_select_starts_on_a_placeholder(operator: Client, created_api: Api) -> None:
+    page = operator.get(api_url(created_api)).content.decode()
+    select = page[page.index(f'id="add-branch-{GENERATE_CASE.replace("/", "-")}"') :]
+    options = re.findall(r"<option[^>]*>[^<]*</option>", select[: select.index("</select>")])
+    assert options[0] == '<option value="">Choose a policy type…</option>'
+    assert not any("selected" in option for option in options)
+
+
+def test_add_policy_without_a_type_says_so_and_changes_nothing(operator: Client, created_api: Api) -> None:
+    before = tag(created_api)
+    response = operator.post(
+        api_url(created_api, "tokens_api_policy_add"), {"tag": before, "at": GENERATE_CASE, "kind": ""}, follow=True
+    )
+    assert messages_of(response) == ["Nothing was changed: Policy type: Choose a policy type to add."]
+    assert tag(created_api) == before
+
+
+def test_add_policy_with_a_type_adds_it(operator: Client, created_api: Api) -> None:
+    assert add_policy(operator, created_api, GENERATE_CASE, "throw") == f"{GENERATE_CASE}/0"
+
+
+def test_the_error_name_suggests_runtime_error_while_no_catch_names_it(operator: Client, created_api: Api) -> None:
+    page = operator.get(api_url(created_api)).content.decode()
+    assert re.search(r'<input type="text" name="error" value="RuntimeError"', page)
+
+
+def test_the_error_name_is_empty_once_a_runtime_error_catch_exists(operator: Client, demo_api: Api) -> None:
+    assert "RuntimeError" in console.caught_errors(demo_api.document)
+    page = operator.get(api_url(demo_api)).content.decode()
+    field = re.search(r'<input type="text" name="error"[^>]*>', page)
+    assert field is not None
+    assert "value=" not in field.group(0)

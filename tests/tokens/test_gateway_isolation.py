@@ -218,7 +218,7 @@ def test_the_console_404_under_debug_is_the_debug_page(db: None, settings: LazyS
     """The twin: DEBUG really shows Django's HTML page on the console's stack."""
     settings.DEBUG = True
 
-    answer = wsgi_call("/api/no-such-page")
+    answer = wsgi_call("/docs/no-such-page")
 
     assert answer.status == 404
     assert answer.headers["content-type"].startswith("text/html")

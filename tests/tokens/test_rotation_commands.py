@@ -183,10 +183,7 @@ def test_rotate_keyprofile_with_prepublish_says_when_the_key_signs(demo: DemoSum
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (
-            ("nope", "--catalog", "sandbox"),
-            "'nope' in personal/sandbox not rotated: Key profile 'nope' has no active version in personal/sandbox.",
-        ),
+        (("nope", "--catalog", "sandbox"), "No key profile 'nope' in organization 'personal' (known: jwt-keyprofile)."),
         ((PROFILE, "--catalog", "nope"), "No catalog 'nope' in organization 'personal' (known: production, sandbox)."),
         ((PROFILE, "--catalog", "sandbox", "--org", "nope"), "No organization 'nope' (known: personal)."),
         ((PROFILE,), "Give NAME and --catalog C (or --expiring-within DAYS)."),
@@ -200,7 +197,7 @@ def test_rotate_keyprofile_with_prepublish_says_when_the_key_signs(demo: DemoSum
         ),
         (
             (PROFILE, "--catalog", "sandbox", "--keystore", "Missing"),
-            "No keystore 'Missing' in organization 'personal'.",
+            "No keystore 'Missing' in organization 'personal' (known: JWT Keystore).",
         ),
     ],
 )

@@ -22,19 +22,19 @@ class Command(PortalCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("title", help='Profile title, e.g. "JWT Keyprofile"; its slug is the name.')
-        parser.add_argument("--keystore", help="Keystore name.")
+        parser.add_argument("--keystore", help='Keystore name, e.g. "JWT Keystore".')
         parser.add_argument("--truststore", help="Truststore name.")
         parser.add_argument(
             "--profile-version",
             default="1.0.0",
             help="Semantic version (default 1.0.0); --version is Django's.",
         )
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
+        self.add_org_argument(parser)
         parser.add_argument(
             "--catalog",
             action="append",
             dest="catalogs",
-            help="Catalog to enable the profile in; repeat for several (default sandbox).",
+            help="Catalog slug or title to enable the profile in; repeat for several (default sandbox).",
         )
         parser.add_argument("--no-enable", action="store_true", help="Create the profile without enabling it.")
         parser.add_argument("--json", action="store_true", help="Print the profile and crypto objects as JSON.")
@@ -45,13 +45,11 @@ class Command(PortalCommand):
             raise CommandError("Give --keystore NAME, --truststore NAME, or both.")
         keystore = truststore = None
         if options["keystore"]:
-            keystore = Keystore.objects.filter(organization=organization, name=options["keystore"]).first()
-            if keystore is None:
-                raise CommandError(f"No keystore '{options['keystore']}' in organization '{organization.slug}'.")
+            keystore = self.find(Keystore.objects, options["keystore"], organization=organization, what="keystore")[0]
         if options["truststore"]:
-            truststore = Truststore.objects.filter(organization=organization, name=options["truststore"]).first()
-            if truststore is None:
-                raise CommandError(f"No truststore '{options['truststore']}' in organization '{organization.slug}'.")
+            truststore = self.find(
+                Truststore.objects, options["truststore"], organization=organization, what="truststore"
+            )[0]
         slugs = [] if options["no_enable"] else (options["catalogs"] or ["sandbox"])
         catalogs = [self.catalog(organization, slug) for slug in slugs]
         try:

@@ -30,7 +30,7 @@ class Command(PortalCommand):
         )
         parser.add_argument("--curve", choices=keymaterial.CURVES, default="P-256", help="EC curve (default P-256).")
         parser.add_argument("--days", type=int, default=365, help="Validity in days, 1 to 3650 (default 365).")
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
+        self.add_org_argument(parser)
         parser.add_argument("--json", action="store_true", help="Print the keystore's facts as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -39,7 +39,7 @@ class Command(PortalCommand):
             metavar="VAR",
             help="Name of the environment variable holding the PKCS#12 password or key passphrase.",
         )
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
+        self.add_org_argument(parser)
         parser.add_argument("--json", action="store_true", help="Print the keystore's facts as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:

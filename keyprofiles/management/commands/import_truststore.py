@@ -18,7 +18,7 @@ class Command(PortalCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name", help="Truststore name.")
         parser.add_argument("--certs", required=True, help="File of one or more PEM certificates, or one DER.")
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
+        self.add_org_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])

@@ -5,30 +5,26 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import CommandError
-
 from keyprofiles import selectors
 from portal.commands import PortalCommand
 
 
 class Command(PortalCommand):
-    help = "List crypto objects with their certificates' facts, optionally for one organization and catalog."
+    help = "List an organization's crypto objects with their certificates' facts, optionally for one catalog."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--org", help="Organization slug.")
-        parser.add_argument("--catalog", help="Catalog slug.")
+        self.add_org_argument(parser)
+        parser.add_argument("--catalog", help="Catalog slug or title (default: every catalog).")
         parser.add_argument("--json", action="store_true", help="Print a JSON array.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["catalog"] and not options["org"]:
-            raise CommandError("--catalog needs --org: catalogs are named within an organization.")
-        if options["org"]:
-            organization = self.organization(options["org"])
-            if options["catalog"]:
-                self.catalog(organization, options["catalog"])
+        organization = self.organization(options["org"])
+        catalog = self.catalog(organization, options["catalog"]) if options["catalog"] else None
         objects = [
             selectors.crypto_object_as_dict(o)
-            for o in selectors.crypto_object_list(organization=options["org"], catalog=options["catalog"])
+            for o in selectors.crypto_object_list(
+                organization=organization.slug, catalog=catalog.slug if catalog else None
+            )
         ]
         if options["json"]:
             self.write_json(objects)

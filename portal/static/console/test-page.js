@@ -153,6 +153,14 @@
     view.hidden = false;
   }
 
+  // The answer appears below the form, under the fold at 1280x800: bring it into view once it is filled in.
+  function revealResponse() {
+    var response = document.getElementById("test-response");
+    response.hidden = false;
+    var still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    response.scrollIntoView({ block: "start", behavior: still ? "auto" : "smooth" });
+  }
+
   function showResponse(response, bodyText, elapsed) {
     text("response-status", response.status + " " + response.statusText);
     text("response-time", elapsed + " ms");
@@ -166,7 +174,6 @@
       shown = bodyText;
     }
     text("response-body", shown || "(empty)");
-    document.getElementById("test-response").hidden = false;
   }
 
   form.addEventListener("submit", function (event) {
@@ -177,7 +184,7 @@
       parseHeaders().forEach(function (pair) { requestHeaders.append(pair[0], pair[1]); });
     } catch (error) {
       text("response-status", "not sent: " + error.message);
-      document.getElementById("test-response").hidden = false;
+      revealResponse();
       return;
     }
     if (clientId.value.trim()) {
@@ -198,11 +205,12 @@
         return response.text().then(function (bodyText) {
           showResponse(response, bodyText, Math.round(performance.now() - started));
           showToken(findToken(response, bodyText));
+          revealResponse();
         });
       })
       .catch(function (error) {
         text("response-status", "no answer: " + error.message);
-        document.getElementById("test-response").hidden = false;
+        revealResponse();
       })
       .finally(function () {
         send.disabled = false;

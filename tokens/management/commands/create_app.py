@@ -20,8 +20,8 @@ class Command(PortalCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name", help="App name.")
-        parser.add_argument("--catalog", required=True, help="Catalog slug, e.g. sandbox.")
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
+        parser.add_argument("--catalog", required=True, help="Catalog slug or title, e.g. sandbox.")
+        self.add_org_argument(parser)
         parser.add_argument("--with-secret", action="store_true", help="Also generate a client secret.")
         parser.add_argument("--no-subscribe", action="store_true", help="Do not subscribe it to served APIs.")
         parser.add_argument("--json", action="store_true", help="Print the credentials as JSON.")

@@ -22,8 +22,8 @@ class Command(PortalCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("file", help="The document, .yaml/.yml or .json ('-' reads standard input).")
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
-        parser.add_argument("--catalog", help="Catalog to publish to (with --publish).")
+        self.add_org_argument(parser)
+        parser.add_argument("--catalog", help="Catalog slug or title to publish to (with --publish).")
         parser.add_argument("--publish", action="store_true", help="Publish to --catalog after importing.")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -7,31 +7,26 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from portal.commands import PortalCommand
 from tokens import services
+from tokens.commands import ApiCommand
 from tokens.errors import DocumentError, PolicyConfigError, PublishError
-from tokens.models import Api
 
 
-class Command(PortalCommand):
+class Command(ApiCommand):
     help = "Publish an API to a catalog. Policies are checked first; a bad one is named and nothing changes."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("name", help="API name.")
-        parser.add_argument("--catalog", required=True, help="Catalog slug, e.g. sandbox.")
+        parser.add_argument(
+            "name", help='API name or title, e.g. jwt-generation-and-validation or "JWT Generation and Validation".'
+        )
+        parser.add_argument("--catalog", required=True, help="Catalog slug or title, e.g. sandbox.")
         parser.add_argument("--api-version", help="API version (default: the highest); --version is Django's.")
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
+        self.add_org_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
         catalog = self.catalog(organization, options["catalog"])
-        apis = Api.objects.filter(organization=organization, name=options["name"])
-        if options["api_version"]:
-            apis = apis.filter(version=options["api_version"])
-        candidates = sorted(apis, key=lambda api: tuple(int(part) for part in api.version.split(".")))
-        if not candidates:
-            raise CommandError(f"No API '{options['name']}' in organization '{organization.slug}'.")
-        api = candidates[-1]
+        api = self.api(organization, options["name"], options["api_version"])
         try:
             publication = services.api_publish(api=api, catalog=catalog, actor=self.actor)
         except (DocumentError, PolicyConfigError, PublishError) as e:

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 
 from keyprofiles import keymaterial
 from keyprofiles.keymaterial import KeyMaterialError
-from keyprofiles.models import Keystore
+from keyprofiles.models import KeyProfile, Keystore
 from portal.commands import PortalCommand
 from portal.durations import parse_duration
 from tokens.rotation import KeySource, RotationError, keyprofile_rotate, profiles_expiring
@@ -31,9 +31,11 @@ class Command(PortalCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("name", nargs="?", help="Profile name (the slug of its title), e.g. jwt-keyprofile.")
-        parser.add_argument("--org", default="personal", help="Organization slug (default personal).")
-        parser.add_argument("--catalog", help="Catalog slug (required with NAME; a filter with --expiring-within).")
+        parser.add_argument("name", nargs="?", help='Profile name or title, e.g. jwt-keyprofile or "JWT Keyprofile".')
+        self.add_org_argument(parser)
+        parser.add_argument(
+            "--catalog", help="Catalog slug or title (required with NAME; a filter with --expiring-within)."
+        )
         source = parser.add_mutually_exclusive_group()
         source.add_argument("--generate", action="store_true", help="Generate the new key (the default).")
         source.add_argument("--keystore", help="Use this existing keystore.")
@@ -60,16 +62,23 @@ class Command(PortalCommand):
                 raise CommandError("Give NAME or --expiring-within DAYS, not both.")
             if options["expiring_within"] < 0:
                 raise CommandError("--expiring-within takes a number of days, 0 or more.")
+            only = self.catalog(organization, options["catalog"]) if options["catalog"] else None
             targets = [
                 (catalog, name)
                 for catalog, name in profiles_expiring(within_days=options["expiring_within"])
-                if catalog.organization_id == organization.pk
-                and (not options["catalog"] or catalog.slug == options["catalog"])
+                if catalog.organization_id == organization.pk and (only is None or catalog.pk == only.pk)
             ]
         else:
             if not options["name"] or not options["catalog"]:
                 raise CommandError("Give NAME and --catalog C (or --expiring-within DAYS).")
-            targets = [(self.catalog(organization, options["catalog"]), options["name"])]
+            profile = self.find(
+                KeyProfile.objects,
+                options["name"],
+                organization=organization,
+                what="key profile",
+                fields=("name", "title"),
+            )[0]
+            targets = [(self.catalog(organization, options["catalog"]), profile.name)]
         source = self._source(organization, options)
         plans = []
         failures: list[str] = []
@@ -118,9 +127,7 @@ class Command(PortalCommand):
 
     def _source(self, organization: Any, options: dict[str, Any]) -> KeySource:
         if options["keystore"]:
-            keystore = Keystore.objects.filter(organization=organization, name=options["keystore"]).first()
-            if keystore is None:
-                raise CommandError(f"No keystore '{options['keystore']}' in organization '{organization.slug}'.")
+            keystore = self.find(Keystore.objects, options["keystore"], organization=organization, what="keystore")[0]
             return KeySource(keystore=keystore)
         if options["cert"] or options["key"]:
             if not (options["cert"] and options["key"]):

@@ -1,10 +1,19 @@
-"""Seed the demo of DESIGN.md section 1, idempotently: run it as often as you like."""
+"""Seed the demo of DESIGN.md section 1, idempotently: run it as often as you like.
+
+The gateway URL it prints must be where the portal actually runs. ``make run`` passes the port it serves on
+with ``--serving-at``, which is also remembered in the var directory, so that a later ``seed_demo --json``
+from another shell prints the same URL; ``--base-url`` or ``PORT`` override it.
+"""
 
 from __future__ import annotations
 
 import os
 from argparse import ArgumentParser
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError
 
 from portal.commands import PortalCommand
 from tokens.demo import demo_seed
@@ -20,21 +29,30 @@ class Command(PortalCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print what exists as one JSON object.")
-        parser.add_argument(
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument(
             "--base-url",
-            default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}",
-            help="Where the portal is served, for gateway_url and the curl commands (default from PORT).",
+            help=(
+                "Where the portal is served, for gateway_url and the curl commands (default: the URL make run "
+                "remembered, else http://127.0.0.1:$PORT, else port 8000)."
+            ),
+        )
+        where.add_argument(
+            "--serving-at",
+            metavar="URL",
+            help="Like --base-url, and remembered for later runs: make run passes the URL it serves on.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        base_url = self._base_url(options["base_url"], options["serving_at"])
         summary = demo_seed(admin_password=os.environ.get("PORTAL_ADMIN_PASSWORD") or None, actor=self.actor)
         if options["json"]:
-            data = summary.as_dict(base_url=options["base_url"])
+            data = summary.as_dict(base_url=base_url)
             if summary.admin_password:
                 data["admin_password"] = summary.admin_password
             self.write_json(data)
             return
-        url = summary.gateway_url(options["base_url"])
+        url = summary.gateway_url(base_url)
         self.stdout.write(self.style.SUCCESS(f"Demo ready in organization '{summary.organization}'."))
         self.stdout.write(f"  catalogs:       {', '.join(summary.catalogs)}")
         self.stdout.write(f"  key profiles:   {', '.join(summary.profiles)}")
@@ -45,12 +63,12 @@ class Command(PortalCommand):
         if summary.admin_password:
             self.stdout.write(
                 self.style.WARNING(
-                    f"  console:        {options['base_url']}/admin/  user '{summary.admin_user}', password "
+                    f"  console:        {base_url}/admin/  user '{summary.admin_user}', password "
                     f"{summary.admin_password}  (shown once; set PORTAL_ADMIN_PASSWORD to choose it)"
                 )
             )
         else:
-            self.stdout.write(f"  console:        {options['base_url']}/admin/  user '{summary.admin_user}'")
+            self.stdout.write(f"  console:        {base_url}/admin/  user '{summary.admin_user}'")
         self.stdout.write("\nYour first token: generate (the token is saved in /tmp/jwt_token), then validate it:\n")
         self.stdout.write(
             f"curl -si -H 'X-IBM-Client-Id: {summary.client_id}' -H 'iss-claim: apic' -H 'aud-claim: id1' "
@@ -60,3 +78,29 @@ class Command(PortalCommand):
             f"curl -si -H 'X-IBM-Client-Id: {summary.client_id}' -H \"Authorization: $(cat /tmp/jwt_token)\" "
             f"{url}/validate"
         )
+
+    def _base_url(self, base_url: str | None, serving_at: str | None) -> str:
+        """The portal's URL: given, else remembered from ``make run``, else from ``PORT``, else port 8000."""
+        remembered = Path(settings.VAR_DIR) / "served-url"
+        if serving_at:
+            url = self._checked(serving_at)
+            try:
+                remembered.parent.mkdir(parents=True, exist_ok=True)
+                remembered.write_text(url + "\n", encoding="utf-8")
+            except OSError as e:
+                raise CommandError(f"Cannot remember the URL in '{remembered}': {e.strerror}.") from e
+            return url
+        if base_url:
+            return self._checked(base_url)
+        if os.environ.get("PORT"):
+            return f"http://127.0.0.1:{os.environ['PORT']}"
+        try:
+            return self._checked(remembered.read_text(encoding="utf-8").strip())
+        except (OSError, CommandError):
+            return "http://127.0.0.1:8000"
+
+    @staticmethod
+    def _checked(url: str) -> str:
+        if not url.startswith(("http://", "https://")) or len(url) > 200 or any(c.isspace() for c in url):
+            raise CommandError(f"'{url}' is not a base URL such as http://127.0.0.1:8000.")
+        return url.rstrip("/")

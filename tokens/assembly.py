@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NoReturn, Protocol
 
@@ -23,12 +23,17 @@ from tokens import jose
 from tokens.context import Context
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError, PublishError
+from tokens.untrusted import UntrustedTextError, json_loads
 
 RUNTIME_ERROR = "RuntimeError"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 MAX_VALIDITY_SECONDS = 31622400
 DEFAULT_VALIDITY_SECONDS = 3600
 MAX_LEEWAY_SECONDS = 300
+# RFC 7519 section 2: a NumericDate counts seconds since 1970-01-01T00:00:00Z. The portal accepts the span
+# a message can name (datetime's years 1 to 9999); beyond it a claim is junk or counts milliseconds.
+EARLIEST_NUMERIC_DATE = -62135596800  # 0001-01-01T00:00:00Z
+LATEST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 COMMON_PROPERTIES = frozenset({"version", "title", "description"})
 # APIC policies the portal keeps in documents but does not run: publishing refuses them by name.
 KNOWN_UNSUPPORTED = frozenset(
@@ -123,7 +128,8 @@ class _Properties:
 
     def integer(self, prop: str, default: int, low: int, high: int) -> int:
         value = self.config.get(prop, default)
-        if isinstance(value, str) and value.strip().isdigit():
+        # ASCII digits only, and few: str.isdigit() also accepts '²', and int() refuses over 4300 digits.
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value.strip()):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             self.fail(prop, f"must be a whole number from {low} to {high}, not {value!r}")
@@ -177,7 +183,11 @@ def _jwk_from_variable(context: Context, variable: str, policy: str) -> jose.Jws
     value = context.get(variable)
     if value is None:
         raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if isinstance(value, bytes):
+        # message.body holds the request's bytes; bad UTF-8 becomes U+FFFD and fails as JSON, by name.
+        text = value.decode("utf-8", "replace")
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     try:
         return _key_from_jwk_text(text)
     except jose.JoseError as e:
@@ -268,6 +278,11 @@ class JwtGenerate(Policy):
         try:
             token = jose.sign_compact(claims=claims, key=key, alg=self.alg, kid=self.custom_kid or kid)
         except jose.JoseError as e:
+            # Claims too large or not JSON come from the request (a 400); a key that cannot sign is the API's.
+            if e.reason in ("size", "malformed"):
+                raise AssemblyError(
+                    RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=400, reason="Bad Request"
+                ) from e
             raise AssemblyError(RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=500) from e
         context.set("generated.jwt", token)
         if self.output:
@@ -278,16 +293,17 @@ class JwtGenerate(Policy):
     def _private_claims(self, context: Context) -> dict[str, Any]:
         assert self.private_claims is not None
         value = context.get(self.private_claims)
+        problem = ""
         if isinstance(value, str | bytes):
             try:
-                value = json.loads(value)
-            except ValueError:
-                value = None
+                value = json_loads(value)
+            except UntrustedTextError as e:
+                value, problem = None, f" ({e})"
         if not isinstance(value, dict):
             raise AssemblyError(
                 RUNTIME_ERROR,
                 f"jwt-generate '{self.title}': the private claims variable '{self.private_claims}' must hold "
-                "a JSON object.",
+                f"a JSON object{problem}.",
                 status=400,
                 reason="Bad Request",
             )
@@ -313,8 +329,39 @@ class JwtValidationFailed(AssemblyError):
         )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A NumericDate already checked by ``_numeric_date``, as ISO 8601 UTC.
+
+    Epoch plus a timedelta rather than ``datetime.fromtimestamp``, which depends on the platform's C library
+    for times before 1970.
+    """
+    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+    return (_EPOCH + timedelta(seconds=timestamp)).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    """The claim ``name`` as a NumericDate, or None when absent.
+
+    Raises JwtValidationFailed when it is not a number (booleans and numeric strings included), or outside
+    EARLIEST_NUMERIC_DATE to LATEST_NUMERIC_DATE; a value that would fit as milliseconds says so, the usual
+    mistake of issuers written in JavaScript.
+    """
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise JwtValidationFailed(f"the JWT's {name} claim is not a number")
+    # Plain comparisons: exact for an int of any length (math.isfinite or a division would overflow) and
+    # false for an infinite float.
+    if EARLIEST_NUMERIC_DATE <= value <= LATEST_NUMERIC_DATE:
+        return value
+    hint = ""
+    if 0 < value < (LATEST_NUMERIC_DATE + 1) * 1000:
+        hint = f" ({_shown(value)} looks like milliseconds; a NumericDate counts seconds since 1970)"
+    raise JwtValidationFailed(f"the JWT's {name} claim is out of range{hint}")
 
 
 _JOSE_REASONS = {
@@ -378,19 +425,16 @@ class JwtValidate(Policy):
                 ) from e
             raise JwtValidationFailed(f"{_JOSE_REASONS.get(e.reason, 'the JWT is not valid')}: {e}") from e
         now = time.time()
-        exp = claims.get("exp")
+        exp = _numeric_date(claims, "exp")
         if exp is None:
             raise JwtValidationFailed("the JWT has no exp (expiry) claim")
-        if not _is_number(exp):
-            raise JwtValidationFailed("the JWT's exp claim is not a number")
         if now >= exp + self.leeway:
             raise JwtValidationFailed(f"the JWT has expired at {_utc(exp)}")
-        nbf = claims.get("nbf")
-        if nbf is not None:
-            if not _is_number(nbf):
-                raise JwtValidationFailed("the JWT's nbf claim is not a number")
-            if now < nbf - self.leeway:
-                raise JwtValidationFailed(f"the JWT is not valid before {_utc(nbf)}")
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is not None and now < nbf - self.leeway:
+            raise JwtValidationFailed(f"the JWT is not valid before {_utc(nbf)}")
+        # iat is informational (RFC 7519 section 4.1.6), but must still be a NumericDate.
+        _numeric_date(claims, "iat")
         if self.issuer is not None:
             iss = claims.get("iss")
             if not isinstance(iss, str) or not self.issuer.fullmatch(iss):
@@ -404,7 +448,10 @@ class JwtValidate(Policy):
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number: an int (not a bool) or a finite float; math.isfinite would overflow on a huge int."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _shown(value: Any) -> str:
@@ -480,6 +527,9 @@ class SetVariable(Policy):
 
 
 def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:
+    if isinstance(value, bytes):
+        # $(message.body) alone keeps the request's bytes; read them as text, as $(...) inside text does.
+        value = value.decode("utf-8", "replace")
     if value_type == "string":
         # Scalars and objects are written as JSON writes them (true, not True), as $(name) inside text is.
         return value if isinstance(value, str) else json.dumps(value)
@@ -501,10 +551,12 @@ def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:
         return fail(f"{value!r} is not true or false")
     if isinstance(value, dict | list):
         return value
+    if not isinstance(value, str | bytes):
+        return fail(f"{_shown(value)} is not a JSON object")
     try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return fail(f"{value!r} is not a JSON object")
+        return json_loads(value)
+    except UntrustedTextError as e:
+        return fail(f"{_shown(value if isinstance(value, str) else '(bytes)')} is not a JSON object: {e}")
 
 
 class Throw(Policy):

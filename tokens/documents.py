@@ -8,6 +8,7 @@ The policies inside the assembly are checked when the API is published (``tokens
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from tokens.errors import DocumentError
+from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch")
@@ -26,14 +28,69 @@ _BASE_PATH = re.compile(r"^/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~{}/-]*$")
 
 
+class _LimitError(yaml.MarkedYAMLError):
+    """Well-formed YAML beyond what the portal reads (too deep, a number too large)."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader without aliases (no "billion laughs"), duplicate keys, or implicit timestamps."""
+    """SafeLoader without aliases (no "billion laughs"), duplicate keys, or implicit timestamps, with its
+    nesting depth and the size of its numbers bounded."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        """One node; refused before composing it if it is an alias or a collection nested too deeply.
+
+        PyYAML's scanner and parser are iterative, but its composer recurses once per level, so the depth
+        is counted here: 50,000 nested brackets end at level MAX_NESTING, not in a RecursionError.
+        """
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.MarkedYAMLError("while reading the document", None, "aliases are not allowed", event.start_mark)
-        return super().compose_node(parent, index)
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        # Collections count, as brackets do in JSON; a scalar is not a level.
+        if self._depth >= MAX_NESTING:
+            raise _LimitError(
+                "while reading the document",
+                None,
+                f"it is nested more than {MAX_NESTING} levels deep",
+                self.peek_event().start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: Any) -> int:
+        """An integer of at most MAX_INTEGER_DIGITS characters; longer ones are refused before conversion,
+        whose cost grows with the square of the length (and fails past 4300 digits)."""
+        digits = str(node.value).lstrip("+-").replace("_", "")
+        if len(digits) > MAX_INTEGER_DIGITS:
+            raise _LimitError(
+                "while reading a number",
+                None,
+                f"the integer has {len(digits)} digits; the limit is {MAX_INTEGER_DIGITS}",
+                node.start_mark,
+            )
+        try:
+            value: int = super().construct_yaml_int(node)
+        except ValueError as e:  # '0b_' matches YAML 1.1's int pattern but holds no digit
+            raise _LimitError("while reading a number", None, f"{node.value!r} is not a number", node.start_mark) from e
+        return value
+
+    def construct_yaml_float(self, node: Any) -> float:
+        """A finite float: JSON, the stored form, has no NaN or Infinity (RFC 8259 section 6)."""
+        try:
+            value: float = super().construct_yaml_float(node)
+        except ValueError as e:  # an explicit !!float tag on text
+            raise _LimitError("while reading a number", None, f"{node.value!r} is not a number", node.start_mark) from e
+        if not math.isfinite(value):
+            raise _LimitError("while reading a number", None, f"{node.value!r} is not a finite number", node.start_mark)
+        return value
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         """A mapping whose keys are strings. Unquoted numeric keys (``200:`` for a response code) become their
@@ -57,6 +114,8 @@ class _StrictLoader(yaml.SafeLoader):
         return mapping
 
 
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -64,7 +123,12 @@ _StrictLoader.yaml_implicit_resolvers = {
 
 
 def document_load(data: bytes | str) -> dict[str, Any]:
-    """Parse YAML or JSON text into a document. Raises DocumentError naming the line of a syntax error."""
+    """Parse YAML or JSON text into a document.
+
+    Raises DocumentError naming the problem (and its line, for a syntax error): over 1 MiB, not UTF-8, not
+    YAML or JSON, nested more than MAX_NESTING levels, an integer longer than MAX_INTEGER_DIGITS digits,
+    NaN or an infinite number, or a value JSON cannot represent.
+    """
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"The document is {len(raw)} bytes; the limit is {MAX_DOCUMENT_BYTES} (1 MiB).")
@@ -79,15 +143,54 @@ def document_load(data: bytes | str) -> dict[str, Any]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        if isinstance(e, _LimitError):
+            raise DocumentError(f"The document is refused{where}: {e.problem}.") from e
         raise DocumentError(f"The document is not valid YAML or JSON{where}: {e.problem}.") from e
     except yaml.YAMLError as e:
         raise DocumentError(f"The document is not valid YAML or JSON: {e}.") from e
+    except (ValueError, RecursionError) as e:  # a constructor's conversion; the bounds above should prevent it
+        raise DocumentError(f"The document holds a value that cannot be read: {e}.") from e
     if not isinstance(value, dict):
         raise DocumentError("The document must be a mapping (an OpenAPI object), not a list or a scalar.")
     try:
-        json.dumps(value)
+        _check_storable(value)
+    except UnicodeEncodeError:
+        # YAML reads "\ud83d\ude00", JSON's escape of one emoji, as two surrogates: join such pairs.
+        value = _joined_surrogate_pairs(value)
+        _check_storable(value)
+    return value
+
+
+def _check_storable(value: dict[str, Any]) -> None:
+    """Raise DocumentError unless ``value`` is JSON the database can store as UTF-8.
+
+    Lets UnicodeEncodeError through when some text holds a surrogate, for the caller to repair or refuse.
+    """
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise
     except (TypeError, ValueError) as e:
         raise DocumentError(f"The document holds a value JSON cannot represent: {e}.") from e
+
+
+def _joined_surrogate_pairs(value: Any) -> Any:
+    """``value`` with each surrogate pair in its text joined into one character (a value already checked
+    for depth, so the recursion is bounded). Raises DocumentError for a lone surrogate."""
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise DocumentError(
+                "The document holds text that is not valid Unicode (a lone surrogate such as \\ud800)."
+            ) from e
+    if isinstance(value, dict):
+        joined = {_joined_surrogate_pairs(key): _joined_surrogate_pairs(item) for key, item in value.items()}
+        if len(joined) != len(value):
+            raise DocumentError("The document holds a mapping with a key written twice, once escaped.")
+        return joined
+    if isinstance(value, list):
+        return [_joined_surrogate_pairs(item) for item in value]
     return value
 
 

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from josepy import jwa  # noqa: TID251
 
+from tokens.untrusted import MAX_NESTING, nesting_exceeds
+
 __all__ = [
     "ALGORITHMS",
     "MAX_TOKEN_BYTES",
@@ -123,6 +125,10 @@ class _DuplicateMemberError(ValueError):
     """A JSON object names a member twice (RFC 7515 section 4: such a header MUST be rejected)."""
 
 
+class _NonStandardConstantError(ValueError):
+    """NaN, Infinity or -Infinity, which Python's decoder accepts but JSON does not have."""
+
+
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
@@ -132,7 +138,7 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> Any:
     # NaN and Infinity are not JSON (RFC 8259 section 6), though Python's parser accepts them.
-    raise ValueError("non-standard JSON constant")
+    raise _NonStandardConstantError("non-standard JSON constant")
 
 
 _JSON_DECODER: Final = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant)
@@ -154,10 +160,19 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         # raw_decode on the stripped text is json.loads without its two whitespace regex scans.
         text = data.decode("utf-8").strip(_JSON_WHITESPACE)
+        # Two str.count calls for a usual token; the decoder recurses per level (DESIGN.md section 6).
+        if nesting_exceeds(text):
+            raise JoseError("malformed", f"The token {what} is nested more than {MAX_NESTING} levels deep.")
         value, end = _JSON_DECODER.raw_decode(text)
         if end != len(text):
-            raise ValueError("data after the JSON value")
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise json.JSONDecodeError("data after the JSON value", text, end)
+    except RecursionError as e:
+        raise JoseError("malformed", f"The token {what} is nested more than {MAX_NESTING} levels deep.") from e
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        if type(e) is ValueError:
+            # Not a decoding error of ours or json's: int() refusing more digits than the interpreter's
+            # limit (4300 by default).
+            raise JoseError("malformed", f"The token {what} holds an integer too long to read.") from e
         raise JoseError("malformed", f"The token {what} is not UTF-8 JSON without duplicate members.") from e
     if not isinstance(value, dict):
         raise JoseError("malformed", f"The token {what} is not a JSON object.")
@@ -470,6 +485,8 @@ def _jwk_members(jwk: dict[str, Any] | str) -> dict[str, Any]:
     if isinstance(jwk, str):
         if len(jwk) > _MAX_JWK_TEXT:
             raise JoseError("key", "The JWK text is too large.")
+        if nesting_exceeds(jwk):
+            raise JoseError("key", f"The JWK is nested more than {MAX_NESTING} levels deep.")
         try:
             parsed = _JSON_DECODER.decode(jwk)
         except (ValueError, RecursionError) as e:
@@ -493,8 +510,11 @@ def _jwk_bytes(members: dict[str, Any], name: str) -> bytes:
         raise JoseError("key", f"The JWK member '{name}' is not unpadded base64url.") from e
 
 
-def _jwk_int(members: dict[str, Any], name: str) -> int:
-    return int.from_bytes(_jwk_bytes(members, name), "big")
+def _jwk_int(members: dict[str, Any], name: str, max_bytes: int | None = None) -> int:
+    raw = _jwk_bytes(members, name)
+    if max_bytes is not None and len(raw.lstrip(b"\0")) > max_bytes:
+        raise JoseError("key", f"The JWK member '{name}' is longer than the modulus.")
+    return int.from_bytes(raw, "big")
 
 
 def _rsa_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
@@ -503,7 +523,10 @@ def _rsa_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
     n_bytes = _jwk_bytes(members, "n")
     if not _RSA_MIN_BITS <= len(n_bytes.lstrip(b"\0")) * 8 <= _RSA_MAX_BITS:
         raise JoseError("key", f"An RSA key for JWS must have {_RSA_MIN_BITS} to {_RSA_MAX_BITS} bits.")
-    public_numbers = rsa.RSAPublicNumbers(_jwk_int(members, "e"), int.from_bytes(n_bytes, "big"))
+    # Every other RSA number is smaller than n; a longer one would only cost time (pow() in the recovery of
+    # p and q grows with the size of d and e).
+    modulus_length = len(n_bytes.lstrip(b"\0"))
+    public_numbers = rsa.RSAPublicNumbers(_jwk_int(members, "e", modulus_length), int.from_bytes(n_bytes, "big"))
     if "d" not in members:
         try:
             public = public_numbers.public_key()
@@ -512,14 +535,14 @@ def _rsa_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
         return cls.from_public_key(public)
     crt_names = ("p", "q", "dp", "dq", "qi")
     present = [name for name in crt_names if name in members]
-    d = _jwk_int(members, "d")
+    d = _jwk_int(members, "d", modulus_length)
     try:
         if not present:
             # RFC 7518 section 6.3.2: the CRT members may be absent; recover them from n, e and d.
             p, q = rsa.rsa_recover_prime_factors(public_numbers.n, public_numbers.e, d)
             dmp1, dmq1, iqmp = rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q)
         elif len(present) == len(crt_names):
-            p, q, dmp1, dmq1, iqmp = (_jwk_int(members, name) for name in crt_names)
+            p, q, dmp1, dmq1, iqmp = (_jwk_int(members, name, modulus_length) for name in crt_names)
         else:
             raise JoseError("key", "A private RSA JWK must carry all of 'p', 'q', 'dp', 'dq', 'qi' or none.")
         private = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, public_numbers).private_key()

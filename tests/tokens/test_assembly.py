@@ -35,6 +35,7 @@ from tests.tokens.helpers import (
     ec_private,
     flip,
     hs256,
+    jbytes,
     make_context,
     oct_jwk,
     rs256,
@@ -48,6 +49,7 @@ from tokens.context import Context
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError, PublishError
 from tokens.runtime import CatalogCryptoResolver
+from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 
 CERT1_PUBLIC = x509.load_pem_x509_certificate(CERT1_PEM.encode()).public_key()
 EC256_PUBLIC = x509.load_pem_x509_certificate(EC256_CERT_PEM.encode()).public_key()
@@ -133,6 +135,8 @@ CONFIG_CASES = [
     case("jwt-generate", {"exp-claim": 1}, {"exp-claim": 0}, "exp-claim", "exp-zero"),
     case("jwt-generate", {"exp-claim": 31622400}, {"exp-claim": 31622401}, "exp-claim", "exp-too-long"),
     case("jwt-generate", {"exp-claim": "60"}, {"exp-claim": "soon"}, "exp-claim", "exp-text"),
+    case("jwt-generate", {"exp-claim": " 60 "}, {"exp-claim": "6\u00b2"}, "exp-claim", "exp-superscript-digit"),
+    case("jwt-generate", {"exp-claim": "31622400"}, {"exp-claim": "9" * 5000}, "exp-claim", "exp-5000-digits"),
     case("jwt-generate", {"exp-claim": 60}, {"exp-claim": True}, "exp-claim", "exp-boolean"),
     case("jwt-generate", {"jti-claim": "true"}, {"jti-claim": "maybe"}, "jti-claim", "jti-text"),
     case("jwt-generate", {"jti-claim": False}, {"jti-claim": 1}, "jti-claim", "jti-number"),
@@ -1104,3 +1108,199 @@ def test_rfc7515_a2_example_passes_before_its_expiry_and_fails_from_it(
     }
     time_machine.move_to(RFC7515_A2_EXP, tick=False)
     assert refusal(assembly, context()) == "JWT validation failed, because the JWT has expired at 2011-03-22T18:43:00Z"
+
+
+# -- bad input never escapes as an unexpected exception (issue 9, finding 5) --------------------------------
+
+MS_NOW = NOW * 1000
+MILLISECONDS = "looks like milliseconds; a NumericDate counts seconds since 1970"
+
+OUT_OF_RANGE = [
+    ("nbf-milliseconds", {"nbf": MS_NOW}, f"the JWT's nbf claim is out of range ({MS_NOW} {MILLISECONDS})"),
+    ("nbf-1e300", {"nbf": 1e300}, "the JWT's nbf claim is out of range"),
+    ("exp-minus-1e15", {"exp": -1e15}, "the JWT's exp claim is out of range"),
+    ("exp-milliseconds", {"exp": MS_NOW + 60_000},
+     f"the JWT's exp claim is out of range ({MS_NOW + 60_000} {MILLISECONDS})"),
+    ("exp-4000-digits", {"exp": 10**3999}, "the JWT's exp claim is out of range"),
+    ("exp-1e15", {"exp": 10**15}, "the JWT's exp claim is out of range"),
+    ("iat-milliseconds", {"iat": MS_NOW}, f"the JWT's iat claim is out of range ({MS_NOW} {MILLISECONDS})"),
+    ("iat-true", {"iat": True}, "the JWT's iat claim is not a number"),
+    ("nbf-text", {"nbf": "NaN"}, "the JWT's nbf claim is not a number"),
+    ("exp-false", {"exp": False}, "the JWT's exp claim is not a number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "because"), [o[1:] for o in OUT_OF_RANGE], ids=[o[0] for o in OUT_OF_RANGE])
+def test_time_claims_outside_what_a_message_can_show_are_refused_by_name(
+    changes: dict[str, Any], because: str, resolver: CatalogCryptoResolver, frozen: int
+) -> None:
+    assembly = validator(resolver)
+    assert run(assembly, bearer(signed(GOOD_CLAIMS))).get("decoded.claims") == GOOD_CLAIMS
+
+    message = refusal(assembly, bearer(signed({**GOOD_CLAIMS, **changes})))
+
+    assert message == f"JWT validation failed, because {because}"
+
+
+def test_a_time_claim_written_as_1e400_is_out_of_range(resolver: CatalogCryptoResolver, frozen: int) -> None:
+    finite = jbytes(GOOD_CLAIMS)[:-1] + b',"nbf":1e3}'
+    assert run(validator(resolver), bearer(compact(RS256_HEADER, finite, rs256(rsa_private())))).get("decoded.claims")
+    infinite = finite.replace(b"1e3", b"1e400")
+
+    message = refusal(validator(resolver), bearer(compact(RS256_HEADER, infinite, rs256(rsa_private()))))
+
+    assert message == "JWT validation failed, because the JWT's nbf claim is out of range"
+
+
+@pytest.mark.parametrize(
+    ("exp", "passes", "shown"),
+    [
+        (253402300799, True, ""),
+        (-1, False, "the JWT has expired at 1969-12-31T23:59:59Z"),
+        (-62135596800, False, "the JWT has expired at 0001-01-01T00:00:00Z"),
+        (NOW - 0.5, False, "the JWT has expired at 2030-01-01T11:59:59Z"),
+    ],
+    ids=["last-second-of-9999", "a-second-before-1970", "first-second-of-year-1", "fractional"],
+)
+def test_time_claims_anywhere_in_the_range_read_well(
+    exp: float, passes: bool, shown: str, resolver: CatalogCryptoResolver, frozen: int
+) -> None:
+    claims = {**GOOD_CLAIMS, "exp": exp}
+    if passes:
+        assert run(validator(resolver), bearer(signed(claims))).get("decoded.claims") == claims
+    else:
+        assert refusal(validator(resolver), bearer(signed(claims))) == f"JWT validation failed, because {shown}"
+
+
+def test_a_claim_of_five_thousand_digits_is_named_as_such(resolver: CatalogCryptoResolver, frozen: int) -> None:
+    payload = jbytes(GOOD_CLAIMS)[:-1] + b',"n":' + b"9" * 4300 + b"}"
+    accepted = run(validator(resolver), bearer(compact(RS256_HEADER, payload, rs256(rsa_private()))))
+    assert accepted.get("decoded.claims")["n"] == int("9" * 4300)
+    too_long = payload.replace(b"9" * 4300, b"9" * 5000)
+
+    message = refusal(validator(resolver), bearer(compact(RS256_HEADER, too_long, rs256(rsa_private()))))
+
+    assert message == (
+        "JWT validation failed, because the JWT is malformed: The token payload holds an integer too long to read."
+    )
+
+
+def test_claims_nested_deeper_than_the_limit_are_refused(resolver: CatalogCryptoResolver, frozen: int) -> None:
+    def nested(depth: int) -> dict[str, Any]:
+        value: Any = []
+        for _ in range(depth - 2):  # the payload object and the innermost list are two levels
+            value = [value]
+        return {**GOOD_CLAIMS, "deep": value}
+
+    assert run(validator(resolver), bearer(signed(nested(MAX_NESTING)))).get("decoded.claims") == nested(MAX_NESTING)
+
+    message = refusal(validator(resolver), bearer(signed(nested(900))))
+
+    assert message == (
+        "JWT validation failed, because the JWT is malformed: "
+        f"The token payload is nested more than {MAX_NESTING} levels deep."
+    )
+
+
+def _body_context(body: bytes) -> Context:
+    return Context(verb="POST", path="/", headers=CLAIM_HEADERS, body=body)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b'{"a": ' * 5000 + b"1" + b"}" * 5000, f"it is nested more than {MAX_NESTING} levels deep"),
+        (b'{"n": ' + b"9" * 5000 + b"}", f"it holds an integer longer than {MAX_INTEGER_DIGITS} digits"),
+        (b'{"n": NaN}', "it holds NaN, which is not a JSON number"),
+        (b'{"n": 1e999}', "it holds a number too large to represent"),
+        (b'{"n": "\xff"}', "it is not UTF-8 text"),
+    ],
+    ids=["5000-deep", "5000-digits", "nan", "infinite", "not-utf8"],
+)
+def test_a_hostile_body_read_by_private_claims_is_a_400_naming_the_problem(
+    body: bytes, problem: str, resolver: CatalogCryptoResolver
+) -> None:
+    assembly = one("jwt-generate", {**GENERATE, "private-claims": "message.body"}, resolver)
+    good = run(assembly, _body_context(b'{"a": {"b": [1]}, "n": ' + b"9" * MAX_INTEGER_DIGITS + b"}"))
+    assert segment(good.get("generated.jwt"), 1)["a"] == {"b": [1]}
+
+    error = failure(assembly, _body_context(body))
+
+    assert (error.status, error.reason) == (400, "Bad Request")
+    assert error.message == (
+        f"jwt-generate 'generate': the private claims variable 'message.body' must hold a JSON object ({problem})."
+    )
+
+
+def test_private_claims_too_large_for_a_token_are_a_400(resolver: CatalogCryptoResolver) -> None:
+    assembly = one("jwt-generate", {**GENERATE, "private-claims": "message.body"}, resolver)
+    run(assembly, _body_context(jbytes({"pad": "x" * 5000})))
+
+    error = failure(assembly, _body_context(jbytes({"pad": "x" * 9000})))
+
+    assert (error.status, error.reason) == (400, "Bad Request")
+    assert error.message == "jwt-generate 'generate': The signed token would be larger than 8192 bytes."
+
+
+def test_set_variable_refuses_a_deeply_nested_object_at_run_time(bare_resolver: CatalogCryptoResolver) -> None:
+    assembly = set_variable(
+        {"set": "obj", "value": "$(request.headers.obj)", "type": "object"}, bare_resolver=bare_resolver
+    )
+    assert run(assembly, make_context({"Obj": '{"a": [1]}'})).get("obj") == {"a": [1]}
+
+    error = failure(assembly, make_context({"Obj": "[" * 5000 + "]" * 5000}))
+
+    assert error.name == "RuntimeError"
+    assert error.message.startswith("set-variable 'sv': obj \"[[[[")
+    assert error.message.endswith(f"[[... is not a JSON object: it is nested more than {MAX_NESTING} levels deep.")
+
+
+def test_a_jws_jwk_variable_nested_deeply_is_a_runtime_error(resolver: CatalogCryptoResolver) -> None:
+    generate = one("jwt-generate", {"title": "g", "jws-alg": "HS256", "jws-jwk": "my.jwk"}, resolver)
+    good = make_context()
+    good.set("my.jwk", json.dumps(oct_jwk()))
+    run(generate, good)
+    bad = make_context()
+    bad.set("my.jwk", '{"kty": "oct", "x": ' + "[" * 5000 + "]" * 5000 + "}")
+
+    error = failure(generate, bad)
+
+    assert error.message == (
+        f"jwt-generate 'g': the JWK in 'my.jwk' is not usable: The JWK is nested more than {MAX_NESTING} levels deep."
+    )
+
+
+def test_a_deeply_nested_object_value_is_refused_at_publish(bare_resolver: CatalogCryptoResolver) -> None:
+    set_variable({"set": "obj", "value": '{"a": [1]}', "type": "object"}, bare_resolver=bare_resolver)
+
+    with pytest.raises(PolicyConfigError) as excinfo:
+        set_variable({"set": "obj", "value": "[" * 5000 + "]" * 5000, "type": "object"}, bare_resolver=bare_resolver)
+
+    assert excinfo.value.prop == "actions[0].value"
+    assert str(excinfo.value).endswith(f"is not a JSON object: it is nested more than {MAX_NESTING} levels deep.")
+
+
+@pytest.mark.parametrize(
+    ("value_type", "converted"),
+    [("string", '{"n": 12}'), ("object", {"n": 12}), ("any", b'{"n": 12}')],
+)
+def test_set_variable_reads_the_request_body_bytes_as_text(
+    value_type: str, converted: Any, bare_resolver: CatalogCryptoResolver
+) -> None:
+    assembly = set_variable({"set": "x", "value": "$(message.body)", "type": value_type}, bare_resolver=bare_resolver)
+
+    context = run(assembly, Context(verb="POST", path="/", headers={}, body=b'{"n": 12}'))
+
+    assert context.get("x") == converted
+
+
+def test_a_jwk_in_the_request_body_is_read_as_text(resolver: CatalogCryptoResolver) -> None:
+    generate = one("jwt-generate", {"title": "g", "jws-alg": "HS384", "jws-jwk": "message.body"}, resolver)
+    good = run(generate, Context(verb="POST", path="/", headers={}, body=jbytes(oct_jwk())))
+    assert segment(good.get("generated.jwt"), 0)["alg"] == "HS384"
+
+    error = failure(generate, Context(verb="POST", path="/", headers={}, body=b"\xff{"))
+
+    assert error.message == (
+        "jwt-generate 'g': the JWK in 'message.body' is not usable: The JWK is not JSON without duplicate members."
+    )

@@ -16,8 +16,9 @@ from tests.tokens.helpers import api_document, demo_document, oct_jwk
 from tokens.demo import API_DOCUMENT
 from tokens.documents import MAX_DOCUMENT_BYTES, document_describe, document_dump, document_load
 from tokens.errors import DocumentError, PolicyConfigError
-from tokens.models import Publication
+from tokens.models import Api, Publication
 from tokens.services import api_import, api_publish, sandbox_test_app
+from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 
 # -- loading ------------------------------------------------------------------------------------------------
 
@@ -159,6 +160,95 @@ def test_a_syntax_error_names_the_line(text: str, fixed: str, line: int) -> None
     assert document_load(fixed)["a"] == 1
     with pytest.raises(DocumentError, match=rf"not valid YAML or JSON at line {line}, column \d+"):
         document_load(text)
+
+
+# -- bad input: bounded before it can cost anything (issue 9, finding 5) --------------------------------------
+
+
+def _nested(depth: int) -> str:
+    """A one-key document whose value is ``depth - 1`` flow sequences inside one another."""
+    return "a: " + "[" * (depth - 1) + "]" * (depth - 1) + "\n"
+
+
+def test_fifty_thousand_nested_brackets_are_refused_naming_the_depth() -> None:
+    innermost: Any = document_load(_nested(MAX_NESTING))["a"]
+    for _ in range(MAX_NESTING - 2):
+        innermost = innermost[0]
+    assert innermost == []
+
+    with pytest.raises(DocumentError) as excinfo:
+        document_load(_nested(50_000))
+
+    assert str(excinfo.value) == (
+        f"The document is refused at line 1, column {3 + MAX_NESTING}: "
+        f"it is nested more than {MAX_NESTING} levels deep."
+    )
+
+
+@pytest.mark.parametrize("opener", ["[", "{a: ", "- "], ids=["flow-sequence", "flow-mapping", "block-sequence"])
+def test_each_kind_of_nesting_counts_towards_the_depth(opener: str) -> None:
+    def nested(depth: int) -> str:
+        if opener == "- ":
+            return "a:\n" + "".join("  " * level + "-\n" for level in range(1, depth)) + "  " * depth + "- x\n"
+        closer = "]" if opener == "[" else "}"
+        return "a: " + opener * depth + ("" if opener == "[" else "x") + closer * depth + "\n"
+
+    document_load(nested(MAX_NESTING - 1))
+
+    with pytest.raises(DocumentError, match=f"nested more than {MAX_NESTING} levels deep"):
+        document_load(nested(MAX_NESTING + 1))
+
+
+@pytest.mark.parametrize("number", ["1" * 5000, "-" + "1" * 5000, "0x" + "f" * 5000, "1" + ":59" * 3000])
+def test_an_integer_of_thousands_of_digits_is_refused_naming_the_limit(number: str) -> None:
+    with pytest.raises(DocumentError) as excinfo:
+        document_load(f"a: {number}\n")
+
+    assert str(excinfo.value).startswith("The document is refused at line 1, column 4: the integer has ")
+    assert str(excinfo.value).endswith(f" digits; the limit is {MAX_INTEGER_DIGITS}.")
+
+
+def test_an_integer_of_thousands_of_digits_in_json_is_refused_too() -> None:
+    assert document_load('{"a": ' + "9" * MAX_INTEGER_DIGITS + "}") == {"a": int("9" * MAX_INTEGER_DIGITS)}
+
+    with pytest.raises(DocumentError, match=f"the integer has 5000 digits; the limit is {MAX_INTEGER_DIGITS}"):
+        document_load('{"a": ' + "9" * 5000 + "}")
+
+
+@pytest.mark.parametrize("number", [".nan", ".inf", "-.inf", "1.0e+400"])
+def test_numbers_json_cannot_carry_are_refused(number: str) -> None:
+    assert document_load("a: 1.0e+300\n") == {"a": 1e300}
+
+    with pytest.raises(DocumentError) as excinfo:
+        document_load(f"a: {number}\n")
+
+    assert str(excinfo.value) == f"The document is refused at line 1, column 4: '{number}' is not a finite number."
+
+
+@pytest.mark.parametrize("text", ["0b_", "0x_", "!!int 'x'", "!!float 'x'"])
+def test_yaml_numbers_without_digits_are_refused_naming_the_line(text: str) -> None:
+    assert document_load("a: 0b1_0\nb: 0x_f\n") == {"a": 2, "b": 15}
+
+    with pytest.raises(DocumentError, match=r"^The document is refused at line 2, column 4: '.*' is not a number\.$"):
+        document_load(f"ok: 1\na: {text}\n")
+
+
+@pytest.mark.django_db
+def test_a_lone_surrogate_is_refused_before_anything_is_stored(organization: Organization, actor: Actor) -> None:
+    document = api_document()
+    document["info"]["description"] = "\u00e9t\u00e9 \U0001f600"
+    api, created = api_import(organization=organization, data=json.dumps(document), actor=actor)
+    assert created
+    # json.dumps escapes the emoji as a surrogate pair, which YAML alone would read as two lone surrogates.
+    assert api.document["info"]["description"] == "\u00e9t\u00e9 \U0001f600"
+    document["info"]["x-ibm-name"] = "surrogate"
+    document["info"]["description"] = "\ud800"
+
+    with pytest.raises(DocumentError) as excinfo:
+        api_import(organization=organization, data=json.dumps(document), actor=actor)
+
+    assert str(excinfo.value) == "The document holds text that is not valid Unicode (a lone surrogate such as \\ud800)."
+    assert not Api.objects.filter(name="surrogate").exists()
 
 
 @pytest.mark.parametrize(("data", "message"), [(b"", "empty"), (b"  \n", "empty"), (b"a: \xff\xfe\n", "not UTF-8")])

@@ -759,3 +759,66 @@ def test_hmac_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch, secre
     token = build({"alg": "HS256"}, CLAIMS, "HS256", secret)
     assert claims_of(token, [key]) == CLAIMS
     assert calls
+
+
+# -- bad input: bounded depth and number length, refusals named (issue 9, finding 5) ---------------------
+
+
+def _message(token: str, keys: list[JwsKey]) -> str:
+    with pytest.raises(JoseError) as excinfo:
+        verify_compact(token, keys=keys)
+    return str(excinfo.value)
+
+
+@pytest.mark.parametrize("part", ["header", "payload"])
+def test_json_nested_beyond_the_limit_is_refused_by_name_before_decoding(
+    part: str, rsa_private: Any, rsa_verifier: JwsKey
+) -> None:
+    def token(depth: int) -> str:
+        deep = b'{"d":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+        header = deep[:-1] + b',"alg":"RS256"}' if part == "header" else b'{"alg":"RS256"}'
+        return build(header, deep if part == "payload" else jbytes(CLAIMS), "RS256", rsa_private)
+
+    verify_compact(token(64), keys=[rsa_verifier])
+
+    # 100 levels decode without a RecursionError, yet could fail when written out again deeper in a stack.
+    for depth in (65, 100, 2500):
+        assert _message(token(depth), [rsa_verifier]) == f"The token {part} is nested more than 64 levels deep."
+
+
+def test_brackets_inside_claim_strings_are_not_nesting(rsa_private: Any, rsa_verifier: JwsKey) -> None:
+    claims = {**CLAIMS, "note": "[" * 200 + "{" * 200}
+    assert claims_of(build({"alg": "RS256"}, claims, "RS256", rsa_private), [rsa_verifier]) == claims
+
+
+def test_an_integer_over_the_interpreters_limit_is_named(rsa_private: Any, rsa_verifier: JwsKey) -> None:
+    fits = build({"alg": "RS256"}, b'{"n":' + b"9" * 4300 + b"}", "RS256", rsa_private)
+    assert claims_of(fits, [rsa_verifier]) == {"n": int("9" * 4300)}
+
+    too_long = build({"alg": "RS256"}, b'{"n":' + b"9" * 5000 + b"}", "RS256", rsa_private)
+
+    assert _message(too_long, [rsa_verifier]) == "The token payload holds an integer too long to read."
+    assert refused(too_long, [rsa_verifier]) == "malformed"
+
+
+def test_jwk_text_nested_beyond_the_limit_is_refused_by_name() -> None:
+    JwsKey.from_jwk(json.dumps({**RFC7515_A3_JWK, "x-note": [[[]]]}))
+
+    with pytest.raises(JoseError) as excinfo:
+        JwsKey.from_jwk('{"kty":"EC","x-note":' + "[" * 5000 + "]" * 5000 + "}")
+
+    assert (excinfo.value.reason, str(excinfo.value)) == ("key", "The JWK is nested more than 64 levels deep.")
+
+
+@pytest.mark.parametrize("member", ["d", "e"])
+def test_rsa_jwk_numbers_longer_than_the_modulus_are_refused_before_any_arithmetic(member: str) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**JwsKey.from_private_key(private).public_jwk(), "d": b64(private.private_numbers().d.to_bytes(256, "big"))}
+    assert JwsKey.from_jwk(jwk).can_sign
+    # Leading zero bytes are padding, not length: the same number still passes.
+    assert JwsKey.from_jwk({**jwk, member: b64(bytes(300) + unb64(jwk[member]))}).can_sign
+
+    with pytest.raises(JoseError) as excinfo:
+        JwsKey.from_jwk({**jwk, member: b64(b"\x01" * 6000)})
+
+    assert str(excinfo.value) == f"The JWK member '{member}' is longer than the modulus."

@@ -22,11 +22,13 @@ retirement bumps it). A warm call makes no database query and parses no key.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from keyprofiles import lifecycle
@@ -35,7 +37,11 @@ from portal.errors import PortalError
 from portal.invalidation import VersionWatch
 from portal.models import Catalog
 from tokens import jose
-from tokens.assembly import MAX_VALIDITY_SECONDS
+from tokens.assembly import (
+    MAX_VALIDITY_SECONDS,
+    jwt_claims_check,
+    jwt_verification_failure,
+)
 from tokens.runtime import CatalogCryptoResolver
 
 State = KeyProfileBinding.State
@@ -311,3 +317,72 @@ def token_sign(
         expires_at=datetime.fromtimestamp(now + expires_in, tz=UTC),
         jti=token_id,
     )
+
+
+def token_validate(
+    *,
+    organization: str,
+    catalog: str,
+    profile: str,
+    token: str,
+    issuer: str | None = None,
+    audience: str | None = None,
+    leeway: int = 0,
+) -> ValidatedToken:
+    """Verify ``token`` with every non-retired version of ``profile`` in ``catalog`` and check its claims as
+    ``jwt-validate`` does (``exp`` required, ``nbf``, then ``issuer`` and ``audience`` patterns matching the
+    whole claim, ``leeway`` seconds either way). A leading ``Bearer `` is stripped.
+
+    Raises JwtValidationFailed (its message is jwt-validate's, its ``code`` the reason), TokenServiceError
+    (``pattern_invalid``, or the profile verifies with no key) or TokenServiceNotFound.
+    """
+    issuer_pattern = _pattern(issuer, "iss")
+    audience_pattern = _pattern(audience, "aud")
+    verifier = profile_keys.verifier(organization=organization, catalog=catalog, profile=profile)
+    if not verifier.keys:
+        raise TokenServiceError(
+            f"Every version of key profile '{profile}' in {catalog} is retired: nothing verifies.",
+            code="profile_retired",
+            conflict=True,
+        )
+    token = token.strip()
+    if token[:7].lower() == "bearer ":
+        token = token[7:].strip()
+    try:
+        header, claims = jose.verify_compact(token, keys=verifier.keys)
+    except jose.JoseError as e:
+        raise jwt_verification_failure(e, verifier.retired) from e
+    jwt_claims_check(claims, issuer=issuer_pattern, audience=audience_pattern, leeway=leeway)
+    kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+    return ValidatedToken(claims=claims, header=header, kid=kid, crypto_object=_verifying_object(token, kid, verifier))
+
+
+def _verifying_object(token: str, kid: str | None, verifier: ProfileVerifier) -> str:
+    """The crypto object whose key verified ``token``. The ``kid`` is inside the verified header, so one of our
+    own keys wrote it; only a custom kid (jwt-generate's ``custom-kid-value-jws``) costs a search."""
+    if kid is not None and kid in verifier.crypto_objects:
+        return verifier.crypto_objects[kid]
+    for key in verifier.keys:
+        try:
+            jose.verify_compact(token, keys=(key,))
+        except jose.JoseError:
+            continue
+        return verifier.crypto_objects.get(key.thumbprint(), "")
+    return ""
+
+
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+def _pattern(text: str | None, claim: str) -> re.Pattern[str] | None:
+    """``text`` compiled (cached), None when empty. Raises TokenServiceError naming the claim."""
+    if not text:
+        return None
+    try:
+        return _compiled(text)
+    except re.error as e:
+        raise TokenServiceError(
+            f"The {claim} pattern is not a valid regular expression ({e}).", code="pattern_invalid", field=claim
+        ) from e

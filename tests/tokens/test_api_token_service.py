@@ -20,9 +20,25 @@ from portal import invalidation
 from portal.apikeys import api_keys
 from portal.models import Catalog, Organization
 from portal.services import Actor, organization_create
-from tests.keyfixtures import CERT2_PEM, KEY2_PEM
-from tests.tokens.helpers import HMAC_SECRET, KEY_OBJECT, NOW, ec_private, rsa_private, segment
+from tests.keyfixtures import CERT1_PEM, CERT2_PEM, KEY2_PEM
+from tests.tokens.helpers import (
+    HMAC_SECRET,
+    KEY_OBJECT,
+    NOW,
+    b64url,
+    compact,
+    compile_policies,
+    ec_private,
+    flip,
+    hs256,
+    jbytes,
+    make_context,
+    rs256,
+    rsa_private,
+    segment,
+)
 from tests.tokens.rest import api_key, bearer, profile_url
+from tokens.assembly import JwtValidationFailed
 from tokens.rotation import KeySource, keyprofile_rotate
 from tokens.token_service import profile_keys
 
@@ -373,3 +389,264 @@ def test_a_warm_signing_call_makes_no_query_and_parses_no_key(
         for _ in range(3):
             assert sign(client, operator, {"claims": CLAIMS, "jti": True}).status_code == 201
     assert parses == []
+
+
+# -- validating ------------------------------------------------------------------------------------------------------
+
+VALIDATE = profile_url("tokens/validate")
+CERT_OBJECT_V1 = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-ca-0"
+
+
+def validate(client: APIClient, headers: dict[str, str], body: dict[str, Any], url: str = VALIDATE) -> Any:
+    return client.post(url, body, format="json", **headers)
+
+
+def minted(claims: dict[str, Any] | None = None, *, key: rsa.RSAPrivateKey | None = None, **header: Any) -> str:
+    """A token built from bytes (not by the code under test), RS256 with fixed key 1 unless ``key``."""
+    private = key or rsa_private()
+    kid = keymaterial.jwk_thumbprint(keymaterial.public_jwk(private.public_key()))
+    payload = {**CLAIMS, "iat": NOW, "exp": NOW + 60} if claims is None else claims
+    return compact({"alg": "RS256", "typ": "JWT", "kid": kid, **header}, payload, rs256(private))
+
+
+def swap_payload(token: str, claims: dict[str, Any]) -> str:
+    """The token with another payload and the original signature."""
+    header, _, signature = token.split(".")
+    return f"{header}.{b64url(jbytes(claims))}.{signature}"
+
+
+def swap_header(token: str, header: dict[str, Any]) -> str:
+    """The token with another header and the original signature."""
+    _, payload, signature = token.split(".")
+    return f"{b64url(jbytes(header))}.{payload}.{signature}"
+
+
+def assert_refused(answer: Any, code: str, because: str) -> None:
+    assert answer.status_code == 400, answer.content
+    problem = answer.json()
+    assert answer["Content-Type"] == "application/problem+json"
+    assert problem["code"] == code
+    assert problem["detail"].startswith("JWT validation failed, because ")
+    assert because in problem["detail"]
+
+
+def test_a_token_the_service_signed_validates_with_its_claims_header_and_key(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    signed = sign(client, operator, {"claims": CLAIMS, "expires_in": 60, "jti": True}).json()
+    answer = validate(client, operator, {"token": signed["token"], "iss": "apic", "aud": "id[0-9]"})
+    assert answer.status_code == 200, answer.content
+    assert answer["Cache-Control"] == "no-store"
+    body = answer.json()
+    assert body["claims"] == {**CLAIMS, "iat": NOW, "exp": NOW + 60, "jti": signed["jti"]}
+    assert body["header"] == {"alg": "RS256", "typ": "JWT", "kid": signed["kid"]}
+    assert body["kid"] == signed["kid"]
+    assert body["crypto_object"] == CERT_OBJECT_V1
+    # A leading "Bearer " is stripped, as jwt-validate does with the Authorization header.
+    assert validate(client, operator, {"token": f"Bearer {signed['token']}"}).status_code == 200
+
+
+def test_an_expired_token_fails_with_jwt_validates_message_and_leeway_helps(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int, time_machine: Any
+) -> None:
+    token = minted()
+    time_machine.move_to(datetime.fromtimestamp(NOW + 100, tz=UTC), tick=False)
+    expired = validate(client, operator, {"token": token})
+    assert_refused(expired, "token_expired", "the JWT has expired at 2030-01-01T12:01:00Z")
+    assert expired.json()["detail"] == "JWT validation failed, because the JWT has expired at 2030-01-01T12:01:00Z"
+    assert validate(client, operator, {"token": token, "leeway": 60}).status_code == 200
+
+
+def test_a_token_not_yet_valid_fails(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    early = validate(client, operator, {"token": minted({**CLAIMS, "nbf": NOW + 30, "exp": NOW + 60})})
+    assert_refused(early, "not_yet_valid", "not valid before 2030-01-01T12:00:30Z")
+    assert validate(client, operator, {"token": minted({**CLAIMS, "nbf": NOW, "exp": NOW + 60})}).status_code == 200
+
+
+def test_a_token_without_exp_fails(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    assert_refused(validate(client, operator, {"token": minted(dict(CLAIMS))}), "missing_exp", "no exp")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code"),
+    [
+        (lambda token: flip(token, 2), "bad_signature"),
+        (lambda token: swap_header(token, {"alg": "RS256", "typ": "JWT", "kid": "other"}), "bad_signature"),
+        (lambda token: swap_payload(token, {"iss": "apic", "exp": 9999999999}), "bad_signature"),
+        (lambda token: "not-a-token", "malformed"),
+        (lambda token: token + "=", "malformed"),
+        (lambda token: "A" * 9000, "too_large"),
+    ],
+)
+def test_a_tampered_or_malformed_token_fails_with_its_code(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int, tamper: Any, code: str
+) -> None:
+    token = minted()
+    assert validate(client, operator, {"token": token}).status_code == 200
+    assert_refused(validate(client, operator, {"token": tamper(token)}), code, "")
+
+
+def test_algorithm_confusion_and_none_fail(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    # RS/HS confusion: the published certificate used as an HMAC secret.
+    confused = compact({"alg": "HS256", "typ": "JWT"}, {**CLAIMS, "exp": NOW + 60}, hs256(CERT1_PEM.encode()))
+    assert_refused(validate(client, operator, {"token": confused}), "algorithm_not_allowed", "algorithm")
+    unsigned = compact({"alg": "none", "typ": "JWT"}, {**CLAIMS, "exp": NOW + 60}, None) + "AA"
+    assert_refused(validate(client, operator, {"token": unsigned}), "algorithm_not_allowed", "algorithm")
+
+
+def test_a_token_signed_by_another_key_fails(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    foreign = minted(key=rsa_private(KEY2_PEM))
+    assert_refused(validate(client, operator, {"token": foreign}), "bad_signature", "signature does not verify")
+
+
+@pytest.mark.parametrize(
+    ("refused", "twin", "code"),
+    [
+        ({"iss": "ap"}, {"iss": "ap.*"}, "issuer_mismatch"),  # the whole claim must match
+        ({"iss": "other"}, {"iss": "apic"}, "issuer_mismatch"),
+        ({"aud": "id"}, {"aud": "id[0-9]"}, "audience_mismatch"),
+        ({"aud": "id2"}, {"aud": "id1"}, "audience_mismatch"),
+    ],
+)
+def test_issuer_and_audience_patterns_match_the_whole_claim(
+    client: APIClient,
+    jwt_keyprofile: KeyProfile,
+    operator: dict[str, str],
+    frozen: int,
+    refused: dict[str, str],
+    twin: dict[str, str],
+    code: str,
+) -> None:
+    token = minted()
+    assert_refused(validate(client, operator, {"token": token, **refused}), code, "does not match")
+    assert validate(client, operator, {"token": token, **twin}).status_code == 200
+
+
+def test_an_invalid_pattern_is_refused_naming_the_claim(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    refused = validate(client, operator, {"token": minted(), "iss": "(unclosed"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "pattern_invalid"
+    assert refused.json()["errors"] == {"iss": [refused.json()["detail"]]}
+
+
+def test_during_a_rotation_both_versions_verify_and_a_retired_key_is_named(
+    client: APIClient,
+    sandbox: Catalog,
+    jwt_keyprofile: KeyProfile,
+    second_keystore: Keystore,
+    operator: dict[str, str],
+    actor: Actor,
+    recheck_always: None,
+) -> None:
+    old = sign(client, operator, {"claims": CLAIMS}).json()["token"]
+    rotate(sandbox, second_keystore, actor)
+    new = sign(client, operator, {"claims": CLAIMS}).json()
+    assert new["version"] == "1.0.1"
+    passive = validate(client, operator, {"token": old})
+    assert passive.status_code == 200
+    assert passive.json()["crypto_object"] == CERT_OBJECT_V1
+    assert validate(client, operator, {"token": new["token"]}).json()["crypto_object"] == (
+        "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-ca-0"
+    )
+    lifecycle.binding_transition(binding=binding("1.0.0"), state=KeyProfileBinding.State.RETIRED, actor=actor)
+    retired = validate(client, operator, {"token": old})
+    assert_refused(retired, "key_retired", "signed by a retired key (jwt-keyprofile 1.0.0")
+    assert validate(client, operator, {"token": new["token"]}).status_code == 200
+
+
+def test_who_may_validate(
+    client: APIClient,
+    organization: Organization,
+    jwt_keyprofile: KeyProfile,
+    ec_keyprofile: KeyProfile,
+    operator: dict[str, str],
+    frozen: int,
+) -> None:
+    token = minted()
+    signer = bearer(api_key(organization, "signer", name="minter"))
+    assert validate(client, signer, {"token": token}).status_code == 200
+    assert (
+        validate(client, signer, {"token": token}, profile_url("tokens/validate", name="ec-keyprofile")).status_code
+        == 403
+    )
+    auditor = bearer(api_key(organization, "auditor", name="reader"))
+    assert validate(client, auditor, {"token": token}).status_code == 403
+    other = organization_create(slug="other", title="Other")
+    stranger = bearer(api_key(other, "operator", name="stranger"))
+    assert validate(client, stranger, {"token": token}).status_code == 404
+    assert validate(client, operator, {"token": token}, profile_url("tokens/validate", name="nope")).status_code == 404
+
+
+def test_a_warm_validation_makes_no_query_and_parses_no_key(
+    client: APIClient,
+    jwt_keyprofile: KeyProfile,
+    operator: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries: Any,
+) -> None:
+    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 3600.0)
+    token = sign(client, operator, {"claims": CLAIMS}).json()["token"]
+    keycache.clear()
+    parses: list[str] = []
+    for name in ("private_key_from_sealed_der", "public_key_from_certificate_pem"):
+        original = getattr(keymaterial, name)
+        monkeypatch.setattr(keymaterial, name, lambda *a, _n=name, _f=original, **k: parses.append(_n) or _f(*a, **k))
+    assert validate(client, operator, {"token": token}).status_code == 200  # cold: queries and parses
+    assert parses
+    parses.clear()
+    with django_assert_num_queries(0):
+        for _ in range(3):
+            assert validate(client, operator, {"token": token, "iss": "apic", "aud": "id1"}).status_code == 200
+    assert parses == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "checks", "code"),
+    [
+        ({**CLAIMS, "exp": NOW - 1}, {}, "token_expired"),
+        ({**CLAIMS, "exp": NOW + 60, "nbf": NOW + 30}, {}, "not_yet_valid"),
+        ({**CLAIMS, "exp": (NOW + 60) * 1000}, {}, "invalid_exp"),
+        ({**CLAIMS, "exp": NOW + 60}, {"iss": "other"}, "issuer_mismatch"),
+        ({**CLAIMS, "exp": NOW + 60}, {"aud": "other"}, "audience_mismatch"),
+        ({**CLAIMS, "exp": NOW + 60}, {}, None),
+    ],
+)
+def test_the_service_and_the_jwt_validate_policy_give_the_same_answer(
+    client: APIClient,
+    resolver: Any,
+    operator: dict[str, str],
+    frozen: int,
+    claims: dict[str, Any],
+    checks: dict[str, str],
+    code: str | None,
+) -> None:
+    """One implementation of the claim checks: the same token fails with the same message and reason code
+    through the gateway's policy and through the token service (or passes both)."""
+    token = minted(claims)
+    config = {
+        "title": "check",
+        "jws-crypto": CERT_OBJECT_V1,
+        "iss-claim": checks.get("iss"),
+        "aud-claim": checks.get("aud"),
+    }
+    policy = compile_policies([{"jwt-validate": config}], resolver)
+    answer = validate(client, operator, {"token": token, **checks})
+    if code is None:
+        policy.run(make_context({"authorization": f"Bearer {token}"}))
+        assert answer.status_code == 200
+        return
+    with pytest.raises(JwtValidationFailed) as failed:
+        policy.run(make_context({"authorization": f"Bearer {token}"}))
+    assert failed.value.code == code
+    assert answer.json()["code"] == code
+    assert answer.json()["detail"] == failed.value.message

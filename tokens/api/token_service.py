@@ -14,11 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from keyprofiles.models import SEMVER
-from portal.api.permissions import CanSignWithProfile
+from portal.api.permissions import CanSignWithProfile, CanUseProfile
 from portal.api.schema import responses
 from portal.api.views import OrganizationApi, validated
 from tokens import jose, token_service
-from tokens.assembly import DEFAULT_VALIDITY_SECONDS
+from tokens.assembly import DEFAULT_VALIDITY_SECONDS, MAX_LEEWAY_SECONDS, JwtValidationFailed
+
+MAX_PATTERN_LENGTH = 300
 
 PATH_PARAMETERS = [
     OpenApiParameter("org", str, OpenApiParameter.PATH, description="Organization slug, e.g. personal."),
@@ -106,3 +108,65 @@ class TokenSignApi(OrganizationApi):
         except token_service.TokenServiceNotFound as e:
             raise _not_found(e) from e
         return _no_store(Response(self.OutputSerializer(signed).data, status=status.HTTP_201_CREATED))
+
+
+class TokenValidateApi(OrganizationApi):
+    """Validate a token with every non-retired version of the profile in the catalog, as jwt-validate does."""
+
+    permission_classes = [CanUseProfile]
+
+    class InputSerializer(serializers.Serializer):
+        token = serializers.CharField(
+            max_length=2 * jose.MAX_TOKEN_BYTES,
+            trim_whitespace=True,
+            help_text="The compact JWS (a leading 'Bearer ' is stripped).",
+        )
+        iss = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=MAX_PATTERN_LENGTH,
+            help_text="Regular expression the whole iss claim must match (jwt-validate's iss-claim).",
+        )
+        aud = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=MAX_PATTERN_LENGTH,
+            help_text="Regular expression the whole aud claim (for an array: any element) must match.",
+        )
+        leeway = serializers.IntegerField(
+            min_value=0, max_value=MAX_LEEWAY_SECONDS, default=0, help_text="Seconds of clock skew allowed."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        claims = serializers.DictField(help_text="The token's claims.")
+        header = serializers.DictField(help_text="The token's protected header.")
+        kid = serializers.CharField(allow_null=True, help_text="The header's kid, if any.")
+        crypto_object = serializers.CharField(help_text="The crypto object whose key verified the token.")
+
+    @extend_schema(
+        operation_id="token_validate",
+        parameters=PATH_PARAMETERS,
+        request=InputSerializer,
+        responses=responses({200: OutputSerializer}, 400, 409, 413, 415),
+        description="A token that fails answers 400 whose detail is jwt-validate's message (\"JWT validation "
+        'failed, because ...") and whose code names the reason: token_expired, not_yet_valid, missing_exp, '
+        "invalid_exp, invalid_nbf, bad_signature, key_retired, malformed, too_large, algorithm_not_allowed, "
+        "header_not_acceptable, issuer_mismatch, audience_mismatch.",
+    )
+    def post(self, request: Request, org: str, catalog: str, name: str) -> Response:
+        data = validated(self.InputSerializer, request)
+        try:
+            result = token_service.token_validate(
+                organization=org,
+                catalog=catalog,
+                profile=name,
+                token=data["token"],
+                issuer=data.get("iss") or None,
+                audience=data.get("aud") or None,
+                leeway=data["leeway"],
+            )
+        except token_service.TokenServiceNotFound as e:
+            raise _not_found(e) from e
+        except JwtValidationFailed as e:
+            raise TokenInvalid(e.message, code=e.code) from e
+        return _no_store(Response(self.OutputSerializer(result).data))

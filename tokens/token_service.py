@@ -100,6 +100,18 @@ class SignedToken:
     expires_at: datetime
     jti: str | None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The REST answer (``tokens.api.token_service.TokenSignApi.OutputSerializer`` describes it)."""
+        return {
+            "token": self.token,
+            "kid": self.kid,
+            "alg": self.alg,
+            "crypto_object": self.crypto_object,
+            "version": self.version,
+            "expires_at": self.expires_at.isoformat().replace("+00:00", "Z"),
+            "jti": self.jti,
+        }
+
 
 @dataclass(frozen=True)
 class ValidatedToken:
@@ -107,6 +119,10 @@ class ValidatedToken:
     header: dict[str, Any]
     kid: str | None
     crypto_object: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The REST answer (``tokens.api.token_service.TokenValidateApi.OutputSerializer`` describes it)."""
+        return {"claims": self.claims, "header": self.header, "kid": self.kid, "crypto_object": self.crypto_object}
 
 
 def _catalog(organization: str, catalog: str) -> Catalog:

@@ -38,6 +38,7 @@ from tests.tokens.helpers import (
     segment,
 )
 from tests.tokens.rest import api_key, bearer, profile_url
+from tokens.api.token_service import TokenSignApi, TokenValidateApi
 from tokens.assembly import JwtValidationFailed
 from tokens.rotation import KeySource, keyprofile_rotate
 from tokens.token_service import profile_keys
@@ -650,3 +651,49 @@ def test_the_service_and_the_jwt_validate_policy_give_the_same_answer(
     assert failed.value.code == code
     assert answer.json()["code"] == code
     assert answer.json()["detail"] == failed.value.message
+
+
+# -- the schema ------------------------------------------------------------------------------------------------------
+
+
+def test_the_answers_have_exactly_the_fields_the_schema_describes(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str]
+) -> None:
+    signed = sign(client, operator, {"claims": CLAIMS, "jti": True}).json()
+    assert set(signed) == set(TokenSignApi.OutputSerializer().fields)
+    assert TokenSignApi.OutputSerializer(data=signed).is_valid()
+    validated = validate(client, operator, {"token": signed["token"]}).json()
+    assert set(validated) == set(TokenValidateApi.OutputSerializer().fields)
+    assert TokenValidateApi.OutputSerializer(data=validated).is_valid()
+
+
+def test_the_schema_describes_every_token_service_and_rotation_operation(client: APIClient, db: None) -> None:
+    document = client.get("/api/v1/schema?format=json").json()
+    base = "/api/v1/orgs/{org}/catalogs/{catalog}/key-profiles/{name}"
+    expected = {
+        f"{base}/tokens": ("token_sign", "201", "TokenSignInput", "TokenSignOutput"),
+        f"{base}/tokens/validate": ("token_validate", "200", "TokenValidateInput", "TokenValidateOutput"),
+        f"{base}/rotate": ("keyprofile_rotate", "200", "KeyProfileRotateInput", "KeyProfileRotateOutput"),
+    }
+    for path, (operation_id, success, request, answer) in expected.items():
+        operation = document["paths"][path]["post"]
+        assert operation["operationId"] == operation_id
+        assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(request + "Request")
+        assert operation["responses"][success]["content"]["application/json"]["schema"]["$ref"].endswith(answer)
+        assert "application/problem+json" in operation["responses"]["400"]["content"]
+        assert {p["name"] for p in operation["parameters"]} == {"org", "catalog", "name"}
+    components = document["components"]["schemas"]
+    assert set(components["TokenSignOutput"]["properties"]) == set(TokenSignApi.OutputSerializer().fields)
+    assert components["KeyProfileRotateInputRequest"]["properties"]["grace"]["type"] == "string"
+
+
+def test_a_token_with_characters_outside_ascii_is_malformed(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    token = minted()
+    assert validate(client, operator, {"token": token}).status_code == 200
+    # A lone surrogate, as JSON can carry it escaped (the test client would not encode it raw).
+    body = '{"token": "' + token[:-1] + '\\ud800"}'
+    lone = client.post(VALIDATE, body, content_type="application/json", **operator)
+    assert_refused(lone, "malformed", "base64url")
+    assert_refused(validate(client, operator, {"token": token[:-1] + "é"}), "malformed", "base64url")

@@ -4,6 +4,7 @@ a signer's constraints, version states, and the warm path. Every refusal has a t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from rest_framework.test import APIClient
 
 from keyprofiles import keycache, keymaterial, lifecycle
 from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
-from keyprofiles.services import keystore_import
+from keyprofiles.services import keyprofile_create, keystore_import, truststore_import
 from portal import invalidation
 from portal.apikeys import api_keys
 from portal.models import Catalog, Organization
@@ -697,3 +698,22 @@ def test_a_token_with_characters_outside_ascii_is_malformed(
     lone = client.post(VALIDATE, body, content_type="application/json", **operator)
     assert_refused(lone, "malformed", "base64url")
     assert_refused(validate(client, operator, {"token": token[:-1] + "é"}), "malformed", "base64url")
+
+
+def test_a_truststore_profile_validates_tokens_signed_elsewhere_and_never_signs(
+    client: APIClient, organization: Organization, sandbox: Catalog, operator: dict[str, str], actor: Actor
+) -> None:
+    truststore = truststore_import(organization=organization, name="Partners", data=CERT2_PEM.encode(), actor=actor)
+    keyprofile_create(
+        organization=organization, title="Partner Keys", truststore=truststore, catalogs=[sandbox], actor=actor
+    )
+    url = profile_url("tokens/validate", name="partner-keys")
+    partner = minted({**CLAIMS, "exp": int(time.time()) + 60}, key=rsa_private(KEY2_PEM))
+    answer = validate(client, operator, {"token": partner}, url)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["crypto_object"] == "personal_sandbox_tlsp-partner-keysV1.0.0-ca-0"
+    ours = minted({**CLAIMS, "exp": int(time.time()) + 60})
+    assert_refused(validate(client, operator, {"token": ours}, url), "bad_signature", "signature")
+    refused = sign(client, operator, {"claims": CLAIMS}, profile_url("tokens", name="partner-keys"))
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "profile_cannot_sign"

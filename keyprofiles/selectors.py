@@ -1,4 +1,5 @@
-"""Read-side queries over key material: crypto objects, certificates and their expiry."""
+"""Read-side queries over key material: keystores, truststores, key profiles, crypto objects, certificates and
+their expiry."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from django.utils import timezone
 
 from keyprofiles import keycache, keymaterial
 from keyprofiles.keymaterial import PrivateKey, PublicKey
-from keyprofiles.models import CertificateFacts, CryptoObject, KeyProfileBinding, Keystore, TrustedCertificate
+from keyprofiles.models import (
+    CertificateFacts,
+    CryptoObject,
+    KeyProfile,
+    KeyProfileBinding,
+    Keystore,
+    TrustedCertificate,
+    Truststore,
+)
+from portal.models import Organization
 
 
 def crypto_object_list(*, organization: str | None = None, catalog: str | None = None) -> QuerySet[CryptoObject]:
@@ -169,3 +179,57 @@ def crypto_material(crypto_object: CryptoObject) -> CryptoMaterial:
         certificate_pem=certificate.certificate_pem,
         not_after=certificate.not_after,
     )
+
+
+def keystore_list(*, organization: Organization) -> QuerySet[Keystore]:
+    return Keystore.objects.filter(organization=organization).select_related("organization").order_by("name")
+
+
+def keystore_get(*, organization: Organization, name: str) -> Keystore | None:
+    return keystore_list(organization=organization).filter(name=name).first()
+
+
+def keystore_public_jwk(keystore: Keystore) -> dict[str, str] | None:
+    """The public JWK of a key-pair keystore's certificate, with its RFC 7638 thumbprint as ``kid``; None for a
+    shared secret (which has nothing public)."""
+    if keystore.kind != Keystore.Kind.KEY_PAIR or not keystore.certificate_pem:
+        return None
+    jwk = keymaterial.public_jwk(keymaterial.public_key_from_certificate_pem(keystore.certificate_pem))
+    return {**jwk, "kid": keymaterial.jwk_thumbprint(jwk)}
+
+
+def truststore_list(*, organization: Organization) -> QuerySet[Truststore]:
+    return Truststore.objects.filter(organization=organization).prefetch_related("certificates").order_by("name")
+
+
+def truststore_get(*, organization: Organization, name: str) -> Truststore | None:
+    return truststore_list(organization=organization).filter(name=name).first()
+
+
+def keyprofile_list(*, organization: Organization) -> QuerySet[KeyProfile]:
+    """Every version of every key profile of the organization, by name and version."""
+    return (
+        KeyProfile.objects.filter(organization=organization)
+        .select_related("keystore", "truststore")
+        .order_by("name", "created_at")
+    )
+
+
+def keyprofile_versions(*, organization: Organization, name: str) -> list[KeyProfile]:
+    """The versions of profile ``name``, with their bindings (state per catalog) and crypto objects."""
+    return list(
+        keyprofile_list(organization=organization)
+        .filter(name=name)
+        .prefetch_related("bindings__catalog", "bindings__crypto_objects")
+    )
+
+
+def certificates_expiring_in(
+    *, organization: Organization, within_days: int, now: datetime | None = None
+) -> list[ExpiringCertificate]:
+    """``certificates_expiring`` restricted to one organization."""
+    return [
+        item
+        for item in certificates_expiring(within_days=within_days, now=now)
+        if item.organization == organization.slug
+    ]

@@ -115,7 +115,8 @@ def _check_keystore_name(organization: Organization, name: str) -> None:
     if not name.strip():
         raise ValidationError({"name": "A keystore needs a name."})
     if Keystore.objects.filter(organization=organization, name=name).exists():
-        raise ValidationError({"name": f"A keystore named '{name}' already exists in {organization.slug}."})
+        message = f"A keystore named '{name}' already exists in {organization.slug}."
+        raise ValidationError({"name": ValidationError(message, code="name_taken")})
 
 
 def keystore_generate(
@@ -274,7 +275,7 @@ def keystore_delete(*, keystore: Keystore, actor: Actor) -> None:
     users = list(keystore.keyprofiles.all())
     if users:
         raise ValidationError(
-            f"Keystore '{keystore.name}' is used by key profile(s) {', '.join(str(p) for p in users)}."
+            f"Keystore '{keystore.name}' is used by key profile(s) {', '.join(str(p) for p in users)}.", code="in_use"
         )
     organization = keystore.organization
     keycache.forget(keystore.uid)
@@ -288,6 +289,25 @@ def keystore_delete(*, keystore: Keystore, actor: Actor) -> None:
     keystore.delete()
 
 
+@transaction.atomic
+def truststore_delete(*, truststore: Truststore, actor: Actor) -> None:
+    """Delete a truststore no key profile uses. Raises ValidationError (code ``in_use``) naming the profiles."""
+    users = list(truststore.keyprofiles.all())
+    if users:
+        raise ValidationError(
+            f"Truststore '{truststore.name}' is used by key profile(s) {', '.join(str(p) for p in users)}.",
+            code="in_use",
+        )
+    audit_record(
+        actor=actor,
+        action="truststore.delete",
+        target=truststore,
+        organization=truststore.organization,
+        detail={"certificates": [c.fingerprint_sha256 for c in truststore.certificates.all()]},
+    )
+    truststore.delete()
+
+
 def truststore_import(
     *, organization: Organization, name: str, data: bytes, actor: Actor, now: datetime | None = None
 ) -> Truststore:
@@ -295,7 +315,8 @@ def truststore_import(
 
     def work() -> Truststore:
         if Truststore.objects.filter(organization=organization, name=name).exists():
-            raise ValidationError({"name": f"A truststore named '{name}' already exists in {organization.slug}."})
+            message = f"A truststore named '{name}' already exists in {organization.slug}."
+            raise ValidationError({"name": ValidationError(message, code="name_taken")})
         infos = keymaterial.certificates_from_upload(data, field="certificate", now=now or timezone.now())
         truststore = Truststore(organization=organization, name=name)
         truststore.full_clean()

@@ -16,8 +16,10 @@ The digest key is derived from ``PORTAL_API_KEY_SECRET`` when set, otherwise fro
 
 Lookup: ``api_key_principal`` answers from a per-process dictionary (digest to a small immutable
 ``ApiKeyPrincipal``, or to "unknown") without a database query when warm. The ``api-keys`` version counter
-(``portal.invalidation.API_KEYS``), bumped by every create, revoke and expire, empties it on every process
-within ``RECHECK_SECONDS``; an expiry time is checked on every request from the principal itself.
+(``portal.invalidation.API_KEYS``), bumped by every revoke and expire and by the deletion of a key row (an
+organization deleted in the console), empties it on every process within ``RECHECK_SECONDS``; an expiry
+time is checked on every request from the principal itself. Creating a key bumps nothing: no process can
+hold an answer for a key text that did not exist.
 """
 
 from __future__ import annotations
@@ -195,6 +197,12 @@ api_keys = ApiKeyLookup()
 def api_key_principal(text: str) -> ApiKeyPrincipal | None:
     """The principal of ``text`` from the process's lookup (see ``ApiKeyLookup.principal``)."""
     return api_keys.principal(text)
+
+
+def api_key_deleted(**kwargs: object) -> None:
+    """``post_delete`` receiver for ApiKey (``PortalConfig.ready``): a deleted key must stop authenticating
+    in every process, as a revoked one does."""
+    API_KEYS.bump()
 
 
 @receiver(setting_changed)

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 
 
 class PortalConfig(AppConfig):
@@ -10,6 +10,7 @@ class PortalConfig(AppConfig):
         from axes.signals import user_locked_out  # type: ignore[import-untyped]
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
+        from portal.apikeys import api_key_deleted
         from portal.console import audit_login_failure, audit_login_lockout, audit_login_success, roles_post_migrate
 
         # The console roles are (re)made after every migrate, and after the flush between transactional tests.
@@ -18,3 +19,5 @@ class PortalConfig(AppConfig):
         user_login_failed.connect(audit_login_failure, dispatch_uid="portal.audit_login_failure")
         user_locked_out.connect(audit_login_lockout, dispatch_uid="portal.audit_login_lockout")
         user_logged_in.connect(audit_login_success, dispatch_uid="portal.audit_login_success")
+        # A deleted API key stops working on every process within seconds, as a revoked one does.
+        post_delete.connect(api_key_deleted, sender="portal.ApiKey", dispatch_uid="portal.api_key_deleted")

@@ -79,7 +79,7 @@ class Organization(models.Model):
 class CatalogQuerySet(models.QuerySet["Catalog"]):
     def delete(self) -> tuple[int, dict[str, int]]:
         if self.filter(slug=SANDBOX).exists():
-            raise ValidationError("The sandbox catalog cannot be deleted.")
+            raise ValidationError("The sandbox catalog cannot be deleted.", code="sandbox_undeletable")
         return super().delete()
 
 
@@ -104,7 +104,7 @@ class Catalog(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         if self.is_sandbox:
-            raise ValidationError("The sandbox catalog cannot be deleted.")
+            raise ValidationError("The sandbox catalog cannot be deleted.", code="sandbox_undeletable")
         return super().delete(*args, **kwargs)
 
 

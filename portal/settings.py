@@ -88,8 +88,9 @@ GATEWAY_MIDDLEWARE = [
 ROOT_URLCONF = "portal.urls"
 # What the gateway's handler resolves: gateway paths only, so it can never serve a console page.
 GATEWAY_URLCONF = "tokens.urls"
+# WSGI only: portal/wsgi.py sends gateway calls through the gateway handler, which isolates their answers from
+# the console (DESIGN.md section 6). There is deliberately no ASGI entry point that would bypass it.
 WSGI_APPLICATION = "portal.wsgi.application"
-ASGI_APPLICATION = "portal.asgi.application"
 
 TEMPLATES = [
     {
@@ -167,7 +168,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "portal.api.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": [
@@ -176,6 +177,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "portal.api.metadata.OperationsMetadata",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -195,7 +197,13 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ApiKeyRoleEnum": "portal.models.ApiKey.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyRoleEnum": "portal.models.ApiKey.Role",
+        "ApiKeyStateEnum": ["active", "expired", "revoked"],
+        "KeyVersionStateEnum": "keyprofiles.models.KeyProfileBinding.State",
+        "KeystoreKindEnum": "keyprofiles.models.Keystore.Kind",
+        "CertificateHolderEnum": ["keystore", "truststore"],
+    },
 }
 
 KEYPROFILES = {

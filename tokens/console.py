@@ -65,8 +65,13 @@ def _assembly(document: dict[str, Any]) -> dict[str, Any]:
     return assembly
 
 
+# A list index in a policy address: plain ASCII digits, and few of them (str.isdigit admits '²', and int() of
+# thousands of digits raises).
+_INDEX = re.compile(r"[0-9]{1,9}")
+
+
 def _index(step: str, length: int, at: str) -> int:
-    if not step.isdigit() or int(step) >= length:
+    if not _INDEX.fullmatch(step) or int(step) >= length:
         raise EditorError(f"The assembly has no place '{at}' (reload the page: it may have changed).")
     return int(step)
 
@@ -122,7 +127,7 @@ def policy_list(document: dict[str, Any], at: str) -> list[Any]:
 def split_policy_address(at: str) -> tuple[str, int]:
     """(list address, index) of a policy address. Raises EditorError for a malformed one."""
     list_at, _, index = at.rpartition("/")
-    if not list_at or not index.isdigit():
+    if not list_at or not _INDEX.fullmatch(index):
         raise EditorError(f"'{at}' does not name a policy.")
     return list_at, int(index)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Collection
 from typing import Any, cast
@@ -20,6 +21,7 @@ from tokens.console import EDITABLE_KINDS, VERBS, NewApi
 from tokens.documents import MAX_DOCUMENT_BYTES
 from tokens.jose import ALGORITHMS
 from tokens.models import ConsumerApp, Publication, base_path_validator
+from tokens.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
 
 
 class ApiUploadForm(ServiceForm):
@@ -455,13 +457,17 @@ def typed_value(text: str, value_type: str) -> Any:
             number = float(text)
         except ValueError:
             return text
-        return int(number) if number.is_integer() and "." not in text else number
+        # Text that is no finite number stays text, for publishing to refuse by name like any other.
+        if not math.isfinite(number):
+            return text
+        whole = number.is_integer() and "." not in text and abs(number) < 10.0**MAX_INTEGER_DIGITS
+        return int(number) if whole else number
     if value_type == "boolean" and text.lower() in {"true", "false"}:
         return text.lower() == "true"
     if value_type == "object":
         try:
-            return json.loads(text)
-        except ValueError:
+            return json_loads(text)
+        except UntrustedTextError:
             return text
     return text
 

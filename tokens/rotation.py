@@ -136,7 +136,10 @@ def _signing_validity(document: dict[str, Any], key_name: str) -> int | None:
     for kind, properties in _policies(_assembly(document)):
         if kind == "jwt-generate" and properties.get("jws-crypto") == key_name:
             value = properties.get("exp-claim", DEFAULT_VALIDITY_SECONDS)
-            validities.append(int(value) if str(value).isdigit() else DEFAULT_VALIDITY_SECONDS)
+            text = str(value)
+            validities.append(
+                int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else DEFAULT_VALIDITY_SECONDS
+            )
     return max(validities) if validities else None
 
 

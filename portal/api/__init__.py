@@ -32,7 +32,8 @@ How to add a resource
 2. Subclass ``portal.api.views.OrganizationApi`` for everything under ``/api/v1/orgs/{org}/`` and parse
    input with ``portal.api.views.validated``. The base gives ``self.organization`` (404 when missing),
    ``self.actor`` (``api-key:<org>/<name>`` or the console user, for the services' audit records) and
-   ``self.list_response(queryset, OutputSerializer)`` (filter, order, paginate with ``?limit=&offset=``).
+   ``self.list_response(queryset, OutputSerializer)`` (filter with ``filterset_class``, order with
+   ``ordering_fields``, paginate with ``?limit=&offset=``; set ``collection_model`` when there is no filter set).
    Look objects up inside ``self.organization`` only, and answer 404 (``get_object_or_404`` or
    ``rest_framework.exceptions.NotFound``) for anything outside it.
 
@@ -52,14 +53,16 @@ How to add a resource
    ``responses=portal.api.schema.responses({201: OutputSerializer}, 400, 409)``, which adds 401/403/404/429
    problems). Nested serializer names become ``<View without Api><Input|Output>`` components
    (``portal.api.schema.PortalAutoSchema``), so reuse of the names ``InputSerializer``/``OutputSerializer``
-   is fine. For another request format set ``parser_classes`` (e.g. ``MultiPartParser`` next to
-   ``BoundedJSONParser``) on the view.
+   is fine. For another request format set ``parser_classes`` on the view (e.g.
+   ``[BoundedJSONParser, BoundedMultiPartParser]`` from ``portal.api.parsers``).
 
 6. Routes: add ``<app>/api/urls.py`` with ``urlpatterns`` relative to ``/api/v1/orgs/{org}/`` and include it
    from ``portal/api/urls.py`` by dotted string (``include("tokens.api.urls")``).
 
-7. Tests: use ``tests/portal/api/conftest.py``'s ``api_key`` factory (a real key of any role) and
-   ``bearer(key)``; test each role, the other organization (404), and every refusal with its positive twin.
+7. Tests: the ``make_key`` fixture (tests/conftest.py) makes a real key of any role, ``tests.api.bearer(key)``
+   sends it; use the ``fresh_api_state`` fixture (the key lookup and rate counters outlive a test) and
+   ``recheck_at_once`` to see a revocation without waiting. Test each role, the other organization (404),
+   and every refusal with its positive twin.
 
 What the machinery does
 =======================

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from rest_framework import exceptions
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 
 from portal.api.problems import PayloadTooLarge
 
@@ -61,3 +61,24 @@ class BoundedJSONParser(JSONParser):
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+MAX_MULTIPART_BYTES = 5 * 1024 * 1024
+
+
+class BoundedMultiPartParser(MultiPartParser):
+    """Multipart uploads whose declared size is at most ``MAX_MULTIPART_BYTES`` (else 413, before reading).
+
+    Enough for the key material uploads (up to four files of at most 1 MiB each, checked again one by one).
+    """
+
+    max_bytes = MAX_MULTIPART_BYTES
+
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH", "") if request is not None else ""
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise PayloadTooLarge(f"The upload is larger than {self.max_bytes // (1024 * 1024)} MiB.")
+        return super().parse(stream, media_type, parser_context)

@@ -13,5 +13,6 @@ urlpatterns = [
     path("docs", DocsView.as_view(url_name="api:schema"), name="docs"),
     path("orgs/<slug:org>", OrganizationDetailApi.as_view(), name="organization"),
     path("orgs/<slug:org>/", include("portal.api.resources")),
+    path("orgs/<slug:org>/", include("keyprofiles.api.urls")),
     path("orgs/<slug:org>/", include("tokens.api.urls")),
 ]

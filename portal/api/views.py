@@ -60,14 +60,16 @@ class OrganizationApi(GenericAPIView):
     def actor(self) -> Actor:
         return request_actor(self.request)
 
+    # The model a collection lists, when no filterset_class names it: the ordering filter and the schema
+    # generator ask GenericAPIView for a queryset even though list_response is given the real one.
+    collection_model: type[Model] | None = None
+
     def get_queryset(self) -> QuerySet[Any]:
-        # Collections pass their queryset to list_response; this keeps GenericAPIView's machinery (and the
-        # schema generator, which asks for the model of the filter set) working without a default queryset.
         filterset_class = getattr(self, "filterset_class", None)
-        if filterset_class is not None:
-            model: type[Model] = filterset_class._meta.model
-            return model._default_manager.none()
-        raise NotImplementedError(f"{type(self).__name__} lists nothing")
+        model = filterset_class._meta.model if filterset_class is not None else self.collection_model
+        if model is None:
+            raise NotImplementedError(f"{type(self).__name__} lists nothing")
+        return model._default_manager.none()
 
     def list_response(self, queryset: QuerySet[Any], serializer_class: type[serializers.BaseSerializer]) -> Response:
         queryset = self.filter_queryset(queryset)

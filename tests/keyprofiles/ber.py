@@ -4,6 +4,9 @@
 indefinite length and end-of-contents, every OCTET STRING split into a constructed one of short segments,
 down into the safes and key bags) and gives it a fresh, valid MAC, so a loader accepts it. It can rewrite
 the key-derivation iteration counts of the MAC, the key bags or the encrypted containers on the way.
+
+``hidden_key_bag_pkcs12`` adds what only a loader that decrypts sees: a second copy of the key bag inside
+an encrypted container, placed before the visible one, with an iteration count of its own.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import hmac
 import random
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: TID251 - tests build their input
 
 ROUNDS = 2048  # what the files are made with; no other INTEGER in their outer structure has this value
@@ -68,6 +73,52 @@ def ber_pkcs12(
     )
     safe = constructed(0x30, tlv(0x06, _OID_DATA) + constructed(0xA0, octets(authenticated_safe)))
     return constructed(0x30, tlv(*version) + safe + mac)
+
+
+def hidden_key_bag_pkcs12(der: bytes, *, hidden_rounds: int) -> bytes:
+    """``der`` (from ``der_pkcs12``) with one more encrypted container, first in its authenticated safe,
+    holding a copy of its key bag whose own PBKDF2 asks for ``hidden_rounds`` iterations; then made BER with
+    a valid MAC by ``ber_pkcs12``. The container is encrypted as the certificate container is (same PBES2
+    parameters, ROUNDS iterations), so only its decryption shows the copy's count. With ``hidden_rounds``
+    ROUNDS the copy is the same key, readable with PASSWORD; otherwise it no longer decrypts (the
+    ciphertext was made for ROUNDS), which a loader finds out only after paying for the derivation."""
+    version, auth_safe, mac_data = tlvs(tlvs(der)[0][1])
+    _oid, explicit = tlvs(auth_safe[1])
+    ((_tag, authenticated_safe),) = tlvs(explicit[1])
+    certificate_container, key_container = tlvs(tlvs(authenticated_safe)[0][1])
+    ((_octets_tag, safe_contents),) = tlvs(tlvs(key_container[1])[1][1])  # data: [0] EXPLICIT OCTET STRING
+    ((_bags_tag, key_bags),) = tlvs(safe_contents)  # SafeContents: SEQUENCE OF SafeBag
+    hidden_bags = _DER.reencode(key_bags, "key_bag", hidden_rounds, context=None)
+    # EncryptedData (RFC 5652 section 8): version 0, EncryptedContentInfo (data, algorithm, [0] ciphertext)
+    ((_content_tag, encrypted_data),) = tlvs(tlvs(certificate_container[1])[1][1])
+    _version, (_info_tag, encrypted_content_info) = tlvs(encrypted_data)
+    _type, algorithm, _ciphertext = tlvs(encrypted_content_info)
+    ciphertext = _pbes2_encrypt(algorithm[1], tlv(0x30, hidden_bags))
+    hidden_container = tlv(
+        0x30,
+        tlv(0x06, _OID_ENCRYPTED_DATA)
+        + tlv(
+            0xA0,
+            tlv(0x30, tlv(0x02, b"\x00") + tlv(0x30, tlv(0x06, _OID_DATA) + tlv(*algorithm) + tlv(0x80, ciphertext))),
+        ),
+    )
+    containers = hidden_container + tlv(*certificate_container) + tlv(*key_container)
+    safe = tlv(0x30, tlv(0x06, _OID_DATA) + tlv(0xA0, tlv(0x04, tlv(0x30, containers))))
+    return ber_pkcs12(tlv(0x30, tlv(*version) + safe + tlv(*mac_data)))
+
+
+def _pbes2_encrypt(parameters: bytes, plaintext: bytes) -> bytes:
+    """``plaintext`` encrypted with PASSWORD under PBES2 parameters of PBKDF2-HMAC-SHA256 and AES-256-CBC
+    (RFC 8018 section 6.2), the algorithm ``der_pkcs12`` writes."""
+    _pbes2_oid, (_tag, pbes2_parameters) = tlvs(parameters)
+    (_kdf_tag, key_derivation), (_scheme_tag, scheme) = tlvs(pbes2_parameters)
+    _pbkdf2_oid, (_params_tag, pbkdf2_parameters) = tlvs(key_derivation)
+    (_salt_tag, salt), (_iterations_tag, iterations), *_ = tlvs(pbkdf2_parameters)
+    _aes_oid, (_iv_tag, iv) = tlvs(scheme)
+    kdf = PBKDF2HMAC(hashes.SHA256(), 32, salt, int.from_bytes(iterations, "big"))
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(kdf.derive(PASSWORD)), modes.CBC(iv)).encryptor()
+    return encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
 
 
 class BerEncoder:
@@ -130,6 +181,17 @@ class BerEncoder:
         return self.constructed(tag, self.reencode(content, rounds_in, rounds, inner))
 
 
+class DerEncoder(BerEncoder):
+    """Re-encodes DER as DER, for its INTEGER rewriting alone."""
+
+    def constructed(self, tag: int, body: bytes) -> bytes:
+        return tlv(tag, body)
+
+    def octets(self, content: bytes) -> bytes:
+        return tlv(0x04, content)
+
+
+_DER = DerEncoder()
 _PLAIN = BerEncoder()
 indefinite = _PLAIN.constructed
 split = _PLAIN.octets

@@ -2,13 +2,18 @@
 
 PKCS#12 files in BER (indefinite lengths, constructed OCTET STRINGs, as older Java keytool and Windows
 write them) get the same key-derivation cost and key-size pre-checks as DER ones, before any decryption;
-what the pre-checks cannot read is refused as malformed. Certificates with odd encodings are refused
-cleanly. Each refusal has a positive twin that differs in one thing.
+what the pre-checks cannot read is refused as malformed. What only decryption shows (a key bag hidden in
+an encrypted container) is bounded by the limits of the child process that opens every PKCS#12 file.
+Certificates with odd encodings are refused cleanly. Each refusal has a positive twin that differs in one
+thing.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import signal
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +30,17 @@ from portal.models import Organization
 from portal.services import Actor
 from tests import keyfixtures as fx
 from tests.keyfixtures import der_of
-from tests.keyprofiles.ber import PASSWORD, ber_pkcs12, der_pkcs12, indefinite, split, tlv, tlvs
+from tests.keyprofiles.ber import (
+    PASSWORD,
+    ROUNDS,
+    ber_pkcs12,
+    der_pkcs12,
+    hidden_key_bag_pkcs12,
+    indefinite,
+    split,
+    tlv,
+    tlvs,
+)
 from tests.keyprofiles.test_keymaterial import crafted_rsa_private_key_der
 
 # cryptography's notes on what these tests feed it on purpose: BER PKCS#12 (read after a fallback from DER),
@@ -60,29 +75,36 @@ def refusal(**inputs: bytes | None) -> KeyMaterialError:
 
 
 @pytest.fixture
-def loader_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Records each call of the full PKCS#12 loader (the one that decrypts), letting it run."""
-    calls: list[bytes] = []
-    real = keymaterial.pkcs12_format.load_key_and_certificates
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[keymaterial._ChildRun]:
+    """Each run of a child process that opened a PKCS#12 file, letting each run. Nothing in a PKCS#12 file
+    is decrypted outside such a child."""
+    recorded: list[keymaterial._ChildRun] = []
+    real = keymaterial._run_pkcs12_child
 
-    def spy(data: bytes, password: bytes | None) -> object:
-        calls.append(data)
-        return real(data, password)
+    def spy(request: bytes) -> keymaterial._ChildRun:
+        run = real(request)
+        recorded.append(run)
+        return run
 
-    monkeypatch.setattr(keymaterial.pkcs12_format, "load_key_and_certificates", spy)
-    return calls
+    monkeypatch.setattr(keymaterial, "_run_pkcs12_child", spy)
+    return recorded
+
+
+def statuses(runs: list[keymaterial._ChildRun]) -> list[int]:
+    """The exit status of each PKCS#12 child process; negative: the signal that ended it."""
+    return [run.returncode for run in runs]
 
 
 # BER PKCS#12: the twins
 
 
-def test_a_ber_pkcs12_with_usual_costs_and_a_2048_bit_key_is_accepted(loader_calls: list[bytes]) -> None:
+def test_a_ber_pkcs12_with_usual_costs_and_a_2048_bit_key_is_accepted(runs: list[keymaterial._ChildRun]) -> None:
     ber = ber_pkcs12(key1_pkcs12())
     assert ber[:2] == b"\x30\x80"  # indefinite length, as the review's file had
     material = keystore_material_from_upload(pkcs12=ber, password=PASSWORD, now=NOW)
     assert (material.key_type, material.key_size, material.certificate.subject) == ("RSA", 2048, "CN=test.example")
     assert material.private_key_der == der_of(fx.KEY1_PEM)
-    assert loader_calls == [ber]
+    assert statuses(runs) == [0]
 
 
 def test_a_ber_pkcs12_with_usual_costs_is_stored(organization: Organization, actor: Actor) -> None:
@@ -111,39 +133,43 @@ def test_a_ber_pkcs12_with_usual_costs_is_stored(organization: Organization, act
     ids=["mac", "key-bag", "certificate-container"],
 )
 def test_a_ber_pkcs12_asking_for_40_million_iterations_is_refused_before_decryption(
-    where: dict[str, object], what: str, loader_calls: list[bytes]
+    where: dict[str, object], what: str, runs: list[keymaterial._ChildRun]
 ) -> None:
     error = refusal(pkcs12=ber_pkcs12(key1_pkcs12(), **where), password=PASSWORD)  # type: ignore[arg-type]
     assert (error.code, error.field) == ("key_derivation_too_costly", "pkcs12")
     assert f"40,000,000 {what}" in str(error)
-    assert loader_calls == []
+    assert statuses(runs) == []
 
 
-def test_a_ber_pkcs12_with_a_1024_bit_key_is_refused_before_the_loader(loader_calls: list[bytes]) -> None:
+def test_a_ber_pkcs12_with_a_1024_bit_key_is_refused(runs: list[keymaterial._ChildRun]) -> None:
     key = keymaterial.private_key_from_sealed_der(der_of(fx.RSA1024_KEY_PEM))
     certificate = x509.load_pem_x509_certificate(fx.RSA1024_CERT_PEM.encode())
     error = refusal(pkcs12=ber_pkcs12(der_pkcs12(key, certificate)), password=PASSWORD)
     assert (error.code, error.field) == ("rsa_key_too_small", "pkcs12")
-    assert loader_calls == []
+    assert statuses(runs) == [0]
 
 
-def test_a_ber_pkcs12_with_a_16384_bit_key_is_refused_before_the_consistency_check(loader_calls: list[bytes]) -> None:
+def test_a_ber_pkcs12_with_a_16384_bit_key_is_refused_before_the_consistency_check(
+    runs: list[keymaterial._ChildRun],
+) -> None:
+    # Had the loader's consistency check run on this crafted key, its primality tests would have taken the
+    # child to its CPU limit (it would have been killed, a negative status) instead of the size refusal.
     crafted = keymaterial.private_key_from_sealed_der(crafted_rsa_private_key_der(16384))
     error = refusal(pkcs12=ber_pkcs12(der_pkcs12(crafted, None)), password=PASSWORD)
     assert (error.code, error.field) == ("rsa_key_too_large", "pkcs12")
     assert "16384" in str(error)
-    assert loader_calls == []
+    assert statuses(runs) == [0]
 
 
 def test_a_ber_pkcs12_with_an_8192_bit_crafted_key_passes_the_size_check_and_reaches_the_loader(
-    loader_calls: list[bytes],
+    runs: list[keymaterial._ChildRun],
 ) -> None:
     # The twin of the test above: the same kind of crafted key at the largest accepted size goes on to the
     # loader, whose consistency check refuses it (its p and q are not primes).
     crafted = keymaterial.private_key_from_sealed_der(crafted_rsa_private_key_der(8192))
     error = refusal(pkcs12=ber_pkcs12(der_pkcs12(crafted, None)), password=PASSWORD)
     assert (error.code, error.field) == ("invalid_private_key", "pkcs12")
-    assert len(loader_calls) == 1
+    assert statuses(runs) == [0]
 
 
 def _deep(levels: int) -> bytes:
@@ -164,12 +190,12 @@ MALFORMED: dict[str, Callable[[bytes], bytes]] = {
 
 @pytest.mark.parametrize("damage", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_pkcs12_the_pre_checks_cannot_read_is_refused_before_decryption(
-    damage: Callable[[bytes], bytes], loader_calls: list[bytes]
+    damage: Callable[[bytes], bytes], runs: list[keymaterial._ChildRun]
 ) -> None:
     # Each damaged file is the accepted BER file of the first test plus one damage; the twin is that test.
     error = refusal(pkcs12=damage(ber_pkcs12(key1_pkcs12())), password=PASSWORD)
     assert (error.code, error.field) == ("unknown_format", "pkcs12")
-    assert loader_calls == []
+    assert statuses(runs) == []
 
 
 @pytest.mark.parametrize(
@@ -196,7 +222,7 @@ def test_the_reader_joins_constructed_octet_strings_and_normalizes_to_der() -> N
     assert element.der == der
 
 
-def test_an_enveloped_data_container_is_refused_as_unsupported(loader_calls: list[bytes]) -> None:
+def test_an_enveloped_data_container_is_refused_as_unsupported(runs: list[keymaterial._ChildRun]) -> None:
     enveloped = tlv(0x30, tlv(0x06, bytes.fromhex("2a864886f70d010703")) + tlv(0xA0, tlv(0x30, b"\x02\x01\x00")))
     version, auth_safe, mac_data = tlvs(tlvs(key1_pkcs12())[0][1])
     _oid, explicit = tlvs(auth_safe[1])
@@ -206,13 +232,171 @@ def test_an_enveloped_data_container_is_refused_as_unsupported(loader_calls: lis
     safe = tlv(0x30, tlv(0x06, _oid[1]) + tlv(0xA0, tlv(0x04, tlv(0x30, body))))
     error = refusal(pkcs12=tlv(0x30, tlv(*version) + safe + tlv(*mac_data)), password=PASSWORD)
     assert (error.code, error.field) == ("unsupported_key_type", "pkcs12")
-    assert loader_calls == []
+    assert statuses(runs) == []
 
 
-def test_a_pkcs12_whose_key_no_password_opens_is_refused_before_the_loader(loader_calls: list[bytes]) -> None:
+def test_a_pkcs12_whose_key_no_password_opens_is_refused(runs: list[keymaterial._ChildRun]) -> None:
     error = refusal(pkcs12=ber_pkcs12(key1_pkcs12()), password=b"not the password")
     assert (error.code, error.field) == ("wrong_password", "password")
-    assert loader_calls == []
+    assert statuses(runs) == [0]
+
+
+# Key bags hidden in encrypted containers: only the child's limits bound what opening them costs
+
+
+def test_a_key_bag_hidden_in_a_container_asking_for_40_million_iterations_is_refused_at_the_cpu_limit(
+    runs: list[keymaterial._ChildRun],
+) -> None:
+    hidden = hidden_key_bag_pkcs12(key1_pkcs12(), hidden_rounds=FORTY_MILLION)
+    # Nothing readable without the password shows the count, so the pre-checks pass the file to the child.
+    assert max(count for _what, count, _limit in keymaterial._pkcs12_outline(hidden).costs) == ROUNDS
+    error = refusal(pkcs12=hidden, password=PASSWORD)
+    assert (error.code, error.field) == ("key_derivation_too_costly", "pkcs12")
+    assert "more than 2 s of processor time" in str(error)
+    assert statuses(runs) == [-signal.SIGPROF]  # ended by its CPU-time budget, not by finishing
+
+
+def test_the_same_layout_with_a_usual_hidden_key_bag_is_accepted(runs: list[keymaterial._ChildRun]) -> None:
+    material = keystore_material_from_upload(
+        pkcs12=hidden_key_bag_pkcs12(key1_pkcs12(), hidden_rounds=ROUNDS), password=PASSWORD, now=NOW
+    )
+    assert material.private_key_der == der_of(fx.KEY1_PEM)
+    assert statuses(runs) == [0]
+
+
+def test_a_pkcs12_with_a_costly_hidden_key_bag_is_not_stored(organization: Organization, actor: Actor) -> None:
+    # The twin is test_a_ber_pkcs12_with_usual_costs_is_stored.
+    with pytest.raises(KeyMaterialError) as refused:
+        services.keystore_import(
+            organization=organization,
+            name="Hidden Keystore",
+            pkcs12=hidden_key_bag_pkcs12(key1_pkcs12(), hidden_rounds=FORTY_MILLION),
+            password=PASSWORD,
+            actor=actor,
+            now=NOW,
+        )
+    assert refused.value.code == "key_derivation_too_costly"
+    assert not Keystore.objects.filter(name="Hidden Keystore").exists()
+
+
+def test_a_key_over_4096_bits_gets_the_larger_cpu_budget_and_a_2048_bit_one_does_not(
+    runs: list[keymaterial._ChildRun],
+) -> None:
+    # The loader's consistency check of a genuine 8192-bit key takes about 4 s: more than the usual budget.
+    crafted = keymaterial.private_key_from_sealed_der(crafted_rsa_private_key_der(8192))
+    refusal(pkcs12=ber_pkcs12(der_pkcs12(crafted, None)), password=PASSWORD)
+    keystore_material_from_upload(pkcs12=ber_pkcs12(key1_pkcs12()), password=PASSWORD, now=NOW)
+    larger = {"cpu_seconds": keymaterial.PKCS12_LARGE_KEY_CPU_SECONDS}
+    assert [larger in keymaterial._child_messages(run.stdout) for run in runs] == [True, False]
+
+
+# The child process: what it inherits, its limits, and how the ways it can end are answered
+
+_PROBE = """
+import json, os, resource, signal, sys
+sys.path.insert(0, sys.argv[1])
+from keyprofiles import keymaterial
+
+def probe(*args, **kwargs):
+    facts = {
+        "environment": sorted(os.environ),
+        "descriptors": len(os.listdir("/proc/self/fd")),
+        "core": resource.getrlimit(resource.RLIMIT_CORE),
+        "cpu": resource.getrlimit(resource.RLIMIT_CPU),
+        "memory": resource.getrlimit(resource.RLIMIT_AS),
+        "timer": signal.getitimer(signal.ITIMER_PROF)[0] > 0,
+    }
+    raise keymaterial.KeyMaterialError(json.dumps(facts), code="probe")
+
+keymaterial._open_pkcs12 = probe
+keymaterial._pkcs12_child()
+"""
+
+
+def test_the_child_inherits_no_secret_environment_and_no_connection_and_runs_under_its_limits(
+    monkeypatch: pytest.MonkeyPatch, organization: Organization
+) -> None:
+    assert Organization.objects.filter(pk=organization.pk).exists()  # this process holds a database connection
+    monkeypatch.setenv("PORTAL_MASTER_KEYS", "k1:c2VjcmV0")
+    monkeypatch.setenv("DATABASE_URL", "postgres://portal:secret@db/portal")
+    monkeypatch.setenv("CRYPTOGRAPHY_OPENSSL_NO_LEGACY", "")  # changes how the loader works: passed on
+    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", _PROBE)
+    facts = json.loads(str(refusal(pkcs12=key1_pkcs12(), password=PASSWORD)))
+    # LC_CTYPE is the child's own: Python sets it when it starts in the C locale (PEP 538).
+    assert set(facts["environment"]) - {"LC_CTYPE"} == {"CRYPTOGRAPHY_OPENSSL_NO_LEGACY"}
+    assert facts["descriptors"] == 4  # standard input, output and error, and the one listing them
+    memory = keymaterial.PKCS12_MEMORY_BYTES
+    assert (facts["core"], facts["cpu"], facts["memory"]) == ([0, 0], [10, 10], [memory, memory])
+    assert facts["timer"]
+
+
+_ALLOCATING = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from keyprofiles import keymaterial
+
+opened_by_the_loader = keymaterial._open_pkcs12
+
+def allocating(*args, **kwargs):
+    room = bytearray({size})
+    return opened_by_the_loader(*args, **kwargs)
+
+keymaterial._open_pkcs12 = allocating
+keymaterial._pkcs12_child()
+"""
+
+
+@pytest.mark.parametrize(("size", "refused"), [(2**40, True), (2**20, False)], ids=["1-tib", "1-mib"])
+def test_a_child_needing_more_memory_than_its_limit_is_refused_and_one_needing_less_is_not(
+    monkeypatch: pytest.MonkeyPatch, size: int, refused: bool
+) -> None:
+    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", _ALLOCATING.format(size=size))
+    if refused:
+        error = refusal(pkcs12=key1_pkcs12(), password=PASSWORD)
+        assert (error.code, error.field) == ("key_derivation_too_costly", "pkcs12")
+        assert "more than 256 MiB of memory" in str(error)
+    else:
+        assert keystore_material_from_upload(pkcs12=key1_pkcs12(), password=PASSWORD, now=NOW).key_size == 2048
+
+
+# Each of these children ends another way than the real one does; the twin is any accepted upload above.
+ENDINGS: dict[str, tuple[str, str, str]] = {
+    "stalled": ("import time; time.sleep(60)", "key_derivation_too_costly", "did not open within 1 s"),
+    "killed by a signal": ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", "unknown_format", "failed"),
+    "not JSON": ("print('garbage')", "unknown_format", "failed"),
+    "JSON of another shape": ("print('{\"key\": 5}')", "unknown_format", "failed"),
+    "a key that does not load": (
+        'print(\'{"key": "AAAA", "certificate": null, "additional": []}\')',
+        "unknown_format",
+        "failed",
+    ),
+}
+
+
+@pytest.mark.parametrize(("bootstrap", "code", "words"), ENDINGS.values(), ids=ENDINGS.keys())
+def test_a_child_that_ends_otherwise_is_a_clean_refusal(
+    monkeypatch: pytest.MonkeyPatch, bootstrap: str, code: str, words: str
+) -> None:
+    monkeypatch.setattr(keymaterial, "PKCS12_WALL_SECONDS", 1)
+    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", bootstrap)
+    error = refusal(pkcs12=key1_pkcs12(), password=PASSWORD)
+    assert (error.code, error.field) == (code, "pkcs12")
+    assert words in str(error)
+
+
+def test_a_child_that_cannot_run_is_a_server_error_not_the_files_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", "import sys; sys.exit('no such module')")
+    with pytest.raises(RuntimeError, match=r"could not run.*no such module"):
+        keystore_material_from_upload(pkcs12=key1_pkcs12(), password=PASSWORD, now=NOW)
+
+
+def test_the_loaders_warnings_in_the_child_are_given_again_here_and_only_those() -> None:
+    with pytest.warns(UserWarning, match="PKCS#12 bundle could not be parsed as DER"):
+        keystore_material_from_upload(pkcs12=ber_pkcs12(key1_pkcs12()), password=PASSWORD, now=NOW)
+    with warnings.catch_warnings(record=True) as given:
+        warnings.simplefilter("always")
+        keystore_material_from_upload(pkcs12=key1_pkcs12(), password=PASSWORD, now=NOW)
+    assert not [warning for warning in given if "PKCS#12" in str(warning.message)]
 
 
 # Encrypted PKCS#8: the loader reads DER only, so the pre-check does too

@@ -149,3 +149,15 @@ def test_a_name_is_unique_per_organization(organization: Organization) -> None:
     with pytest.raises(ValidationError) as caught:
         api_key_create(organization=organization, name="ci", role="auditor", actor=ACTOR)
     assert {e.code for e in caught.value.error_dict["__all__"]} <= {"unique", "unique_together"}
+
+
+def test_a_deleted_key_stops_authenticating_like_a_revoked_one(
+    organization: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+    key, text = api_key_create(organization=organization, name="ci", role="operator", actor=ACTOR)
+    _, kept_text = api_key_create(organization=organization, name="kept", role="operator", actor=ACTOR)
+    assert apikeys.api_key_principal(text) is not None
+    key.delete()
+    assert apikeys.api_key_principal(text) is None
+    assert apikeys.api_key_principal(kept_text) is not None

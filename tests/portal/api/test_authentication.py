@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from portal.models import ApiKey, Organization
 from portal.services import Actor, api_key_expire, api_key_revoke
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 URL = "/api/v1/orgs/personal"
 
@@ -135,3 +135,16 @@ def test_a_console_session_must_send_the_csrf_token_to_write(organization: Organ
     client.get("/admin/password_change/")  # a console form: sets the CSRF cookie
     token = client.cookies["csrftoken"].value
     assert client.post(f"{URL}/api-keys", body, format="json", HTTP_X_CSRFTOKEN=token).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["", "/catalogs", "/api-keys", "/audit-events", "/keystores", "/key-profiles", "/expiring-keys"],
+)
+def test_a_console_user_browses_the_api_as_html(organization: Organization, path: str) -> None:
+    client = APIClient()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw-Long-enough-1"))
+    page = client.get(f"{URL}{path}", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    assert client.get(f"{URL}{path}").json() is not None

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from portal import selectors
 from portal.api.parsers import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
 from portal.models import ApiKey, Organization
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 KEYS = "/api/v1/orgs/personal/api-keys"
 
@@ -193,3 +193,20 @@ def test_a_validation_error_in_use_is_409_and_a_plain_one_400() -> None:
     assert (status, body["code"]) == (409, "in_use")
     status, body = handled(ValidationError({"name": "Use lower-case letters."}))
     assert (status, body["code"], body["errors"]) == (400, "invalid", {"name": ["Use lower-case letters."]})
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/orgs/personal",
+        "/api/v1/orgs/personal/catalogs",
+        "/api/v1/orgs/personal/keystores",
+        "/api/v1/orgs/personal/api-keys/ci/revoke",
+    ],
+)
+def test_options_describes_the_media_types_without_a_500(make_key: MakeKey, path: str) -> None:
+    client = APIClient(raise_request_exception=False)
+    response = client.options(path, **bearer(make_key()))
+    assert response.status_code == 200
+    assert "application/json" in response.json()["parses"]
+    assert client.options(path).status_code == 401

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from portal.api.permissions import Role
 from portal.api.throttling import Rate, parse_rates
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 URL = "/api/v1/orgs/personal"
 

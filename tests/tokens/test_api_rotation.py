@@ -11,12 +11,12 @@ from rest_framework.test import APIClient
 
 from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
 from keyprofiles.services import keystore_import, keystore_secret_create
-from portal.apikeys import api_keys
 from portal.models import AuditEvent, Organization
-from portal.services import Actor, organization_create
+from portal.services import Actor
+from tests.api import MakeKey, bearer
 from tests.keyfixtures import CERT2_PEM, KEY2_PEM
 from tests.tokens.helpers import HMAC_SECRET
-from tests.tokens.rest import api_key, bearer, profile_url
+from tests.tokens.rest import profile_url
 from tokens.demo import DemoSummary
 from tokens.models import Publication
 from tokens.token_service import profile_keys
@@ -28,11 +28,10 @@ State = KeyProfileBinding.State
 
 
 @pytest.fixture(autouse=True)
-def _fresh_service() -> Iterator[None]:
-    api_keys.clear()
+def _fresh_service(fresh_api_state: None) -> Iterator[None]:
+    """The API key lookup, the rate counters and the service's keys are per process: no test sees another's."""
     profile_keys.reset()
     yield
-    api_keys.clear()
     profile_keys.reset()
 
 
@@ -42,8 +41,8 @@ def client() -> APIClient:
 
 
 @pytest.fixture
-def operator(organization: Organization) -> dict[str, str]:
-    return bearer(api_key(organization, "operator", name="ops"))
+def operator(make_key: MakeKey) -> dict[str, str]:
+    return bearer(make_key("operator", name="ops"))
 
 
 @pytest.fixture
@@ -124,15 +123,19 @@ def test_a_generated_key_of_another_size(client: APIClient, demo: DemoSummary, o
 
 
 def test_only_operators_rotate(
-    client: APIClient, organization: Organization, demo: DemoSummary, second_keystore: Keystore
+    client: APIClient,
+    organization: Organization,
+    demo: DemoSummary,
+    second_keystore: Keystore,
+    make_key: MakeKey,
+    other_organization: Organization,
 ) -> None:
     for role in ("auditor", "signer"):
-        key = bearer(api_key(organization, role, name=role))
+        key = bearer(make_key(role, name=role))
         assert rotate(client, key, {"keystore": "Second", "dry_run": True}).status_code == 403
-    other = organization_create(slug="other", title="Other")
-    stranger = bearer(api_key(other, "operator", name="stranger"))
+    stranger = bearer(make_key("operator", organization=other_organization, name="stranger"))
     assert rotate(client, stranger, {"keystore": "Second", "dry_run": True}).status_code == 404
-    operator = bearer(api_key(organization, "operator", name="ops"))
+    operator = bearer(make_key("operator", name="ops"))
     assert rotate(client, operator, {"keystore": "Second", "dry_run": True}).status_code == 200
 
 

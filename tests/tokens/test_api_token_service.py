@@ -18,9 +18,9 @@ from keyprofiles import keycache, keymaterial, lifecycle
 from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
 from keyprofiles.services import keyprofile_create, keystore_import, truststore_import
 from portal import invalidation
-from portal.apikeys import api_keys
 from portal.models import Catalog, Organization
-from portal.services import Actor, organization_create
+from portal.services import Actor
+from tests.api import MakeKey, bearer
 from tests.keyfixtures import CERT1_PEM, CERT2_PEM, KEY2_PEM
 from tests.tokens.helpers import (
     HMAC_SECRET,
@@ -38,7 +38,7 @@ from tests.tokens.helpers import (
     rsa_private,
     segment,
 )
-from tests.tokens.rest import api_key, bearer, profile_url
+from tests.tokens.rest import profile_url
 from tokens.api.token_service import TokenSignApi, TokenValidateApi
 from tokens.assembly import JwtValidationFailed
 from tokens.rotation import KeySource, keyprofile_rotate
@@ -51,12 +51,10 @@ CLAIMS = {"iss": "apic", "aud": "id1", "sub": "alice"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_service() -> Iterator[None]:
-    """The API key lookup and the service's keys are per process: no test sees another's."""
-    api_keys.clear()
+def _fresh_service(fresh_api_state: None) -> Iterator[None]:
+    """The API key lookup, the rate counters and the service's keys are per process: no test sees another's."""
     profile_keys.reset()
     yield
-    api_keys.clear()
     profile_keys.reset()
 
 
@@ -66,8 +64,8 @@ def client() -> APIClient:
 
 
 @pytest.fixture
-def operator(organization: Organization) -> dict[str, str]:
-    return bearer(api_key(organization, "operator", name="ops"))
+def operator(make_key: MakeKey) -> dict[str, str]:
+    return bearer(make_key("operator", name="ops"))
 
 
 def sign(client: APIClient, headers: dict[str, str], body: dict[str, Any], url: str = SIGN) -> Any:
@@ -207,9 +205,10 @@ def test_claims_that_make_a_token_over_8_kib_are_refused(
 # -- where: organization, catalog, profile -------------------------------------------------------------------------
 
 
-def test_another_organizations_key_gets_404(client: APIClient, jwt_keyprofile: KeyProfile) -> None:
-    other = organization_create(slug="other", title="Other")
-    stranger = bearer(api_key(other, "operator", name="stranger"))
+def test_another_organizations_key_gets_404(
+    client: APIClient, jwt_keyprofile: KeyProfile, make_key: MakeKey, other_organization: Organization
+) -> None:
+    stranger = bearer(make_key("operator", organization=other_organization, name="stranger"))
     refused = sign(client, stranger, {"claims": CLAIMS})
     assert refused.status_code == 404
     # The twin: the same request in the stranger's own organization reaches its (absent) profile.
@@ -237,17 +236,23 @@ def test_without_a_key_the_answer_is_401(client: APIClient, jwt_keyprofile: KeyP
 # -- roles and a signer's constraints ---------------------------------------------------------------------------
 
 
-def test_an_auditor_cannot_sign(client: APIClient, organization: Organization, jwt_keyprofile: KeyProfile) -> None:
-    auditor = bearer(api_key(organization, "auditor", name="reader"))
+def test_an_auditor_cannot_sign(
+    client: APIClient, organization: Organization, jwt_keyprofile: KeyProfile, make_key: MakeKey
+) -> None:
+    auditor = bearer(make_key("auditor", name="reader"))
     assert sign(client, auditor, {"claims": CLAIMS}).status_code == 403
-    signer = bearer(api_key(organization, "signer", name="minter"))
+    signer = bearer(make_key("signer", name="minter"))
     assert sign(client, signer, {"claims": CLAIMS}).status_code == 201
 
 
 def test_a_signer_signs_only_with_the_profiles_it_lists(
-    client: APIClient, organization: Organization, jwt_keyprofile: KeyProfile, ec_keyprofile: KeyProfile
+    client: APIClient,
+    organization: Organization,
+    jwt_keyprofile: KeyProfile,
+    ec_keyprofile: KeyProfile,
+    make_key: MakeKey,
 ) -> None:
-    signer = bearer(api_key(organization, "signer", name="minter"))
+    signer = bearer(make_key("signer", name="minter"))
     assert sign(client, signer, {"claims": CLAIMS}).status_code == 201
     refused = sign(client, signer, {"claims": CLAIMS}, profile_url("tokens", name="ec-keyprofile"))
     assert refused.status_code == 403
@@ -274,8 +279,9 @@ def test_a_signer_signs_only_claims_its_constraints_allow(
     constraint: dict[str, str],
     claims: dict[str, Any],
     allowed: bool,
+    make_key: MakeKey,
 ) -> None:
-    signer = bearer(api_key(organization, "signer", name="minter", **constraint))
+    signer = bearer(make_key("signer", name="minter", **constraint))
     answer = sign(client, signer, {"claims": claims})
     if allowed:
         assert answer.status_code == 201, answer.content
@@ -287,9 +293,12 @@ def test_a_signer_signs_only_claims_its_constraints_allow(
 
 
 def test_a_signer_signs_no_longer_than_its_max_expires_in(
-    client: APIClient, organization: Organization, jwt_keyprofile: KeyProfile
+    client: APIClient,
+    organization: Organization,
+    jwt_keyprofile: KeyProfile,
+    make_key: MakeKey,
 ) -> None:
-    signer = bearer(api_key(organization, "signer", name="minter", max_expires_in=60))
+    signer = bearer(make_key("signer", name="minter", max_expires_in=60))
     assert sign(client, signer, {"claims": CLAIMS, "expires_in": 60}).status_code == 201
     refused = sign(client, signer, {"claims": CLAIMS, "expires_in": 61})
     assert refused.status_code == 403
@@ -573,18 +582,19 @@ def test_who_may_validate(
     ec_keyprofile: KeyProfile,
     operator: dict[str, str],
     frozen: int,
+    make_key: MakeKey,
+    other_organization: Organization,
 ) -> None:
     token = minted()
-    signer = bearer(api_key(organization, "signer", name="minter"))
+    signer = bearer(make_key("signer", name="minter"))
     assert validate(client, signer, {"token": token}).status_code == 200
     assert (
         validate(client, signer, {"token": token}, profile_url("tokens/validate", name="ec-keyprofile")).status_code
         == 403
     )
-    auditor = bearer(api_key(organization, "auditor", name="reader"))
+    auditor = bearer(make_key("auditor", name="reader"))
     assert validate(client, auditor, {"token": token}).status_code == 403
-    other = organization_create(slug="other", title="Other")
-    stranger = bearer(api_key(other, "operator", name="stranger"))
+    stranger = bearer(make_key("operator", organization=other_organization, name="stranger"))
     assert validate(client, stranger, {"token": token}).status_code == 404
     assert validate(client, operator, {"token": token}, profile_url("tokens/validate", name="nope")).status_code == 404
 

@@ -191,14 +191,15 @@ def signer_build(*, organization: str, catalog: str, profile: str, version: str 
 
 
 def verifier_build(*, organization: str, catalog: str, profile: str) -> ProfileVerifier:
-    """Resolve what verifies for ``profile`` in ``catalog``: every crypto object of its versions there that
-    verifies (certificates and shared secrets), through the gateway's resolver, so retired versions are known
-    by kid but verify nothing. Raises TokenServiceNotFound."""
+    """Resolve what verifies for ``profile`` in ``catalog``: every crypto object of its non-retired versions
+    there that verifies (certificates and shared secrets), through the gateway's resolver, which also names
+    the kids of the retired versions (they verify nothing). Raises TokenServiceNotFound."""
     row = _catalog(organization, catalog)
     bindings = _bindings(row, profile)
     resolver = CatalogCryptoResolver(row)
     names = (
         CryptoObject.objects.filter(binding__in=bindings)
+        .exclude(binding__state=State.RETIRED)
         .filter(role__in=(CryptoObject.Role.CERTIFICATE, CryptoObject.Role.SECRET))
         .order_by("-binding__profile__created_at", "name")
         .values_list("name", flat=True)
@@ -215,8 +216,7 @@ def verifier_build(*, organization: str, catalog: str, profile: str) -> ProfileV
         for index, key in enumerate(material.keys):
             thumbprint = key.thumbprint()
             keys.setdefault(thumbprint, key)
-            if index == 0 and name not in material.retired.values():
-                # The resolver lists the named object's own key first (when it is not retired).
+            if index == 0:  # the resolver lists the named (non-retired) object's own key first
                 crypto_objects.setdefault(thumbprint, name)
     return ProfileVerifier(keys=tuple(keys.values()), crypto_objects=crypto_objects, retired=retired)
 

@@ -727,3 +727,17 @@ def test_a_truststore_profile_validates_tokens_signed_elsewhere_and_never_signs(
     refused = sign(client, operator, {"claims": CLAIMS}, profile_url("tokens", name="partner-keys"))
     assert refused.status_code == 409
     assert refused.json()["code"] == "profile_cannot_sign"
+
+
+def test_a_profile_whose_every_version_is_retired_neither_signs_nor_verifies(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], actor: Actor, recheck_always: None
+) -> None:
+    token = sign(client, operator, {"claims": CLAIMS}).json()["token"]
+    assert validate(client, operator, {"token": token}).status_code == 200
+    lifecycle.binding_transition(binding=binding("1.0.0"), state=KeyProfileBinding.State.RETIRED, actor=actor)
+    no_signer = sign(client, operator, {"claims": CLAIMS})
+    assert no_signer.status_code == 409
+    assert no_signer.json()["code"] == "no_active_version"
+    no_verifier = validate(client, operator, {"token": token})
+    assert no_verifier.status_code == 409
+    assert no_verifier.json()["code"] == "profile_retired"

@@ -537,6 +537,9 @@ class SetVariable(Policy):
             props.fail(f"{where}.value", "is required for set and add")
         if verb != "clear" and value_type != "any" and not (isinstance(value, str) and "$(" in value):
             value = _coerce(value, value_type, lambda problem: props.fail(f"{where}.value", problem))
+        literal = not (isinstance(value, str) and "$(" in value)
+        if verb != "clear" and name == "message.status.code" and literal and not _is_http_status(value):
+            props.fail(f"{where}.value", f"{value!r} is not an HTTP status code (a whole number from 100 to 599)")
         return _Action(verb, name, value, value_type)
 
     def run(self, context: Context) -> None:
@@ -548,17 +551,37 @@ class SetVariable(Policy):
             if isinstance(value, str) and "$(" in value:
                 value = context.interpolate(value)
                 if action.type != "any":
-                    value = _coerce(value, action.type, self._runtime_failure(action))
+                    value = _coerce(value, action.type, self._runtime_failure(action, template=action.value))
             if action.verb == "set":
                 context.set(action.name, value)
             else:
                 context.add(action.name, value)
 
-    def _runtime_failure(self, action: _Action) -> Callable[[str], Any]:
+    def _runtime_failure(self, action: _Action, *, template: str) -> Callable[[str], Any]:
+        # A value read from the request that does not convert is the caller's mistake (400); one read from
+        # anything else is the API's (500).
+        from_request = "$(request." in template
+
         def fail(problem: str) -> Any:
-            raise AssemblyError(RUNTIME_ERROR, f"set-variable '{self.title}': {action.name} {problem}.", status=500)
+            raise AssemblyError(
+                RUNTIME_ERROR,
+                f"set-variable '{self.title}': {action.name} {problem}.",
+                status=400 if from_request else 500,
+                reason="Bad Request" if from_request else "",
+            )
 
         return fail
+
+
+def _is_http_status(value: Any) -> bool:
+    """True for a whole number an HTTP answer can carry as its status (RFC 9110 section 15: 100 to 599)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) == 3:
+        value = int(value)
+    return isinstance(value, int) and 100 <= value <= 599
 
 
 def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:

@@ -133,16 +133,26 @@ def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     return request.body if declared != "0" else b""
 
 
+# RFC 9110 sections 15.2, 15.3.5 and 15.4.5: these answers carry no content; bytes sent anyway would be read as
+# the start of the next answer on a kept-alive connection.
+_WITHOUT_CONTENT = frozenset({*range(100, 200), 204, 304})
+
+
 def _response_from(context: Context) -> HttpResponse:
-    status = context.get("message.status.code")
-    try:
-        status = int(status)
-    except (TypeError, ValueError):
-        status = 500
-    if not 100 <= status <= 599:
-        status = 500
+    code = context.get("message.status.code")
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
+        status = int(code)
+    if status is None or not 100 <= status <= 599:
+        shown = repr(code) if len(repr(code)) <= 40 else repr(code)[:37] + "..."
+        logger.warning("gateway: an assembly set message.status.code to %s", shown)
+        return gateway_error(500, f"The API set message.status.code to {shown}, which is not an HTTP status code.")
     reason = context.get("message.status.reason")
+    if reason == "OK" and status != 200:
+        reason = None  # the context's default: a status set without its reason gets its own phrase
     body: Any = context.get("message.body")
+    if status in _WITHOUT_CONTENT:
+        body = None
     content_type = context.get("message.headers.content-type")
     if isinstance(body, dict | list | bool | int | float):
         payload = json.dumps(body).encode()

@@ -384,7 +384,7 @@ def test_set_variable_fails_at_run_time_when_a_read_value_has_the_wrong_type(
 
     assert run(assembly, make_context({"N": "7"})).get("n") == 7
     error = failure(assembly, make_context({"N": "seven"}))
-    assert (error.name, error.status) == ("RuntimeError", 500)
+    assert (error.name, error.status) == ("RuntimeError", 400)  # read from the request: the caller's mistake
     assert "set-variable 'sv': n 'seven' is not a number" in error.message
 
 

@@ -13,6 +13,10 @@ nothing behind. One run measures, side by side:
    against three reference views served by the same gunicorn (bench/reference.py: PyJWT signing, PyJWT
    verifying, a minimal DRF APIView), and the gateway again on 1 worker. Every round runs every endpoint,
    in a rotating order.
+3. The token service over HTTP, on the same 2-worker gunicorn and in the same rounds: ``POST .../tokens``
+   and ``.../tokens/validate`` with a signer API key, against reference DRF views (bench/reference.py) that
+   check a bearer key held in memory and sign or verify with PyJWT and the same pre-loaded key: the same
+   claims (iss, aud, iat, exp, jti), and the same token validated (signature, exp, iss, aud).
 
 How to read it: the tables give medians over the rounds (µs per operation; requests/s, p50 and p99 latency,
 and the workers' CPU time per request). Every ratio is a throughput ratio, the median of the per-round
@@ -27,6 +31,7 @@ fails a build); it is 1 only when the benchmark itself could not run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -40,7 +45,7 @@ if __package__ in (None, ""):  # run as bench/run.py: import from the project ro
 
 from bench import inprocess, load
 from bench.server import BenchSetupError, Portal, Server, fetch
-from bench.workload import ALGORITHM, CLAIM_HEADERS, RSA_BITS
+from bench.workload import ALGORITHM, CLAIM_HEADERS, RSA_BITS, SERVICE_SIGN_BODY, SERVICE_VALIDATE_CHECKS
 
 CONTENDERS = {
     "raw": "raw cryptography",
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="HTTP rounds per endpoint (default 7)")
+    parser.add_argument("--rounds", type=int, default=5, help="HTTP rounds per endpoint (default 5)")
     parser.add_argument("--seconds", type=int, default=2, help="seconds per wrk run, whole (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
@@ -113,14 +118,19 @@ def _load_average() -> str:
 
 GATEWAY_GENERATE, GATEWAY_VALIDATE = "gateway generate", "gateway validate"
 PYJWT_SIGN, PYJWT_VERIFY, DRF = "PyJWT sign view", "PyJWT verify view", "DRF APIView"
+SERVICE_SIGN, SERVICE_VALIDATE = "token service sign", "token service validate"
+DRF_SIGN, DRF_VERIFY = "DRF+PyJWT sign view", "DRF+PyJWT verify view"
 
-_ORDER = (GATEWAY_GENERATE, GATEWAY_VALIDATE, PYJWT_SIGN, PYJWT_VERIFY, DRF)
+_ORDER = (
+    GATEWAY_GENERATE, GATEWAY_VALIDATE, PYJWT_SIGN, PYJWT_VERIFY, DRF,
+    SERVICE_SIGN, SERVICE_VALIDATE, DRF_SIGN, DRF_VERIFY,
+)  # fmt: skip
 Measurements = dict[tuple[str, int], load.Series]  # (endpoint, workers) -> one result per round
 
 
 def _measure_http(portal: Portal, wrk_load: load.Load, rounds: int) -> Measurements:
     """Two gunicorns side by side, one with 2 workers and one with 1 (an idle sync server costs nothing);
-    every round loads the five endpoints of the first and the gateway's two of the second, one at a time, so
+    every round loads the nine endpoints of the first and the gateway's two of the second, one at a time, so
     that drift hits every figure alike and every ratio, worker scaling included, is paired by round. The
     order rotates from round to round, so that no endpoint always runs just after another."""
     with portal.serve(workers=2) as two, portal.serve(workers=1) as one:
@@ -138,7 +148,7 @@ def _measure_http(portal: Portal, wrk_load: load.Load, rounds: int) -> Measureme
 
 
 def _endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
-    """The five endpoints, with a freshly minted token for each validate; each is checked to answer 200."""
+    """The nine endpoints, with a freshly minted token for each validate; each is checked to answer 2xx."""
     client = {"X-IBM-Client-Id": portal.client_id}
     generate = load.Endpoint(GATEWAY_GENERATE, portal.gateway_path("/generate"), {**client, **CLAIM_HEADERS})
     pyjwt_sign = load.Endpoint(PYJWT_SIGN, "/bench/pyjwt/sign", dict(CLAIM_HEADERS))
@@ -150,12 +160,33 @@ def _endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
         pyjwt_sign,
         load.Endpoint(PYJWT_VERIFY, "/bench/pyjwt/verify", {"Authorization": reference_token}),
         load.Endpoint(DRF, "/bench/drf", {}),
+        *_service_endpoints(portal, server),
     ]
     for endpoint in endpoints:
-        status, _, body = fetch(server.base_url + endpoint.path, endpoint.headers)
-        if status != 200:
+        status, _, body = fetch(
+            server.base_url + endpoint.path, endpoint.request_headers(), method=endpoint.method, body=endpoint.body
+        )
+        if status not in (200, 201):
             raise BenchSetupError(f"{endpoint.name} answered {status}: {body[:300]!r}")
     return endpoints
+
+
+def _service_endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
+    """The token service and its references; both validate endpoints check one token the service minted."""
+    key = {"Authorization": f"Bearer {portal.api_key}"}
+    sign_body = json.dumps(SERVICE_SIGN_BODY).encode()
+    sign = load.Endpoint(SERVICE_SIGN, portal.service_path("tokens"), key, "POST", sign_body)
+    status, _, body = fetch(server.base_url + sign.path, sign.request_headers(), method="POST", body=sign_body)
+    if status != 201:
+        raise BenchSetupError(f"{SERVICE_SIGN} gave no token (status {status}): {body[:300]!r}")
+    token = json.loads(body)["token"]
+    validate_body = json.dumps({"token": token, **SERVICE_VALIDATE_CHECKS}).encode()
+    return [
+        sign,
+        load.Endpoint(SERVICE_VALIDATE, portal.service_path("tokens/validate"), key, "POST", validate_body),
+        load.Endpoint(DRF_SIGN, "/bench/drf/sign", key, "POST", sign_body),
+        load.Endpoint(DRF_VERIFY, "/bench/drf/verify", key, "POST", json.dumps({"token": token}).encode()),
+    ]
 
 
 def _mint(server: Server, endpoint: load.Endpoint) -> str:
@@ -199,6 +230,8 @@ def _ratios(timings: dict[str, dict[str, inprocess.Timing]], http: Measurements)
         over_http("generate / PyJWT sign view", GATEWAY_GENERATE, PYJWT_SIGN, 0.9),
         over_http("validate / PyJWT verify view", GATEWAY_VALIDATE, PYJWT_VERIFY, 0.9),
         over_http("validate / DRF APIView", GATEWAY_VALIDATE, DRF, 0.8),
+        over_http("token service sign / DRF+PyJWT sign view", SERVICE_SIGN, DRF_SIGN, 0.85),
+        over_http("token service validate / DRF+PyJWT verify", SERVICE_VALIDATE, DRF_VERIFY, 0.85),
         scaling("generate: 2 workers / 1 worker", GATEWAY_GENERATE),
         scaling("validate: 2 workers / 1 worker", GATEWAY_VALIDATE),
     ]
@@ -224,7 +257,7 @@ def _print_http(http: Measurements, wrk_load: load.Load, rounds: int) -> None:
         f"\nOver HTTP: gunicorn sync workers, {wrk_load.describe()} on 127.0.0.1, "
         f"medians of {rounds} interleaved rounds"
     )
-    print(f"  {'endpoint':30}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'CPU µs/req':>12}{'cores':>7}{'failed':>8}")
+    print(f"  {'endpoint':40}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'CPU µs/req':>12}{'cores':>7}{'failed':>8}")
     failed = []
     for (name, workers), series in http.items():
         title = f"{name} ({workers} worker{'s' if workers > 1 else ''})"
@@ -232,7 +265,7 @@ def _print_http(http: Measurements, wrk_load: load.Load, rounds: int) -> None:
         cpu = f"{result.cpu_us_per_request:12.0f}" if result.cpu_us_per_request is not None else f"{'-':>12}"
         cores = f"{result.cores:7.2f}" if result.cores is not None else f"{'-':>7}"
         print(
-            f"  {title:30}{result.requests_per_second:7.0f}{result.p50_ms:8.2f}{result.p99_ms:8.2f}"
+            f"  {title:40}{result.requests_per_second:7.0f}{result.p50_ms:8.2f}{result.p99_ms:8.2f}"
             f"{cpu}{cores}{result.failures:8d}"
         )
         if result.failures:
@@ -247,7 +280,7 @@ def _print_ratios(ratios: list[Ratio]) -> None:
     for ratio in ratios:
         target = f">= {ratio.target:.2f}x" if ratio.target is not None else "(peer)"
         note = f"  ({ratio.note})" if ratio.note else ""
-        print(f"  {ratio.label:46}{ratio.value:6.2f}x  {target:9}{ratio.verdict():>6}{note}".rstrip())
+        print(f"  {ratio.label:56}{ratio.value:6.2f}x  {target:9}{ratio.verdict():>6}{note}".rstrip())
 
 
 if __name__ == "__main__":

@@ -486,7 +486,11 @@ class JwtGenerate(Policy):
 
 
 class JwtValidationFailed(AssemblyError):
-    def __init__(self, because: str) -> None:
+    """A token jwt-validate refuses: the message is APIC's ("JWT validation failed, because ..."); ``code`` is a
+    stable reason (``token_expired``, ``bad_signature``, ``issuer_mismatch``...) for the REST API and metrics."""
+
+    def __init__(self, because: str, *, code: str = "invalid_token") -> None:
+        self.code = code
         super().__init__(
             RUNTIME_ERROR,
             f"JWT validation failed, because {because}",
@@ -520,7 +524,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise JwtValidationFailed(f"the JWT's {name} claim is not a number")
+        raise JwtValidationFailed(f"the JWT's {name} claim is not a number", code=f"invalid_{name}")
     # Plain comparisons: exact for an int of any length (math.isfinite or a division would overflow) and
     # false for an infinite float.
     if EARLIEST_NUMERIC_DATE <= value <= LATEST_NUMERIC_DATE:
@@ -528,7 +532,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     hint = ""
     if 0 < value < (LATEST_NUMERIC_DATE + 1) * 1000:
         hint = f" ({_shown(value)} looks like milliseconds; a NumericDate counts seconds since 1970)"
-    raise JwtValidationFailed(f"the JWT's {name} claim is out of range{hint}")
+    raise JwtValidationFailed(f"the JWT's {name} claim is out of range{hint}", code=f"invalid_{name}")
 
 
 _JOSE_REASONS = {
@@ -539,6 +543,15 @@ _JOSE_REASONS = {
     "signature": "the JWT signature does not verify",
     "key": "no usable key verifies the JWT",
     "decryption": "the JWT does not decrypt",
+}
+_JOSE_CODES = {
+    "size": "too_large",
+    "malformed": "malformed",
+    "algorithm": "algorithm_not_allowed",
+    "header": "header_not_acceptable",
+    "signature": "bad_signature",
+    "key": "key_unusable",
+    "decryption": "decryption_failed",
 }
 
 
@@ -583,16 +596,18 @@ class JwtValidate(Policy):
     def _decrypted(self, context: Context, token: str) -> str:
         """The signed JWT inside an encrypted one (decrypt, then verify, as APIC does)."""
         if self.decryption is None:
-            raise JwtValidationFailed("the JWT is encrypted (JWE) and no jwe-crypto or jwe-jwk is set to decrypt it")
+            raise JwtValidationFailed(
+                "the JWT is encrypted (JWE) and no jwe-crypto or jwe-jwk is set to decrypt it", code="encrypted_token"
+            )
         try:
             return self.decryption.decrypt(context, token, f"jwt-validate '{self.title}'")
         except jose.JoseError as e:
-            raise JwtValidationFailed(f"{_JOSE_REASONS.get(e.reason, 'the JWT is not valid')}: {e}") from e
+            raise jwt_verification_failure(e, {}) from e
 
     def _validate(self, context: Context) -> dict[str, Any]:
         token = context.get(self.source)
         if not isinstance(token, str) or not token.strip():
-            raise JwtValidationFailed(f"no JWT was found in {self.source}")
+            raise JwtValidationFailed(f"no JWT was found in {self.source}", code="token_missing")
         token = token.strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
@@ -604,34 +619,59 @@ class JwtValidate(Policy):
         try:
             _, claims = jose.verify_compact(token, keys=keys)
         except jose.JoseError as e:
-            if e.reason == "signature" and e.kid in self.retired:
-                raise JwtValidationFailed(
-                    f"the JWT was signed by a retired key ({self.retired[e.kid]}, kid {e.kid})"
-                ) from e
-            raise JwtValidationFailed(f"{_JOSE_REASONS.get(e.reason, 'the JWT is not valid')}: {e}") from e
-        now = time.time()
-        exp = _numeric_date(claims, "exp")
-        if exp is None:
-            raise JwtValidationFailed("the JWT has no exp (expiry) claim")
-        if now >= exp + self.leeway:
-            raise JwtValidationFailed(f"the JWT has expired at {_utc(exp)}")
-        nbf = _numeric_date(claims, "nbf")
-        if nbf is not None and now < nbf - self.leeway:
-            raise JwtValidationFailed(f"the JWT is not valid before {_utc(nbf)}")
-        # iat is informational (RFC 7519 section 4.1.6), but must still be a NumericDate.
-        _numeric_date(claims, "iat")
-        if self.issuer is not None:
-            iss = claims.get("iss")
-            if not isinstance(iss, str) or not self.issuer.fullmatch(iss):
-                raise JwtValidationFailed(f"the issuer claim {_shown(iss)} does not match '{self.issuer.pattern}'")
-        if self.audience is not None:
-            aud = claims.get("aud")
-            values = aud if isinstance(aud, list) else [aud]
-            if not any(isinstance(value, str) and self.audience.fullmatch(value) for value in values):
-                raise JwtValidationFailed(f"the audience claim {_shown(aud)} does not match '{self.audience.pattern}'")
+            raise jwt_verification_failure(e, self.retired) from e
+        jwt_claims_check(claims, issuer=self.issuer, audience=self.audience, leeway=self.leeway)
         if self.replay_check:
-            _refuse_replay(claims, until=exp + self.leeway, now=now)
+            exp = _numeric_date(claims, "exp")
+            assert exp is not None  # jwt_claims_check requires it
+            _refuse_replay(claims, until=exp + self.leeway, now=time.time())
         return claims
+
+
+def jwt_verification_failure(error: jose.JoseError, retired: dict[str, str]) -> JwtValidationFailed:
+    """jwt-validate's failure for a token ``jose.verify_compact`` refused; a kid of a ``retired`` version
+    (kid to "<profile> <version>") is named as such. Shared with the token service (tokens.token_service)."""
+    if error.reason == "signature" and error.kid in retired:
+        return JwtValidationFailed(
+            f"the JWT was signed by a retired key ({retired[error.kid]}, kid {error.kid})", code="key_retired"
+        )
+    return JwtValidationFailed(
+        f"{_JOSE_REASONS.get(error.reason, 'the JWT is not valid')}: {error}",
+        code=_JOSE_CODES.get(error.reason, "invalid_token"),
+    )
+
+
+def jwt_claims_check(
+    claims: dict[str, Any], *, issuer: re.Pattern[str] | None, audience: re.Pattern[str] | None, leeway: int
+) -> None:
+    """jwt-validate's claim checks, in its order: ``exp`` (required), ``nbf``, ``iat`` (a NumericDate), then the
+    ``issuer`` and ``audience`` patterns (the whole claim; for an ``aud`` array, any element), with ``leeway``
+    seconds either way. Raises JwtValidationFailed with jwt-validate's message and a reason ``code``.
+    Shared with the token service (tokens.token_service)."""
+    now = time.time()
+    exp = _numeric_date(claims, "exp")
+    if exp is None:
+        raise JwtValidationFailed("the JWT has no exp (expiry) claim", code="missing_exp")
+    if now >= exp + leeway:
+        raise JwtValidationFailed(f"the JWT has expired at {_utc(exp)}", code="token_expired")
+    nbf = _numeric_date(claims, "nbf")
+    if nbf is not None and now < nbf - leeway:
+        raise JwtValidationFailed(f"the JWT is not valid before {_utc(nbf)}", code="not_yet_valid")
+    # iat is informational (RFC 7519 section 4.1.6), but must still be a NumericDate.
+    _numeric_date(claims, "iat")
+    if issuer is not None:
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or not issuer.fullmatch(iss):
+            raise JwtValidationFailed(
+                f"the issuer claim {_shown(iss)} does not match '{issuer.pattern}'", code="issuer_mismatch"
+            )
+    if audience is not None:
+        aud = claims.get("aud")
+        values = aud if isinstance(aud, list) else [aud]
+        if not any(isinstance(value, str) and audience.fullmatch(value) for value in values):
+            raise JwtValidationFailed(
+                f"the audience claim {_shown(aud)} does not match '{audience.pattern}'", code="audience_mismatch"
+            )
 
 
 def _refuse_replay(claims: dict[str, Any], *, until: float, now: float) -> None:
@@ -639,17 +679,23 @@ def _refuse_replay(claims: dict[str, Any], *, until: float, now: float) -> None:
     jti, or when the shared cache cannot say (refusing is the safe answer for a security check)."""
     jti = claims.get("jti")
     if jti is None:
-        raise JwtValidationFailed("the JWT has no jti claim, which replay protection (jti-replay-check) requires")
+        raise JwtValidationFailed(
+            "the JWT has no jti claim, which replay protection (jti-replay-check) requires", code="missing_jti"
+        )
     if not isinstance(jti, str) or not jti:
-        raise JwtValidationFailed("the JWT's jti claim is not a non-empty string")
+        raise JwtValidationFailed("the JWT's jti claim is not a non-empty string", code="invalid_jti")
     iss = claims.get("iss")
     try:
         first = replay.jti_first_use(issuer=iss if isinstance(iss, str) else "", jti=jti, until=until, now=now)
     except replay.ReplayStateUnavailable as e:
         logger.error("replay check unavailable", extra={"error": str(e)})
-        raise JwtValidationFailed("the JWT could not be checked for replay (the shared cache is unavailable)") from e
+        raise JwtValidationFailed(
+            "the JWT could not be checked for replay (the shared cache is unavailable)", code="replay_state_unavailable"
+        ) from e
     if not first:
-        raise JwtValidationFailed("the JWT was already used: its jti was accepted before (replay)")
+        raise JwtValidationFailed(
+            "the JWT was already used: its jti was accepted before (replay)", code="token_replayed"
+        )
 
 
 def _is_number(value: Any) -> bool:

@@ -15,4 +15,5 @@ urlpatterns = [
     path("orgs/<slug:org>", OrganizationDetailApi.as_view(), name="organization"),
     path("orgs/<slug:org>/", include("portal.api.resources")),
     path("orgs/<slug:org>/", include("keyprofiles.api.urls")),
+    path("orgs/<slug:org>/", include("tokens.api.urls")),
 ]

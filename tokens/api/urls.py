@@ -3,6 +3,7 @@
 from django.urls import path, register_converter
 
 from tokens.api import apis, apps, publications
+from tokens.api.token_service_urls import urlpatterns as token_service_urlpatterns
 
 
 class VersionConverter:
@@ -44,4 +45,4 @@ documents_and_apps_urlpatterns = [
     ),
 ]
 
-urlpatterns = [*documents_and_apps_urlpatterns]
+urlpatterns = [*documents_and_apps_urlpatterns, *token_service_urlpatterns]

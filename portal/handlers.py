@@ -1,9 +1,11 @@
-"""Two Django handlers in one WSGI application: the console's full middleware stack, and a short one for
-gateway calls.
+"""Two Django handlers in one WSGI application: the console's full middleware stack, and the gateway's own
+handler, which runs no middleware.
 
 A gateway call (``/{org}/{catalog}/...``) needs no session, user, messages, CSRF or clickjacking middleware:
 it authenticates by client id and answers JSON or tokens. Skipping them saves about a third of Django's time
-per call (README, "Benchmark"). Paths whose first segment the portal reserves (``/admin/``, ``/static/``,
+per call (README, "Benchmark"); the little a gateway answer needs of the rest (the request id, the HTTPS
+redirect and HSTS in production), the gateway's handler does in its own path, without a middleware chain
+(issue 16). Paths whose first segment the portal reserves (``/admin/``, ``/static/``,
 ``/healthz``...) go through the full stack, as every organization slug is refused if it is reserved.
 
 The gateway's handler is also where its answers are isolated from the console (DESIGN.md section 6,

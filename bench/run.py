@@ -1,6 +1,6 @@
 """The portal's benchmark: the JWT policies in process and the gateway over HTTP, each beside its references.
 
-Run ``make bench`` (or ``.venv/bin/python -m bench.run``); it takes about two minutes on two cores and leaves
+Run ``make bench`` (or ``.venv/bin/python -m bench.run``); it takes about four minutes on two cores and leaves
 nothing behind. One run measures, side by side:
 
 1. In process (bench/inprocess.py): the demo's ``jwt-generate`` and ``jwt-validate`` policies (RS256,
@@ -17,6 +17,11 @@ nothing behind. One run measures, side by side:
    and ``.../tokens/validate`` with a signer API key, against reference DRF views (bench/reference.py) that
    check a bearer key held in memory and sign or verify with PyJWT and the same pre-loaded key: the same
    claims (iss, aud, iat, exp, jti), and the same token validated (signature, exp, iss, aud).
+4. Over HTTP in production mode (``_measure_production``): the same five endpoints on a third gunicorn with
+   2 workers and the README's production settings (fresh SECRET_KEY and master key, DEBUG off, the per-call
+   gateway log on and written to the server's log file, requests behind TLS as a load balancer forwards
+   them), in rounds of their own; both modes are then printed side by side, and the gateway's log lines
+   counted in the file.
 
 How to read it: the tables give medians over the rounds (µs per operation; requests/s, p50 and p99 latency,
 and the workers' CPU time per request). Every ratio is a throughput ratio, the median of the per-round
@@ -44,7 +49,7 @@ if __package__ in (None, ""):  # run as bench/run.py: import from the project ro
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import inprocess, load
-from bench.server import BenchSetupError, Portal, Server, fetch
+from bench.server import PRODUCTION, BenchSetupError, Portal, Server, fetch
 from bench.workload import ALGORITHM, CLAIM_HEADERS, RSA_BITS, SERVICE_SIGN_BODY, SERVICE_VALIDATE_CHECKS
 
 CONTENDERS = {
@@ -89,13 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         timings = inprocess.measure(options.inprocess_rounds)
         _print_inprocess(timings, options.inprocess_rounds)
         http = _measure_http(portal, wrk_load, options.rounds)
+        production = _measure_production(portal, wrk_load, options.rounds)
     except (BenchSetupError, load.WrkError) as e:
         print(f"benchmark stopped: {e}", file=sys.stderr)
         return 1
     finally:
         portal.close()
     _print_http(http, wrk_load, options.rounds)
-    _print_ratios(_ratios(timings, http))
+    _print_modes(http, production)
+    _print_ratios(_ratios(timings, http) + _production_ratios(production.measurements))
     print(f"\nTotal {time.monotonic() - started:.0f}s, load average {_load_average()}")
     return 0
 
@@ -149,17 +156,17 @@ def _measure_http(portal: Portal, wrk_load: load.Load, rounds: int) -> Measureme
 
 def _endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
     """The nine endpoints, with a freshly minted token for each validate; each is checked to answer 2xx."""
-    client = {"X-IBM-Client-Id": portal.client_id}
+    client = {**server.headers, "X-IBM-Client-Id": portal.client_id}
     generate = load.Endpoint(GATEWAY_GENERATE, portal.gateway_path("/generate"), {**client, **CLAIM_HEADERS})
-    pyjwt_sign = load.Endpoint(PYJWT_SIGN, "/bench/pyjwt/sign", dict(CLAIM_HEADERS))
+    pyjwt_sign = load.Endpoint(PYJWT_SIGN, "/bench/pyjwt/sign", {**server.headers, **CLAIM_HEADERS})
     gateway_token = _mint(server, generate)
     reference_token = _mint(server, pyjwt_sign)
     endpoints = [
         generate,
         load.Endpoint(GATEWAY_VALIDATE, portal.gateway_path("/validate"), {**client, "Authorization": gateway_token}),
         pyjwt_sign,
-        load.Endpoint(PYJWT_VERIFY, "/bench/pyjwt/verify", {"Authorization": reference_token}),
-        load.Endpoint(DRF, "/bench/drf", {}),
+        load.Endpoint(PYJWT_VERIFY, "/bench/pyjwt/verify", {**server.headers, "Authorization": reference_token}),
+        load.Endpoint(DRF, "/bench/drf", dict(server.headers)),
         *_service_endpoints(portal, server),
     ]
     for endpoint in endpoints:
@@ -173,7 +180,7 @@ def _endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
 
 def _service_endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
     """The token service and its references; both validate endpoints check one token the service minted."""
-    key = {"Authorization": f"Bearer {portal.api_key}"}
+    key = {**server.headers, "Authorization": f"Bearer {portal.api_key}"}
     sign_body = json.dumps(SERVICE_SIGN_BODY).encode()
     sign = load.Endpoint(SERVICE_SIGN, portal.service_path("tokens"), key, "POST", sign_body)
     status, _, body = fetch(server.base_url + sign.path, sign.request_headers(), method="POST", body=sign_body)
@@ -195,6 +202,79 @@ def _mint(server: Server, endpoint: load.Endpoint) -> str:
     if status != 200 or not token.startswith("Bearer "):
         raise BenchSetupError(f"{endpoint.name} gave no token (status {status}): {body[:300]!r}")
     return token
+
+
+# -- HTTP in production mode -----------------------------------------------------------------------------------
+
+# What a production-mode run compares: the gateway against the reference views, both under production settings.
+_PRODUCTION_ENDPOINTS = (GATEWAY_GENERATE, GATEWAY_VALIDATE, PYJWT_SIGN, PYJWT_VERIFY, DRF)
+CALL_LINE_MARK = '"logger":"tokens.gateway.calls"'
+
+
+@dataclass(frozen=True)
+class ProductionRun:
+    measurements: Measurements
+    call_lines: int  # gateway call lines in the server's log file
+    gateway_requests: int  # gateway requests wrk completed (lines may be more: warm-up, minting, cut-off runs)
+    log_name: str
+
+
+def _measure_production(portal: Portal, wrk_load: load.Load, rounds: int) -> ProductionRun:
+    """The five endpoints again, on a gunicorn with 2 workers in production mode (bench/server.py: the README's
+    production settings, the per-call gateway log on and written to the server's log file, requests behind
+    TLS as the load balancer forwards them), in rounds of their own with a rotating order, as
+    ``_measure_http`` does; then counts the gateway's call lines in that file once the server has stopped."""
+    with portal.serve(workers=2, mode=PRODUCTION) as server:
+        plan = [e for e in _endpoints(portal, server) if e.name in _PRODUCTION_ENDPOINTS]
+        load.warm_up(server.base_url, plan)
+        measurements: Measurements = {}
+        for round_number in range(rounds):
+            shift = round_number % len(plan)
+            for endpoint in plan[shift:] + plan[:shift]:
+                result = load.run(server.base_url, endpoint, wrk_load, server.worker_cpu_seconds)
+                measurements.setdefault((endpoint.name, server.workers), load.Series([])).results.append(result)
+    assert server.log_path is not None  # Portal.serve always gives one
+    text = server.log_path.read_text(encoding="utf-8", errors="replace")
+    gateway = [series for (name, _), series in measurements.items() if name in (GATEWAY_GENERATE, GATEWAY_VALIDATE)]
+    return ProductionRun(
+        measurements=dict(sorted(measurements.items(), key=lambda item: _ORDER.index(item[0][0]))),
+        call_lines=text.count(CALL_LINE_MARK),
+        gateway_requests=sum(result.requests for series in gateway for result in series.results),
+        log_name=server.log_path.name,
+    )
+
+
+def _print_modes(development: Measurements, production: ProductionRun) -> None:
+    print("\nBoth modes side by side, 2 workers (production: PORTAL_MODE=production, DEBUG off, HTTPS behind the")
+    print("load balancer, the per-call gateway log on and written to a file); medians of each mode's own rounds")
+    print(f"  {'':22}{'development':>27}   {'production':>27}")
+    print(f"  {'endpoint':22}{'req/s':>9}{'p50 ms':>8}{'CPU µs':>10}   {'req/s':>9}{'p50 ms':>8}{'CPU µs':>10}")
+    for (name, workers), series in production.measurements.items():
+        cells = []
+        for result in (development[name, workers].median(), series.median()):
+            cpu = f"{result.cpu_us_per_request:10.0f}" if result.cpu_us_per_request is not None else f"{'-':>10}"
+            cells.append(f"{result.requests_per_second:9.0f}{result.p50_ms:8.2f}{cpu}")
+        print(f"  {name:22}{cells[0]}   {cells[1]}")
+    print(
+        f"  per-call log (production): {production.call_lines} gateway lines in {production.log_name} "
+        f"for {production.gateway_requests} gateway requests wrk completed"
+    )
+    if production.call_lines < production.gateway_requests:
+        print("  warning: fewer log lines than gateway requests: the per-call log was not on for every call")
+
+
+def _production_ratios(http: Measurements) -> list[Ratio]:
+    def over_http(label: str, gateway: str, reference: str, target: float | None) -> Ratio:
+        mine, theirs = http[gateway, 2], http[reference, 2]
+        cpu = mine.cpu_ratio(theirs)
+        note = f"by worker CPU per request {cpu:.2f}x" if cpu is not None else ""
+        return Ratio(f"HTTP production  {label}", mine.throughput_ratio(theirs), target, note)
+
+    return [
+        over_http("generate / PyJWT sign view", GATEWAY_GENERATE, PYJWT_SIGN, 1.0),
+        over_http("validate / PyJWT verify view", GATEWAY_VALIDATE, PYJWT_VERIFY, 1.0),
+        over_http("validate / DRF APIView", GATEWAY_VALIDATE, DRF, None),
+    ]
 
 
 # -- report ----------------------------------------------------------------------------------------------------
@@ -280,7 +360,7 @@ def _print_ratios(ratios: list[Ratio]) -> None:
     for ratio in ratios:
         target = f">= {ratio.target:.2f}x" if ratio.target is not None else "(peer)"
         note = f"  ({ratio.note})" if ratio.note else ""
-        print(f"  {ratio.label:56}{ratio.value:6.2f}x  {target:9}{ratio.verdict():>6}{note}".rstrip())
+        print(f"  {ratio.label:57}{ratio.value:6.2f}x  {target:9}{ratio.verdict():>6}{note}".rstrip())
 
 
 if __name__ == "__main__":

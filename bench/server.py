@@ -7,6 +7,11 @@ The reference DRF views load the same key file and hold the same API key (``BENC
 ``BENCH_REFERENCE_API_KEY`` in the servers' environment), so both sides sign the same claims with the same
 key. ``Portal.serve(workers=n)`` runs ``gunicorn -c gunicorn.conf.py bench.wsgi`` on a free port of
 127.0.0.1 and stops it when the ``with`` block ends, on error too.
+
+``Portal.serve(workers=n, mode=PRODUCTION)`` serves the same database with the README's production settings
+(``PORTAL_MODE=production``, a fresh ``SECRET_KEY``, DEBUG off, the per-call gateway log on at INFO in JSON);
+its output, gateway log lines included, goes to a file, and its requests carry ``X-Forwarded-Proto: https``
+as a TLS-terminating load balancer sends them (production redirects plain HTTP to HTTPS and sends HSTS).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,6 +49,9 @@ LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 COMMAND_TIMEOUT_SECONDS = 120.0
+DEVELOPMENT, PRODUCTION = "development", "production"
+# What a load balancer terminating TLS adds to every request it forwards (portal/settings.py trusts it).
+BEHIND_TLS = {"X-Forwarded-Proto": "https"}
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -56,6 +64,9 @@ class Server:
     base_url: str
     workers: int
     pid: int  # the gunicorn master's
+    mode: str = DEVELOPMENT
+    headers: dict[str, str] = field(default_factory=dict)  # what every request to it carries
+    log_path: Path | None = None  # its output: gunicorn's own lines and the portal's log
 
     def worker_cpu_seconds(self) -> float | None:
         """User plus system CPU seconds used so far by the master's worker processes; None without /proc."""
@@ -95,6 +106,14 @@ class Portal:
         }
         for name in ("DATABASE_URL", "CACHE_URL", "PORTAL_MODE", "PORTAL_MASTER_KEY_ID", "GATEWAY_LOG_LEVEL"):
             self.environment.pop(name, None)  # the embedded defaults, whatever the caller's shell says
+        self.production_environment = {
+            **self.environment,
+            "PORTAL_MODE": PRODUCTION,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DEBUG": "false",
+            "GATEWAY_LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+        }
         self.client_id = ""
         self.gateway_url = ""
         self.api_key = ""
@@ -164,11 +183,13 @@ class Portal:
         return done.stdout
 
     @contextmanager
-    def serve(self, *, workers: int) -> Iterator[Server]:
-        """gunicorn with ``workers`` sync workers on a free loopback port, up and answering /healthz."""
+    def serve(self, *, workers: int, mode: str = DEVELOPMENT) -> Iterator[Server]:
+        """gunicorn with ``workers`` sync workers on a free loopback port, up and answering /healthz, in
+        ``mode`` (DEVELOPMENT or PRODUCTION)."""
         port = _free_port()
-        log_path = self.directory / f"gunicorn-{workers}w.log"
-        environment = {**self.environment, "WEB_CONCURRENCY": str(workers), "GUNICORN_BIND": f"{LOOPBACK}:{port}"}
+        log_path = self.directory / f"gunicorn-{mode}-{workers}w.log"
+        base = self.production_environment if mode == PRODUCTION else self.environment
+        environment = {**base, "WEB_CONCURRENCY": str(workers), "GUNICORN_BIND": f"{LOOPBACK}:{port}"}
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -181,7 +202,8 @@ class Portal:
             try:
                 base_url = f"http://{LOOPBACK}:{port}"
                 _wait_until_healthy(process, base_url, log_path)
-                yield Server(base_url=base_url, workers=workers, pid=process.pid)
+                headers = dict(BEHIND_TLS) if mode == PRODUCTION else {}
+                yield Server(base_url, workers, process.pid, mode=mode, headers=headers, log_path=log_path)
             finally:
                 _stop(process)
 

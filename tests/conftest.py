@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ from django.core.cache import cache
 from keyprofiles import keycache
 from portal import invalidation
 from portal.apikeys import api_keys
+from portal.gateway_log import CallLineFormatter
 from portal.models import Catalog, Organization
 from portal.services import Actor, api_key_create, catalog_create, organization_create
 from tokens import rotation
@@ -67,41 +70,6 @@ def production(organization: Organization) -> Catalog:
     return catalog_create(organization=organization, slug="production", title="Production")
 
 
-# -- REST API ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fresh_api_state() -> Iterator[None]:
-    """An empty per-process API key lookup and empty rate counters (both outlive a test otherwise)."""
-    api_keys.clear()
-    cache.clear()
-    yield
-    api_keys.clear()
-    cache.clear()
-
-
-@pytest.fixture
-def recheck_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Processes look at the api-keys counter on every request instead of once a second, so a test sees a
-    revocation without waiting."""
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
-
-
-@pytest.fixture
-def other_organization(db: None) -> Organization:
-    return organization_create(slug="other", title="Other")
-
-
-@pytest.fixture
-def make_key(organization: Organization) -> Callable[..., str]:
-    """``make_key(role, name=..., organization=..., **service options)`` -> the key text of a new API key."""
-    counter = iter(range(1, 1000))
-
-    def make(role: str = "operator", *, name: str | None = None, **options: Any) -> str:
-        options.setdefault("organization", organization)
-        if role == "signer":
-            options.setdefault("profiles", ["jwt-keyprofile"])
-        _, text = api_key_create(name=name or f"{role}-{next(counter)}", role=role, actor=Actor(name="test"), **options)
-        return text
-
-    return make
+import json
+import logging
+from collections.abc import Callable, Iterator

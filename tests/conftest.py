@@ -70,6 +70,69 @@ def production(organization: Organization) -> Catalog:
     return catalog_create(organization=organization, slug="production", title="Production")
 
 
-import json
-import logging
-from collections.abc import Callable, Iterator
+# -- REST API ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_api_state() -> Iterator[None]:
+    """An empty per-process API key lookup and empty rate counters (both outlive a test otherwise)."""
+    api_keys.clear()
+    cache.clear()
+    yield
+    api_keys.clear()
+    cache.clear()
+
+
+@pytest.fixture
+def recheck_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processes look at the api-keys counter on every request instead of once a second, so a test sees a
+    revocation without waiting."""
+    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+
+
+@pytest.fixture
+def other_organization(db: None) -> Organization:
+    return organization_create(slug="other", title="Other")
+
+
+@pytest.fixture
+def make_key(organization: Organization) -> Callable[..., str]:
+    """``make_key(role, name=..., organization=..., **service options)`` -> the key text of a new API key."""
+    counter = iter(range(1, 1000))
+
+    def make(role: str = "operator", *, name: str | None = None, **options: Any) -> str:
+        options.setdefault("organization", organization)
+        if role == "signer":
+            options.setdefault("profiles", ["jwt-keyprofile"])
+        _, text = api_key_create(name=name or f"{role}-{next(counter)}", role=role, actor=Actor(name="test"), **options)
+        return text
+
+    return make
+
+
+class CallLines(logging.Handler):
+    """Keeps the gateway's call lines, formatted exactly as the call log writes them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(CallLineFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def parsed(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture
+def call_lines() -> Iterator[CallLines]:
+    """The gateway's call lines logged during the test, with the line per call switched on (INFO). The calls
+    logger does not propagate to the root logger, where caplog listens, so this listens on it directly."""
+    gateway, calls = logging.getLogger("tokens.gateway"), logging.getLogger("tokens.gateway.calls")
+    captured, level = CallLines(), gateway.level
+    gateway.setLevel(logging.INFO)
+    calls.addHandler(captured)
+    yield captured
+    calls.removeHandler(captured)
+    gateway.setLevel(level)

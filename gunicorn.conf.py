@@ -28,3 +28,11 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Trust X-Forwarded-* only from these addresses (the load balancer).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Write every gateway call line still queued before the worker ends (portal/gateway_log.py; atexit does
+    too, this hook makes it explicit on every way out of a worker gunicorn controls)."""
+    from portal.gateway_log import stop_listeners
+
+    stop_listeners()

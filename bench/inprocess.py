@@ -40,7 +40,7 @@ from bench.workload import (
     policy_config,
 )
 from tokens import jose
-from tokens.assembly import JwtGenerate, JwtValidate, SigningMaterial, VerificationMaterial
+from tokens.assembly import EncryptionMaterial, JwtGenerate, JwtValidate, SigningMaterial, VerificationMaterial
 from tokens.context import Context
 
 SIGN_COUNT = 30  # about 12 ms of RSA-2048 signing per contender and round: short rounds, many of them
@@ -95,6 +95,15 @@ class _FixedKeyResolver:
 
     def verifying(self, name: str) -> VerificationMaterial:
         return self._verifying
+
+    def encrypting(self, name: str) -> EncryptionMaterial:
+        raise LookupError("the benchmark does not encrypt")
+
+    def decrypting(self, name: str) -> EncryptionMaterial:
+        raise LookupError("the benchmark does not decrypt")
+
+    def signing_algorithm_use(self, name: str, alg: str) -> None:
+        """The benchmark's key signs RS256 only; nothing to record."""
 
 
 def _loop(operation: Callable[[], object], count: int) -> tuple[float, float]:

@@ -7,10 +7,12 @@ benchmark, so it tells a slow endpoint from a busy machine.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -28,6 +30,23 @@ class Endpoint:
     name: str
     path: str
     headers: dict[str, str]
+    method: str = "GET"
+    body: bytes | None = None  # sent as application/json (wrk through a Lua script)
+
+    def request_headers(self) -> dict[str, str]:
+        return {**self.headers, "Content-Type": "application/json"} if self.body is not None else self.headers
+
+
+def _wrk_script(endpoint: Endpoint, directory: str) -> str:
+    """A Lua file making wrk send ``endpoint``'s method and body (wrk's command line sets headers only)."""
+    assert endpoint.body is not None
+    body = endpoint.body.decode("utf-8")
+    if "]==]" in body:
+        raise WrkError(f"the body of {endpoint.name} cannot be quoted for wrk")
+    path = os.path.join(directory, "request.lua")
+    with open(path, "w", encoding="utf-8") as script:
+        script.write(f'wrk.method = "{endpoint.method}"\nwrk.body = [==[{body}]==]\n')
+    return path
 
 
 @dataclass(frozen=True)
@@ -60,17 +79,20 @@ class WrkError(RuntimeError):
 def run(base_url: str, endpoint: Endpoint, load: Load, cpu_clock: CpuClock | None = None) -> Result:
     """One wrk run against ``base_url + endpoint.path``; with ``cpu_clock``, the workers' CPU use too."""
     command = [WRK, f"-t{load.threads}", f"-c{load.connections}", f"-d{load.seconds}s", "--latency"]
-    for name, value in endpoint.headers.items():
+    for name, value in endpoint.request_headers().items():
         command += ["-H", f"{name}: {value}"]
-    command.append(base_url + endpoint.path)
-    cpu_before = cpu_clock() if cpu_clock else None
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=load.seconds + 20, check=False)
-    except subprocess.TimeoutExpired as e:
-        raise WrkError(f"wrk on {endpoint.name} did not finish") from e
-    elapsed = time.perf_counter() - started
-    cpu_after = cpu_clock() if cpu_clock else None
+    with tempfile.TemporaryDirectory(prefix="portal-bench-wrk-") as directory:
+        if endpoint.body is not None:
+            command += ["-s", _wrk_script(endpoint, directory)]
+        command.append(base_url + endpoint.path)
+        cpu_before = cpu_clock() if cpu_clock else None
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=load.seconds + 20, check=False)
+        except subprocess.TimeoutExpired as e:
+            raise WrkError(f"wrk on {endpoint.name} did not finish") from e
+        elapsed = time.perf_counter() - started
+        cpu_after = cpu_clock() if cpu_clock else None
     if done.returncode != 0:
         raise WrkError(f"wrk on {endpoint.name} failed: {done.stderr.strip() or done.stdout.strip()}")
     result = parse(done.stdout)
@@ -115,7 +137,9 @@ def warm_up(base_url: str, endpoints: list[Endpoint], *, requests: int = 64, con
     done its lazy imports before anything is measured (wrk cannot run for less than a second)."""
 
     def call(endpoint: Endpoint) -> None:
-        request = urllib.request.Request(base_url + endpoint.path, headers=endpoint.headers)  # noqa: S310
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            base_url + endpoint.path, data=endpoint.body, headers=endpoint.request_headers(), method=endpoint.method
+        )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             response.read()
 

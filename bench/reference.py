@@ -7,25 +7,49 @@
   claims back as JSON.
 * ``GET /bench/drf``: the floor of a JSON answer from Django REST framework: an ``APIView`` returning a
   small JSON object, no authentication or permissions.
+* ``POST /bench/drf/sign`` and ``POST /bench/drf/verify``: what the token service (``/api/v1/.../tokens`` and
+  ``.../tokens/validate``) is measured against: DRF ``APIView`` s that check a bearer API key held in memory
+  (constant-time comparison), then sign the request's claims (plus iat, exp and a UUID4 jti) or verify a
+  token (signature, exp, issuer, audience) with PyJWT and the pre-loaded key, answering JSON.
+
+The key is the token service's own (``BENCH_REFERENCE_KEY_FILE``, written by bench/server.py), loaded once
+at import; without that variable (e.g. when ``manage.py`` imports the URL conf) a fresh key is made.
 """
 
 from __future__ import annotations
 
+import hmac
+import os
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from jwt.algorithms import RSAAlgorithm
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bench.workload import ALGORITHM, AUDIENCE, ISSUER, RSA_BITS, VALIDITY_SECONDS
 
+
+def _private_key() -> Any:
+    path = os.environ.get("BENCH_REFERENCE_KEY_FILE")
+    if path:
+        return RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(Path(path).read_bytes())  # once, at import
+    return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+
+
 # Made at import: bench.wsgi imports this module before gunicorn forks, so all workers share the key.
-_PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+_PRIVATE_KEY = _private_key()
+_API_KEY = os.environ.get("BENCH_REFERENCE_API_KEY", "").encode()
 _PUBLIC_KEY = _PRIVATE_KEY.public_key()
 _KID = "bench-reference"
 _REQUIRED_CLAIMS = {"require": ["exp", "iss", "aud"]}
@@ -68,3 +92,58 @@ class MinimalView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
+
+
+class _InMemoryKeyUser:
+    is_authenticated = True
+
+
+class BearerKeyInMemory(BaseAuthentication):
+    """``Authorization: Bearer <key>`` compared in constant time with the one key held in memory."""
+
+    def authenticate(self, request: Request) -> tuple[_InMemoryKeyUser, None] | None:
+        scheme, _, text = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        if not _API_KEY or not hmac.compare_digest(text.strip().encode(), _API_KEY):
+            raise exceptions.AuthenticationFailed("The API key is not valid.")
+        return _InMemoryKeyUser(), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return "Bearer"
+
+
+class _ReferenceApi(APIView):
+    authentication_classes = (BearerKeyInMemory,)
+    permission_classes = (IsAuthenticated,)
+    throttle_classes = ()
+
+
+class DrfSignView(_ReferenceApi):
+    def post(self, request: Request) -> Response:
+        claims = request.data.get("claims")
+        expires_in = request.data.get("expires_in")
+        if not isinstance(claims, dict) or type(expires_in) is not int or not 1 <= expires_in <= 31622400:
+            raise exceptions.ValidationError("claims (an object) and expires_in (1 to 31622400) are required")
+        now = int(time.time())
+        payload = {**claims, "iat": now, "exp": now + expires_in, "jti": str(uuid.uuid4())}
+        token = jwt.encode(payload, _PRIVATE_KEY, algorithm=ALGORITHM, headers={"kid": _KID})
+        response = Response({"token": token, "alg": ALGORITHM, "jti": payload["jti"]}, status=201)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class DrfVerifyView(_ReferenceApi):
+    def post(self, request: Request) -> Response:
+        token = request.data.get("token")
+        if not isinstance(token, str):
+            raise exceptions.ValidationError("token is required")
+        try:
+            claims = jwt.decode(
+                token, _PUBLIC_KEY, algorithms=[ALGORITHM], issuer=ISSUER, audience=AUDIENCE, options=_REQUIRED_CLAIMS
+            )
+        except jwt.InvalidTokenError as e:
+            raise exceptions.ValidationError(f"JWT validation failed: {e}") from e
+        response = Response({"claims": claims, "header": jwt.get_unverified_header(token)})
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,6 +1,6 @@
 """The portal's benchmark: the JWT policies in process and the gateway over HTTP, each beside its references.
 
-Run ``make bench`` (or ``.venv/bin/python -m bench.run``); it takes about two minutes on two cores and leaves
+Run ``make bench`` (or ``.venv/bin/python -m bench.run``); it takes about four minutes on two cores and leaves
 nothing behind. One run measures, side by side:
 
 1. In process (bench/inprocess.py): the demo's ``jwt-generate`` and ``jwt-validate`` policies (RS256,
@@ -15,6 +15,15 @@ nothing behind. One run measures, side by side:
    against three reference views served by the same gunicorn (bench/reference.py: PyJWT signing, PyJWT
    verifying, a minimal DRF APIView), and the gateway again on 1 worker. Every round runs every endpoint,
    in a rotating order.
+3. The token service over HTTP, on the same 2-worker gunicorn and in the same rounds: ``POST .../tokens``
+   and ``.../tokens/validate`` with a signer API key, against reference DRF views (bench/reference.py) that
+   check a bearer key held in memory and sign or verify with PyJWT and the same pre-loaded key: the same
+   claims (iss, aud, iat, exp, jti), and the same token validated (signature, exp, iss, aud).
+4. Over HTTP in production mode (``_measure_production``): the same five endpoints on a third gunicorn with
+   2 workers and the README's production settings (fresh SECRET_KEY and master key, DEBUG off, the per-call
+   gateway log on and written to the server's log file, requests behind TLS as a load balancer forwards
+   them), in rounds of their own; both modes are then printed side by side, and the gateway's log lines
+   counted in the file.
 
 How to read it: the tables give medians over the rounds (µs per operation; requests/s, p50 and p99 latency,
 and the workers' CPU time per request). Every ratio is a throughput ratio, the median of the per-round
@@ -29,6 +38,7 @@ fails a build); it is 1 only when the benchmark itself could not run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -41,8 +51,8 @@ if __package__ in (None, ""):  # run as bench/run.py: import from the project ro
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import gatewayscript, inprocess, load
-from bench.server import BenchSetupError, Portal, Server, fetch
-from bench.workload import ALGORITHM, CLAIM_HEADERS, RSA_BITS
+from bench.server import PRODUCTION, BenchSetupError, Portal, Server, fetch
+from bench.workload import ALGORITHM, CLAIM_HEADERS, RSA_BITS, SERVICE_SIGN_BODY, SERVICE_VALIDATE_CHECKS
 
 CONTENDERS = {
     "raw": "raw cryptography",
@@ -87,20 +97,22 @@ def main(argv: list[str] | None = None) -> int:
         _print_inprocess(timings, options.inprocess_rounds)
         gatewayscript.print_cost(gatewayscript.measure(options.gatewayscript_rounds), options.gatewayscript_rounds)
         http = _measure_http(portal, wrk_load, options.rounds)
+        production = _measure_production(portal, wrk_load, options.rounds)
     except (BenchSetupError, load.WrkError) as e:
         print(f"benchmark stopped: {e}", file=sys.stderr)
         return 1
     finally:
         portal.close()
     _print_http(http, wrk_load, options.rounds)
-    _print_ratios(_ratios(timings, http))
+    _print_modes(http, production)
+    _print_ratios(_ratios(timings, http) + _production_ratios(production.measurements))
     print(f"\nTotal {time.monotonic() - started:.0f}s, load average {_load_average()}")
     return 0
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="HTTP rounds per endpoint (default 7)")
+    parser.add_argument("--rounds", type=int, default=5, help="HTTP rounds per endpoint (default 5)")
     parser.add_argument("--seconds", type=int, default=2, help="seconds per wrk run, whole (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
@@ -119,14 +131,19 @@ def _load_average() -> str:
 
 GATEWAY_GENERATE, GATEWAY_VALIDATE = "gateway generate", "gateway validate"
 PYJWT_SIGN, PYJWT_VERIFY, DRF = "PyJWT sign view", "PyJWT verify view", "DRF APIView"
+SERVICE_SIGN, SERVICE_VALIDATE = "token service sign", "token service validate"
+DRF_SIGN, DRF_VERIFY = "DRF+PyJWT sign view", "DRF+PyJWT verify view"
 
-_ORDER = (GATEWAY_GENERATE, GATEWAY_VALIDATE, PYJWT_SIGN, PYJWT_VERIFY, DRF)
+_ORDER = (
+    GATEWAY_GENERATE, GATEWAY_VALIDATE, PYJWT_SIGN, PYJWT_VERIFY, DRF,
+    SERVICE_SIGN, SERVICE_VALIDATE, DRF_SIGN, DRF_VERIFY,
+)  # fmt: skip
 Measurements = dict[tuple[str, int], load.Series]  # (endpoint, workers) -> one result per round
 
 
 def _measure_http(portal: Portal, wrk_load: load.Load, rounds: int) -> Measurements:
     """Two gunicorns side by side, one with 2 workers and one with 1 (an idle sync server costs nothing);
-    every round loads the five endpoints of the first and the gateway's two of the second, one at a time, so
+    every round loads the nine endpoints of the first and the gateway's two of the second, one at a time, so
     that drift hits every figure alike and every ratio, worker scaling included, is paired by round. The
     order rotates from round to round, so that no endpoint always runs just after another."""
     with portal.serve(workers=2) as two, portal.serve(workers=1) as one:
@@ -144,24 +161,45 @@ def _measure_http(portal: Portal, wrk_load: load.Load, rounds: int) -> Measureme
 
 
 def _endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
-    """The five endpoints, with a freshly minted token for each validate; each is checked to answer 200."""
-    client = {"X-IBM-Client-Id": portal.client_id}
+    """The nine endpoints, with a freshly minted token for each validate; each is checked to answer 2xx."""
+    client = {**server.headers, "X-IBM-Client-Id": portal.client_id}
     generate = load.Endpoint(GATEWAY_GENERATE, portal.gateway_path("/generate"), {**client, **CLAIM_HEADERS})
-    pyjwt_sign = load.Endpoint(PYJWT_SIGN, "/bench/pyjwt/sign", dict(CLAIM_HEADERS))
+    pyjwt_sign = load.Endpoint(PYJWT_SIGN, "/bench/pyjwt/sign", {**server.headers, **CLAIM_HEADERS})
     gateway_token = _mint(server, generate)
     reference_token = _mint(server, pyjwt_sign)
     endpoints = [
         generate,
         load.Endpoint(GATEWAY_VALIDATE, portal.gateway_path("/validate"), {**client, "Authorization": gateway_token}),
         pyjwt_sign,
-        load.Endpoint(PYJWT_VERIFY, "/bench/pyjwt/verify", {"Authorization": reference_token}),
-        load.Endpoint(DRF, "/bench/drf", {}),
+        load.Endpoint(PYJWT_VERIFY, "/bench/pyjwt/verify", {**server.headers, "Authorization": reference_token}),
+        load.Endpoint(DRF, "/bench/drf", dict(server.headers)),
+        *_service_endpoints(portal, server),
     ]
     for endpoint in endpoints:
-        status, _, body = fetch(server.base_url + endpoint.path, endpoint.headers)
-        if status != 200:
+        status, _, body = fetch(
+            server.base_url + endpoint.path, endpoint.request_headers(), method=endpoint.method, body=endpoint.body
+        )
+        if status not in (200, 201):
             raise BenchSetupError(f"{endpoint.name} answered {status}: {body[:300]!r}")
     return endpoints
+
+
+def _service_endpoints(portal: Portal, server: Server) -> list[load.Endpoint]:
+    """The token service and its references; both validate endpoints check one token the service minted."""
+    key = {**server.headers, "Authorization": f"Bearer {portal.api_key}"}
+    sign_body = json.dumps(SERVICE_SIGN_BODY).encode()
+    sign = load.Endpoint(SERVICE_SIGN, portal.service_path("tokens"), key, "POST", sign_body)
+    status, _, body = fetch(server.base_url + sign.path, sign.request_headers(), method="POST", body=sign_body)
+    if status != 201:
+        raise BenchSetupError(f"{SERVICE_SIGN} gave no token (status {status}): {body[:300]!r}")
+    token = json.loads(body)["token"]
+    validate_body = json.dumps({"token": token, **SERVICE_VALIDATE_CHECKS}).encode()
+    return [
+        sign,
+        load.Endpoint(SERVICE_VALIDATE, portal.service_path("tokens/validate"), key, "POST", validate_body),
+        load.Endpoint(DRF_SIGN, "/bench/drf/sign", key, "POST", sign_body),
+        load.Endpoint(DRF_VERIFY, "/bench/drf/verify", key, "POST", json.dumps({"token": token}).encode()),
+    ]
 
 
 def _mint(server: Server, endpoint: load.Endpoint) -> str:
@@ -170,6 +208,79 @@ def _mint(server: Server, endpoint: load.Endpoint) -> str:
     if status != 200 or not token.startswith("Bearer "):
         raise BenchSetupError(f"{endpoint.name} gave no token (status {status}): {body[:300]!r}")
     return token
+
+
+# -- HTTP in production mode -----------------------------------------------------------------------------------
+
+# What a production-mode run compares: the gateway against the reference views, both under production settings.
+_PRODUCTION_ENDPOINTS = (GATEWAY_GENERATE, GATEWAY_VALIDATE, PYJWT_SIGN, PYJWT_VERIFY, DRF)
+CALL_LINE_MARK = '"logger":"tokens.gateway.calls"'
+
+
+@dataclass(frozen=True)
+class ProductionRun:
+    measurements: Measurements
+    call_lines: int  # gateway call lines in the server's log file
+    gateway_requests: int  # gateway requests wrk completed (lines may be more: warm-up, minting, cut-off runs)
+    log_name: str
+
+
+def _measure_production(portal: Portal, wrk_load: load.Load, rounds: int) -> ProductionRun:
+    """The five endpoints again, on a gunicorn with 2 workers in production mode (bench/server.py: the README's
+    production settings, the per-call gateway log on and written to the server's log file, requests behind
+    TLS as the load balancer forwards them), in rounds of their own with a rotating order, as
+    ``_measure_http`` does; then counts the gateway's call lines in that file once the server has stopped."""
+    with portal.serve(workers=2, mode=PRODUCTION) as server:
+        plan = [e for e in _endpoints(portal, server) if e.name in _PRODUCTION_ENDPOINTS]
+        load.warm_up(server.base_url, plan)
+        measurements: Measurements = {}
+        for round_number in range(rounds):
+            shift = round_number % len(plan)
+            for endpoint in plan[shift:] + plan[:shift]:
+                result = load.run(server.base_url, endpoint, wrk_load, server.worker_cpu_seconds)
+                measurements.setdefault((endpoint.name, server.workers), load.Series([])).results.append(result)
+    assert server.log_path is not None  # Portal.serve always gives one
+    text = server.log_path.read_text(encoding="utf-8", errors="replace")
+    gateway = [series for (name, _), series in measurements.items() if name in (GATEWAY_GENERATE, GATEWAY_VALIDATE)]
+    return ProductionRun(
+        measurements=dict(sorted(measurements.items(), key=lambda item: _ORDER.index(item[0][0]))),
+        call_lines=text.count(CALL_LINE_MARK),
+        gateway_requests=sum(result.requests for series in gateway for result in series.results),
+        log_name=server.log_path.name,
+    )
+
+
+def _print_modes(development: Measurements, production: ProductionRun) -> None:
+    print("\nBoth modes side by side, 2 workers (production: PORTAL_MODE=production, DEBUG off, HTTPS behind the")
+    print("load balancer, the per-call gateway log on and written to a file); medians of each mode's own rounds")
+    print(f"  {'':22}{'development':>27}   {'production':>27}")
+    print(f"  {'endpoint':22}{'req/s':>9}{'p50 ms':>8}{'CPU µs':>10}   {'req/s':>9}{'p50 ms':>8}{'CPU µs':>10}")
+    for (name, workers), series in production.measurements.items():
+        cells = []
+        for result in (development[name, workers].median(), series.median()):
+            cpu = f"{result.cpu_us_per_request:10.0f}" if result.cpu_us_per_request is not None else f"{'-':>10}"
+            cells.append(f"{result.requests_per_second:9.0f}{result.p50_ms:8.2f}{cpu}")
+        print(f"  {name:22}{cells[0]}   {cells[1]}")
+    print(
+        f"  per-call log (production): {production.call_lines} gateway lines in {production.log_name} "
+        f"for {production.gateway_requests} gateway requests wrk completed"
+    )
+    if production.call_lines < production.gateway_requests:
+        print("  warning: fewer log lines than gateway requests: the per-call log was not on for every call")
+
+
+def _production_ratios(http: Measurements) -> list[Ratio]:
+    def over_http(label: str, gateway: str, reference: str, target: float | None) -> Ratio:
+        mine, theirs = http[gateway, 2], http[reference, 2]
+        cpu = mine.cpu_ratio(theirs)
+        note = f"by worker CPU per request {cpu:.2f}x" if cpu is not None else ""
+        return Ratio(f"HTTP production  {label}", mine.throughput_ratio(theirs), target, note)
+
+    return [
+        over_http("generate / PyJWT sign view", GATEWAY_GENERATE, PYJWT_SIGN, 1.0),
+        over_http("validate / PyJWT verify view", GATEWAY_VALIDATE, PYJWT_VERIFY, 1.0),
+        over_http("validate / DRF APIView", GATEWAY_VALIDATE, DRF, None),
+    ]
 
 
 # -- report ----------------------------------------------------------------------------------------------------
@@ -205,6 +316,8 @@ def _ratios(timings: dict[str, dict[str, inprocess.Timing]], http: Measurements)
         over_http("generate / PyJWT sign view", GATEWAY_GENERATE, PYJWT_SIGN, 0.9),
         over_http("validate / PyJWT verify view", GATEWAY_VALIDATE, PYJWT_VERIFY, 0.9),
         over_http("validate / DRF APIView", GATEWAY_VALIDATE, DRF, 0.8),
+        over_http("token service sign / DRF+PyJWT sign view", SERVICE_SIGN, DRF_SIGN, 0.85),
+        over_http("token service validate / DRF+PyJWT verify", SERVICE_VALIDATE, DRF_VERIFY, 0.85),
         scaling("generate: 2 workers / 1 worker", GATEWAY_GENERATE),
         scaling("validate: 2 workers / 1 worker", GATEWAY_VALIDATE),
     ]
@@ -230,7 +343,7 @@ def _print_http(http: Measurements, wrk_load: load.Load, rounds: int) -> None:
         f"\nOver HTTP: gunicorn sync workers, {wrk_load.describe()} on 127.0.0.1, "
         f"medians of {rounds} interleaved rounds"
     )
-    print(f"  {'endpoint':30}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'CPU µs/req':>12}{'cores':>7}{'failed':>8}")
+    print(f"  {'endpoint':40}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'CPU µs/req':>12}{'cores':>7}{'failed':>8}")
     failed = []
     for (name, workers), series in http.items():
         title = f"{name} ({workers} worker{'s' if workers > 1 else ''})"
@@ -238,7 +351,7 @@ def _print_http(http: Measurements, wrk_load: load.Load, rounds: int) -> None:
         cpu = f"{result.cpu_us_per_request:12.0f}" if result.cpu_us_per_request is not None else f"{'-':>12}"
         cores = f"{result.cores:7.2f}" if result.cores is not None else f"{'-':>7}"
         print(
-            f"  {title:30}{result.requests_per_second:7.0f}{result.p50_ms:8.2f}{result.p99_ms:8.2f}"
+            f"  {title:40}{result.requests_per_second:7.0f}{result.p50_ms:8.2f}{result.p99_ms:8.2f}"
             f"{cpu}{cores}{result.failures:8d}"
         )
         if result.failures:
@@ -253,7 +366,7 @@ def _print_ratios(ratios: list[Ratio]) -> None:
     for ratio in ratios:
         target = f">= {ratio.target:.2f}x" if ratio.target is not None else "(peer)"
         note = f"  ({ratio.note})" if ratio.note else ""
-        print(f"  {ratio.label:46}{ratio.value:6.2f}x  {target:9}{ratio.verdict():>6}{note}".rstrip())
+        print(f"  {ratio.label:57}{ratio.value:6.2f}x  {target:9}{ratio.verdict():>6}{note}".rstrip())
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ reference_patterns = [
     path("pyjwt/sign", reference.pyjwt_sign, name="bench-pyjwt-sign"),
     path("pyjwt/verify", reference.pyjwt_verify, name="bench-pyjwt-verify"),
     path("drf", reference.MinimalView.as_view(), name="bench-drf"),
+    path("drf/sign", reference.DrfSignView.as_view(), name="bench-drf-sign"),
+    path("drf/verify", reference.DrfVerifyView.as_view(), name="bench-drf-verify"),
 ]
 
 urlpatterns = [path("bench/", include(reference_patterns)), *portal_urlpatterns]

@@ -20,6 +20,14 @@ AUDIENCE = "id1"  # the same for the audience
 VALIDITY_SECONDS = 3600
 CLAIM_HEADERS = {"iss-claim": ISSUER, "aud-claim": AUDIENCE}
 
+# The token service (REST) signs with its own profile, whose key the reference DRF views load too.
+SERVICE_PROFILE_TITLE = "Bench Keyprofile"
+SERVICE_PROFILE = "bench-keyprofile"
+SERVICE_KEYSTORE = "Bench Keystore"
+SERVICE_SIGN_BODY = {"claims": {"iss": ISSUER, "aud": AUDIENCE}, "expires_in": VALIDITY_SECONDS, "jti": True}
+# jwt-validate's patterns match the whole claim, as PyJWT's exact issuer and audience checks do.
+SERVICE_VALIDATE_CHECKS = {"iss": ISSUER, "aud": AUDIENCE}
+
 
 def demo_document() -> dict[str, Any]:
     """The demo API document (tokens/demo_api.yaml) as published by ``seed_demo``."""

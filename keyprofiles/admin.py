@@ -407,6 +407,7 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
                 keystore=data.get("keystore"),
                 truststore=data.get("truststore"),
                 catalogs=data.get("catalogs") or (),
+                algorithm=data.get("algorithm") or "",
                 actor=actor,
             )
 

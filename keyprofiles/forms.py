@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from keyprofiles import keymaterial
-from keyprofiles.models import Keystore, Truststore, validate_semver
+from keyprofiles.models import SIGNING_ALGORITHMS, Keystore, Truststore, validate_semver
 from portal.console import ServiceForm
 from portal.models import Catalog, Organization
 
@@ -87,6 +87,12 @@ class KeyProfileForm(ServiceForm):
     version = forms.CharField(max_length=32, initial="1.0.0", validators=[validate_semver])
     keystore = forms.ModelChoiceField(queryset=Keystore.objects.all(), required=False)
     truststore = forms.ModelChoiceField(queryset=Truststore.objects.all(), required=False)
+    algorithm = forms.ChoiceField(
+        choices=[("", "Fixed by the first API that signs with the key"), *((a, a) for a in SIGNING_ALGORITHMS)],
+        required=False,
+        label="Signing algorithm",
+        help_text="One key, one algorithm: the keystore's key signs only with this, and the JWKS states it.",
+    )
     catalogs = forms.ModelMultipleChoiceField(
         queryset=Catalog.objects.select_related("organization"),
         required=False,

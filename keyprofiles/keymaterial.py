@@ -76,6 +76,9 @@ MAX_SERIAL_BITS = 160  # 20 octets, RFC 5280 section 4.1.2.2
 # An encrypted upload names its own key-derivation cost; a file asking for billions of PBKDF2 iterations
 # would tie up a worker for minutes. OpenSSL writes 2,048, OWASP recommends 600,000 for PBKDF2-SHA256.
 MAX_KDF_ITERATIONS = 5_000_000
+# ... and in all, per file: a PKCS#12 file may repeat a key bag at the cap hundreds of times (each decrypted by
+# the loader), so the sum of what one file asks for is bounded too (a MAC, a container and a key at the cap).
+MAX_KDF_ITERATIONS_PER_FILE = 3 * MAX_KDF_ITERATIONS
 MAX_SCRYPT_COST = 2**20
 MAX_SCRYPT_BLOCKS = 64  # scrypt's r times p; its work grows with both, and tools write 8 times 1
 # A PKCS#12 file is opened in a child process with these limits (``_open_pkcs12_in_child``). Opening a usual
@@ -1805,6 +1808,15 @@ def _refuse_costly(costs: Sequence[_Cost], field: str) -> None:
                 code="key_derivation_too_costly",
                 field=field,
             )
+    total = sum(value for _, value, limit in costs if limit == MAX_KDF_ITERATIONS)
+    if total > MAX_KDF_ITERATIONS_PER_FILE:
+        raise KeyMaterialError(
+            f"The {_noun(field)} asks for {total:,} key-derivation iterations in all (each of its "
+            f"{len(costs)} encryptions within the limit); at most {MAX_KDF_ITERATIONS_PER_FILE:,} are accepted per "
+            "file. Re-export it with one key and usual settings.",
+            code="key_derivation_too_costly",
+            field=field,
+        )
 
 
 def _check_encrypted_pkcs8(der: bytes, field: str) -> None:

@@ -131,7 +131,8 @@ def unique_keystore_name(*, template: Keystore, version: str) -> str:
 
 
 def keyprofile_new_version(*, profile: KeyProfile, version: str, keystore: Keystore, actor: Actor) -> KeyProfile:
-    """A new version of ``profile`` (same title and truststore) using ``keystore``; not yet enabled anywhere."""
+    """A new version of ``profile`` (same title, truststore and signing algorithm) using ``keystore``; not yet
+    enabled anywhere. Raises ValidationError when ``keystore`` is already fixed to another algorithm."""
     return services.keyprofile_create(
         organization=profile.organization,
         title=profile.title,
@@ -139,6 +140,7 @@ def keyprofile_new_version(*, profile: KeyProfile, version: str, keystore: Keyst
         keystore=keystore,
         truststore=profile.truststore,
         catalogs=(),
+        algorithm=profile.keystore.algorithm if profile.keystore is not None else "",
         actor=actor,
     )
 

@@ -18,6 +18,14 @@ from portal.models import Catalog, Organization, slug_validator, validate_no_con
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
+# The JWS algorithms (RFC 7518 section 3.1) a key of each type may sign with; tokens.jose enforces the same
+# families when it builds keys. RFC 7518 section 3.4 binds each ES* algorithm to one curve, and section 3.2
+# requires an HMAC key at least as long as the hash output.
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+EC_ALGORITHM_BY_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+HMAC_ALGORITHM_MIN_BITS = {"HS256": 256, "HS384": 384, "HS512": 512}
+SIGNING_ALGORITHMS = (*HMAC_ALGORITHM_MIN_BITS, *RSA_ALGORITHMS, *EC_ALGORITHM_BY_CURVE.values())
+
 
 def validate_semver(value: str) -> None:
     if not SEMVER.match(value):
@@ -69,6 +77,14 @@ class Keystore(CertificateFacts):
     source = models.CharField(max_length=10, choices=Source.choices)
     curve = models.CharField(max_length=8, blank=True)
     chain_pem = models.TextField(blank=True, help_text="Intermediate certificates, the leaf's issuer first.")
+    # RFC 8725 section 3.1: one key, one algorithm. Empty until it is chosen (with a key profile) or until the
+    # first published policy signs with the key; from then on publishing another algorithm with it is refused.
+    algorithm = models.CharField(
+        max_length=5,
+        blank=True,
+        choices=[(name, name) for name in SIGNING_ALGORITHMS],
+        help_text="The one JWS algorithm this key signs with (and the JWKS states); empty until first use.",
+    )
     # The sealed box (keyprofiles.sealing): never shown, logged or returned.
     sealed_key_id = models.CharField(max_length=64, editable=False)
     sealed_nonce = models.BinaryField(max_length=12, editable=False)
@@ -90,6 +106,36 @@ class Keystore(CertificateFacts):
     @property
     def chain_length(self) -> int:
         return self.chain_pem.count("-----BEGIN CERTIFICATE-----")
+
+    def signing_algorithms(self) -> tuple[str, ...]:
+        """The JWS algorithms this key could sign with: RS*/PS* for RSA, the ES* of its curve for EC, the HS*
+        its length permits for a shared secret."""
+        if self.key_type == "RSA":
+            return RSA_ALGORITHMS
+        if self.key_type == "EC":
+            algorithm = EC_ALGORITHM_BY_CURVE.get(self.curve)
+            return (algorithm,) if algorithm else ()
+        return tuple(name for name, bits in HMAC_ALGORITHM_MIN_BITS.items() if self.key_size >= bits)
+
+    @property
+    def natural_algorithm(self) -> str:
+        """The algorithm a key of this type signs with when nobody chose: RS256, the ES* of the curve, HS256."""
+        choices = self.signing_algorithms()
+        return choices[0] if choices else ""
+
+    @property
+    def effective_algorithm(self) -> str:
+        """The fixed algorithm, or the natural one while none is fixed (what the JWKS states)."""
+        return self.algorithm or self.natural_algorithm
+
+    def clean(self) -> None:
+        if self.algorithm and self.algorithm not in self.signing_algorithms():
+            raise ValidationError(
+                {
+                    "algorithm": f"{self.algorithm} cannot be used with this {self.key_type} key; "
+                    f"choose one of {', '.join(self.signing_algorithms())}."
+                }
+            )
 
 
 class Truststore(models.Model):

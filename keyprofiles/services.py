@@ -270,6 +270,40 @@ def keystore_secret_create(
 
 
 @transaction.atomic
+def keystore_algorithm_fix(*, keystore: Keystore, algorithm: str, actor: Actor, reason: str) -> Keystore:
+    """Fix the one JWS algorithm ``keystore``'s key signs with (RFC 8725 section 3.1). Idempotent.
+
+    ``reason`` says why, for the audit event (a profile chose it, a publication first used it). Raises
+    ValidationError naming both algorithms when another one is already fixed, or naming the key type when
+    ``algorithm`` does not fit the key. Bumps the shared version, since the JWKS states the algorithm.
+    """
+    locked = Keystore.objects.select_for_update().get(pk=keystore.pk)
+    if locked.algorithm == algorithm:
+        keystore.algorithm = algorithm
+        return locked
+    if locked.algorithm:
+        raise ValidationError(
+            {
+                "algorithm": f"Keystore '{locked.name}' signs with {locked.algorithm} only (one key, one "
+                f"algorithm), not {algorithm}; use another keystore for {algorithm}."
+            }
+        )
+    locked.algorithm = algorithm
+    locked.full_clean()
+    locked.save(update_fields=["algorithm"])
+    keystore.algorithm = algorithm
+    audit_record(
+        actor=actor,
+        action="keystore.algorithm",
+        target=locked,
+        organization=locked.organization,
+        detail={"algorithm": algorithm, "reason": reason},
+    )
+    bump_version()
+    return locked
+
+
+@transaction.atomic
 def keystore_delete(*, keystore: Keystore, actor: Actor) -> None:
     """Delete a keystore no key profile uses. Raises ValidationError naming the profiles that use it."""
     users = list(keystore.keyprofiles.all())
@@ -352,9 +386,14 @@ def keyprofile_create(
     keystore: Keystore | None = None,
     truststore: Truststore | None = None,
     catalogs: Iterable[Catalog] = (),
+    algorithm: str = "",
     actor: Actor,
 ) -> KeyProfile:
-    """Create a key profile and enable it in ``catalogs``. Raises ValidationError (duplicate, bad version...)."""
+    """Create a key profile and enable it in ``catalogs``. Raises ValidationError (duplicate, bad version...).
+
+    ``algorithm``, when given, fixes the JWS algorithm of the keystore's key (``keystore_algorithm_fix``);
+    left empty, the first publication that signs with the key fixes it.
+    """
     name = keyprofile_name_for(title)
     if not name:
         raise ValidationError({"title": "The title must contain letters or digits to derive the profile name."})
@@ -367,6 +406,10 @@ def keyprofile_create(
         truststore=truststore,
     )
     profile.full_clean()
+    if algorithm:
+        if keystore is None:
+            raise ValidationError({"algorithm": "Only a profile with a keystore signs, so only it has an algorithm."})
+        keystore_algorithm_fix(keystore=keystore, algorithm=algorithm, actor=actor, reason=f"key profile {profile}")
     profile.save()
     audit_record(
         actor=actor,

@@ -109,6 +109,9 @@ class DeclaredFiltersOnlyMixin:
         parts = lookup.split("__")
         if any(SECRET_FIELD.search(part) for part in parts):
             return False
+        # The date hierarchy's year/month/day: Django builds dates from them, and an 11-digit year overflows.
+        if parts[-1] in {"year", "month", "day"} and not (value.isascii() and value.isdigit() and len(value) <= 4):
+            return False
         date_hierarchy = getattr(self, "date_hierarchy", None)
         declared_paths = [date_hierarchy] if date_hierarchy else []
         for entry in self.get_list_filter(request) if request is not None else ():

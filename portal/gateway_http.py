@@ -82,6 +82,23 @@ def is_header_name(name: str) -> bool:
     return bool(_TOKEN.match(name))
 
 
+# A challenge a browser answers with its own password prompt, on the portal's origin: an operator's API could
+# phish the console's users with it (QA review). Bearer challenges (RFC 6750) prompt nothing.
+_PROMPTING_CHALLENGE = re.compile(r"(?:^|,)\s*(?:basic|digest|negotiate|ntlm)\b", re.IGNORECASE)
+# Fetch Metadata (W3C): what a browser is loading the answer as. A gateway answer is never a script, style sheet,
+# worker or stylesheet transform of a page: refusing those keeps an operator's API from becoming script the
+# console's `script-src 'self'` would trust.
+SUBRESOURCE_DESTINATIONS = frozenset(
+    {"script", "style", "worker", "sharedworker", "serviceworker", "audioworklet", "paintworklet", "xslt"}
+)
+
+
+def is_allowed_header_value(name: str, value: str) -> bool:
+    """False for a header value an assembly may not send: a ``WWW-Authenticate`` challenge that would make a
+    browser prompt for a password (Basic, Digest, Negotiate, NTLM)."""
+    return name.lower() != "www-authenticate" or not _PROMPTING_CHALLENGE.search(value)
+
+
 def is_forbidden_header(name: str) -> bool:
     """True when an assembly may not set the response header ``name`` (any case)."""
     return name.lower() in FORBIDDEN_RESPONSE_HEADERS

@@ -1,9 +1,11 @@
-"""Two Django handlers in one WSGI application: the console's full middleware stack, and a short one for
-gateway calls.
+"""Two Django handlers in one WSGI application: the console's full middleware stack, and the gateway's own
+handler, which runs no middleware.
 
 A gateway call (``/{org}/{catalog}/...``) needs no session, user, messages, CSRF or clickjacking middleware:
 it authenticates by client id and answers JSON or tokens. Skipping them saves about a third of Django's time
-per call (README, "Benchmark"). Paths whose first segment the portal reserves (``/admin/``, ``/static/``,
+per call (README, "Benchmark"); the little a gateway answer needs of the rest (the request id, the HTTPS
+redirect and HSTS in production), the gateway's handler does in its own path, without a middleware chain
+(issue 16). Paths whose first segment the portal reserves (``/admin/``, ``/static/``,
 ``/healthz``...) go through the full stack, as every organization slug is refused if it is reserved.
 
 The gateway's handler is also where its answers are isolated from the console (DESIGN.md section 6,
@@ -16,6 +18,8 @@ is served on those host names only and the console never is (README, "Running in
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from typing import Any
@@ -31,7 +35,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
 )
 from django.core.handlers.wsgi import WSGIHandler
-from django.http import Http404, HttpRequest, HttpResponse, UnreadablePostError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.http.request import split_domain_port
 from django.http.response import HttpResponseBase
@@ -39,27 +43,42 @@ from django.urls import set_urlconf
 from django.utils.module_loading import import_string
 
 from portal.gateway_http import gateway_error, isolate
+from portal.gateway_log import log_call
+from portal.middleware import REQUEST_ID_HEADER, request_id_for
 from portal.models import RESERVED_ORGANIZATION_SLUGS
 
 WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
 logger = logging.getLogger(__name__)
+# The gateway's line per call (portal/gateway_log.py); its level is tokens.gateway's (GATEWAY_LOG_LEVEL).
+call_logger = logging.getLogger("tokens.gateway.calls")
 # Load balancers probe these on every node by address; they answer JSON on any host name.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class GatewayHandler(WSGIHandler):
-    """A WSGI handler for gateway calls: the middleware of ``settings.GATEWAY_MIDDLEWARE`` (synchronous
-    only), the URLconf ``settings.GATEWAY_URLCONF``, and answers that are always the gateway's.
+    """A WSGI handler for gateway calls: what a gateway answer needs, in its own path, then the URLconf
+    ``settings.GATEWAY_URLCONF`` behind the middleware of ``settings.GATEWAY_MIDDLEWARE`` (none by default;
+    synchronous only). Every answer is the gateway's, and gets, in this path rather than from middleware:
 
-    It sets ``Content-Length`` itself, as CommonMiddleware does on the full stack, so that answers are not
-    sent chunked, and the isolation headers (``portal.gateway_http.SECURITY_HEADERS``) once on each answer.
+    * the request id (``portal.middleware.request_id_for``): ``request.request_id``, echoed in ``X-Request-Id``;
+    * what Django's SecurityMiddleware gives the console, read from the same settings once, when the handler
+      is made: the permanent redirect of plain HTTP to HTTPS (``SECURE_SSL_REDIRECT``, ``SECURE_SSL_HOST``,
+      ``SECURE_REDIRECT_EXEMPT``; HTTPS as ``SECURE_PROXY_SSL_HEADER`` says, behind the load balancer), HSTS
+      on secure requests, ``Referrer-Policy`` and ``Cross-Origin-Opener-Policy``;
+    * the isolation headers (``portal.gateway_http.SECURITY_HEADERS``);
+    * ``Content-Length``, as CommonMiddleware sets it on the full stack, so that answers are not chunked;
+    * one line in the gateway's call log (``portal.gateway_log``, logger ``tokens.gateway.calls``), whatever
+      the answer: a routed call, a JWKS, a refusal, a malformed request or an unexpected error.
+
     It does not log each 4xx as Django's handler does (``django.request`` would log the request, query
-    string included, where a caller may have put a secret); the gateway writes its own line per call.
+    string included, where a caller may have put a secret).
     """
 
     def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.perf_counter()
+        request.request_id = request_id_for(request.META)  # type: ignore[attr-defined]
         refusal = gateway_refusal(request.META)
         response: HttpResponseBase
         if refusal is not None:
@@ -67,11 +86,24 @@ class GatewayHandler(WSGIHandler):
         else:
             request.urlconf = settings.GATEWAY_URLCONF  # type: ignore[attr-defined]  # Django reads it if set
             set_urlconf(settings.GATEWAY_URLCONF)
-            response = self._middleware_chain(request)
+            response = self._gateway_chain(request)
             response._resource_closers.append(request.close)  # type: ignore[attr-defined]  # as Django does
         if not response.streaming and not response.has_header("Content-Length"):
             response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
-        isolate(response)
+        self._add_headers(request, response)
+        if call_logger.isEnabledFor(logging.INFO):
+            match = request.resolver_match
+            log_call(
+                call_logger,
+                request_id=request.request_id,  # type: ignore[attr-defined]
+                organization=match.kwargs.get("organization", "") if match else "",
+                catalog=match.kwargs.get("catalog", "") if match else "",
+                api=getattr(request, "gateway_api", ""),
+                method=request.method or "",
+                path=request.path,
+                status=response.status_code,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
         return response
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -89,6 +121,47 @@ class GatewayHandler(WSGIHandler):
                 self._exception_middleware.append(instance.process_exception)
             handler = gateway_exception_to_response(instance)
         self._middleware_chain = handler
+        self._gateway_chain = gateway_exception_to_response(self._redirect_or_answer)
+        self._load_security_settings()
+
+    def _load_security_settings(self) -> None:
+        """Read once what SecurityMiddleware reads at its start, and shape the headers every answer gets."""
+        self._ssl_redirect = bool(settings.SECURE_SSL_REDIRECT)
+        self._ssl_host = settings.SECURE_SSL_HOST
+        self._redirect_exempt = [re.compile(pattern) for pattern in settings.SECURE_REDIRECT_EXEMPT]
+        self._hsts = ""
+        if settings.SECURE_HSTS_SECONDS:
+            self._hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+                self._hsts += "; includeSubDomains"
+            if settings.SECURE_HSTS_PRELOAD:
+                self._hsts += "; preload"
+        headers: dict[str, str] = {}
+        policy = settings.SECURE_REFERRER_POLICY
+        if policy:
+            values = policy.split(",") if isinstance(policy, str) else policy
+            headers["Referrer-Policy"] = ",".join(value.strip() for value in values)
+        if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+            headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+        self._static_headers = headers
+
+    def _redirect_or_answer(self, request: HttpRequest) -> HttpResponseBase:
+        """SecurityMiddleware's redirect of plain HTTP to HTTPS when configured, else the routed answer."""
+        if self._ssl_redirect and not request.is_secure():
+            path = request.path.lstrip("/")
+            if not any(pattern.search(path) for pattern in self._redirect_exempt):
+                host = self._ssl_host or request.get_host()  # DisallowedHost: a 400 in the gateway's shape
+                return HttpResponsePermanentRedirect(f"https://{host}{request.get_full_path()}")
+        return self._middleware_chain(request)
+
+    def _add_headers(self, request: HttpRequest, response: HttpResponseBase) -> None:
+        headers = response.headers
+        for name, value in self._static_headers.items():
+            headers[name] = value
+        isolate(response)
+        if self._hsts and request.is_secure():
+            headers["Strict-Transport-Security"] = self._hsts
+        headers[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
 
 
 def gateway_exception_to_response(get_response: GetResponse) -> GetResponse:

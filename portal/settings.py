@@ -78,12 +78,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# Gateway calls (/{org}/{catalog}/...) skip the console's session, user, message and CSRF middleware
-# (portal/handlers.py): they authenticate by client id.
-GATEWAY_MIDDLEWARE = [
-    "portal.middleware.RequestIdMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-]
+# Gateway calls (/{org}/{catalog}/...) skip the console's session, user, message and CSRF middleware: they
+# authenticate by client id. Their handler (portal/handlers.py) gives them the request id and what
+# SecurityMiddleware would (HTTPS redirect, HSTS...) in its own path, so by default no middleware runs at all.
+GATEWAY_MIDDLEWARE: list[str] = []
 
 ROOT_URLCONF = "portal.urls"
 # What the gateway's handler resolves: gateway paths only, so it can never serve a console page.
@@ -212,6 +210,14 @@ KEYPROFILES = {
     # Development only: a local key ring file created on first use (never in production).
     "MASTER_KEY_FILE": "" if PRODUCTION else str(VAR_DIR / "master.key"),
 }
+# The tokens resources' enums (kept apart from the dict above so each app's names merge without conflict).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PublicationStateEnum"] = "tokens.models.Publication.State"
+# Path parameters are described as the URL converters match them, so a client (or Schemathesis) that follows
+# the schema always reaches the route it means rather than the /api/ 404.
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {
+    "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+    "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+}
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -228,8 +234,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        # One JSON object per line; extra fields (request_id, organization, catalog, api, outcome,
-        # latency_ms) become keys. Callers never pass tokens, secrets or keys.
+        # One JSON object per line; extra fields become keys. Callers never pass tokens, secrets or keys.
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -237,11 +242,18 @@ LOGGING = {
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+        # The gateway's line per call: a JSON object of its own shape, formatted and written by a listener
+        # thread off the request path, never dropped (portal/gateway_log.py).
+        "gateway_calls": {"()": "portal.gateway_log.QueuedCallHandler"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        # Per-request gateway lines: INFO in production, quiet in development unless asked for.
+        # The gateway's lines (its warnings, and the line per call below): the line per call is on at INFO,
+        # the default in production; development keeps it quiet unless asked for.
         "tokens.gateway": {"level": env.str("GATEWAY_LOG_LEVEL", default="INFO" if PRODUCTION else "WARNING")},
+        "tokens.gateway.calls": {"handlers": ["gateway_calls"], "propagate": False},
     },
 }
 

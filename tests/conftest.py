@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ from django.core.cache import cache
 from keyprofiles import keycache
 from portal import invalidation
 from portal.apikeys import api_keys
+from portal.gateway_log import CallLineFormatter
 from portal.models import Catalog, Organization
 from portal.services import Actor, api_key_create, catalog_create, organization_create
 from tokens import rotation
@@ -105,3 +108,31 @@ def make_key(organization: Organization) -> Callable[..., str]:
         return text
 
     return make
+
+
+class CallLines(logging.Handler):
+    """Keeps the gateway's call lines, formatted exactly as the call log writes them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(CallLineFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def parsed(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture
+def call_lines() -> Iterator[CallLines]:
+    """The gateway's call lines logged during the test, with the line per call switched on (INFO). The calls
+    logger does not propagate to the root logger, where caplog listens, so this listens on it directly."""
+    gateway, calls = logging.getLogger("tokens.gateway"), logging.getLogger("tokens.gateway.calls")
+    captured, level = CallLines(), gateway.level
+    gateway.setLevel(logging.INFO)
+    calls.addHandler(captured)
+    yield captured
+    calls.removeHandler(captured)
+    gateway.setLevel(level)

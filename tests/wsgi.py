@@ -11,6 +11,7 @@ from typing import Any
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
+from portal.handlers import WSGIApplication
 from portal.wsgi import application
 
 
@@ -35,8 +36,10 @@ def wsgi_call(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
     host: str = "127.0.0.1",
+    app: WSGIApplication = application,
 ) -> WsgiAnswer:
-    """Send one request through ``portal.wsgi.application``; ``headers`` by their HTTP names."""
+    """Send one request through ``app`` (``portal.wsgi.application``: the product's, made when the suite
+    starts; a test that changes the security settings makes its own); ``headers`` by their HTTP names."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
@@ -67,7 +70,7 @@ def wsgi_call(
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        chunks = application(environ, start_response)
+        chunks = app(environ, start_response)
         try:
             content = b"".join(chunks)
         finally:

@@ -8,7 +8,9 @@ against a ``Context``; an ``AssemblyError`` goes to the first ``catch`` naming i
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import math
 import re
 import time
@@ -19,11 +21,13 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NoReturn, Protocol
 
-from tokens import jose
+from tokens import jose, replay
 from tokens.context import Context
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError, PublishError
 from tokens.untrusted import UntrustedTextError, json_loads
+
+logger = logging.getLogger(__name__)
 
 RUNTIME_ERROR = "RuntimeError"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
@@ -68,6 +72,14 @@ class SigningMaterial:
 
 
 @dataclass(frozen=True)
+class EncryptionMaterial:
+    """A JWE key from a crypto object, and the kid naming it in the JWE header."""
+
+    key: jose.JweKey
+    kid: str
+
+
+@dataclass(frozen=True)
 class VerificationMaterial:
     """The keys a validation accepts, and the kids of retired versions (which verify nothing, but are named
     in the failure message so an operator knows why an old token fails)."""
@@ -84,6 +96,18 @@ class CryptoResolver(Protocol):
 
     def verifying(self, name: str) -> VerificationMaterial:
         """The keys a crypto object verifies with. Raises LookupError with a readable message."""
+
+    def encrypting(self, name: str) -> EncryptionMaterial:
+        """The key to encrypt tokens to: a certificate's or key's public key, or a secret. Raises LookupError."""
+
+    def decrypting(self, name: str) -> EncryptionMaterial:
+        """The key to decrypt tokens with: a private key or a secret (a '-key' object). Raises LookupError."""
+
+    def signing_algorithm_use(self, name: str, alg: str) -> None:
+        """Note that a policy signs with ``alg`` using crypto object ``name`` (one key, one algorithm).
+
+        Raises LookupError naming both algorithms when the key is already fixed to another one.
+        """
 
 
 class Policy:
@@ -160,12 +184,19 @@ class _Properties:
         return value
 
     def key_source(self) -> tuple[str | None, str | None]:
+        """The crypto object name or the JWK variable; with both, the crypto object wins, as in API Connect."""
         crypto, jwk = self.string("jws-crypto"), self.variable("jws-jwk")
-        if crypto and jwk:
-            self.fail("jws-jwk", "give either jws-crypto or jws-jwk, not both")
-        if not crypto and not jwk:
+        if crypto:
+            return crypto, None
+        if not jwk:
             self.fail("jws-crypto", "name a crypto object (or set jws-jwk to a variable holding a JWK)")
         return crypto, jwk
+
+
+def _jwe_key_source(props: _Properties) -> tuple[str | None, str | None]:
+    """``jwe-crypto`` or ``jwe-jwk`` (the crypto object wins, as for jws); both None when not encrypting."""
+    crypto, jwk = props.string("jwe-crypto"), props.variable("jwe-jwk")
+    return (crypto, None) if crypto else (None, jwk)
 
 
 def _lookup_message(error: LookupError) -> str:
@@ -174,11 +205,131 @@ def _lookup_message(error: LookupError) -> str:
 
 
 @lru_cache(maxsize=256)
-def _key_from_jwk_text(text: str) -> jose.JwsKey:
-    return jose.JwsKey.from_jwk(text)
+def _jwe_keys_from_jwk_text(text: str) -> jose.JweKeySet:
+    return jose.JweKeySet.from_json(text)
 
 
-def _jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwsKey:
+def _jwe_jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JweKeySet:
+    """The JWE JWK or JWK set a variable holds. Raises AssemblyError naming it."""
+    value = context.get(variable)
+    if value is None:
+        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    try:
+        return _jwe_keys_from_jwk_text(text)
+    except jose.JoseError as e:
+        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK in '{variable}' is not usable: {e}", status=500) from e
+
+
+@dataclass(frozen=True)
+class _Encryption:
+    """jwt-generate's sign-then-encrypt step (APIC's jwe-* properties): a nested JWT (RFC 7519 section 5.2)."""
+
+    alg: str
+    enc: str
+    material: EncryptionMaterial | None
+    jwk_variable: str | None
+    custom_kid: str | None
+
+    @classmethod
+    def configured(cls, props: _Properties, resolver: CryptoResolver) -> _Encryption | None:
+        crypto, jwk = _jwe_key_source(props)
+        if not crypto and not jwk:
+            for prop in ("jwe-alg", "jwe-enc", "custom-kid-value-jwe"):
+                if props.string(prop):
+                    props.fail(prop, "encrypts only with a key: set jwe-crypto or jwe-jwk")
+            return None
+        alg, enc = props.string("jwe-alg"), props.string("jwe-enc")
+        if alg not in jose.JWE_ALGORITHMS:
+            props.fail("jwe-alg", f"{alg!r} is not supported; choose one of {', '.join(jose.JWE_ALGORITHMS)}")
+        if enc not in jose.JWE_ENCRYPTIONS:
+            props.fail("jwe-enc", f"{enc!r} is not supported; choose one of {', '.join(jose.JWE_ENCRYPTIONS)}")
+        material = None
+        if crypto:
+            try:
+                material = resolver.encrypting(crypto)
+            except LookupError as e:
+                props.fail("jwe-crypto", _lookup_message(e))
+            if alg not in material.key.key_algorithms():
+                allowed = ", ".join(sorted(material.key.key_algorithms()))
+                props.fail(
+                    "jwe-alg", f"{alg} does not fit the {material.key.kind} key of '{crypto}' (allowed: {allowed})"
+                )
+        return cls(alg, enc, material, jwk, props.string("custom-kid-value-jwe"))
+
+    def encrypt(self, context: Context, signed: str, policy: str) -> str:
+        """The signed token encrypted. Raises AssemblyError (500) when the key cannot encrypt."""
+        try:
+            if self.material is not None:
+                key, kid = self.material.key, self.material.kid
+            else:
+                assert self.jwk_variable is not None
+                key_set = _jwe_jwk_from_variable(context, self.jwk_variable, policy)
+                key, own_kid = key_set.encryption_key(self.alg)
+                kid = own_kid or ""
+            return jose.encrypt_compact(
+                signed.encode("ascii"), key=key, alg=self.alg, enc=self.enc, kid=self.custom_kid or kid or None,
+                cty="JWT",
+            )  # fmt: skip
+        except jose.JoseError as e:
+            raise AssemblyError(RUNTIME_ERROR, f"{policy}: the token cannot be encrypted: {e}", status=500) from e
+
+
+@dataclass(frozen=True)
+class _Decryption:
+    """jwt-validate's decrypt-then-verify step: the keys a JWE is decrypted with."""
+
+    keys: tuple[jose.JweKey, ...]
+    jwk_variable: str | None
+
+    @classmethod
+    def configured(cls, props: _Properties, resolver: CryptoResolver) -> _Decryption | None:
+        crypto, jwk = _jwe_key_source(props)
+        if not crypto and not jwk:
+            return None
+        keys: tuple[jose.JweKey, ...] = ()
+        if crypto:
+            try:
+                keys = (resolver.decrypting(crypto).key,)
+            except LookupError as e:
+                props.fail("jwe-crypto", _lookup_message(e))
+        return cls(keys, jwk)
+
+    def decrypt(self, context: Context, token: str, policy: str) -> str:
+        """The signed token inside an encrypted one. Raises JoseError for a token that does not decrypt."""
+        keys: Sequence[jose.JweKey] = self.keys
+        if self.jwk_variable is not None:
+            key_set = _jwe_jwk_from_variable(context, self.jwk_variable, policy)
+            keys = key_set.decryption_keys(_unverified_kid(token))
+        _, plaintext = jose.decrypt_compact(token, keys=keys)
+        try:
+            inner = plaintext.decode("ascii")
+        except UnicodeDecodeError:
+            inner = ""
+        if inner.count(".") != 2:
+            raise jose.JoseError("malformed", "The decrypted token is not a signed JWT (a compact JWS).")
+        return inner
+
+
+def _unverified_kid(token: str) -> object:
+    """The kid of a JWE header, to choose keys to try (never trusted otherwise); None when unreadable."""
+    if len(token) > jose.MAX_JWE_BYTES:
+        return None  # decrypt_compact refuses it by its size, before anything else
+    try:
+        header = json_loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+    except ValueError:  # binascii.Error and UntrustedTextError are ValueErrors
+        return None
+    return header.get("kid") if isinstance(header, dict) else None
+
+
+@lru_cache(maxsize=256)
+def _key_from_jwk_text(text: str) -> jose.JwkSet:
+    # Parsed JWKs and JWK sets by their text, bounded: a warm request parses no key and scans no set.
+    return jose.JwkSet.from_json(text)
+
+
+def _jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwkSet:
+    """The JWK or JWK set a variable holds (an object or its JSON text). Raises AssemblyError naming it."""
     value = context.get(variable)
     if value is None:
         raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
@@ -198,6 +349,7 @@ class JwtGenerate(Policy):
     PROPERTIES = {
         "jwt", "iss-claim", "sub-claim", "aud-claim", "exp-claim", "jti-claim", "private-claims",
         "jws-alg", "jws-crypto", "jws-jwk", "custom-kid-value-jws",
+        "jwe-crypto", "jwe-jwk", "jwe-alg", "jwe-enc", "custom-kid-value-jwe",
     }  # fmt: skip
 
     def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
@@ -219,6 +371,7 @@ class JwtGenerate(Policy):
         self.alg = props.algorithm("jws-alg")
         crypto, self.jwk_variable = props.key_source()
         self.custom_kid = props.string("custom-kid-value-jws")
+        self.encryption = _Encryption.configured(props, resolver)
         self.material: SigningMaterial | None = None
         if crypto:
             try:
@@ -231,6 +384,10 @@ class JwtGenerate(Policy):
                     f"{self.alg} does not fit the {self.material.key.kind} key of '{crypto}' "
                     f"(allowed: {', '.join(sorted(self.material.key.allowed_algorithms()))})",
                 )
+            try:
+                resolver.signing_algorithm_use(crypto, self.alg)
+            except LookupError as e:
+                props.fail("jws-alg", _lookup_message(e))
 
     def _claim(self, context: Context, claim: str, variable: str) -> Any:
         value = context.get(variable)
@@ -272,8 +429,7 @@ class JwtGenerate(Policy):
             key, kid = self.material.key, self.material.kid
         else:
             assert self.jwk_variable is not None
-            key = _jwk_from_variable(context, self.jwk_variable, f"jwt-generate '{self.title}'")
-            kid = key.thumbprint()
+            key, kid = self._jwk_signing_key(context, self.jwk_variable)
         try:
             token = jose.sign_compact(claims=claims, key=key, alg=self.alg, kid=self.custom_kid or kid)
         except jose.JoseError as e:
@@ -283,11 +439,22 @@ class JwtGenerate(Policy):
                     RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=400, reason="Bad Request"
                 ) from e
             raise AssemblyError(RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=500) from e
+        if self.encryption is not None:
+            token = self.encryption.encrypt(context, token, f"jwt-generate '{self.title}'")
         context.set("generated.jwt", token)
         if self.output:
             context.set(self.output, token)
         else:
             context.set("message.headers.Authorization", f"Bearer {token}")
+
+    def _jwk_signing_key(self, context: Context, variable: str) -> tuple[jose.JwsKey, str]:
+        """The key of the JWK (set) in ``variable`` that signs ``jws-alg``, and its own kid for the header."""
+        where = f"jwt-generate '{self.title}'"
+        try:
+            return _jwk_from_variable(context, variable, where).signing_key(self.alg)
+        except jose.JoseError as e:
+            message = f"{where}: the JWK in '{variable}' is not usable: {e}"
+            raise AssemblyError(RUNTIME_ERROR, message, status=500) from e
 
     def _private_claims(self, context: Context) -> dict[str, Any]:
         assert self.private_claims is not None
@@ -318,7 +485,11 @@ class JwtGenerate(Policy):
 
 
 class JwtValidationFailed(AssemblyError):
-    def __init__(self, because: str) -> None:
+    """A token jwt-validate refuses: the message is APIC's ("JWT validation failed, because ..."); ``code`` is a
+    stable reason (``token_expired``, ``bad_signature``, ``issuer_mismatch``...) for the REST API and metrics."""
+
+    def __init__(self, because: str, *, code: str = "invalid_token") -> None:
+        self.code = code
         super().__init__(
             RUNTIME_ERROR,
             f"JWT validation failed, because {because}",
@@ -352,7 +523,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise JwtValidationFailed(f"the JWT's {name} claim is not a number")
+        raise JwtValidationFailed(f"the JWT's {name} claim is not a number", code=f"invalid_{name}")
     # Plain comparisons: exact for an int of any length (math.isfinite or a division would overflow) and
     # false for an infinite float.
     if EARLIEST_NUMERIC_DATE <= value <= LATEST_NUMERIC_DATE:
@@ -360,7 +531,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     hint = ""
     if 0 < value < (LATEST_NUMERIC_DATE + 1) * 1000:
         hint = f" ({_shown(value)} looks like milliseconds; a NumericDate counts seconds since 1970)"
-    raise JwtValidationFailed(f"the JWT's {name} claim is out of range{hint}")
+    raise JwtValidationFailed(f"the JWT's {name} claim is out of range{hint}", code=f"invalid_{name}")
 
 
 _JOSE_REASONS = {
@@ -369,13 +540,26 @@ _JOSE_REASONS = {
     "algorithm": "the JWT's algorithm is not allowed",
     "header": "the JWT header is not acceptable",
     "signature": "the JWT signature does not verify",
-    "key": "the verification key is not usable",
+    "key": "no usable key verifies the JWT",
+    "decryption": "the JWT does not decrypt",
+}
+_JOSE_CODES = {
+    "size": "too_large",
+    "malformed": "malformed",
+    "algorithm": "algorithm_not_allowed",
+    "header": "header_not_acceptable",
+    "signature": "bad_signature",
+    "key": "key_unusable",
+    "decryption": "decryption_failed",
 }
 
 
 class JwtValidate(Policy):
     kind = "jwt-validate"
-    PROPERTIES = {"jwt", "output-claims", "iss-claim", "aud-claim", "jws-crypto", "jws-jwk", "leeway"}
+    PROPERTIES = {
+        "jwt", "output-claims", "iss-claim", "aud-claim", "jws-crypto", "jws-jwk", "leeway", "jti-replay-check",
+        "jwe-crypto", "jwe-jwk",
+    }  # fmt: skip
 
     def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
         super().__init__(title)
@@ -385,6 +569,9 @@ class JwtValidate(Policy):
         self.issuer = props.pattern("iss-claim")
         self.audience = props.pattern("aud-claim")
         self.leeway = props.integer("leeway", 0, 0, MAX_LEEWAY_SECONDS)
+        # Beyond API Connect: accept each token (by iss and jti) once until it expires (tokens.replay).
+        self.replay_check = props.boolean("jti-replay-check", False)
+        self.decryption = _Decryption.configured(props, resolver)
         crypto, self.jwk_variable = props.key_source()
         self.keys: tuple[jose.JwsKey, ...] = ()
         self.retired: dict[str, str] = {}
@@ -405,45 +592,109 @@ class JwtValidate(Policy):
             raise
         context.set(self.output, claims)
 
+    def _decrypted(self, context: Context, token: str) -> str:
+        """The signed JWT inside an encrypted one (decrypt, then verify, as APIC does)."""
+        if self.decryption is None:
+            raise JwtValidationFailed(
+                "the JWT is encrypted (JWE) and no jwe-crypto or jwe-jwk is set to decrypt it", code="encrypted_token"
+            )
+        try:
+            return self.decryption.decrypt(context, token, f"jwt-validate '{self.title}'")
+        except jose.JoseError as e:
+            raise jwt_verification_failure(e, {}) from e
+
     def _validate(self, context: Context) -> dict[str, Any]:
         token = context.get(self.source)
         if not isinstance(token, str) or not token.strip():
-            raise JwtValidationFailed(f"no JWT was found in {self.source}")
+            raise JwtValidationFailed(f"no JWT was found in {self.source}", code="token_missing")
         token = token.strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
-        keys = self.keys
+        if jose.is_compact_jwe(token):
+            token = self._decrypted(context, token)
+        keys: tuple[jose.JwsKey, ...] | jose.JwkSet = self.keys
         if self.jwk_variable:
-            keys = (_jwk_from_variable(context, self.jwk_variable, f"jwt-validate '{self.title}'"),)
+            keys = _jwk_from_variable(context, self.jwk_variable, f"jwt-validate '{self.title}'")
         try:
             _, claims = jose.verify_compact(token, keys=keys)
         except jose.JoseError as e:
-            if e.reason == "signature" and e.kid in self.retired:
-                raise JwtValidationFailed(
-                    f"the JWT was signed by a retired key ({self.retired[e.kid]}, kid {e.kid})"
-                ) from e
-            raise JwtValidationFailed(f"{_JOSE_REASONS.get(e.reason, 'the JWT is not valid')}: {e}") from e
-        now = time.time()
-        exp = _numeric_date(claims, "exp")
-        if exp is None:
-            raise JwtValidationFailed("the JWT has no exp (expiry) claim")
-        if now >= exp + self.leeway:
-            raise JwtValidationFailed(f"the JWT has expired at {_utc(exp)}")
-        nbf = _numeric_date(claims, "nbf")
-        if nbf is not None and now < nbf - self.leeway:
-            raise JwtValidationFailed(f"the JWT is not valid before {_utc(nbf)}")
-        # iat is informational (RFC 7519 section 4.1.6), but must still be a NumericDate.
-        _numeric_date(claims, "iat")
-        if self.issuer is not None:
-            iss = claims.get("iss")
-            if not isinstance(iss, str) or not self.issuer.fullmatch(iss):
-                raise JwtValidationFailed(f"the issuer claim {_shown(iss)} does not match '{self.issuer.pattern}'")
-        if self.audience is not None:
-            aud = claims.get("aud")
-            values = aud if isinstance(aud, list) else [aud]
-            if not any(isinstance(value, str) and self.audience.fullmatch(value) for value in values):
-                raise JwtValidationFailed(f"the audience claim {_shown(aud)} does not match '{self.audience.pattern}'")
+            raise jwt_verification_failure(e, self.retired) from e
+        jwt_claims_check(claims, issuer=self.issuer, audience=self.audience, leeway=self.leeway)
+        if self.replay_check:
+            exp = _numeric_date(claims, "exp")
+            assert exp is not None  # jwt_claims_check requires it
+            _refuse_replay(claims, until=exp + self.leeway, now=time.time())
         return claims
+
+
+def jwt_verification_failure(error: jose.JoseError, retired: dict[str, str]) -> JwtValidationFailed:
+    """jwt-validate's failure for a token ``jose.verify_compact`` refused; a kid of a ``retired`` version
+    (kid to "<profile> <version>") is named as such. Shared with the token service (tokens.token_service)."""
+    if error.reason == "signature" and error.kid in retired:
+        return JwtValidationFailed(
+            f"the JWT was signed by a retired key ({retired[error.kid]}, kid {error.kid})", code="key_retired"
+        )
+    return JwtValidationFailed(
+        f"{_JOSE_REASONS.get(error.reason, 'the JWT is not valid')}: {error}",
+        code=_JOSE_CODES.get(error.reason, "invalid_token"),
+    )
+
+
+def jwt_claims_check(
+    claims: dict[str, Any], *, issuer: re.Pattern[str] | None, audience: re.Pattern[str] | None, leeway: int
+) -> None:
+    """jwt-validate's claim checks, in its order: ``exp`` (required), ``nbf``, ``iat`` (a NumericDate), then the
+    ``issuer`` and ``audience`` patterns (the whole claim; for an ``aud`` array, any element), with ``leeway``
+    seconds either way. Raises JwtValidationFailed with jwt-validate's message and a reason ``code``.
+    Shared with the token service (tokens.token_service)."""
+    now = time.time()
+    exp = _numeric_date(claims, "exp")
+    if exp is None:
+        raise JwtValidationFailed("the JWT has no exp (expiry) claim", code="missing_exp")
+    if now >= exp + leeway:
+        raise JwtValidationFailed(f"the JWT has expired at {_utc(exp)}", code="token_expired")
+    nbf = _numeric_date(claims, "nbf")
+    if nbf is not None and now < nbf - leeway:
+        raise JwtValidationFailed(f"the JWT is not valid before {_utc(nbf)}", code="not_yet_valid")
+    # iat is informational (RFC 7519 section 4.1.6), but must still be a NumericDate.
+    _numeric_date(claims, "iat")
+    if issuer is not None:
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or not issuer.fullmatch(iss):
+            raise JwtValidationFailed(
+                f"the issuer claim {_shown(iss)} does not match '{issuer.pattern}'", code="issuer_mismatch"
+            )
+    if audience is not None:
+        aud = claims.get("aud")
+        values = aud if isinstance(aud, list) else [aud]
+        if not any(isinstance(value, str) and audience.fullmatch(value) for value in values):
+            raise JwtValidationFailed(
+                f"the audience claim {_shown(aud)} does not match '{audience.pattern}'", code="audience_mismatch"
+            )
+
+
+def _refuse_replay(claims: dict[str, Any], *, until: float, now: float) -> None:
+    """Record the token's jti as used; raise JwtValidationFailed when it was used before, when it has no
+    jti, or when the shared cache cannot say (refusing is the safe answer for a security check)."""
+    jti = claims.get("jti")
+    if jti is None:
+        raise JwtValidationFailed(
+            "the JWT has no jti claim, which replay protection (jti-replay-check) requires", code="missing_jti"
+        )
+    if not isinstance(jti, str) or not jti:
+        raise JwtValidationFailed("the JWT's jti claim is not a non-empty string", code="invalid_jti")
+    iss = claims.get("iss")
+    try:
+        first = replay.jti_first_use(issuer=iss if isinstance(iss, str) else "", jti=jti, until=until, now=now)
+    except replay.ReplayStateUnavailable as e:
+        logger.error("replay check unavailable", extra={"error": str(e)})
+        raise JwtValidationFailed(
+            "the JWT could not be checked for replay (the shared cache is unavailable)", code="replay_state_unavailable"
+        ) from e
+    if not first:
+        raise JwtValidationFailed(
+            "the JWT was already used: its jti was accepted before (replay)", code="token_replayed"
+        )
 
 
 def _is_number(value: Any) -> bool:
@@ -501,6 +752,9 @@ class SetVariable(Policy):
             props.fail(f"{where}.value", "is required for set and add")
         if verb != "clear" and value_type != "any" and not (isinstance(value, str) and "$(" in value):
             value = _coerce(value, value_type, lambda problem: props.fail(f"{where}.value", problem))
+        literal = not (isinstance(value, str) and "$(" in value)
+        if verb != "clear" and name == "message.status.code" and literal and not _is_http_status(value):
+            props.fail(f"{where}.value", f"{value!r} is not an HTTP status code (a whole number from 100 to 599)")
         return _Action(verb, name, value, value_type)
 
     def run(self, context: Context) -> None:
@@ -512,17 +766,37 @@ class SetVariable(Policy):
             if isinstance(value, str) and "$(" in value:
                 value = context.interpolate(value)
                 if action.type != "any":
-                    value = _coerce(value, action.type, self._runtime_failure(action))
+                    value = _coerce(value, action.type, self._runtime_failure(action, template=action.value))
             if action.verb == "set":
                 context.set(action.name, value)
             else:
                 context.add(action.name, value)
 
-    def _runtime_failure(self, action: _Action) -> Callable[[str], Any]:
+    def _runtime_failure(self, action: _Action, *, template: str) -> Callable[[str], Any]:
+        # A value read from the request that does not convert is the caller's mistake (400); one read from
+        # anything else is the API's (500).
+        from_request = "$(request." in template
+
         def fail(problem: str) -> Any:
-            raise AssemblyError(RUNTIME_ERROR, f"set-variable '{self.title}': {action.name} {problem}.", status=500)
+            raise AssemblyError(
+                RUNTIME_ERROR,
+                f"set-variable '{self.title}': {action.name} {problem}.",
+                status=400 if from_request else 500,
+                reason="Bad Request" if from_request else "",
+            )
 
         return fail
+
+
+def _is_http_status(value: Any) -> bool:
+    """True for a whole number an HTTP answer can carry as its status (RFC 9110 section 15: 100 to 599)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) == 3:
+        value = int(value)
+    return isinstance(value, int) and 100 <= value <= 599
 
 
 def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:

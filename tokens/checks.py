@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError
 
 from tokens.errors import DocumentError, PolicyConfigError, PublishError
@@ -42,7 +42,36 @@ def check_publications(app_configs: Any = None, databases: Any = None, **kwargs:
                         id="tokens.E001",
                     )
                 )
+                continue
+            errors.extend(_algorithm_conflicts(publication))
     except DatabaseError:
         # Not migrated yet (this check also runs before `migrate` applies anything): nothing to check.
         return []
     return errors
+
+
+def _algorithm_conflicts(publication: Any) -> list[CheckMessage]:
+    """tokens.W001: a served publication signs with a key in another algorithm than the key's one (possible
+    only for keys used with two algorithms before keys had one): it is served, but cannot be republished, and
+    the JWKS announces the key's algorithm, not the one its tokens carry."""
+    from tokens.assembly import assembly_compile
+    from tokens.documents import document_describe
+    from tokens.runtime import CatalogCryptoResolver
+
+    try:
+        assembly_compile(
+            document_describe(publication.document).assembly,
+            CatalogCryptoResolver(publication.catalog, publishing=True),
+        )
+    except PolicyConfigError as e:
+        return [
+            Warning(
+                f"{publication.api} published in {publication.catalog} signs with another algorithm than its "
+                f"key's: {e}",
+                hint="Give the API a key of its own (rotate_keyprofile --keystore, or a new key profile created "
+                "with --alg) and publish it again; until then verifiers that match the JWKS alg refuse its tokens.",
+                obj=publication,
+                id="tokens.W001",
+            )
+        ]
+    return []

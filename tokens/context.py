@@ -26,14 +26,22 @@ class RequestHeaders:
 
     From a WSGI environ they are read one at a time, on demand: a gateway call reads two or three headers,
     and parsing all of them for every call would cost more than most policies do.
+
+    ``Cookie`` is never shown to an assembly: the gateway may share its origin with the console, so a browser
+    sends the console's session cookie with a gateway call, and an assembly that could read it (say, into a
+    ``Location`` to another site) would steal an administrator's session. Gateway clients authenticate with
+    client ids, never cookies.
     """
 
     _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+    HIDDEN = frozenset({"cookie"})
 
     def __init__(self, *, headers: Mapping[str, str] | None = None, environ: Mapping[str, Any] | None = None) -> None:
         self._environ = environ
         self._changed: dict[str, str | None] = (
-            {name.lower(): value for name, value in headers.items()} if headers is not None else {}
+            {name.lower(): value for name, value in headers.items() if name.lower() not in self.HIDDEN}
+            if headers is not None
+            else {}
         )
 
     def _environ_key(self, name: str) -> str:
@@ -42,7 +50,7 @@ class RequestHeaders:
     def get(self, name: str) -> str | None:
         if name in self._changed:
             return self._changed[name]
-        if self._environ is None:
+        if self._environ is None or name in self.HIDDEN:
             return None
         value = self._environ.get(self._environ_key(name))
         return value if isinstance(value, str) else None
@@ -56,7 +64,7 @@ class RequestHeaders:
     def as_dict(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for key, value in (self._environ or {}).items():
-            if key.startswith("HTTP_") and isinstance(value, str):
+            if key.startswith("HTTP_") and key != "HTTP_COOKIE" and isinstance(value, str):
                 found[key[5:].lower().replace("_", "-")] = value
         for name, key in self._SPECIAL.items():
             if self._environ is not None and self._environ.get(key):

@@ -11,6 +11,12 @@ class DocumentError(PortalError):
     default_code = "invalid_document"
 
 
+class StaleDocumentError(PortalError):
+    """A document replacement was based on a version of the document that is no longer the stored one."""
+
+    default_code = "precondition_failed"
+
+
 class PolicyConfigError(PortalError):
     """A policy's configuration is refused at publish, naming the policy title and the property."""
 

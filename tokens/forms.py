@@ -252,9 +252,8 @@ class _KeyedPolicyForm(PolicyForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         crypto, jwk = cleaned.get("jws_crypto"), cleaned.get("jws_jwk")
-        if crypto and jwk:
-            self.add_error("jws_jwk", "Choose a crypto object or a JWK variable, not both.")
-        elif not crypto and not jwk and "jws_jwk" not in self.errors:
+        # Both may be set: the crypto object wins, as in API Connect.
+        if not crypto and not jwk and "jws_jwk" not in self.errors:
             self.add_error("jws_crypto", "Choose a crypto object (or name a variable holding a JWK).")
         return cleaned
 
@@ -308,7 +307,8 @@ class JwtGenerateForm(_KeyedPolicyForm):
         label="Sign JWK variable",
         required=False,
         validators=[variable_validator],
-        help_text="Instead of a crypto object: the variable holding a private JWK.",
+        help_text="Instead of a crypto object: the variable holding a private JWK or a JWK set (its own kid goes "
+        "into the header). With a crypto object set too, the crypto object wins, as in API Connect.",
     )
     PROPERTIES = {
         "jwt": "jwt",
@@ -361,7 +361,14 @@ class JwtValidateForm(_KeyedPolicyForm):
         label="Verify JWK variable",
         required=False,
         validators=[variable_validator],
-        help_text="Instead of a crypto object: the variable holding a public JWK.",
+        help_text="Instead of a crypto object: the variable holding a public JWK or a JWK set (searched by the "
+        "token's kid and alg). With a crypto object set too, the crypto object wins, as in API Connect.",
+    )
+    jti_replay_check = forms.BooleanField(
+        label="Reject replayed tokens",
+        required=False,
+        help_text="Beyond API Connect: accept each token (by its iss and jti) once until it expires, across every "
+        "process sharing the cache; a token without jti is refused.",
     )
     PROPERTIES = {
         "jwt": "jwt",
@@ -370,7 +377,15 @@ class JwtValidateForm(_KeyedPolicyForm):
         "aud_claim": "aud-claim",
         "jws_crypto": "jws-crypto",
         "jws_jwk": "jws-jwk",
+        "jti_replay_check": "jti-replay-check",
     }
+
+    def properties(self) -> dict[str, Any]:
+        """As the base form, with an unchecked replay check left out of the document (it is off by default)."""
+        properties = super().properties()
+        if not properties.get("jti-replay-check"):
+            properties["jti-replay-check"] = None
+        return properties
 
 
 class ThrowForm(PolicyForm):

@@ -16,22 +16,38 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Literal
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from josepy import jwa  # noqa: TID251
 
 from tokens.untrusted import MAX_NESTING, nesting_exceeds
 
 __all__ = [
     "ALGORITHMS",
+    "JWE_ALGORITHMS",
+    "JWE_ENCRYPTIONS",
+    "MAX_JWE_BYTES",
     "MAX_TOKEN_BYTES",
     "JoseError",
     "JoseErrorReason",
+    "JweKey",
+    "JweKeySet",
+    "JwkSet",
     "JwsKey",
+    "decrypt_compact",
+    "encrypt_compact",
+    "is_compact_jwe",
     "sign_compact",
     "verify_compact",
 ]
@@ -52,7 +68,7 @@ ALGORITHMS: Final[tuple[str, ...]] = (
 )
 MAX_TOKEN_BYTES: Final = 8192
 
-JoseErrorReason = Literal["size", "malformed", "algorithm", "header", "signature", "key"]
+JoseErrorReason = Literal["size", "malformed", "algorithm", "header", "signature", "key", "decryption"]
 
 _ALGORITHM_SET: Final = frozenset(ALGORITHMS)
 # RFC 7518 section 3.4: each ES* algorithm is bound to one curve.
@@ -389,9 +405,9 @@ class JwsKey:
         if kty == "oct":
             key = cls.from_secret(_jwk_bytes(members, "k"))
         elif kty == "RSA":
-            key = _rsa_key_from_jwk(cls, members)
+            key = _jws_key(cls, _rsa_key_from_jwk(members))
         elif kty == "EC":
-            key = _ec_key_from_jwk(cls, members)
+            key = _jws_key(cls, _ec_key_from_jwk(members))
         else:
             raise JoseError("key", "The JWK 'kty' must be 'oct', 'RSA' or 'EC'.")
         if "alg" in members:
@@ -517,7 +533,16 @@ def _jwk_int(members: dict[str, Any], name: str, max_bytes: int | None = None) -
     return int.from_bytes(raw, "big")
 
 
-def _rsa_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
+_AnyKey = rsa.RSAPrivateKey | rsa.RSAPublicKey | ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey
+
+
+def _jws_key(cls: type[JwsKey], key: _AnyKey) -> JwsKey:
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        return cls.from_private_key(key)
+    return cls.from_public_key(key)
+
+
+def _rsa_key_from_jwk(members: dict[str, Any]) -> rsa.RSAPrivateKey | rsa.RSAPublicKey:
     if "oth" in members:
         raise JoseError("key", "Multi-prime RSA JWKs ('oth') are not supported.")
     n_bytes = _jwk_bytes(members, "n")
@@ -532,7 +557,7 @@ def _rsa_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
             public = public_numbers.public_key()
         except ValueError as e:
             raise JoseError("key", "The RSA JWK does not describe a valid public key.") from e
-        return cls.from_public_key(public)
+        return public
     crt_names = ("p", "q", "dp", "dq", "qi")
     present = [name for name in crt_names if name in members]
     d = _jwk_int(members, "d", modulus_length)
@@ -548,10 +573,10 @@ def _rsa_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
         private = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, public_numbers).private_key()
     except ValueError as e:
         raise JoseError("key", "The RSA JWK does not describe a valid private key.") from e
-    return cls.from_private_key(private)
+    return private
 
 
-def _ec_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
+def _ec_key_from_jwk(members: dict[str, Any]) -> ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey:
     crv = members.get("crv")
     curve = _CURVE_BY_JWK_CRV.get(crv) if isinstance(crv, str) else None
     if curve is None:
@@ -567,11 +592,135 @@ def _ec_key_from_jwk(cls: type[JwsKey], members: dict[str, Any]) -> JwsKey:
     try:
         public_numbers = ec.EllipticCurvePublicNumbers(coordinates[0], coordinates[1], curve)
         if len(coordinates) == 2:
-            return cls.from_public_key(public_numbers.public_key())
-        private = ec.EllipticCurvePrivateNumbers(coordinates[2], public_numbers).private_key()
+            return public_numbers.public_key()
+        return ec.EllipticCurvePrivateNumbers(coordinates[2], public_numbers).private_key()
     except ValueError as e:
         raise JoseError("key", "The EC JWK does not describe a valid key on its curve.") from e
-    return cls.from_private_key(private)
+
+
+_MAX_SHOWN_KID = 64
+_SHOWABLE_KID = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
+
+
+def _shown_kid(kid: str) -> str:
+    """A kid to name in a message: only short, plain ones, so a message never carries arbitrary token text."""
+    if len(kid) <= _MAX_SHOWN_KID and set(kid) <= _SHOWABLE_KID:
+        return f"kid '{kid}'"
+    return "its kid"
+
+
+class _OtherKid:
+    """The index entry for a token kid that no key of the set carries."""
+
+
+_OTHER_KID: Final = _OtherKid()
+_KidQuery = str | None | _OtherKid
+
+
+class JwkSet:
+    """One JWK or a JWK set (RFC 7517 sections 4 and 5), parsed once, choosing keys by dictionary lookup.
+
+    Verification picks the one key that fits a token's ``alg`` among the keys carrying the token's ``kid``
+    (when no key carries it, among the keys without ``kid``; a token without ``kid``, among all keys); a single
+    JWK (not a set) fits every ``kid``.
+    Signing picks the one key with a private part that may use the algorithm, and names it in the header by
+    the JWK's own ``kid`` (as API Connect does), or by its RFC 7638 thumbprint when it has none. Each choice
+    is computed at construction, so a request costs a lookup, never a scan or a parse.
+    """
+
+    __slots__ = ("_algorithms", "_kids", "_signing", "_verifying", "is_set", "size")
+
+    def __init__(self, entries: list[tuple[str | None, JwsKey]], *, is_set: bool) -> None:
+        """Internal: use ``from_json``."""
+        self.is_set = is_set
+        self.size = len(entries)
+        self._kids = frozenset(kid for kid, _ in entries if kid is not None)
+        self._algorithms = frozenset().union(*(key._allowed for _, key in entries))
+        # Each choice is the key, or the number of keys that fit when that is not exactly one.
+        self._verifying: dict[tuple[_KidQuery, str], JwsKey | int] = {}
+        self._signing: dict[str, tuple[JwsKey, str] | int] = {}
+        queries: list[_KidQuery] = [None, _OTHER_KID, *sorted(self._kids)]
+        for alg in ALGORITHMS:
+            for query in queries:
+                fitting = [key for kid, key in entries if alg in key._allowed and _kid_fits(kid, query, is_set)]
+                self._verifying[query, alg] = fitting[0] if len(fitting) == 1 else len(fitting)
+            signers = [(key, kid or key.thumbprint()) for kid, key in entries if alg in key._signers]
+            self._signing[alg] = signers[0] if len(signers) == 1 else len(signers)
+
+    def __repr__(self) -> str:
+        return f"<JwkSet {'set' if self.is_set else 'single'} of {self.size}>"
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | str) -> JwkSet:
+        """Parse a JWK or a JWK set (an object with ``keys``), given as a dict or as JSON text.
+
+        A set's members that are not usable here (another ``kty``, ``use`` other than ``sig``, a key too
+        small) are left out, as RFC 7517 section 5 allows; a set with no usable member, a member that is not
+        an object, a non-string ``kid`` or a single JWK that is not usable raise ``JoseError('key')``.
+        """
+        members = _jwk_members(value)
+        if "keys" not in members:
+            kid = members.get("kid")
+            if kid is not None and not isinstance(kid, str):
+                raise JoseError("key", "The JWK 'kid' must be a string.")
+            return cls([(kid, JwsKey.from_jwk(members))], is_set=False)
+        listed = members["keys"]
+        if not isinstance(listed, list) or not listed:
+            raise JoseError("key", "The JWK set's 'keys' must be a non-empty list of JWKs.")
+        entries: list[tuple[str | None, JwsKey]] = []
+        refusals: list[str] = []
+        for index, member in enumerate(listed):
+            if not isinstance(member, dict):
+                raise JoseError("key", f"The JWK set's key {index} is not a JSON object.")
+            kid = member.get("kid")
+            if kid is not None and not isinstance(kid, str):
+                raise JoseError("key", f"The 'kid' of the JWK set's key {index} must be a string.")
+            try:
+                entries.append((kid, JwsKey.from_jwk(member)))
+            except JoseError as e:
+                refusals.append(f"key {index}: {e}")
+        if not entries:
+            raise JoseError("key", f"The JWK set has no key usable for signatures ({'; '.join(refusals[:3])}).")
+        return cls(entries, is_set=True)
+
+    def verification_key(self, kid: object, alg: str) -> JwsKey:
+        """The one key for a token with this header ``kid`` (any JSON value) and ``alg``.
+
+        Raises ``JoseError('algorithm')`` when no key of the set allows ``alg``, ``JoseError('key')`` when no
+        key or several keys fit.
+        """
+        query: _KidQuery = kid if isinstance(kid, str) and kid in self._kids else None
+        if query is None and isinstance(kid, str) and self.is_set:
+            query = _OTHER_KID
+        choice = self._verifying.get((query, alg), 0)
+        if isinstance(choice, JwsKey):
+            return choice
+        if alg not in self._algorithms:
+            raise JoseError("algorithm", _algorithm_refusal(alg, "the configured key"))
+        token = f"a token with {_shown_kid(kid)}" if isinstance(kid, str) else "a token without kid"
+        if choice == 0:
+            raise JoseError("key", f"No key in the JWK set fits {token} and algorithm {alg}.")
+        raise JoseError(
+            "key", f"{choice} keys in the JWK set fit {token} and algorithm {alg}; give each key its own kid."
+        )
+
+    def signing_key(self, alg: str) -> tuple[JwsKey, str]:
+        """The one key that signs ``alg`` and the ``kid`` for the header. Raises ``JoseError('key')`` when
+        no key or several keys of the set can sign it."""
+        choice = self._signing.get(alg, 0)
+        if isinstance(choice, tuple):
+            return choice
+        if choice == 0:
+            raise JoseError("key", f"The JWK cannot sign {alg}: no key in it is private, of a type and 'alg' for it.")
+        raise JoseError("key", f"{choice} keys in the JWK set can sign {alg}; keep one private key per algorithm.")
+
+
+def _kid_fits(kid: str | None, query: _KidQuery, is_set: bool) -> bool:
+    if not is_set or query is None:
+        return True
+    if query is _OTHER_KID:
+        return kid is None
+    return kid == query
 
 
 def sign_compact(*, claims: dict[str, Any], key: JwsKey, alg: str, kid: str | None) -> str:
@@ -603,9 +752,12 @@ def sign_compact(*, claims: dict[str, Any], key: JwsKey, alg: str, kid: str | No
 
 
 def verify_compact(
-    token: str, *, keys: Sequence[JwsKey], algorithms: Iterable[str] | None = None
+    token: str, *, keys: Sequence[JwsKey] | JwkSet, algorithms: Iterable[str] | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify a compact JWS against ``keys`` and return ``(header, claims)``; claims are not checked here.
+
+    ``keys`` is a sequence of keys to try, or a ``JwkSet`` that chooses the one key by the header's ``kid``
+    and ``alg`` (``'key'`` when none or several fit).
 
     Checks, in order, each failure a ``JoseError`` with this ``reason``:
     ``'size'`` over ``MAX_TOKEN_BYTES``; ``'malformed'`` unless exactly three canonical, unpadded base64url
@@ -646,9 +798,12 @@ def verify_compact(
         algorithms = frozenset(algorithms)
     if alg not in _ALGORITHM_SET or (algorithms is not None and alg not in algorithms):
         raise JoseError("algorithm", _algorithm_refusal(alg, "this verifier"))
-    if not keys:
+    if isinstance(keys, JwkSet):
+        candidates = [keys.verification_key(header.get("kid"), alg)]
+    elif not keys:
         raise JoseError("key", "No key is configured to verify the token.")
-    candidates = [key for key in keys if alg in key._allowed]
+    else:
+        candidates = [key for key in keys if alg in key._allowed]
     if not candidates:
         raise JoseError("algorithm", _algorithm_refusal(alg, "the configured key"))
     # RFC 7515 section 4.1.11: an extension we would have to understand; we understand none.
@@ -678,3 +833,439 @@ def _algorithm_refusal(alg: object, whom: str) -> str:
     if isinstance(alg, str) and alg in _ALGORITHM_SET:
         return f"The algorithm {alg} is not allowed for {whom}."
     return "The token names an unsupported algorithm."
+
+
+# -- JWE (RFC 7516), compact serialization, over cryptography primitives ----------------------------------------
+
+JWE_ALGORITHMS: Final[tuple[str, ...]] = (
+    "RSA-OAEP",
+    "RSA-OAEP-256",
+    "ECDH-ES",
+    "ECDH-ES+A128KW",
+    "ECDH-ES+A256KW",
+    "A128KW",
+    "A256KW",
+    "dir",
+)
+JWE_ENCRYPTIONS: Final[tuple[str, ...]] = ("A128GCM", "A192GCM", "A256GCM", "A128CBC-HS256", "A256CBC-HS512")
+# A nested JWS of MAX_TOKEN_BYTES, base64url-encoded again after encryption, plus an 8192-bit RSA encrypted key
+# and the header: anything longer is refused before any decryption (RFC 7516 section 11: bound the work).
+MAX_JWE_BYTES: Final = 16384
+
+# RFC 7518 section 5: the content encryption key's length for each "enc"; section 4.4: each AES key wrap's KEK.
+_CEK_BYTES: Final[dict[str, int]] = {
+    "A128GCM": 16,
+    "A192GCM": 24,
+    "A256GCM": 32,
+    "A128CBC-HS256": 32,
+    "A256CBC-HS512": 64,
+}
+_KW_BYTES: Final[dict[str, int]] = {"A128KW": 16, "A256KW": 32, "ECDH-ES+A128KW": 16, "ECDH-ES+A256KW": 32}
+_CBC_HMAC_HASHES: Final[dict[str, Callable[[], hashes.HashAlgorithm]]] = {
+    "A128CBC-HS256": hashes.SHA256,
+    "A256CBC-HS512": hashes.SHA512,
+}
+# RFC 7518 section 4.3: RSA-OAEP is OAEP with SHA-1 and MGF1-SHA-1 (as specified; SHA-1 is sound inside OAEP).
+_OAEP_HASHES: Final[dict[str, Callable[[], hashes.HashAlgorithm]]] = {
+    "RSA-OAEP": hashes.SHA1,
+    "RSA-OAEP-256": hashes.SHA256,
+}
+_JWE_ALGORITHM_SET: Final = frozenset(JWE_ALGORITHMS)
+_JWE_ENCRYPTION_SET: Final = frozenset(JWE_ENCRYPTIONS)
+_DECRYPTION_FAILED: Final = "The token does not decrypt with the configured key."
+
+
+class JweKey:
+    """A key to encrypt to (public RSA or EC, or a secret) or to decrypt with (private RSA or EC, or a secret).
+
+    RSA keys use RSA-OAEP and RSA-OAEP-256, EC keys (P-256, P-384, P-521) ECDH-ES with or without AES key wrap,
+    secrets of 16 or 32 bytes A128KW or A256KW, and a secret as long as a content encryption key ``dir``.
+    RSA1_5 is not offered at all (RFC 8725 section 3.2 and the Bleichenbacher attacks on it).
+    """
+
+    __slots__ = ("_private", "_public", "_secret", "can_decrypt", "kind")
+
+    def __init__(
+        self,
+        *,
+        kind: Literal["RSA", "EC", "oct"],
+        public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None = None,
+        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+        secret: bytes = b"",
+    ) -> None:
+        """Internal: use the ``from_*`` class methods."""
+        self.kind = kind
+        self._public = public
+        self._private = private
+        self._secret = secret
+        self.can_decrypt = private is not None or bool(secret)
+
+    def __repr__(self) -> str:
+        role = "secret" if self.kind == "oct" else ("private" if self._private is not None else "public")
+        return f"<JweKey {self.kind} {role}>"
+
+    @classmethod
+    def from_private_key(cls, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> JweKey:
+        """A key that decrypts (and encrypts to itself). Raises ``JoseError('key')`` for an unsupported key."""
+        if isinstance(key, rsa.RSAPrivateKey):
+            _check_rsa_size(key.public_key())
+            return cls(kind="RSA", public=key.public_key(), private=key)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            _ec_algorithm(key.curve)
+            return cls(kind="EC", public=key.public_key(), private=key)
+        raise JoseError("key", "Only RSA and EC (P-256, P-384, P-521) private keys can decrypt tokens.")
+
+    @classmethod
+    def from_public_key(cls, key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> JweKey:
+        """A key to encrypt to. Raises ``JoseError('key')`` for an unsupported key."""
+        if isinstance(key, rsa.RSAPublicKey):
+            _check_rsa_size(key)
+            return cls(kind="RSA", public=key)
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            _ec_algorithm(key.curve)
+            return cls(kind="EC", public=key)
+        raise JoseError("key", "Only RSA and EC (P-256, P-384, P-521) public keys can encrypt tokens.")
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> JweKey:
+        """A shared secret for A128KW (16 bytes), A256KW (32 bytes) or ``dir`` (the ``enc``'s key length)."""
+        if not isinstance(secret, bytes | bytearray) or len(secret) < 16:
+            raise JoseError("key", "A secret for JWE must be at least 16 bytes long.")
+        return cls(kind="oct", secret=bytes(secret))
+
+    @classmethod
+    def from_jwk(cls, jwk: dict[str, Any] | str) -> JweKey:
+        """A key from a JWK (``RSA``, ``EC`` or ``oct``); ``use`` other than ``enc`` is refused, and so is an
+        ``alg`` member that is not a JWE key management algorithm this key type can use."""
+        members = _jwk_members(jwk)
+        if members.get("use", "enc") != "enc":
+            raise JoseError("key", "The JWK is not meant for encryption (its 'use' is not 'enc').")
+        kty = members.get("kty")
+        key: JweKey
+        if kty == "oct":
+            key = cls.from_secret(_jwk_bytes(members, "k"))
+        elif kty in ("RSA", "EC"):
+            material = _rsa_key_from_jwk(members) if kty == "RSA" else _ec_key_from_jwk(members)
+            if isinstance(material, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+                key = cls.from_private_key(material)
+            else:
+                key = cls.from_public_key(material)
+        else:
+            raise JoseError("key", "The JWK 'kty' must be 'oct', 'RSA' or 'EC'.")
+        alg = members.get("alg")
+        if alg is not None and (not isinstance(alg, str) or alg not in key.key_algorithms()):
+            raise JoseError("key", "The JWK 'alg' is not a JWE key management algorithm this key type can use.")
+        return key
+
+    def key_algorithms(self) -> frozenset[str]:
+        """The JWE ``alg`` values this key may be used with."""
+        if self.kind == "RSA":
+            return frozenset(_OAEP_HASHES)
+        if self.kind == "EC":
+            return frozenset(("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW"))
+        names = {"dir"}
+        names.update(name for name in ("A128KW", "A256KW") if len(self._secret) == _KW_BYTES[name])
+        return frozenset(names)
+
+
+def _content_encrypt(enc: str, cek: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes, bytes]:
+    """(iv, ciphertext, tag) for RFC 7518 sections 5.2 (AES-CBC with HMAC) and 5.3 (AES-GCM)."""
+    if enc in _CBC_HMAC_HASHES:
+        half = len(cek) // 2
+        mac_key, enc_key, iv = cek[:half], cek[half:], os.urandom(16)
+        padder = sym_padding.PKCS7(128).padder()
+        padded = padder.update(plaintext) + padder.finalize()
+        encryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).encryptor()
+        ciphertext = encryptor.update(padded) + encryptor.finalize()
+        return iv, ciphertext, _cbc_tag(enc, mac_key, aad, iv, ciphertext)
+    iv = os.urandom(12)
+    sealed = AESGCM(cek).encrypt(iv, plaintext, aad)
+    return iv, sealed[:-16], sealed[-16:]
+
+
+def _cbc_tag(enc: str, mac_key: bytes, aad: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+    # RFC 7518 section 5.2.2.1: HMAC over AAD || IV || ciphertext || AL (AAD length in bits, 64-bit big-endian),
+    # truncated to the first half.
+    mac = crypto_hmac.HMAC(mac_key, _CBC_HMAC_HASHES[enc]())
+    mac.update(aad + iv + ciphertext + (len(aad) * 8).to_bytes(8, "big"))
+    return mac.finalize()[: len(mac_key)]
+
+
+def _content_decrypt(enc: str, cek: bytes, iv: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes:
+    if len(cek) != _CEK_BYTES[enc]:
+        raise JoseError("decryption", _DECRYPTION_FAILED)
+    try:
+        if enc in _CBC_HMAC_HASHES:
+            half = len(cek) // 2
+            mac_key, enc_key = cek[:half], cek[half:]
+            if len(iv) != 16 or not hmac.compare_digest(_cbc_tag(enc, mac_key, aad, iv, ciphertext), tag):
+                raise JoseError("decryption", _DECRYPTION_FAILED)
+            decryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).decryptor()
+            padded = decryptor.update(ciphertext) + decryptor.finalize()
+            unpadder = sym_padding.PKCS7(128).unpadder()
+            return unpadder.update(padded) + unpadder.finalize()
+        if len(iv) != 12 or len(tag) != 16:
+            raise JoseError("decryption", _DECRYPTION_FAILED)
+        return AESGCM(cek).decrypt(iv, ciphertext + tag, aad)
+    except (InvalidTag, ValueError) as e:  # a padding error after a good tag still says nothing more
+        raise JoseError("decryption", _DECRYPTION_FAILED) from e
+
+
+def _concat_kdf(shared: bytes, *, algorithm_id: str, length: int, header: dict[str, Any]) -> bytes:
+    """RFC 7518 section 4.6.2: Concat KDF (NIST SP 800-56A) with SHA-256 over the ECDH shared secret."""
+    apu = _header_bytes(header, "apu")
+    apv = _header_bytes(header, "apv")
+
+    def with_length(data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + data
+
+    algorithm = with_length(algorithm_id.encode("ascii"))
+    other_info = algorithm + with_length(apu) + with_length(apv) + (length * 8).to_bytes(4, "big")
+    return ConcatKDFHash(algorithm=hashes.SHA256(), length=length, otherinfo=other_info).derive(shared)
+
+
+def _header_bytes(header: dict[str, Any], name: str) -> bytes:
+    value = header.get(name)
+    if value is None:
+        return b""
+    if not isinstance(value, str):
+        raise JoseError("header", f"The token header member '{name}' is not base64url text.")
+    try:
+        encoded = value.encode("ascii")
+        if encoded.translate(None, _BASE64URL_ALPHABET):
+            raise ValueError("not base64url")
+        return _b64url_decode(encoded)
+    except ValueError as e:
+        raise JoseError("header", f"The token header member '{name}' is not base64url text.") from e
+
+
+def _ecdh_key_length(alg: str, enc: str) -> tuple[str, int]:
+    """The Concat KDF AlgorithmID and key length: the enc's CEK for direct ECDH-ES, else the KEK."""
+    if alg == "ECDH-ES":
+        return enc, _CEK_BYTES[enc]
+    return alg, _KW_BYTES[alg]
+
+
+def _epk_public(header: dict[str, Any], curve: ec.EllipticCurve) -> ec.EllipticCurvePublicKey:
+    """The ephemeral public key of the header, which must be a valid point on the recipient key's curve
+    (an off-curve point is the invalid-curve attack that recovers the private key)."""
+    epk = header.get("epk")
+    if not isinstance(epk, dict) or epk.get("kty") != "EC" or "d" in epk:
+        raise JoseError("header", "The token header's 'epk' is not a public EC JWK.")
+    try:
+        public = _ec_key_from_jwk(epk)
+    except JoseError as e:
+        raise JoseError("header", f"The token header's 'epk' is not usable: {e}") from e
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != curve.name:
+        raise JoseError("header", "The token header's 'epk' is not on the curve of the configured key.")
+    return public
+
+
+def encrypt_compact(
+    plaintext: bytes, *, key: JweKey, alg: str, enc: str, kid: str | None = None, cty: str | None = None
+) -> str:
+    """Encrypt ``plaintext`` as a compact JWE with header ``{"alg", "enc", "kid"?, "cty"?}``.
+
+    Raises ``JoseError``: ``'algorithm'`` for an ``alg`` or ``enc`` not supported or not fit for this key (a
+    ``dir`` secret must be exactly the ``enc``'s key length), ``'size'`` if the token would exceed
+    ``MAX_JWE_BYTES``.
+    """
+    if alg not in _JWE_ALGORITHM_SET or alg not in key.key_algorithms():
+        raise JoseError("algorithm", f"The key management algorithm {alg} is not available for this key.")
+    if enc not in _JWE_ENCRYPTION_SET:
+        raise JoseError("algorithm", f"The content encryption {enc} is not supported.")
+    header: dict[str, Any] = {"alg": alg, "enc": enc}
+    if kid is not None:
+        header["kid"] = kid
+    if cty is not None:
+        header["cty"] = cty
+    encrypted_key = b""
+    if alg == "dir":
+        if len(key._secret) != _CEK_BYTES[enc]:
+            raise JoseError("algorithm", f"A 'dir' secret for {enc} must be {_CEK_BYTES[enc]} bytes long.")
+        cek = key._secret
+    elif alg in _OAEP_HASHES:
+        assert isinstance(key._public, rsa.RSAPublicKey)
+        cek = os.urandom(_CEK_BYTES[enc])
+        hash_type = _OAEP_HASHES[alg]()
+        encrypted_key = key._public.encrypt(
+            cek, padding.OAEP(mgf=padding.MGF1(hash_type), algorithm=hash_type, label=None)
+        )
+    elif alg.startswith("ECDH-ES"):
+        assert isinstance(key._public, ec.EllipticCurvePublicKey)
+        ephemeral = ec.generate_private_key(key._public.curve)
+        header["epk"] = _ec_thumbprint_members(ephemeral.public_key())
+        shared = ephemeral.exchange(ec.ECDH(), key._public)
+        algorithm_id, length = _ecdh_key_length(alg, enc)
+        derived = _concat_kdf(shared, algorithm_id=algorithm_id, length=length, header=header)
+        if alg == "ECDH-ES":
+            cek = derived
+        else:
+            cek = os.urandom(_CEK_BYTES[enc])
+            encrypted_key = aes_key_wrap(derived, cek)
+    else:
+        cek = os.urandom(_CEK_BYTES[enc])
+        encrypted_key = aes_key_wrap(key._secret, cek)
+    protected = _b64url_encode(json.dumps(header, separators=(",", ":")).encode("ascii"))
+    # RFC 7516 section 5.1 step 14: the additional authenticated data is ASCII(BASE64URL(protected header)).
+    iv, ciphertext, tag = _content_encrypt(enc, cek, plaintext, protected)
+    token = b".".join(
+        (protected, _b64url_encode(encrypted_key), _b64url_encode(iv), _b64url_encode(ciphertext), _b64url_encode(tag))
+    )
+    if len(token) > MAX_JWE_BYTES:
+        raise JoseError("size", f"The encrypted token would be larger than {MAX_JWE_BYTES} bytes.")
+    return token.decode("ascii")
+
+
+def is_compact_jwe(token: str) -> bool:
+    """Whether ``token`` has the five parts of a compact JWE (a compact JWS has three)."""
+    return isinstance(token, str) and token.count(".") == 4
+
+
+def decrypt_compact(
+    token: str, *, keys: Sequence[JweKey], algorithms: Iterable[str] | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Decrypt a compact JWE with the first of ``keys`` that opens it; returns ``(header, plaintext)``.
+
+    Checks, in order, each failure a ``JoseError``: ``'size'`` over ``MAX_JWE_BYTES`` (before any parsing or
+    decryption); ``'malformed'`` unless five canonical base64url parts (only the encrypted key may be empty)
+    with a UTF-8 JSON object header; ``'algorithm'`` for an ``alg`` or ``enc`` not supported (RSA1_5 among
+    them), outside ``algorithms``, or usable by none of ``keys``; ``'header'`` for ``zip`` (compression of
+    secret data leaks it, and inflating is unbounded work), ``crit``, or a bad ``epk``; ``'key'`` if ``keys``
+    is empty; ``'decryption'`` when no key decrypts it, with one message whatever failed (no oracle).
+    """
+    if not isinstance(token, str):
+        raise JoseError("malformed", "The token must be text.")
+    if len(token) > MAX_JWE_BYTES:
+        raise JoseError("size", f"The encrypted token is larger than {MAX_JWE_BYTES} bytes.")
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError:
+        raise JoseError("malformed", "The token contains characters outside base64url.") from None
+    parts = raw.split(b".")
+    if len(parts) != 5 or b"" in (parts[0], parts[2], parts[3], parts[4]) or raw.translate(None, _COMPACT_ALPHABET):
+        raise JoseError("malformed", "The token is not five unpadded base64url parts joined by dots.")
+    try:
+        header_json, encrypted_key, iv, ciphertext, tag = (_b64url_decode(part) for part in parts)
+    except ValueError as e:
+        raise JoseError("malformed", "The token has a part that is not canonical base64url.") from e
+    header = _json_object(header_json, "header")
+    alg, enc = header.get("alg"), header.get("enc")
+    if alg == "RSA1_5":
+        raise JoseError("algorithm", "The key management algorithm RSA1_5 is refused (RFC 8725 section 3.2).")
+    if not isinstance(alg, str) or alg not in _JWE_ALGORITHM_SET:
+        raise JoseError("algorithm", "The token names an unsupported key management algorithm.")
+    if not isinstance(enc, str) or enc not in _JWE_ENCRYPTION_SET:
+        raise JoseError("algorithm", "The token names an unsupported content encryption.")
+    if algorithms is not None and alg not in frozenset(algorithms):
+        raise JoseError("algorithm", f"The key management algorithm {alg} is not allowed for this verifier.")
+    if "zip" in header:
+        raise JoseError("header", "Compressed tokens ('zip') are refused.")
+    if "crit" in header:
+        raise JoseError("header", "The token header lists critical extensions ('crit'), none supported.")
+    if not keys:
+        raise JoseError("key", "No key is configured to decrypt the token.")
+    candidates = [key for key in keys if key.can_decrypt and alg in key.key_algorithms()]
+    if not candidates:
+        raise JoseError("algorithm", f"The key management algorithm {alg} is not allowed for the configured key.")
+    aad = parts[0]  # the protected header as sent (RFC 7516 section 5.2 step 14)
+    for key in candidates:
+        try:
+            cek = _unwrap_cek(key, header, alg, enc, encrypted_key)
+            return header, _content_decrypt(enc, cek, iv, ciphertext, tag, aad)
+        except JoseError as e:
+            if e.reason == "header":
+                raise
+    raise JoseError("decryption", _DECRYPTION_FAILED)
+
+
+def _unwrap_cek(key: JweKey, header: dict[str, Any], alg: str, enc: str, encrypted_key: bytes) -> bytes:
+    """The content encryption key; ``JoseError('decryption')`` for any failure, ``'header'`` for a bad epk."""
+    try:
+        if alg == "dir":
+            if encrypted_key:
+                raise JoseError("decryption", _DECRYPTION_FAILED)
+            return key._secret
+        if alg in _OAEP_HASHES:
+            assert isinstance(key._private, rsa.RSAPrivateKey)
+            hash_type = _OAEP_HASHES[alg]()
+            return key._private.decrypt(
+                encrypted_key, padding.OAEP(mgf=padding.MGF1(hash_type), algorithm=hash_type, label=None)
+            )
+        if alg.startswith("ECDH-ES"):
+            assert isinstance(key._private, ec.EllipticCurvePrivateKey)
+            epk = _epk_public(header, key._private.curve)
+            shared = key._private.exchange(ec.ECDH(), epk)
+            algorithm_id, length = _ecdh_key_length(alg, enc)
+            derived = _concat_kdf(shared, algorithm_id=algorithm_id, length=length, header=header)
+            if alg == "ECDH-ES":
+                if encrypted_key:
+                    raise JoseError("decryption", _DECRYPTION_FAILED)
+                return derived
+            return aes_key_unwrap(derived, encrypted_key)
+        return aes_key_unwrap(key._secret, encrypted_key)
+    except (ValueError, InvalidUnwrap) as e:
+        raise JoseError("decryption", _DECRYPTION_FAILED) from e
+
+
+class JweKeySet:
+    """One JWK or a JWK set for encryption (``jwe-jwk``), parsed once.
+
+    Encryption uses the one key that allows the ``alg``, named by its own ``kid``; decryption tries the keys
+    carrying the token's ``kid`` (or, when none does, the keys without ``kid``; for a token without ``kid``,
+    every key), chosen by dictionary lookup.
+    """
+
+    __slots__ = ("_all", "_by_kid", "_encrypting", "_kidless")
+
+    def __init__(self, entries: list[tuple[str | None, JweKey]]) -> None:
+        """Internal: use ``from_json``."""
+        self._all = entries
+        self._by_kid: dict[str, list[JweKey]] = {}
+        for kid, key in entries:
+            if kid is not None:
+                self._by_kid.setdefault(kid, []).append(key)
+        self._kidless = [key for kid, key in entries if kid is None]
+        self._encrypting: dict[str, list[tuple[JweKey, str | None]]] = {
+            alg: [(key, kid) for kid, key in entries if alg in key.key_algorithms()] for alg in JWE_ALGORITHMS
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | str) -> JweKeySet:
+        """Parse a JWK or a JWK set. A set's members unusable for encryption are left out (RFC 7517 section 5);
+        raises ``JoseError('key')`` when nothing usable is left or a single JWK is not usable."""
+        members = _jwk_members(value)
+        listed = members.get("keys") if "keys" in members else [members]
+        if not isinstance(listed, list) or not listed:
+            raise JoseError("key", "The JWK set's 'keys' must be a non-empty list of JWKs.")
+        entries: list[tuple[str | None, JweKey]] = []
+        refusals: list[str] = []
+        for member in listed:
+            if not isinstance(member, dict):
+                raise JoseError("key", "A JWK must be a JSON object.")
+            kid = member.get("kid")
+            if kid is not None and not isinstance(kid, str):
+                raise JoseError("key", "The JWK 'kid' must be a string.")
+            try:
+                entries.append((kid, JweKey.from_jwk(member)))
+            except JoseError as e:
+                if "keys" not in members:
+                    raise
+                refusals.append(str(e))
+        if not entries:
+            raise JoseError("key", f"The JWK set has no key usable for encryption ({'; '.join(refusals[:3])}).")
+        return cls(entries)
+
+    def encryption_key(self, alg: str) -> tuple[JweKey, str | None]:
+        """The one key that may be used with ``alg``, and its ``kid``. Raises ``JoseError('key')`` otherwise."""
+        fitting = self._encrypting.get(alg, [])
+        if len(fitting) != 1:
+            count = "No key" if not fitting else f"{len(fitting)} keys"
+            raise JoseError("key", f"{count} in the JWK set can be used with {alg}; keep exactly one.")
+        return fitting[0]
+
+    def decryption_keys(self, kid: object) -> list[JweKey]:
+        """The keys to try for a token with this header ``kid``."""
+        if isinstance(kid, str):
+            return self._by_kid.get(kid) or self._kidless
+        return [key for _, key in self._all]

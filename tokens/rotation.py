@@ -190,24 +190,39 @@ def keyprofile_rotate(
     with transaction.atomic():
         old = lifecycle.active_binding(catalog=catalog, name=name)
         if old is None:
-            raise RotationError(f"Key profile '{name}' has no active version in {catalog}.")
+            raise RotationError(
+                f"Key profile '{name}' has no active version in {catalog}.", code="no_active_version", conflict=True
+            )
         old = (
             KeyProfileBinding.objects.select_for_update(of=("self",)).select_related("profile__keystore").get(pk=old.pk)
         )
         if old.state != State.ACTIVE:
-            raise RotationError(f"{old.profile} stopped being active in {catalog} while this rotation started.")
+            raise RotationError(
+                f"{old.profile} stopped being active in {catalog} while this rotation started.",
+                code="no_active_version",
+                conflict=True,
+            )
         pending = lifecycle.profile_bindings(catalog=catalog, name=name).filter(state=State.NEXT).first()
         if pending is not None:
             raise RotationError(
                 f"A rotation of '{name}' is already pending in {catalog}: version {pending.profile.version} "
-                f"starts signing at {pending.activates_at:%Y-%m-%d %H:%M:%S} UTC."
+                f"starts signing at {pending.activates_at:%Y-%m-%d %H:%M:%S} UTC.",
+                code="rotation_pending",
+                conflict=True,
             )
         if old.profile.keystore is None:
-            raise RotationError(f"{old.profile} has no keystore: there is no key to rotate.")
+            raise RotationError(
+                f"{old.profile} has no keystore: there is no key to rotate.", code="no_keystore", conflict=True
+            )
         taken = set(old.profile.organization.keyprofiles.filter(name=name).values_list("version", flat=True))
         version = new_version or lifecycle.version_after(old.profile.version, taken)
         if version in taken:
-            raise RotationError(f"Version {version} of '{name}' exists already; choose another --profile-version.")
+            raise RotationError(
+                f"Version {version} of '{name}' exists already; choose another --profile-version.",
+                code="version_taken",
+                field="version",
+                conflict=True,
+            )
         renames = _renames(old, f"tlsp-{old.profile.name}V{version}")
         key_name = next((n for n in renames if n.endswith("-key")), "")
         publications = _served(catalog)
@@ -218,7 +233,9 @@ def keyprofile_rotate(
             raise RotationError(
                 f"The grace period {_seconds(grace)} is shorter than {_seconds(minimum)}, the longest token "
                 f"validity among the APIs that sign with {old.profile}: tokens minted just before the rotation "
-                "would fail."
+                "would fail.",
+                code="grace_too_short",
+                field="grace",
             )
         activates_at = moment + settle
         plan = RotationPlan(
@@ -273,7 +290,7 @@ def wait_for_propagation(seconds: float) -> None:
 
 def _check_moves(publications: list[Publication], renames: dict[str, str], new: KeyProfileBinding) -> None:
     """Refuse the rotation unless every API it will move compiles with the new version signing."""
-    resolver = CatalogCryptoResolver(new.catalog, also_signing=frozenset({new.pk}))
+    resolver = CatalogCryptoResolver(new.catalog, also_signing=frozenset({new.pk}), publishing=True)
     for publication in publications:
         snapshot = document_with_renamed_keys(publication.document, renames)
         if snapshot is None:
@@ -281,7 +298,9 @@ def _check_moves(publications: list[Publication], renames: dict[str, str], new: 
         try:
             assembly_compile(document_describe(snapshot).assembly, resolver)
         except (DocumentError, PolicyConfigError, PublishError) as e:
-            raise RotationError(f"{publication.api} cannot use the new key {new.profile}: {e}") from e
+            raise RotationError(
+                f"{publication.api} cannot use the new key {new.profile}: {e}", code="api_cannot_use_key", conflict=True
+            ) from e
 
 
 def _activate_due(binding: KeyProfileBinding, *, actor: Actor, now: datetime) -> bool:
@@ -304,13 +323,36 @@ def _check_source(template: Keystore, source: KeySource) -> None:
     """Refuse a key source that cannot replace ``template`` (checked in a dry run too)."""
     if source.keystore is not None:
         if source.keystore.organization_id != template.organization_id:
-            raise RotationError(f"Keystore '{source.keystore.name}' belongs to another organization.")
+            raise RotationError(f"Keystore '{source.keystore.name}' belongs to another organization.", field="keystore")
         if source.keystore.kind != template.kind:
-            raise RotationError(f"Keystore '{source.keystore.name}' is not of the same kind as '{template.name}'.")
+            raise RotationError(
+                f"Keystore '{source.keystore.name}' is not of the same kind as '{template.name}'.",
+                code="keystore_kind_mismatch",
+                field="keystore",
+            )
+        _check_source_algorithm(template, source.keystore)
     if source.bits is not None and template.key_type != "RSA":
         raise RotationError(
             f"--bits sets an RSA key size, but '{template.name}' holds a {template.key_type} key; "
-            "a generated key keeps the current key's type (and curve)."
+            "a generated key keeps the current key's type (and curve).",
+            field="bits",
+        )
+
+
+def _check_source_algorithm(template: Keystore, keystore: Keystore) -> None:
+    """The new key signs with the algorithm the old one was fixed to (one key, one algorithm)."""
+    algorithm = template.algorithm
+    if not algorithm:
+        return
+    if algorithm not in keystore.signing_algorithms():
+        raise RotationError(
+            f"'{template.name}' signs with {algorithm}, which does not fit the {keystore.key_type} key of "
+            f"'{keystore.name}'."
+        )
+    if keystore.algorithm and keystore.algorithm != algorithm:
+        raise RotationError(
+            f"'{template.name}' signs with {algorithm}, but '{keystore.name}' signs with {keystore.algorithm} only "
+            "(one key, one algorithm)."
         )
 
 

@@ -18,12 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyprofiles import keymaterial, selectors
-from keyprofiles.models import CryptoObject, KeyProfileBinding
+from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
 from keyprofiles.sealing import SealingError
 from portal.invalidation import VersionWatch
 from portal.models import Catalog
 from tokens import credentials, jose
-from tokens.assembly import CompiledAssembly, SigningMaterial, VerificationMaterial, assembly_compile
+from tokens.assembly import (
+    CompiledAssembly,
+    EncryptionMaterial,
+    SigningMaterial,
+    VerificationMaterial,
+    assembly_compile,
+)
 from tokens.documents import Operation, document_describe
 from tokens.models import ConsumerApp, Publication
 
@@ -41,11 +47,20 @@ class CatalogCryptoResolver:
     rotation validate during the grace period (Keycloak's passive keys).
     """
 
-    def __init__(self, catalog: Catalog, *, also_signing: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self, catalog: Catalog, *, also_signing: frozenset[int] = frozenset(), publishing: bool = False
+    ) -> None:
         """``also_signing``: bindings treated as active for signing (a rotation checks, before the new version
-        signs, that every API it moves can sign with it)."""
+        signs, that every API it moves can sign with it).
+
+        ``publishing``: hold signing policies to the algorithm fixed for each key, and collect in
+        ``algorithm_uses`` the keys a policy signs with, so that the publication can fix their algorithm. A
+        snapshot already served is compiled without it: it was accepted when it was published.
+        """
         self.catalog = catalog
         self.also_signing = also_signing
+        self.publishing = publishing
+        self.algorithm_uses: list[tuple[Keystore, str]] = []
 
     def _object(self, name: str) -> CryptoObject:
         crypto_object = (
@@ -80,6 +95,37 @@ class CatalogCryptoResolver:
             return SigningMaterial(jose.JwsKey.from_secret(material.secret), material.kid)
         assert material.private_key is not None
         return SigningMaterial(jose.JwsKey.from_private_key(material.private_key), material.kid)
+
+    def encrypting(self, name: str) -> EncryptionMaterial:
+        crypto_object = self._object(name)
+        material = self._material(crypto_object)
+        if material.secret is not None:
+            return EncryptionMaterial(jose.JweKey.from_secret(material.secret), material.kid)
+        assert material.public_key is not None
+        return EncryptionMaterial(jose.JweKey.from_public_key(material.public_key), material.kid)
+
+    def decrypting(self, name: str) -> EncryptionMaterial:
+        crypto_object = self._object(name)
+        if crypto_object.role == CryptoObject.Role.CERTIFICATE:
+            raise LookupError(f"'{name}' is a certificate; decrypting needs a private key or secret (a '-key' object)")
+        material = self._material(crypto_object)
+        if material.secret is not None:
+            return EncryptionMaterial(jose.JweKey.from_secret(material.secret), material.kid)
+        assert material.private_key is not None
+        return EncryptionMaterial(jose.JweKey.from_private_key(material.private_key), material.kid)
+
+    def signing_algorithm_use(self, name: str, alg: str) -> None:
+        if not self.publishing:
+            return
+        keystore = self._object(name).keystore
+        if keystore is None:
+            return
+        if keystore.algorithm and keystore.algorithm != alg:
+            raise LookupError(
+                f"{alg} cannot sign with '{name}': its key signs with {keystore.algorithm} only "
+                "(one key, one algorithm; the JWKS states it)"
+            )
+        self.algorithm_uses.append((keystore, alg))
 
     def verifying(self, name: str) -> VerificationMaterial:
         crypto_object = self._object(name)
@@ -196,7 +242,7 @@ def _jwks(catalog: Catalog) -> bytes:
             {
                 "kid": kid,
                 "use": "sig",
-                "alg": _default_algorithm(jwk),
+                "alg": _jwks_algorithm(crypto_object, jwk),
                 "x5c": [keymaterial.certificate_der_b64(pem) for pem in _pems(certificate.certificate_pem + chain_pem)],
                 "x5t#S256": keymaterial.certificate_sha256_thumbprint(certificate.certificate_pem),
             }
@@ -205,7 +251,12 @@ def _jwks(catalog: Catalog) -> bytes:
     return json.dumps({"keys": list(keys.values())}, separators=(",", ":")).encode()
 
 
-def _default_algorithm(jwk: dict[str, Any]) -> str:
+def _jwks_algorithm(crypto_object: CryptoObject, jwk: dict[str, Any]) -> str:
+    """The algorithm the key signs with: fixed per keystore (RFC 8725 section 3.1), so that verifiers that
+    match a token's ``alg`` to the JWK's (PyJWT ``PyJWKClient``, joserfc, node jose) accept it. A trusted
+    certificate signs elsewhere; it is announced with its key type's natural algorithm."""
+    if crypto_object.keystore is not None and crypto_object.keystore.effective_algorithm:
+        return crypto_object.keystore.effective_algorithm
     if jwk.get("kty") == "EC":
         return {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[jwk["crv"]]
     return "RS256"

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from keyprofiles.models import Keystore
+from keyprofiles.services import keystore_algorithm_fix
 from portal.invalidation import bump_version
 from portal.models import Catalog, Organization
 from portal.services import Actor, audit_record
 from tokens import credentials
 from tokens.assembly import assembly_compile
 from tokens.documents import ApiDescription, document_describe, document_load, document_to_text
-from tokens.errors import DocumentError, PolicyConfigError, PublishError
+from tokens.errors import DocumentError, PolicyConfigError, PublishError, StaleDocumentError
 from tokens.models import Api, ConsumerApp, Publication
 from tokens.runtime import CatalogCryptoResolver
 
@@ -67,15 +70,80 @@ def api_import(*, organization: Organization, data: bytes | str, actor: Actor) -
     return api_save(organization=organization, document=document_load(data), actor=actor)
 
 
+def api_etag(api: Api) -> str:
+    """The strong entity tag of an API version's stored document (RFC 9110 section 8.8.3), quoted: equal
+    documents give equal tags, any change of the document gives another."""
+    return '"' + hashlib.sha256(api.document_text.encode()).hexdigest()[:32] + '"'
+
+
+@transaction.atomic
+def api_create(*, organization: Organization, document: dict[str, Any], actor: Actor) -> Api:
+    """Create the API version a document describes. Raises DocumentError for a malformed document, and a
+    conflicting DocumentError (``name_taken``) when that name and version exist: replacing a document is
+    ``api_replace``, which checks the caller saw the current one."""
+    description = document_describe(document)
+    if Api.objects.filter(organization=organization, name=description.name, version=description.version).exists():
+        raise DocumentError(
+            f"The API {description.name} {description.version} exists; replace its document instead.",
+            code="name_taken",
+            conflict=True,
+        )
+    api, _ = api_save(organization=organization, document=document, actor=actor)
+    return api
+
+
+@transaction.atomic
+def api_replace(*, api: Api, document: dict[str, Any], expected_etag: str, actor: Actor) -> Api:
+    """Replace an API version's document with one describing the same name and version.
+
+    ``expected_etag`` is the ``api_etag`` the caller last saw; raises StaleDocumentError when the stored
+    document has changed since (checked under a row lock, so two writers cannot both win), DocumentError
+    for a malformed document or one naming another API or version.
+    """
+    current = Api.objects.select_for_update().get(pk=api.pk)
+    if api_etag(current) != expected_etag:
+        raise StaleDocumentError(f"{current} changed since it was read; fetch it again and reapply the change.")
+    description = document_describe(document)
+    if (description.name, description.version) != (current.name, current.version):
+        raise DocumentError(
+            f"The document describes {description.name} {description.version}, not {current.name} "
+            f"{current.version}; post it as a new API instead.",
+            code="identity_mismatch",
+        )
+    replaced, _ = api_save(organization=current.organization, document=document, actor=actor)
+    return replaced
+
+
 def api_compile_check(*, document: dict[str, Any], catalog: Catalog) -> ApiDescription:
     """Compile a document's assembly against a catalog's crypto objects, as publishing would.
 
     Returns the document's description. Raises DocumentError, PolicyConfigError or PublishError naming what
     is wrong.
     """
-    description = document_describe(document)
-    assembly_compile(description.assembly, CatalogCryptoResolver(catalog))
+    description, _ = _compile_for_publishing(document=document, catalog=catalog)
     return description
+
+
+def _compile_for_publishing(
+    *, document: dict[str, Any], catalog: Catalog
+) -> tuple[ApiDescription, list[tuple[Keystore, str]]]:
+    """The document's description and the (keystore, algorithm) pairs its signing policies use."""
+    description = document_describe(document)
+    resolver = CatalogCryptoResolver(catalog, publishing=True)
+    assembly_compile(description.assembly, resolver)
+    return description, resolver.algorithm_uses
+
+
+def _fix_signing_algorithms(*, uses: list[tuple[Keystore, str]], actor: Actor, api: Api) -> None:
+    """Fix the algorithm of each key the publication signs with, on its first use (one key, one algorithm).
+
+    Raises PublishError naming both algorithms when two policies sign with one key in different algorithms.
+    """
+    for keystore, alg in uses:
+        try:
+            keystore_algorithm_fix(keystore=keystore, algorithm=alg, actor=actor, reason=f"published {api}")
+        except ValidationError as e:
+            raise PublishError("; ".join(e.messages)) from e
 
 
 def api_publish(
@@ -120,7 +188,7 @@ def api_publish(
 def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any], keep_state: bool) -> Publication:
     if catalog.organization_id != api.organization_id:
         raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
-    description = api_compile_check(document=document, catalog=catalog)
+    description, algorithm_uses = _compile_for_publishing(document=document, catalog=catalog)
     if (description.name, description.version) != (api.name, api.version):
         raise PublishError(
             f"The document describes {description.name} {description.version}, not {api.name} {api.version}."
@@ -139,6 +207,7 @@ def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, An
             code="base_path_taken",
             conflict=True,
         )
+    _fix_signing_algorithms(uses=algorithm_uses, actor=actor, api=api)
     # Another version of the same API in this catalog gives way: one version serves a base path.
     Publication.objects.filter(catalog=catalog, api__name=api.name, api__organization=api.organization).exclude(
         api=api
@@ -212,7 +281,9 @@ def publication_set_state(*, publication: Publication, state: str, actor: Actor)
     if state not in ALLOWED_TRANSITIONS.get(publication.state, set()):
         raise PublishError(
             f"{publication.api} in {publication.catalog} is {publication.state}; it cannot become {state}"
-            + (" (publish it again instead)." if publication.state == Publication.State.RETIRED else ".")
+            + (" (publish it again instead)." if publication.state == Publication.State.RETIRED else "."),
+            code="invalid_transition",
+            conflict=True,
         )
     previous = publication.state
     publication.state = state
@@ -259,6 +330,32 @@ def app_create(
 
 
 @transaction.atomic
+def app_subscribe_served(*, app: ConsumerApp, actor: Actor) -> list[Publication]:
+    """Subscribe an app to every API its catalog serves (published or deprecated), as the console does for a
+    new app. Returns the publications it is now subscribed to."""
+    served = list(
+        Publication.objects.filter(catalog=app.catalog).exclude(state=Publication.State.RETIRED).select_related("api")
+    )
+    for publication in served:
+        app_subscribe(app=app, publication=publication, actor=actor)
+    return served
+
+
+@transaction.atomic
+def app_delete(*, app: ConsumerApp, actor: Actor) -> None:
+    """Delete a consumer app: its client id and secret stop working on every node within seconds."""
+    audit_record(
+        actor=actor,
+        action="app.delete",
+        target=app,
+        organization=app.catalog.organization,
+        detail={"catalog": app.catalog.slug, "client_id": app.client_id},
+    )
+    app.delete()
+    bump_version()
+
+
+@transaction.atomic
 def app_reset_secret(*, app: ConsumerApp, actor: Actor) -> str:
     """Give the app a new secret (the old one stops working on every node within seconds)."""
     app = ConsumerApp.objects.select_for_update().get(pk=app.pk)
@@ -290,9 +387,12 @@ def app_reset_client_id(*, app: ConsumerApp, actor: Actor) -> str:
 
 @transaction.atomic
 def app_subscribe(*, app: ConsumerApp, publication: Publication, actor: Actor) -> None:
-    """Subscribe an app to a publication of its own catalog. Idempotent."""
+    """Subscribe an app to a publication of its own catalog. Idempotent. Raises ValidationError for another
+    catalog's publication or a retired one."""
     if publication.catalog_id != app.catalog_id:
         raise ValidationError(f"{app} lives in {app.catalog}; it cannot subscribe to an API in {publication.catalog}.")
+    if not publication.is_served:
+        raise ValidationError(f"{publication.api} is retired in {publication.catalog}.")
     app.subscriptions.add(publication)
     audit_record(
         actor=actor,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 from django.db import DatabaseError
@@ -13,8 +12,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from portal.gateway_http import (
     DEFAULT_BODY_CONTENT_TYPE,
+    SUBRESOURCE_DESTINATIONS,
     gateway_error,
     header_value,
+    is_allowed_header_value,
     is_forbidden_header,
     is_header_name,
 )
@@ -59,27 +60,14 @@ def jwks(request: HttpRequest, organization: str, catalog: str) -> HttpResponse:
 
 @csrf_exempt
 def gateway_call(request: HttpRequest, organization: str, catalog: str, path: str) -> HttpResponse:
-    started = time.perf_counter()
-    response = _call(request, organization, catalog, "/" + path)
-    if logger.isEnabledFor(logging.INFO):
-        logger.info(
-            "gateway call",
-            extra={
-                "request_id": getattr(request, "request_id", ""),
-                "organization": organization,
-                "catalog": catalog,
-                "api": getattr(response, "api_name", ""),
-                "method": request.method,
-                "path": "/" + path,
-                "status": response.status_code,
-                "outcome": "success" if response.status_code < 400 else "refused",
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-    return response
+    """A call to a published API: its assembly's answer, or the gateway's JSON error. The gateway's handler
+    logs one line per call (portal/gateway_log.py); this view names the API in ``request.gateway_api``."""
+    return _call(request, organization, catalog, "/" + path)
 
 
 def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> HttpResponse:
+    if request.META.get("HTTP_SEC_FETCH_DEST") in SUBRESOURCE_DESTINATIONS:
+        return gateway_error(403, "A browser may not load a gateway answer as a script, style sheet or worker.")
     state = _catalog_state(organization, catalog)
     if isinstance(state, HttpResponse):
         return state
@@ -87,6 +75,7 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     if found is None:
         return gateway_error(404, f"No API is published at {path} in {organization}/{catalog}.")
     route, operation_path = found
+    request.gateway_api = route.api  # type: ignore[attr-defined]  # the call's log line names it
     verb = (request.method or "GET").upper()
     operation, allowed = route.match(operation_path, verb)
     if operation is None:
@@ -117,7 +106,6 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     except AssemblyError as e:
         return gateway_error(e.status, e.message, headers=e.headers, reason=e.reason)
     response = _response_from(context)
-    response.api_name = route.api  # type: ignore[attr-defined]
     if route.deprecated:
         response["Deprecation"] = "true"
     return response
@@ -133,16 +121,26 @@ def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     return request.body if declared != "0" else b""
 
 
+# RFC 9110 sections 15.2, 15.3.5 and 15.4.5: these answers carry no content; bytes sent anyway would be read as
+# the start of the next answer on a kept-alive connection.
+_WITHOUT_CONTENT = frozenset({*range(100, 200), 204, 304})
+
+
 def _response_from(context: Context) -> HttpResponse:
-    status = context.get("message.status.code")
-    try:
-        status = int(status)
-    except (TypeError, ValueError):
-        status = 500
-    if not 100 <= status <= 599:
-        status = 500
+    code = context.get("message.status.code")
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
+        status = int(code)
+    if status is None or not 100 <= status <= 599:
+        shown = repr(code) if len(repr(code)) <= 40 else repr(code)[:37] + "..."
+        logger.warning("gateway: an assembly set message.status.code to %s", shown)
+        return gateway_error(500, f"The API set message.status.code to {shown}, which is not an HTTP status code.")
     reason = context.get("message.status.reason")
+    if reason == "OK" and status != 200:
+        reason = None  # the context's default: a status set without its reason gets its own phrase
     body: Any = context.get("message.body")
+    if status in _WITHOUT_CONTENT:
+        body = None
     content_type = context.get("message.headers.content-type")
     if isinstance(body, dict | list | bool | int | float):
         payload = json.dumps(body).encode()
@@ -167,7 +165,11 @@ def _response_from(context: Context) -> HttpResponse:
     for original, value in context.message_headers.values():
         if original.lower() == "content-type":
             continue
-        if not is_header_name(original) or is_forbidden_header(original):
+        if (
+            not is_header_name(original)
+            or is_forbidden_header(original)
+            or not is_allowed_header_value(original, value)
+        ):
             # Dropped, not fatal: the rest of the answer is the API's; the log says which header and why.
             logger.warning("gateway: dropped the response header %r an assembly set (not allowed)", original[:64])
             continue

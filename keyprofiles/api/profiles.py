@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from keyprofiles import selectors, services
-from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore, Truststore, validate_semver
+from keyprofiles.models import SIGNING_ALGORITHMS, KeyProfile, KeyProfileBinding, Keystore, Truststore, validate_semver
 from portal import selectors as portal_selectors
 from portal.api.permissions import OperatorOrReadingAuditor
 from portal.api.schema import responses
@@ -85,6 +85,12 @@ class KeyProfileListCreateApi(OrganizationApi):
         keystore = serializers.CharField(max_length=100, required=False, help_text="Keystore name.")
         truststore = serializers.CharField(max_length=100, required=False, help_text="Truststore name.")
         version = serializers.CharField(max_length=32, default="1.0.0", validators=[validate_semver])
+        alg = serializers.ChoiceField(
+            choices=SIGNING_ALGORITHMS,
+            required=False,
+            help_text="The one JWS algorithm the keystore's key signs with (default: fixed by the first API that "
+            "signs with it); the JWKS states it.",
+        )
         catalogs = serializers.ListField(
             child=serializers.SlugField(max_length=50), default=list, max_length=100, help_text="Catalog slugs."
         )
@@ -114,6 +120,7 @@ class KeyProfileListCreateApi(OrganizationApi):
             keystore=_named(organization, Keystore, "keystore", data.get("keystore")),
             truststore=_named(organization, Truststore, "truststore", data.get("truststore")),
             catalogs=catalogs,
+            algorithm=data.get("alg", ""),
             actor=self.actor,
         )
         names = [o.name for binding in profile.bindings.all() for o in binding.crypto_objects.order_by("pk")]

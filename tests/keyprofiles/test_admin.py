@@ -389,6 +389,36 @@ def test_keyprofile_form_refuses_a_version_that_is_not_semver(
     assert not CryptoObject.objects.exists()
 
 
+def test_keyprofile_form_fixes_the_chosen_signing_algorithm(
+    console: Client, organization: Organization, keystore: Keystore, sandbox: Catalog
+) -> None:
+    response = console.post(
+        reverse("admin:keyprofiles_keyprofile_add"),
+        {"organization": organization.pk, "title": "JWT Keyprofile", "version": "1.0.0", "keystore": keystore.pk,
+         "algorithm": "PS512", "catalogs": [sandbox.pk]},
+    )  # fmt: skip
+    assert response.status_code == 302
+    keystore.refresh_from_db()
+    assert keystore.algorithm == "PS512"
+
+
+def test_keyprofile_form_refuses_an_algorithm_the_key_cannot_use_beside_the_field(
+    console: Client, organization: Organization, keystore: Keystore, sandbox: Catalog
+) -> None:
+    # Twin of the test above: an EC algorithm for the RSA key.
+    response = console.post(
+        reverse("admin:keyprofiles_keyprofile_add"),
+        {"organization": organization.pk, "title": "JWT Keyprofile", "version": "1.0.0", "keystore": keystore.pk,
+         "algorithm": "ES256", "catalogs": [sandbox.pk]},
+    )  # fmt: skip
+    html = response.content.decode()
+    assert rows_with_errors(html) == ["algorithm"]
+    assert "ES256 cannot be used with this RSA key" in form_row(html, "algorithm")
+    assert not KeyProfile.objects.exists()
+    keystore.refresh_from_db()
+    assert keystore.algorithm == ""
+
+
 def test_keyprofile_enable_page_enables_in_another_catalog(
     console: Client, organization: Organization, keystore: Keystore, production: Catalog, actor: Actor
 ) -> None:

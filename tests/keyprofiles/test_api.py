@@ -250,6 +250,8 @@ def test_create_a_key_profile_enabled_in_sandbox(
         ({"title": "P", "keystore": "JWT Keystore", "catalogs": ["nowhere"]}, "catalogs", 400),
         ({"title": "P", "keystore": "JWT Keystore", "version": "1.0"}, "version", 400),
         ({"title": "P"}, "", 400),
+        ({"title": "P", "keystore": "JWT Keystore", "alg": "RS257"}, "alg", 400),
+        ({"title": "P", "keystore": "JWT Keystore", "alg": "ES256"}, "algorithm", 400),
     ],
 )
 def test_key_profile_refusals_store_nothing(
@@ -259,6 +261,15 @@ def test_key_profile_refusals_store_nothing(
     assert response.status_code == status
     assert field in response.json()["errors"]
     assert not KeyProfile.objects.exists()
+
+
+def test_a_key_profile_fixes_the_chosen_algorithm_of_its_keystore(
+    client: APIClient, operator: dict[str, str], keystore: Keystore
+) -> None:
+    body = {"title": "JWT Keyprofile", "keystore": "JWT Keystore", "alg": "PS256"}
+    assert client.post(f"{ORG}/key-profiles", body, format="json", **operator).status_code == 201
+    keystore.refresh_from_db()
+    assert keystore.algorithm == "PS256"
 
 
 def test_a_duplicate_key_profile_version_is_409(

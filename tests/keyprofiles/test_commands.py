@@ -364,6 +364,37 @@ def test_create_keyprofile_prints_both_crypto_object_names(organization: Organiz
     assert AuditEvent.objects.get(action="keyprofile.enable").actor == "cli:create_keyprofile"
 
 
+def test_create_keyprofile_alg_fixes_the_keystores_algorithm(organization: Organization) -> None:
+    run("generate_keystore", "JWT Keystore", "--cn", "jwt.demo.local")
+    facts = run("create_keyprofile", "JWT Keyprofile", "--keystore", "JWT Keystore", "--alg", "PS384", "--json").json()
+    assert facts["algorithm"] == "PS384"
+    assert Keystore.objects.get(name="JWT Keystore").algorithm == "PS384"
+    assert AuditEvent.objects.get(action="keystore.algorithm").detail["algorithm"] == "PS384"
+
+
+def test_create_keyprofile_alg_that_does_not_fit_the_key_is_refused(organization: Organization) -> None:
+    run("generate_keystore", "JWT Keystore", "--cn", "jwt.demo.local", "--key-type", "ec")
+    message = refused("create_keyprofile", "JWT Keyprofile", "--keystore", "JWT Keystore", "--alg", "PS384")
+    assert "PS384 cannot be used with this EC key; choose one of ES256" in message
+    assert not KeyProfile.objects.exists()
+    assert Keystore.objects.get(name="JWT Keystore").algorithm == ""
+
+
+def test_create_keyprofile_alg_other_than_the_keys_fixed_one_is_refused_naming_both(organization: Organization) -> None:
+    run("generate_keystore", "JWT Keystore", "--cn", "jwt.demo.local")
+    run("create_keyprofile", "JWT Keyprofile", "--keystore", "JWT Keystore", "--alg", "PS256")
+    message = refused("create_keyprofile", "Other Profile", "--keystore", "JWT Keystore", "--alg", "RS256")
+    assert "signs with PS256 only (one key, one algorithm), not RS256" in message
+    assert run("create_keyprofile", "Third Profile", "--keystore", "JWT Keystore", "--alg", "PS256").stdout
+
+
+def test_create_keyprofile_alg_without_a_keystore_is_refused(organization: Organization, files: dict[str, str]) -> None:
+    run("import_truststore", "Partners", "--certs", files["cas.pem"])
+    assert run("create_keyprofile", "Partner Profile", "--truststore", "Partners").stdout
+    message = refused("create_keyprofile", "Other Profile", "--truststore", "Partners", "--alg", "RS256")
+    assert "Only a profile with a keystore signs, so only it has an algorithm." in message
+
+
 def test_create_keyprofile_json(organization: Organization, production: Catalog) -> None:
     run("generate_keystore", "JWT Keystore", "--cn", "jwt.demo.local", "--key-type", "ec")
     facts = run(
@@ -383,6 +414,7 @@ def test_create_keyprofile_json(organization: Organization, production: Catalog)
         "title": "JWT Keyprofile",
         "name": "jwt-keyprofile",
         "version": "2.0.0",
+        "algorithm": "",
         "organization": "personal",
         "catalogs": ["sandbox", "production"],
         "crypto_objects": [
@@ -543,8 +575,9 @@ def test_check_key_expiry_json_when_nothing_expires(organization: Organization) 
 
 
 def test_check_key_expiry_refuses_a_negative_horizon(organization: Organization) -> None:
-    with pytest.raises(CommandError, match=re.escape("--within takes a number of days, 0 or more.")):
+    with pytest.raises(CommandError, match=re.escape("--within takes a number of days from 0 to 36525.")) as caught:
         call_command("check_key_expiry", "--within", "-1", stdout=io.StringIO())
+    assert caught.value.returncode == 2  # not 1, which tells cron that certificates expire
 
 
 # seed_demo: its key-material part

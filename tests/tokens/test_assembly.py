@@ -151,7 +151,6 @@ CONFIG_CASES = [
     case("jwt-generate", {"jws-crypto": KEY_OBJECT}, {"jws-crypto": CERT_OBJECT}, "jws-crypto",
          "crypto-certificate-cannot-sign"),
     case("jwt-generate", {}, {"jws-crypto": DELETE}, "jws-crypto", "no-key"),
-    case("jwt-generate", {}, {"jws-jwk": "my.jwk"}, "jws-jwk", "crypto-and-jwk"),
     case("jwt-generate/jwk", {"jws-jwk": "my.jwk"}, {"jws-jwk": "my jwk"}, "jws-jwk", "jwk-name"),
     case("jwt-generate", {"custom-kid-value-jws": "kid-1"}, {"custom-kid-value-jws": 7}, "custom-kid-value-jws",
          "custom-kid"),
@@ -167,7 +166,6 @@ CONFIG_CASES = [
     case("jwt-validate", {"jws-crypto": KEY_OBJECT}, {"jws-crypto": "personal_sandbox_nope-ca-0"}, "jws-crypto",
          "crypto-unknown"),
     case("jwt-validate", {}, {"jws-crypto": DELETE}, "jws-crypto", "no-key"),
-    case("jwt-validate", {}, {"jws-jwk": "my.jwk"}, "jws-jwk", "crypto-and-jwk"),
     case("jwt-validate/jwk", {"jws-jwk": "my.jwk"}, {"jws-jwk": "my jwk"}, "jws-jwk", "jwk-name"),
     case("jwt-validate", {"description": "checks"}, {"jws-alg": "RS256"}, "jws-alg", "unknown-property"),
     # set-variable
@@ -384,7 +382,7 @@ def test_set_variable_fails_at_run_time_when_a_read_value_has_the_wrong_type(
 
     assert run(assembly, make_context({"N": "7"})).get("n") == 7
     error = failure(assembly, make_context({"N": "seven"}))
-    assert (error.name, error.status) == ("RuntimeError", 500)
+    assert (error.name, error.status) == ("RuntimeError", 400)  # read from the request: the caller's mistake
     assert "set-variable 'sv': n 'seven' is not a number" in error.message
 
 

@@ -448,7 +448,7 @@ def test_saving_jwt_generate_and_jwt_validate_writes_apic_properties(operator: C
         ({"iss_claim": "not a variable"}, "iss_claim", "variable name"),
         ({"exp_claim": "0"}, "exp_claim", "greater than or equal to 1"),
         ({"jws_crypto": "", "jws_jwk": ""}, "jws_crypto", "Choose a crypto object"),
-        ({"jws_jwk": "my.jwk"}, "jws_jwk", "not both"),
+        ({"jws_jwk": "my jwk"}, "jws_jwk", "variable name"),
     ],
 )
 def test_a_bad_property_shows_beside_its_field_and_saves_nothing(
@@ -462,6 +462,36 @@ def test_a_bad_property_shows_beside_its_field_and_saves_nothing(
     assert response.status_code == 200
     assert re.search(rf'id="id_{field}_error" role="alert">.*{message}', response.content.decode(), re.S)
     assert tag(created_api) == before
+
+
+@pytest.mark.parametrize(("checkbox", "saved"), [("on", True), ("", None)])
+def test_the_replay_check_box_writes_jti_replay_check_only_when_ticked(
+    operator: Client, created_api: Api, checkbox: str, saved: bool | None
+) -> None:
+    validate = add_policy(operator, created_api, VALIDATE_CASE, "jwt-validate")
+    changes = {"jti_replay_check": checkbox} if checkbox else {}
+
+    response = operator.post(api_url(created_api, "tokens_api_policy", validate), validate_form(created_api, **changes))
+
+    assert response.status_code == 302
+    created_api.refresh_from_db()
+    _, config = console.policy_get(created_api.document, validate)
+    assert config.get("jti-replay-check") == saved
+
+
+def test_a_crypto_object_and_a_jwk_variable_together_are_kept_as_in_api_connect(
+    operator: Client, created_api: Api
+) -> None:
+    generate = add_policy(operator, created_api, GENERATE_CASE, "jwt-generate")
+
+    response = operator.post(
+        api_url(created_api, "tokens_api_policy", generate), generate_form(created_api, jws_jwk="my.jwk")
+    )
+
+    assert response.status_code == 302
+    created_api.refresh_from_db()
+    _, config = console.policy_get(created_api.document, generate)
+    assert (config["jws-crypto"], config["jws-jwk"]) == (KEY, "my.jwk")
 
 
 def test_a_validate_pattern_that_is_not_a_regular_expression_is_refused(operator: Client, created_api: Api) -> None:

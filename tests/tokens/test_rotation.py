@@ -665,7 +665,7 @@ def test_rotation_to_a_key_the_moved_api_cannot_sign_with_changes_nothing(
     )
     before = counts()
 
-    with pytest.raises(RotationError, match="RS256 does not fit the EC key"):
+    with pytest.raises(RotationError, match="signs with RS256, which does not fit the EC key of 'EC'"):
         rotate(sandbox_catalog, actor, source=KeySource(keystore=ec))
 
     assert counts() == before

@@ -763,7 +763,7 @@ def test_rotate_keyprofile_to_a_key_the_api_cannot_sign_with_fails_with_a_messag
 
     message = refused("rotate_keyprofile", PROFILE, "--catalog", "sandbox", "--keystore", "EC")
 
-    assert "RS256 does not fit the EC key" in message
+    assert "signs with RS256, which does not fit the EC key" in message
     assert snapshot() == before
 
 
@@ -789,7 +789,7 @@ def test_rotate_page_shows_a_key_the_api_cannot_sign_with(console: Client, ec_ke
     response = console.post(rotate_url(), form(source="keystore", keystore=ec_keystore.pk))
 
     assert response.status_code == 200
-    assert "RS256 does not fit the EC key" in response.content.decode()
+    assert "signs with RS256, which does not fit the EC key" in response.content.decode()
     assert snapshot() == before
 
 

@@ -13,6 +13,8 @@ from keyprofiles import selectors
 from keyprofiles.conf import keyprofiles_settings
 from portal.commands import PortalCommand
 
+MAX_WITHIN_DAYS = 36525  # a century; beyond, dates overflow
+
 
 class Command(PortalCommand):
     help = "List keystore and truststore certificates expiring within DAYS (default 30); exit 1 if any."
@@ -29,8 +31,9 @@ class Command(PortalCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         within = options["within"] if options["within"] is not None else keyprofiles_settings.EXPIRY_WARNING_DAYS
-        if within < 0:
-            raise CommandError("--within takes a number of days, 0 or more.")
+        # Exit status 2 for a usage error: 1 means "certificates expire" to the cron line that alerts on it.
+        if not 0 <= within <= MAX_WITHIN_DAYS:
+            raise CommandError(f"--within takes a number of days from 0 to {MAX_WITHIN_DAYS}.", returncode=2)
         found = selectors.certificates_expiring(within_days=within)
         if options["json"]:
             self.write_json(

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from keyprofiles import services
-from keyprofiles.models import CryptoObject, Keystore, Truststore
+from keyprofiles.models import SIGNING_ALGORITHMS, CryptoObject, Keystore, Truststore
 from portal.commands import PortalCommand
 
 
@@ -28,6 +28,13 @@ class Command(PortalCommand):
             "--profile-version",
             default="1.0.0",
             help="Semantic version (default 1.0.0); --version is Django's.",
+        )
+        parser.add_argument(
+            "--alg",
+            default="",
+            choices=SIGNING_ALGORITHMS,
+            help="The one JWS algorithm the keystore's key signs with (default: fixed by the first API that "
+            "signs with it).",
         )
         self.add_org_argument(parser)
         parser.add_argument(
@@ -61,6 +68,7 @@ class Command(PortalCommand):
                     keystore=keystore,
                     truststore=truststore,
                     catalogs=catalogs,
+                    algorithm=options["alg"],
                     actor=self.actor,
                 )
         except ValidationError as e:
@@ -72,6 +80,7 @@ class Command(PortalCommand):
                     "title": profile.title,
                     "name": profile.name,
                     "version": profile.version,
+                    "algorithm": keystore.algorithm if keystore is not None else "",
                     "organization": organization.slug,
                     "catalogs": slugs,
                     "crypto_objects": names,

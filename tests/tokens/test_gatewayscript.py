@@ -4,6 +4,7 @@ the compiled script."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
@@ -239,6 +240,21 @@ def test_a_script_cannot_set_cookies_or_security_headers(sandbox: Catalog, actor
     assert (answer.status, answer.body, answer.headers["x-allowed"]) == (200, b"headers", "yes")
     assert "set-cookie" not in answer.headers
     assert answer.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+def test_a_script_never_sees_the_consoles_cookies(sandbox: Catalog, actor: Actor) -> None:
+    source = """
+    var headers = context.request.headers;
+    session.output.write([require('apim').getvariable('request.headers.cookie'), headers.cookie, headers['x-note']]);
+    """
+    client_id = publish(sandbox, actor, name="cookie-reader", execute=[script("reader", source)])
+
+    answer = wsgi_call(
+        f"{GATEWAY}/cookie-reader/go",
+        headers={"X-IBM-Client-Id": client_id, "Cookie": "sessionid=s3ss10n", "X-Note": "visible"},
+    )
+
+    assert (answer.status, json.loads(answer.body)) == (200, [None, None, "visible"])
 
 
 def test_context_reject_fails_the_call_with_the_named_error(sandbox: Catalog, actor: Actor, client: Client) -> None:

@@ -50,8 +50,6 @@ State = KeyProfileBinding.State
 SERVICE_CLAIMS = ("iat", "exp")
 MIN_EXPIRES_IN = 1
 MAX_EXPIRES_IN = MAX_VALIDITY_SECONDS
-# The algorithm a key signs with when the caller names none: the key's natural one.
-_DEFAULT_ALGORITHM = {"RSA": "RS256", "oct": "HS256"}
 _CACHE_LIMIT = 1024
 
 
@@ -73,11 +71,14 @@ class ProfileSigner:
     version: str
     key: jose.JwsKey
     kid: str
+    # One key, one algorithm (RFC 8725 section 3.1): the keystore's fixed algorithm, or its natural one while
+    # none is fixed (RS256, the curve's ES*, HS256) -- what the JWKS states, so verifiers that match a token's
+    # alg against the JWK's accept the service's tokens.
+    algorithm: str
 
     @property
     def default_algorithm(self) -> str:
-        """RS256 for RSA, the curve's ES* for EC, HS256 for a shared secret."""
-        return _DEFAULT_ALGORITHM.get(self.key.kind) or min(self.key.allowed_algorithms())
+        return self.algorithm
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,15 @@ def signer_build(*, organization: str, catalog: str, profile: str, version: str 
         material = resolver.signing(key_object)
     except LookupError as e:
         raise TokenServiceError(str(e.args[0]) if e.args else str(e), code="key_unusable", conflict=True) from e
-    return ProfileSigner(crypto_object=key_object, version=binding.profile.version, key=material.key, kid=material.kid)
+    keystore = binding.profile.keystore
+    assert keystore is not None  # it has a -key object
+    return ProfileSigner(
+        crypto_object=key_object,
+        version=binding.profile.version,
+        key=material.key,
+        kid=material.kid,
+        algorithm=keystore.effective_algorithm,
+    )
 
 
 def verifier_build(*, organization: str, catalog: str, profile: str) -> ProfileVerifier:
@@ -287,7 +296,8 @@ def token_sign(
     ``jti``, a UUID4 ``jti``. The header carries ``alg``, ``typ`` and the key's RFC 7638 thumbprint as ``kid``.
 
     Raises TokenServiceError: ``registered_claim`` (``claims`` sets iat, exp, or jti while ``jti`` is asked),
-    ``expires_in_out_of_range``, ``algorithm_mismatch`` (``alg`` does not fit the key; both are named),
+    ``expires_in_out_of_range``, ``algorithm_mismatch`` (``alg`` does not fit the key, or is not the one
+    algorithm the key signs with; both are named),
     ``too_large`` (the token would exceed 8 KiB), and those of ``signer_build``; or TokenServiceNotFound.
     """
     reserved = [claim for claim in (*SERVICE_CLAIMS, *(("jti",) if jti else ())) if claim in claims]
@@ -311,6 +321,13 @@ def token_sign(
         raise TokenServiceError(
             f"{algorithm} does not fit the {signer.key.kind} key of '{signer.crypto_object}' "
             f"(allowed: {', '.join(sorted(allowed))}).",
+            code="algorithm_mismatch",
+            field="alg",
+        )
+    if algorithm != signer.algorithm:
+        raise TokenServiceError(
+            f"'{signer.crypto_object}' signs with {signer.algorithm} only, not {algorithm} (one key, one "
+            "algorithm: the JWKS states it, and verifiers hold the key to it).",
             code="algorithm_mismatch",
             field="alg",
         )

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from keyprofiles import keycache, keymaterial, lifecycle
 from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
-from keyprofiles.services import keyprofile_create, keystore_import, truststore_import
+from keyprofiles.services import keyprofile_create, keystore_algorithm_fix, keystore_import, truststore_import
 from portal import invalidation
 from portal.models import Catalog, Organization
 from portal.services import Actor
@@ -137,10 +137,30 @@ def test_an_algorithm_that_does_not_fit_the_key_is_refused_naming_both(
     assert "ES256" in problem["detail"]
     assert "RSA" in problem["detail"]
     assert problem["errors"] == {"alg": [problem["detail"]]}
-    # The twin: an algorithm the RSA key can use.
-    accepted = sign(client, operator, {"claims": CLAIMS, "alg": "PS256"})
+    # The twin: the algorithm the RSA key signs with.
+    accepted = sign(client, operator, {"claims": CLAIMS, "alg": "RS256"})
     assert accepted.status_code == 201
+    assert decode(accepted.json()["token"], rsa_private().public_key(), "RS256")["iss"] == "apic"
+
+
+def test_a_key_signs_with_its_one_algorithm_only(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], actor: Actor
+) -> None:
+    """One key, one algorithm (RFC 8725 section 3.1): PS256 fits an RSA key, but this key signs RS256 (what the
+    JWKS states) until PS256 is fixed for it; then PS256 signs, by default too, and RS256 is refused."""
+    refused = sign(client, operator, {"claims": CLAIMS, "alg": "PS256"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "algorithm_mismatch")
+    assert "signs with RS256 only, not PS256" in refused.json()["detail"]
+
+    keystore = jwt_keyprofile.keystore
+    assert keystore is not None
+    keystore_algorithm_fix(keystore=keystore, algorithm="PS256", actor=actor, reason="test")
+    profile_keys.reset()  # the fix bumps the shared version; this process looks at it once a second
+
+    accepted = sign(client, operator, {"claims": CLAIMS})
+    assert (accepted.status_code, accepted.json()["alg"]) == (201, "PS256")
     assert decode(accepted.json()["token"], rsa_private().public_key(), "PS256")["iss"] == "apic"
+    assert sign(client, operator, {"claims": CLAIMS, "alg": "RS256"}).status_code == 400
 
 
 def test_an_unknown_algorithm_is_invalid_input(

@@ -302,3 +302,9 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
+
+# gatewayscript policies (tokens/gatewayscript.py): per-call limits of the JavaScript sandbox.
+GATEWAYSCRIPT = {
+    "CPU_MS": env.int("PORTAL_GATEWAYSCRIPT_CPU_MS", default=50),
+    "MEMORY_MIB": env.int("PORTAL_GATEWAYSCRIPT_MEMORY_MIB", default=32),
+}

@@ -42,7 +42,6 @@ COMMON_PROPERTIES = frozenset({"version", "title", "description"})
 # APIC policies the portal keeps in documents but does not run: publishing refuses them by name.
 KNOWN_UNSUPPORTED = frozenset(
     {
-        "gatewayscript",
         "invoke",
         "proxy",
         "map",
@@ -965,6 +964,10 @@ def assembly_compile(assembly: dict[str, Any], resolver: CryptoResolver) -> Comp
             return Throw(title, config)
         if kind == "operation-switch":
             return OperationSwitch(title, config, build)
+        if kind == "gatewayscript":
+            from tokens.gatewayscript import GatewayScript  # it builds on Policy, defined here
+
+            return GatewayScript(title, config)
         known = "an APIC policy" if kind in KNOWN_UNSUPPORTED else "a policy type"
         raise PublishError(
             f"Policy '{title}' of type '{kind}' ({known} the portal does not run) is in the assembly at {where}; "

@@ -36,7 +36,7 @@ from tokens.services import SANDBOX_TEST_APP, api_save
 T = TypeVar("T")
 
 # The policies the portal runs and the editor has a form for; others are shown, kept, and refused at publish.
-EDITABLE_KINDS = ("jwt-generate", "jwt-validate", "set-variable", "throw")
+EDITABLE_KINDS = ("jwt-generate", "jwt-validate", "set-variable", "throw", "gatewayscript")
 RUN_KINDS = frozenset({"operation-switch", *EDITABLE_KINDS})
 POLICY_VERSION = "2.0.0"  # what API Connect v10 writes for these policies
 VERBS = ("get", "post", "put", "delete", "patch", "head", "options")
@@ -47,6 +47,7 @@ _NEW_POLICY_PROPERTIES: dict[str, dict[str, Any]] = {
     "jwt-validate": {"jwt": "request.headers.authorization", "output-claims": "decoded.claims"},
     "set-variable": {"actions": []},
     "throw": {"name": "RuntimeError", "message": ""},
+    "gatewayscript": {"source": ""},
 }
 
 
@@ -428,6 +429,10 @@ def _summary(kind: str, config: dict[str, Any]) -> str:
         return f"throws {config.get('name') or '?'}"
     if kind == "operation-switch":
         return f"{len(config.get('case') or [])} case(s)"
+    if kind == "gatewayscript":
+        source = config.get("source")
+        lines = len(source.splitlines()) if isinstance(source, str) else 0
+        return f"JavaScript, {lines} line(s)" if lines else "no source yet"
     return "not run by the portal: kept in the document, and publishing refuses it"
 
 

@@ -19,6 +19,7 @@ from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
 from tokens.console import EDITABLE_KINDS, VERBS, NewApi
 from tokens.documents import MAX_DOCUMENT_BYTES
+from tokens.gatewayscript import ScriptSyntaxError, script_compile
 from tokens.jose import ALGORITHMS
 from tokens.models import ConsumerApp, Publication, base_path_validator
 from tokens.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
@@ -395,6 +396,26 @@ class ThrowForm(PolicyForm):
     PROPERTIES = {"name": "name", "message": "message"}
 
 
+class GatewayScriptForm(PolicyForm):
+    source = forms.CharField(
+        label="Source",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 18, "cols": 100, "class": "code-area", "spellcheck": "false"}),
+        help_text="JavaScript run per request in a sandbox: require('apim') (getvariable, setvariable, output, "
+        "error), context, session.output.write and console; nothing else is reachable.",
+    )
+    PROPERTIES = {"source": "source"}
+
+    def clean_source(self) -> str:
+        # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the document keeps LF.
+        source: str = self.cleaned_data["source"].replace("\r\n", "\n")
+        try:
+            script_compile(source)
+        except ScriptSyntaxError as e:
+            raise ValidationError(f"This is not valid JavaScript: {e}") from e
+        return source
+
+
 class OperationSwitchForm(PolicyForm):
     PROPERTIES: dict[str, str] = {}
 
@@ -492,6 +513,7 @@ POLICY_FORMS: dict[str, type[PolicyForm]] = {
     "jwt-validate": JwtValidateForm,
     "set-variable": SetVariableForm,
     "throw": ThrowForm,
+    "gatewayscript": GatewayScriptForm,
     "operation-switch": OperationSwitchForm,
 }
 

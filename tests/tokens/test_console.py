@@ -150,7 +150,7 @@ def test_a_place_the_document_lacks_is_an_editor_error(at: str) -> None:
 
 def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_type() -> None:
     document = demo_document()
-    console.policy_list(document, VALIDATE_CASE).insert(0, {"gatewayscript": {"title": "legacy-script"}})
+    console.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script"}})
 
     outline = console.assembly_outline(document)
 
@@ -161,7 +161,7 @@ def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_
     )
     validate = switch.branches[1].policies
     assert [(p.kind, p.title, p.runs) for p in validate] == [
-        ("gatewayscript", "legacy-script", False),
+        ("invoke", "legacy-script", False),
         ("jwt-validate", "jwt-validate", True),
         ("set-variable", "set-variable", True),
     ]
@@ -596,7 +596,7 @@ def test_a_policy_the_portal_does_not_run_is_shown_kept_and_named_at_publish(
     operator: Client, demo_api: Api, sandbox: Catalog, actor: Actor
 ) -> None:
     document = demo_api.document
-    console.policy_list(document, VALIDATE_CASE).insert(0, {"gatewayscript": {"title": "legacy-script", "source": "x"}})
+    console.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script", "source": "x"}})
     api, _ = api_import(organization=demo_api.organization, data=json.dumps(document), actor=actor)
 
     page = operator.get(api_url(api)).content.decode()
@@ -604,11 +604,11 @@ def test_a_policy_the_portal_does_not_run_is_shown_kept_and_named_at_publish(
     response = operator.post(api_url(api, "tokens_api_publish"), {"catalog": str(sandbox.pk)})
 
     assert "legacy-script" in page
-    assert "gatewayscript" in page
+    assert "invoke" in page
     assert "not run by the portal" in page
     assert "source: x" in policy_page
     assert 'name="_save"' not in policy_page
-    assert "Policy &#x27;legacy-script&#x27; of type &#x27;gatewayscript&#x27;" in response.content.decode()
+    assert "Policy &#x27;legacy-script&#x27; of type &#x27;invoke&#x27;" in response.content.decode()
     assert not Publication.objects.exists()
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from keyprofiles.models import KeyProfile
 from portal import selectors
 from portal.api.parsers import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
 from portal.models import ApiKey, Organization
@@ -38,7 +39,7 @@ def test_403_an_auditor_cannot_write_but_reads(client: APIClient, make_key: Make
     assert client.get(KEYS, **auditor).status_code == 200
 
 
-def test_403_a_signer_cannot_manage_keys(client: APIClient, make_key: MakeKey) -> None:
+def test_403_a_signer_cannot_manage_keys(client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile) -> None:
     signer = bearer(make_key("signer"))
     problem_of(client.get(KEYS, **signer), 403, "permission_denied")
     assert client.get("/api/v1/orgs/personal", **signer).status_code == 200
@@ -67,11 +68,13 @@ def test_400_names_each_field_at_fault(client: APIClient, make_key: MakeKey) -> 
     assert client.post(KEYS, {"name": "ok", "role": "auditor"}, format="json", **operator).status_code == 201
 
 
-def test_400_a_model_rule_from_full_clean_is_a_field_error(client: APIClient, make_key: MakeKey) -> None:
+def test_400_a_model_rule_from_full_clean_is_a_field_error(
+    client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile
+) -> None:
     operator = bearer(make_key())
     body = problem_of(client.post(KEYS, {"name": "s", "role": "signer"}, format="json", **operator), 400, "invalid")
     assert "profiles" in body["errors"]
-    signer = {"name": "s", "role": "signer", "profiles": ["p"]}
+    signer = {"name": "s", "role": "signer", "profiles": ["jwt-keyprofile"]}
     assert client.post(KEYS, signer, format="json", **operator).status_code == 201
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -87,6 +88,21 @@ def test_409_name_taken(client: APIClient, make_key: MakeKey) -> None:
 def test_400_malformed_json(client: APIClient, make_key: MakeKey) -> None:
     operator = bearer(make_key())
     problem_of(client.post(KEYS, "{nope", content_type="application/json", **operator), 400, "parse_error")
+
+
+def test_400_an_integer_of_5000_digits_is_named_as_such(client: APIClient, make_key: MakeKey) -> None:
+    operator = bearer(make_key())
+    huge = '{"name": "x", "role": "auditor", "n": ' + "9" * 5000 + "}"
+    body = problem_of(client.post(KEYS, huge, content_type="application/json", **operator), 400, "parse_error")
+    assert body["detail"] == "The JSON body holds an integer longer than 100 digits."
+    assert "set_int_max_str_digits" not in json.dumps(body)
+
+
+def test_an_integer_of_100_digits_is_parsed(client: APIClient, make_key: MakeKey) -> None:
+    """The twin: an integer at the limit (negative, so the sign does not count) is an ordinary value."""
+    operator = bearer(make_key())
+    long = '{"name": "x", "role": "auditor", "n": -' + "9" * 100 + "}"
+    assert client.post(KEYS, long, content_type="application/json", **operator).status_code == 201
 
 
 def test_400_json_nested_too_deeply_and_its_twin(client: APIClient, make_key: MakeKey) -> None:

@@ -11,7 +11,7 @@ would need another regex engine, so the patterns are refused before matching ins
 
 The check is conservative: it refuses some harmless patterns (``(ab|cd)+``, ``([a-z]+\\.)+``; write them
 without the repeated group). It does not bound polynomial backtracking (``.*.*.*x``), whose cost the token
-size cap bounds.
+size cap (8 KiB) bounds only loosely.
 """
 
 from __future__ import annotations

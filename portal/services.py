@@ -180,7 +180,7 @@ def _api_key_options_check(
             field: value not in ("", None) for field, value in signer_options.items()
         }
         errors = {
-            field: f"Only a signer key takes {field}; a {role} key would ignore it."
+            field: f"Only a signer key takes {field}; an {role} key would ignore it."
             for field, is_set in given.items()
             if is_set
         }

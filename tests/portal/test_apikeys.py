@@ -170,7 +170,7 @@ def test_signer_options_on_another_role_are_refused(
     with pytest.raises(ValidationError) as caught:
         api_key_create(organization=organization, name="k", role=role, actor=ACTOR, **option)
     (field,) = option
-    assert caught.value.message_dict == {field: [f"Only a signer key takes {field}; a {role} key would ignore it."]}
+    assert caught.value.message_dict == {field: [f"Only a signer key takes {field}; an {role} key would ignore it."]}
     assert not ApiKey.objects.exists()
 
 

@@ -79,6 +79,28 @@ def test_400_a_model_rule_from_full_clean_is_a_field_error(
     assert client.post(KEYS, signer, format="json", **operator).status_code == 201
 
 
+def test_400_a_signer_key_naming_an_unknown_profile_names_it_and_the_known_ones(
+    client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile
+) -> None:
+    operator = bearer(make_key())
+    typo = {"name": "s", "role": "signer", "profiles": ["jwt-keyprofle"]}
+    body = problem_of(client.post(KEYS, typo, format="json", **operator), 400, "invalid")
+    assert body["errors"] == {"profiles": ["Unknown key profile(s) jwt-keyprofle in personal; known: jwt-keyprofile."]}
+    spelt_right = {"name": "s", "role": "signer", "profiles": ["jwt-keyprofile"]}
+    assert client.post(KEYS, spelt_right, format="json", **operator).status_code == 201
+
+
+def test_400_an_auditor_key_with_a_signer_option_is_refused_naming_it(client: APIClient, make_key: MakeKey) -> None:
+    operator = bearer(make_key())
+    body = problem_of(
+        client.post(KEYS, {"name": "a", "role": "auditor", "allow_iss": "apic"}, format="json", **operator),
+        400,
+        "invalid",
+    )
+    assert body["errors"] == {"allow_iss": ["Only a signer key takes allow_iss; an auditor key would ignore it."]}
+    assert client.post(KEYS, {"name": "a", "role": "auditor"}, format="json", **operator).status_code == 201
+
+
 def test_409_name_taken(client: APIClient, make_key: MakeKey) -> None:
     operator = bearer(make_key(name="ci"))
     problem_of(client.post(KEYS, {"name": "ci", "role": "auditor"}, format="json", **operator), 409, "name_taken")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from keyprofiles.models import KeyProfile
 from tests.api import MakeKey, bearer
 from tokens.demo import API_DOCUMENT
 
@@ -33,8 +32,8 @@ def auditor(make_key: MakeKey) -> dict[str, str]:
 
 
 @pytest.fixture
-def signer(make_key: MakeKey, jwt_keyprofile: KeyProfile) -> dict[str, str]:
-    """Request headers of a signer with 'jwt-keyprofile', which must exist before a key may name it."""
+def signer(make_key: MakeKey) -> dict[str, str]:
+    """Request headers of a signer with 'jwt-keyprofile', which must exist first (``jwt_keyprofile``, ``demo``)."""
     return bearer(make_key("signer"))
 
 

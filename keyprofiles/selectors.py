@@ -215,6 +215,12 @@ def keyprofile_list(*, organization: Organization) -> QuerySet[KeyProfile]:
     )
 
 
+def keyprofile_names(organization: Organization) -> set[str]:
+    """The distinct names of ``organization``'s key profiles (any version); ``portal`` asks for them to check
+    the profiles an API key names (registered in ``KeyprofilesConfig.ready``)."""
+    return set(KeyProfile.objects.filter(organization=organization).values_list("name", flat=True))
+
+
 def keyprofile_versions(*, organization: Organization, name: str) -> list[KeyProfile]:
     """The versions of profile ``name``, with their bindings (state per catalog) and crypto objects."""
     return list(

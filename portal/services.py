@@ -9,12 +9,14 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
 from portal import apikeys
 from portal.invalidation import API_KEYS
 from portal.models import SANDBOX, ApiKey, AuditEvent, Catalog, Organization
+from portal.profile_names import organization_profile_names
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,21 @@ def api_key_create(
 ) -> tuple[ApiKey, str]:
     """Create an API key; return the row and the key text, which exists nowhere else: show it once.
 
-    Raises ValidationError for a bad name, role, profile list or pattern, and for a name the organization
-    already uses (code ``unique``, which the REST API answers 409).
+    Raises ValidationError for a bad name, role, profile list or pattern, for a profile the organization does
+    not have, for signer-only options (``profiles``, ``allow_*``, ``max_expires_in``) on another role, and for
+    a name the organization already uses (code ``unique``, which the REST API answers 409).
     """
+    _api_key_options_check(
+        organization=organization,
+        role=role,
+        profiles=profiles,
+        signer_options={
+            "allow_iss": allow_iss,
+            "allow_aud": allow_aud,
+            "allow_sub": allow_sub,
+            "max_expires_in": max_expires_in,
+        },
+    )
     text = apikeys.key_generate()
     key = ApiKey(
         organization=organization,
@@ -149,6 +163,42 @@ def api_key_create(
         detail={"role": role, "profiles": list(profiles), "display_prefix": key.display_prefix},
     )
     return key, text
+
+
+def _api_key_options_check(
+    *, organization: Organization, role: str, profiles: Sequence[str], signer_options: dict[str, object]
+) -> None:
+    """Refuse options that would give a key a meaning it cannot have.
+
+    Only a signer uses profiles and claim constraints; on an operator or auditor key they would read as a
+    restriction that is never applied. A profile name the organization does not have is a typo that gives a
+    key that can never sign, and would silently gain a profile created later under that name. The check
+    lives here, not in ``ApiKey.clean``, so revoking or expiring an old key never fails on a deleted profile.
+    """
+    if role in (ApiKey.Role.OPERATOR, ApiKey.Role.AUDITOR):
+        given = {"profiles": bool(profiles)} | {
+            field: value not in ("", None) for field, value in signer_options.items()
+        }
+        errors = {
+            field: f"Only a signer key takes {field}; an {role} key would ignore it."
+            for field, is_set in given.items()
+            if is_set
+        }
+        if errors:
+            raise ValidationError(errors)
+        return
+    if role != ApiKey.Role.SIGNER or not isinstance(profiles, list | tuple):
+        return  # full_clean names a bad role or profile list
+    known = organization_profile_names(organization)
+    unknown = sorted({name for name in profiles if isinstance(name, str)} - known) if known is not None else []
+    if unknown:
+        message = (
+            f"Unknown key profile(s) {', '.join(unknown)} in {organization.slug}; "
+            f"known: {', '.join(sorted(known or ())) or 'none'}."
+        )
+        raise ValidationError(
+            {"profiles": ValidationError(message, code="unknown_profile")},
+        )
 
 
 @transaction.atomic

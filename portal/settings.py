@@ -241,12 +241,20 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Django's own format for the development server's request lines (django.utils.log.DEFAULT_LOGGING).
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
+    "filters": {"no_query_strings": {"()": "portal.log_filters.StripQueryStrings"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
         # The gateway's line per call: a JSON object of its own shape, formatted and written by a listener
         # thread off the request path, never dropped (portal/gateway_log.py).
         "gateway_calls": {"()": "portal.gateway_log.QueuedCallHandler"},
+        "django.server": {"level": "INFO", "class": "logging.StreamHandler", "formatter": "django.server"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -254,6 +262,14 @@ LOGGING = {
         # the default in production; development keeps it quiet unless asked for.
         "tokens.gateway": {"level": env.str("GATEWAY_LOG_LEVEL", default="INFO" if PRODUCTION else "WARNING")},
         "tokens.gateway.calls": {"handlers": ["gateway_calls"], "propagate": False},
+        # runserver's request lines (`make run`), as Django configures them, without query strings: a refused
+        # ?client_secret=... must not land in the development log.
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["no_query_strings"],
+        },
     },
 }
 

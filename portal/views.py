@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views import defaults
@@ -113,6 +113,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def api_path_not_found(request: HttpRequest) -> HttpResponse:
     """Any /api/ path no REST API route matches: a problem document (never the gateway's answer)."""
     return api_not_found(request)
+
+
+@csrf_exempt  # as api_path_not_found: a POST must get the 404 page, not the CSRF failure page
+def reserved_path_not_found(request: HttpRequest) -> HttpResponse:
+    """A path under a reserved first segment that no console route matches: the console's 404, never the
+    gateway's view (which the console URLconf also includes, last)."""
+    raise Http404(f"No page at {request.path}.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

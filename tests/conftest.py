@@ -13,11 +13,14 @@ from django.conf import LazySettings
 from django.core.cache import cache
 
 from keyprofiles import keycache
+from keyprofiles.models import KeyProfile
+from keyprofiles.services import keyprofile_create, truststore_import
 from portal import invalidation
 from portal.apikeys import api_keys
 from portal.gateway_log import CallLineFormatter
 from portal.models import Catalog, Organization
 from portal.services import Actor, api_key_create, catalog_create, organization_create
+from tests.keyfixtures import CERT1_PEM
 from tokens import rotation
 
 TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -96,8 +99,21 @@ def other_organization(db: None) -> Organization:
 
 
 @pytest.fixture
+def signer_keyprofile(organization: Organization, actor: Actor) -> KeyProfile:
+    """'jwt-keyprofile' of 'personal' from a truststore only, in no catalog: the profile a signer key from
+    ``make_key("signer")`` names, which must exist (tests that sign use the tokens suite's ``jwt_keyprofile``)."""
+    truststore = truststore_import(
+        organization=organization, name="Signer Truststore", data=CERT1_PEM.encode(), actor=actor
+    )
+    return keyprofile_create(organization=organization, title="JWT Keyprofile", truststore=truststore, actor=actor)
+
+
+@pytest.fixture
 def make_key(organization: Organization) -> Callable[..., str]:
-    """``make_key(role, name=..., organization=..., **service options)`` -> the key text of a new API key."""
+    """``make_key(role, name=..., organization=..., **service options)`` -> the key text of a new API key.
+
+    A signer key names 'jwt-keyprofile' unless told otherwise; that profile must exist (``jwt_keyprofile`` or
+    ``signer_keyprofile``)."""
     counter = iter(range(1, 1000))
 
     def make(role: str = "operator", *, name: str | None = None, **options: Any) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 from keyprofiles import lifecycle
 from keyprofiles.models import CryptoObject, KeyProfileBinding
+from portal.claim_patterns import pattern_risk
 from portal.errors import PortalError
 from portal.invalidation import VersionWatch
 from portal.models import Catalog
@@ -410,12 +411,22 @@ def _compiled(text: str) -> re.Pattern[str]:
 
 
 def _pattern(text: str | None, claim: str) -> re.Pattern[str] | None:
-    """``text`` compiled (cached), None when empty. Raises TokenServiceError naming the claim."""
+    """``text`` compiled (cached), None when empty. Raises TokenServiceError naming the claim when ``text`` is
+    not a regular expression, or is one that may backtrack catastrophically (``portal.claim_patterns``): the
+    caller chooses the pattern, and one match must not pin a worker."""
     if not text:
         return None
     try:
-        return _compiled(text)
+        compiled = _compiled(text)
     except re.error as e:
         raise TokenServiceError(
             f"The {claim} pattern is not a valid regular expression ({e}).", code="pattern_invalid", field=claim
         ) from e
+    risk = pattern_risk(text)
+    if risk is not None:
+        raise TokenServiceError(
+            f"The {claim} pattern is refused: {risk}, which can make matching take exponential time.",
+            code="pattern_unsafe",
+            field=claim,
+        )
+    return compiled

@@ -13,6 +13,13 @@ from portal.api.problems import PayloadTooLarge
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
+# 2**256 has 78 digits; a longer integer is junk, its conversion costs the square of its length, and above
+# 4300 digits Python refuses with a message about sys.set_int_max_str_digits() that means nothing to a client.
+MAX_JSON_INTEGER_DIGITS = 100
+
+
+class _IntegerTooLong(ValueError):
+    """An integer in the body has more than ``MAX_JSON_INTEGER_DIGITS`` digits."""
 
 
 def json_depth(value: Any) -> int:
@@ -47,16 +54,26 @@ class BoundedJSONParser(JSONParser):
             raise PayloadTooLarge(f"The JSON body is larger than {self.max_bytes} bytes.")
         try:
             text = raw.decode("utf-8")
-            value = json.loads(text, parse_constant=_refuse_constant)
+            value = json.loads(text, parse_int=_bounded_int, parse_constant=_refuse_constant)
         except UnicodeDecodeError as e:
             raise exceptions.ParseError("The JSON body is not UTF-8 text.") from e
         except RecursionError as e:
             raise exceptions.ParseError(f"The JSON body nests deeper than {self.max_depth} levels.") from e
+        except _IntegerTooLong as e:
+            raise exceptions.ParseError(
+                f"The JSON body holds an integer longer than {MAX_JSON_INTEGER_DIGITS} digits."
+            ) from e
         except ValueError as e:
             raise exceptions.ParseError(f"The body is not valid JSON: {e}.") from e
         if json_depth(value) > self.max_depth:
             raise exceptions.ParseError(f"The JSON body nests deeper than {self.max_depth} levels.")
         return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INTEGER_DIGITS:
+        raise _IntegerTooLong(text[:20])
+    return int(text)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -180,7 +180,9 @@ def test_an_auditor_cannot_create_or_delete_keystores(client: APIClient, make_ke
     assert Keystore.objects.count() == 1
 
 
-def test_a_signer_cannot_see_keystores(client: APIClient, make_key: MakeKey, keystore: Keystore) -> None:
+def test_a_signer_cannot_see_keystores(
+    client: APIClient, make_key: MakeKey, keystore: Keystore, signer_keyprofile: KeyProfile
+) -> None:
     assert client.get(f"{ORG}/keystores", **bearer(make_key("signer"))).status_code == 403
 
 

@@ -7,12 +7,18 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from keyprofiles.models import KeyProfile
+from keyprofiles.services import keyprofile_create
 from portal.apikeys import key_digest, key_well_formed
 from portal.models import ApiKey, AuditEvent, Organization
+from portal.services import Actor
 from tests.commands import refused, run
 
 
-def test_create_api_key_prints_the_key_once_as_json_and_stores_its_digest(organization: Organization) -> None:
+def test_create_api_key_prints_the_key_once_as_json_and_stores_its_digest(
+    organization: Organization, signer_keyprofile: KeyProfile, actor: Actor
+) -> None:
+    keyprofile_create(organization=organization, title="Other", truststore=signer_keyprofile.truststore, actor=actor)
     output = run(
         "create_api_key",
         "ci",
@@ -56,17 +62,30 @@ def test_create_api_key_text_output_shows_the_key(organization: Organization) ->
     assert ApiKey.objects.get(name="ops").digest == key_digest(key)
 
 
+PROFILE = ["--profiles", "jwt-keyprofile"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--org", "nowhere", "--role", "operator"], "No organization 'nowhere'"),
         (["--org", "personal", "--role", "signer"], "signer key must name the key profiles"),
         (["--org", "personal", "--role", "operator", "--expires-in", "soon"], "--expires-in: 'soon' is not a duration"),
-        (["--org", "personal", "--role", "operator", "--allow-sub", "(["], "is not a regular expression"),
+        (["--org", "personal", "--role", "signer", *PROFILE, "--allow-sub", "(["], "is not a regular expression"),
+        (
+            ["--org", "personal", "--role", "signer", "--profiles", "jwt-keyprofle"],
+            "Unknown key profile(s) jwt-keyprofle in personal; known: jwt-keyprofile.",
+        ),
+        (["--org", "personal", "--role", "operator", *PROFILE], "Only a signer key takes profiles"),
+        (["--org", "personal", "--role", "auditor", "--allow-aud", "id1"], "Only a signer key takes allow_aud"),
+        (
+            ["--org", "personal", "--role", "operator", "--max-expires-in", "60"],
+            "Only a signer key takes max_expires_in",
+        ),
     ],
 )
 def test_create_api_key_refuses_bad_input_and_stores_nothing(
-    organization: Organization, args: list[str], message: str
+    organization: Organization, signer_keyprofile: KeyProfile, args: list[str], message: str
 ) -> None:
     assert message in refused("create_api_key", "ci", *args)
     assert not ApiKey.objects.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -10,12 +11,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from keyprofiles.models import KeyProfile
 from portal import apikeys, invalidation
 from portal.apikeys import api_keys, key_digest, key_generate, key_well_formed
 from portal.models import ApiKey, AuditEvent, Organization
 from portal.services import Actor, api_key_create, api_key_expire, api_key_revoke
 
 ACTOR = Actor(name="test")
+PROFILE = ["jwt-keyprofile"]  # the name of the signer_keyprofile fixture
 
 
 @pytest.fixture(autouse=True)
@@ -128,20 +131,74 @@ def test_expire_never_extends_a_key(organization: Organization) -> None:
     assert key.state == "expired"
 
 
-def test_a_signer_key_must_name_its_profiles(organization: Organization) -> None:
+def test_a_signer_key_must_name_its_profiles(organization: Organization, signer_keyprofile: KeyProfile) -> None:
     with pytest.raises(ValidationError) as caught:
         api_key_create(organization=organization, name="s", role="signer", actor=ACTOR)
     assert "profiles" in caught.value.message_dict
-    key, _ = api_key_create(organization=organization, name="s", role="signer", actor=ACTOR, profiles=["p"])
-    assert key.profiles == ["p"]
+    key, _ = api_key_create(organization=organization, name="s", role="signer", actor=ACTOR, profiles=PROFILE)
+    assert key.profiles == PROFILE
 
 
-def test_a_claim_constraint_must_be_a_regular_expression(organization: Organization) -> None:
+def test_a_signer_key_naming_an_unknown_profile_is_refused_naming_the_known_ones(
+    organization: Organization, signer_keyprofile: KeyProfile
+) -> None:
     with pytest.raises(ValidationError) as caught:
-        api_key_create(organization=organization, name="s", role="operator", actor=ACTOR, allow_aud="(")
+        api_key_create(
+            organization=organization, name="s", role="signer", actor=ACTOR, profiles=["jwt-keyprofile", "x"]
+        )
+    assert caught.value.message_dict == {"profiles": ["Unknown key profile(s) x in personal; known: jwt-keyprofile."]}
+    assert not ApiKey.objects.exists()
+
+
+def test_a_profile_of_another_organization_is_unknown(
+    organization: Organization, other_organization: Organization, signer_keyprofile: KeyProfile
+) -> None:
+    """The twin of the one above that differs in the organization: the name exists, but not in 'other'."""
+    with pytest.raises(ValidationError) as caught:
+        api_key_create(organization=other_organization, name="s", role="signer", actor=ACTOR, profiles=PROFILE)
+    assert "known: none" in caught.value.message_dict["profiles"][0]
+
+
+@pytest.mark.parametrize("role", ["operator", "auditor"])
+@pytest.mark.parametrize(
+    "option",
+    [{"profiles": PROFILE}, {"allow_iss": "apic"}, {"allow_aud": "id1"}, {"allow_sub": "me"}, {"max_expires_in": 60}],
+)
+def test_signer_options_on_another_role_are_refused(
+    organization: Organization, signer_keyprofile: KeyProfile, role: str, option: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        api_key_create(organization=organization, name="k", role=role, actor=ACTOR, **option)
+    (field,) = option
+    assert caught.value.message_dict == {field: [f"Only a signer key takes {field}; an {role} key would ignore it."]}
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "option",
+    [{"profiles": PROFILE}, {"allow_iss": "apic"}, {"allow_aud": "id1"}, {"allow_sub": "me"}, {"max_expires_in": 60}],
+)
+def test_signer_options_on_a_signer_are_kept(
+    organization: Organization, signer_keyprofile: KeyProfile, option: dict[str, Any]
+) -> None:
+    """The twin: the same option on a signer key."""
+    key, _ = api_key_create(
+        organization=organization, name="k", role="signer", actor=ACTOR, **{"profiles": PROFILE, **option}
+    )
+    (field, value), *_ = option.items()
+    assert getattr(key, field) == value
+
+
+def test_a_claim_constraint_must_be_a_regular_expression(
+    organization: Organization, signer_keyprofile: KeyProfile
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        api_key_create(organization=organization, name="s", role="signer", actor=ACTOR, profiles=PROFILE, allow_aud="(")
     assert "allow_aud" in caught.value.message_dict
     assert not ApiKey.objects.exists()
-    api_key_create(organization=organization, name="s", role="operator", actor=ACTOR, allow_aud="id[0-9]")
+    api_key_create(
+        organization=organization, name="s", role="signer", actor=ACTOR, profiles=PROFILE, allow_aud="id[0-9]"
+    )
 
 
 def test_a_name_is_unique_per_organization(organization: Organization) -> None:

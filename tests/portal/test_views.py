@@ -238,3 +238,18 @@ def test_console_pages_link_the_favicon_and_view_site_goes_to_the_landing_page(a
     html = admin_client_for.get(reverse("admin:index")).content.decode()
     assert '<link rel="icon" href="/favicon.ico"' in html
     assert '<a href="/">View site</a>' in html
+
+
+@pytest.mark.parametrize("path", ["/docs/x/y", "/console/a/b", "/media/a/b/c", "/accounts/a/b", "/.well-known/a/b"])
+def test_a_reserved_first_segment_is_the_consoles_404_never_the_gateway(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.resolver_match is None or response.resolver_match.url_name != "gateway"
+    assert "httpCode" not in response.content.decode()
+
+
+def test_an_organization_first_segment_reaches_the_gateway_view(client: Client, organization: Organization) -> None:
+    """The twin: the same shape of path under an organization slug is the gateway's (its JSON 404 here)."""
+    response = client.get("/personal/sandbox/a/b")
+    assert response.status_code == 404
+    assert response.json()["httpCode"] == "404"

@@ -35,11 +35,6 @@ def test_create_api_key_accepts_a_lifetime_in_days(organization: Organization) -
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QA finding 8: a signer key may name a key profile that does not exist (a typo gives a key that "
-    "can never sign, and silently gains a profile created later under that name)",
-)
 def test_a_signer_key_naming_an_unknown_profile_is_refused(
     organization: Organization, rsa_keystore: Keystore, actor: Actor
 ) -> None:

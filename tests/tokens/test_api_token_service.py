@@ -570,6 +570,27 @@ def test_an_invalid_pattern_is_refused_naming_the_claim(
     assert refused.json()["errors"] == {"iss": [refused.json()["detail"]]}
 
 
+def test_a_pattern_that_can_backtrack_catastrophically_is_refused_before_matching(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    """``(a+)+$`` against 40 a's and a '!' would take 2**40 steps in Python's re; it is refused unmatched."""
+    token = minted({**CLAIMS, "iss": "a" * 40 + "!", "iat": NOW, "exp": NOW + 60})
+    refused = validate(client, operator, {"token": token, "iss": "(a+)+$"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "pattern_unsafe"
+    assert refused.json()["errors"] == {"iss": [refused.json()["detail"]]}
+    assert "nested quantifiers" in refused.json()["detail"]
+
+
+def test_an_ordinary_pattern_against_the_same_long_claim_is_matched(
+    client: APIClient, jwt_keyprofile: KeyProfile, operator: dict[str, str], frozen: int
+) -> None:
+    """The twin: the same claim and an ordinary pattern (no nested quantifier) match and mismatch as usual."""
+    token = minted({**CLAIMS, "iss": "a" * 40 + "!", "iat": NOW, "exp": NOW + 60})
+    assert validate(client, operator, {"token": token, "iss": "a+!"}).status_code == 200
+    assert_refused(validate(client, operator, {"token": token, "iss": "a+$"}), "issuer_mismatch", "does not match")
+
+
 def test_during_a_rotation_both_versions_verify_and_a_retired_key_is_named(
     client: APIClient,
     sandbox: Catalog,

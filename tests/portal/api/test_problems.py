@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from keyprofiles.models import KeyProfile
 from portal import selectors
 from portal.api.parsers import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
 from portal.models import ApiKey, Organization
@@ -38,7 +40,7 @@ def test_403_an_auditor_cannot_write_but_reads(client: APIClient, make_key: Make
     assert client.get(KEYS, **auditor).status_code == 200
 
 
-def test_403_a_signer_cannot_manage_keys(client: APIClient, make_key: MakeKey) -> None:
+def test_403_a_signer_cannot_manage_keys(client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile) -> None:
     signer = bearer(make_key("signer"))
     problem_of(client.get(KEYS, **signer), 403, "permission_denied")
     assert client.get("/api/v1/orgs/personal", **signer).status_code == 200
@@ -67,12 +69,36 @@ def test_400_names_each_field_at_fault(client: APIClient, make_key: MakeKey) -> 
     assert client.post(KEYS, {"name": "ok", "role": "auditor"}, format="json", **operator).status_code == 201
 
 
-def test_400_a_model_rule_from_full_clean_is_a_field_error(client: APIClient, make_key: MakeKey) -> None:
+def test_400_a_model_rule_from_full_clean_is_a_field_error(
+    client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile
+) -> None:
     operator = bearer(make_key())
     body = problem_of(client.post(KEYS, {"name": "s", "role": "signer"}, format="json", **operator), 400, "invalid")
     assert "profiles" in body["errors"]
-    signer = {"name": "s", "role": "signer", "profiles": ["p"]}
+    signer = {"name": "s", "role": "signer", "profiles": ["jwt-keyprofile"]}
     assert client.post(KEYS, signer, format="json", **operator).status_code == 201
+
+
+def test_400_a_signer_key_naming_an_unknown_profile_names_it_and_the_known_ones(
+    client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile
+) -> None:
+    operator = bearer(make_key())
+    typo = {"name": "s", "role": "signer", "profiles": ["jwt-keyprofle"]}
+    body = problem_of(client.post(KEYS, typo, format="json", **operator), 400, "invalid")
+    assert body["errors"] == {"profiles": ["Unknown key profile(s) jwt-keyprofle in personal; known: jwt-keyprofile."]}
+    spelt_right = {"name": "s", "role": "signer", "profiles": ["jwt-keyprofile"]}
+    assert client.post(KEYS, spelt_right, format="json", **operator).status_code == 201
+
+
+def test_400_an_auditor_key_with_a_signer_option_is_refused_naming_it(client: APIClient, make_key: MakeKey) -> None:
+    operator = bearer(make_key())
+    body = problem_of(
+        client.post(KEYS, {"name": "a", "role": "auditor", "allow_iss": "apic"}, format="json", **operator),
+        400,
+        "invalid",
+    )
+    assert body["errors"] == {"allow_iss": ["Only a signer key takes allow_iss; an auditor key would ignore it."]}
+    assert client.post(KEYS, {"name": "a", "role": "auditor"}, format="json", **operator).status_code == 201
 
 
 def test_409_name_taken(client: APIClient, make_key: MakeKey) -> None:
@@ -84,6 +110,21 @@ def test_409_name_taken(client: APIClient, make_key: MakeKey) -> None:
 def test_400_malformed_json(client: APIClient, make_key: MakeKey) -> None:
     operator = bearer(make_key())
     problem_of(client.post(KEYS, "{nope", content_type="application/json", **operator), 400, "parse_error")
+
+
+def test_400_an_integer_of_5000_digits_is_named_as_such(client: APIClient, make_key: MakeKey) -> None:
+    operator = bearer(make_key())
+    huge = '{"name": "x", "role": "auditor", "n": ' + "9" * 5000 + "}"
+    body = problem_of(client.post(KEYS, huge, content_type="application/json", **operator), 400, "parse_error")
+    assert body["detail"] == "The JSON body holds an integer longer than 100 digits."
+    assert "set_int_max_str_digits" not in json.dumps(body)
+
+
+def test_an_integer_of_100_digits_is_parsed(client: APIClient, make_key: MakeKey) -> None:
+    """The twin: an integer at the limit (negative, so the sign does not count) is an ordinary value."""
+    operator = bearer(make_key())
+    long = '{"name": "x", "role": "auditor", "n": -' + "9" * 100 + "}"
+    assert client.post(KEYS, long, content_type="application/json", **operator).status_code == 201
 
 
 def test_400_json_nested_too_deeply_and_its_twin(client: APIClient, make_key: MakeKey) -> None:

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from keyprofiles.models import KeyProfile
 from portal.apikeys import key_well_formed
 from portal.models import ApiKey, AuditEvent, Catalog, Organization
 from portal.services import Actor, audit_record
@@ -61,7 +62,7 @@ def test_an_auditor_lists_catalogs_but_cannot_create_or_delete(client: APIClient
     assert client.delete(f"{ORG}/catalogs/sandbox", **auditor).status_code == 403
 
 
-def test_a_signer_cannot_list_catalogs(client: APIClient, make_key: MakeKey) -> None:
+def test_a_signer_cannot_list_catalogs(client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile) -> None:
     assert client.get(f"{ORG}/catalogs", **bearer(make_key("signer"))).status_code == 403
 
 
@@ -112,7 +113,7 @@ def test_a_bad_audit_filter_is_a_400(client: APIClient, make_key: MakeKey) -> No
     assert client.get(f"{ORG}/audit-events?outcome=success", **auditor).status_code == 200
 
 
-def test_audit_events_are_read_only(client: APIClient, make_key: MakeKey) -> None:
+def test_audit_events_are_read_only(client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile) -> None:
     operator = bearer(make_key())
     assert client.post(f"{ORG}/audit-events", {}, format="json", **operator).status_code == 405
     assert client.get(f"{ORG}/audit-events", **bearer(make_key("signer"))).status_code == 403
@@ -121,7 +122,9 @@ def test_audit_events_are_read_only(client: APIClient, make_key: MakeKey) -> Non
 # -- API keys ---------------------------------------------------------------------------------------------
 
 
-def test_an_operator_creates_a_key_shown_once_that_then_works(client: APIClient, make_key: MakeKey) -> None:
+def test_an_operator_creates_a_key_shown_once_that_then_works(
+    client: APIClient, make_key: MakeKey, signer_keyprofile: KeyProfile
+) -> None:
     operator = bearer(make_key(name="admin"))
     body = {"name": "ci", "role": "signer", "profiles": ["jwt-keyprofile"], "allow_aud": "id1", "expires_in": 3600}
     created = client.post(f"{ORG}/api-keys", body, format="json", **operator)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 import yaml
+from django.http.response import HttpResponseBase
 from django.test import Client
 
 from portal.models import Organization
@@ -55,6 +60,27 @@ def test_the_docs_page_loads_swagger_ui_from_own_static_files(client: Client) ->
     script = client.get("/api/v1/docs?script=")
     assert script.status_code == 200
     assert "SwaggerUIBundle" in script.content.decode()
+
+
+def test_the_docs_page_allows_its_inline_style_by_hash_and_nothing_else(client: Client) -> None:
+    page = client.get("/api/v1/docs")
+    (style,) = re.findall(r"<style>(.*?)</style>", page.content.decode(), re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    directives = csp_directives(page)
+    assert directives["style-src"] == f"'self' 'sha256-{digest}'"
+    assert directives["script-src"] == "'self'"
+    assert "unsafe-inline" not in page["Content-Security-Policy"]
+
+
+def test_other_pages_keep_the_strict_style_policy(client: Client) -> None:
+    """The twin: the schema and the console login page allow no inline style at all."""
+    for path in ("/api/v1/schema", "/admin/login/"):
+        directives = csp_directives(client.get(path))
+        assert (directives["style-src"], directives["script-src"]) == ("'self'", "'self'"), path
+
+
+def csp_directives(response: HttpResponseBase) -> dict[str, str]:
+    return dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
 
 
 def test_the_schema_generates_without_a_warning_and_validates(tmp_path: object) -> None:

@@ -33,6 +33,7 @@ def auditor(make_key: MakeKey) -> dict[str, str]:
 
 @pytest.fixture
 def signer(make_key: MakeKey) -> dict[str, str]:
+    """Request headers of a signer with 'jwt-keyprofile', which must exist first (``jwt_keyprofile``, ``demo``)."""
     return bearer(make_key("signer"))
 
 

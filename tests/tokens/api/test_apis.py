@@ -224,6 +224,7 @@ def test_roles_auditors_read_signers_and_strangers_do_not(
     imported: str,
     make_key: MakeKey,
     auditor: dict[str, str],
+    jwt_keyprofile: KeyProfile,
     signer: dict[str, str],
     other_organization: Organization,
     demo_yaml: bytes,

@@ -11,7 +11,6 @@ app_name = "api"
 urlpatterns = [
     path("schema", SchemaView.as_view(), name="schema"),
     path("docs", DocsView.as_view(url_name="api:schema"), name="docs"),
-    path("orgs/<slug:org>/", include("tokens.api.urls")),
     path("orgs/<slug:org>", OrganizationDetailApi.as_view(), name="organization"),
     path("orgs/<slug:org>/", include("portal.api.resources")),
     path("orgs/<slug:org>/", include("keyprofiles.api.urls")),

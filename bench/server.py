@@ -153,8 +153,9 @@ class Portal:
             )
         )  # fmt: skip
         self.api_key = created["key"]
-        self.environment["BENCH_REFERENCE_KEY_FILE"] = str(key_file)
-        self.environment["BENCH_REFERENCE_API_KEY"] = self.api_key
+        for environment in (self.environment, self.production_environment):
+            environment["BENCH_REFERENCE_KEY_FILE"] = str(key_file)
+            environment["BENCH_REFERENCE_API_KEY"] = self.api_key
 
     def service_path(self, action: str) -> str:
         """The token service's path for ``action`` (``tokens``, ``tokens/validate``)."""

@@ -18,10 +18,10 @@ Lookup: ``api_key_principal`` answers from a per-process dictionary (to a small 
 ``ApiKeyPrincipal``, or to "unknown") without a database query when warm. The dictionary is keyed by the
 unkeyed SHA-256 of the key text, so a warm request costs one hash: no checksum, no HMAC per digest key (they
 run only on a miss), and the process holds no key text (the key's 256 random bits make the hash as
-unguessable as the key). The ``api-keys`` version counter
-(``portal.invalidation.API_KEYS``), bumped by every revoke and expire and by the deletion of a key row (an
-organization deleted in the console), empties it on every process within ``RECHECK_SECONDS``; an expiry
-time is checked on every request from the principal itself. Creating a key bumps nothing: no process can
+unguessable as the key). The ``api-keys`` version counter (``portal.invalidation.API_KEYS``), bumped by
+every revoke and expire and by the deletion of a key row (an organization deleted in the console), empties it
+on every process within ``RECHECK_SECONDS``; an expiry time is checked on every request from the principal
+itself. Creating a key bumps nothing: no process can
 hold an answer for a key text that did not exist.
 """
 

@@ -26,10 +26,15 @@ from tokens.assembly import DEFAULT_VALIDITY_SECONDS, MAX_LEEWAY_SECONDS, JwtVal
 
 MAX_PATTERN_LENGTH = 300
 
+# Django's slug converter, as the routes use it: the schema says what a path segment may hold, so a client
+# (or Schemathesis) never sends one that no route matches.
+SLUG = "^[-a-zA-Z0-9_]+$"
 PATH_PARAMETERS = [
-    OpenApiParameter("org", str, OpenApiParameter.PATH, description="Organization slug, e.g. personal."),
-    OpenApiParameter("catalog", str, OpenApiParameter.PATH, description="Catalog slug, e.g. sandbox."),
-    OpenApiParameter("name", str, OpenApiParameter.PATH, description="Key profile name, e.g. jwt-keyprofile."),
+    OpenApiParameter("org", str, OpenApiParameter.PATH, description="Organization slug, e.g. personal.", pattern=SLUG),
+    OpenApiParameter("catalog", str, OpenApiParameter.PATH, description="Catalog slug, e.g. sandbox.", pattern=SLUG),
+    OpenApiParameter(
+        "name", str, OpenApiParameter.PATH, description="Key profile name, e.g. jwt-keyprofile.", pattern=SLUG
+    ),
 ]
 
 

@@ -103,6 +103,9 @@ class Portal:
             "GUNICORN_LOG_LEVEL": "warning",
             # The signer key's rate, far above what the run reaches: the throttle's counting stays measured.
             "PORTAL_API_RATES": "signer=1000000000/min",
+            # API key digests keyed apart from SECRET_KEY (as README's production settings advise), so the
+            # signer key made here still authenticates under the production run's fresh SECRET_KEY.
+            "PORTAL_API_KEY_SECRET": secrets.token_urlsafe(32),
         }
         for name in ("DATABASE_URL", "CACHE_URL", "PORTAL_MODE", "PORTAL_MASTER_KEY_ID", "GATEWAY_LOG_LEVEL"):
             self.environment.pop(name, None)  # the embedded defaults, whatever the caller's shell says
@@ -150,8 +153,9 @@ class Portal:
             )
         )  # fmt: skip
         self.api_key = created["key"]
-        self.environment["BENCH_REFERENCE_KEY_FILE"] = str(key_file)
-        self.environment["BENCH_REFERENCE_API_KEY"] = self.api_key
+        for environment in (self.environment, self.production_environment):
+            environment["BENCH_REFERENCE_KEY_FILE"] = str(key_file)
+            environment["BENCH_REFERENCE_API_KEY"] = self.api_key
 
     def service_path(self, action: str) -> str:
         """The token service's path for ``action`` (``tokens``, ``tokens/validate``)."""

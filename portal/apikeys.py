@@ -14,11 +14,14 @@ The digest key is derived from ``PORTAL_API_KEY_SECRET`` when set, otherwise fro
 ``SECRET_KEY_FALLBACKS`` (lookups try every fallback). Set ``PORTAL_API_KEY_SECRET`` in production so that
 ``SECRET_KEY`` can rotate freely; changing ``PORTAL_API_KEY_SECRET`` itself invalidates every API key.
 
-Lookup: ``api_key_principal`` answers from a per-process dictionary (digest to a small immutable
-``ApiKeyPrincipal``, or to "unknown") without a database query when warm. The ``api-keys`` version counter
-(``portal.invalidation.API_KEYS``), bumped by every revoke and expire and by the deletion of a key row (an
-organization deleted in the console), empties it on every process within ``RECHECK_SECONDS``; an expiry
-time is checked on every request from the principal itself. Creating a key bumps nothing: no process can
+Lookup: ``api_key_principal`` answers from a per-process dictionary (to a small immutable
+``ApiKeyPrincipal``, or to "unknown") without a database query when warm. The dictionary is keyed by the
+unkeyed SHA-256 of the key text, so a warm request costs one hash: no checksum, no HMAC per digest key (they
+run only on a miss), and the process holds no key text (the key's 256 random bits make the hash as
+unguessable as the key). The ``api-keys`` version counter (``portal.invalidation.API_KEYS``), bumped by
+every revoke and expire and by the deletion of a key row (an organization deleted in the console), empties it
+on every process within ``RECHECK_SECONDS``; an expiry time is checked on every request from the principal
+itself. Creating a key bumps nothing: no process can
 hold an answer for a key text that did not exist.
 """
 
@@ -163,26 +166,28 @@ class ApiKeyLookup:
 
     def __init__(self) -> None:
         self._watch = VersionWatch(API_KEYS)
-        self._entries: dict[str, ApiKeyPrincipal | None] = {}
+        self._entries: dict[bytes, ApiKeyPrincipal | None] = {}
         self._lock = threading.Lock()
 
     def principal(self, text: str) -> ApiKeyPrincipal | None:
         """The principal of key ``text`` (whatever its state), or None for a malformed or unknown key."""
-        if not key_well_formed(text):
+        # Only well-formed texts are ever entered, so a hit needs no checksum; anything else is checked first,
+        # so a malformed text costs neither an HMAC nor a query (not even the version's).
+        entry = hashlib.sha256(text.encode()).digest()
+        if entry not in self._entries and not key_well_formed(text):
             return None
         if self._watch.changed():
             with self._lock:
                 self._entries = {}
-        digests = key_digests(text)
         entries = self._entries
-        if digests[0] in entries:
-            return entries[digests[0]]
-        row = ApiKey.objects.select_related("organization").filter(digest__in=digests).first()
+        if entry in entries:
+            return entries[entry]
+        row = ApiKey.objects.select_related("organization").filter(digest__in=key_digests(text)).first()
         found = ApiKeyPrincipal.from_row(row) if row is not None else None
         with self._lock:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries = {}
-            self._entries[digests[0]] = found
+            self._entries[entry] = found
         return found
 
     def clear(self) -> None:

@@ -184,18 +184,19 @@ class CanSignWithProfile(CanUseProfile):
         principal = request.user
         if not isinstance(principal, ApiKeyPrincipal) or principal.role != Role.SIGNER:
             return True
+        if not _has_constraints(principal):
+            # Nothing to check in the body: leave parsing to the view (request.data is parsed once either way).
+            return True
         data = request.data if isinstance(request.data, Mapping) else {}
         claims = data.get("claims")
         expires_in = data.get("expires_in", getattr(view, "default_expires_in", None))
         if not isinstance(claims, Mapping) or not (expires_in is None or type(expires_in) is int):
-            if _has_constraints(principal):
-                # Checked strictly here rather than left to the serializer, whose coercions ("60" -> 60)
-                # must not open a way around the constraints.
-                raise exceptions.PermissionDenied(
-                    "This key signs only requests whose 'claims' is an object and 'expires_in' an integer.",
-                    code="claims_not_allowed",
-                )
-            return True  # the view's serializer refuses the malformed input with a 400; nothing is signed
+            # Checked strictly here rather than left to the serializer, whose coercions ("60" -> 60) must not
+            # open a way around the constraints.
+            raise exceptions.PermissionDenied(
+                "This key signs only requests whose 'claims' is an object and 'expires_in' an integer.",
+                code="claims_not_allowed",
+            )
         refusal = signing_refusal(principal, claims=claims, expires_in=expires_in)
         if refusal is not None:
             raise exceptions.PermissionDenied(refusal, code="claims_not_allowed")

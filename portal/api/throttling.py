@@ -2,8 +2,8 @@
 
 Rates come from ``PORTAL_API_RATES`` (``operator=600/min,auditor=600/min,signer=6000/min``; a rate of
 ``none`` means unlimited). The count is a fixed window per caller, kept with the cache's atomic ``incr``
-(one round trip to Redis per request, instead of DRF's ``SimpleRateThrottle`` history list, which is read and
-rewritten whole on each request and races between processes). A window admits at most the rate, so two
+(``add`` only when a window opens, so one cache operation per request; DRF's ``SimpleRateThrottle`` history
+list is read and rewritten whole on each request and races between processes). A window admits at most the rate, so two
 adjacent windows may admit up to twice the rate over one period around their boundary.
 """
 
@@ -94,12 +94,7 @@ class RoleRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // rate.seconds)
         key = f"portal:api-rate:{caller}:{rate.seconds}:{window}"
-        cache.add(key, 0, timeout=rate.seconds + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: this request opens the window
-            cache.add(key, 1, timeout=rate.seconds + 1)
-            count = 1
+        count = _count(key, timeout=rate.seconds + 1)
         if count <= rate.requests:
             return True
         self._wait = (window + 1) * rate.seconds - now
@@ -107,3 +102,19 @@ class RoleRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """Add one to the window's counter ``key`` and return it: one ``incr`` once the window is open (every
+    request but a window's first), ``add`` only when the counter is missing. Another process opening the
+    same window at the same moment makes ``add`` fail; the ``incr`` after it then counts on its counter."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # no counter yet: this request opens the window
+        pass
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # added and expired at once (a clock jump): count this request alone
+        return 1

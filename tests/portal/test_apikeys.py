@@ -90,6 +90,34 @@ def test_a_warm_lookup_makes_no_database_query(organization: Organization) -> No
     assert len(queries) == 0
 
 
+def test_a_warm_lookup_computes_neither_the_checksum_nor_a_digest(
+    organization: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, text = api_key_create(organization=organization, name="ci", role="auditor", actor=ACTOR)
+    calls: list[str] = []
+    for name in ("key_well_formed", "key_digests"):
+        original = getattr(apikeys, name)
+        monkeypatch.setattr(apikeys, name, lambda t, _n=name, _f=original: calls.append(_n) or _f(t))
+    assert apikeys.api_key_principal(text) is not None  # cold: the twin that checks and digests
+    assert calls == ["key_well_formed", "key_digests"]
+    calls.clear()
+    principal = apikeys.api_key_principal(text)
+    assert principal is not None
+    assert principal.name == "ci"
+    assert calls == []
+
+
+def test_the_lookup_holds_no_key_text(organization: Organization) -> None:
+    _, text = api_key_create(organization=organization, name="ci", role="auditor", actor=ACTOR)
+    unknown = key_generate()
+    assert apikeys.api_key_principal(text) is not None
+    assert apikeys.api_key_principal(unknown) is None
+    held = b"".join(api_keys._entries)
+    assert len(api_keys._entries) == 2
+    assert text.encode() not in held
+    assert unknown.encode() not in held
+
+
 def test_a_malformed_key_is_refused_without_a_query(db: None) -> None:
     text = key_generate()
     broken = text[:-1] + ("0" if text[-1] != "0" else "1")

@@ -327,6 +327,23 @@ def test_a_signer_signs_no_longer_than_its_max_expires_in(
     assert sign(client, signer, {"claims": CLAIMS}).status_code == 403
 
 
+def test_only_a_constrained_signer_has_its_body_checked_strictly_by_the_permission(
+    client: APIClient,
+    organization: Organization,
+    jwt_keyprofile: KeyProfile,
+    make_key: MakeKey,
+) -> None:
+    # "60" as text: the serializer's coercion makes it 60, which must not slip past a signer's cap; a key
+    # without constraints has nothing to slip past, so its body is left to the view (parsed once, there).
+    body = {"claims": CLAIMS, "expires_in": "60"}
+    capped = bearer(make_key("signer", name="capped", max_expires_in=60))
+    refused = sign(client, capped, body)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "claims_not_allowed"
+    free = bearer(make_key("signer", name="free"))
+    assert sign(client, free, body).status_code == 201
+
+
 # -- versions -----------------------------------------------------------------------------------------------------
 
 

@@ -26,14 +26,14 @@ from tokens.assembly import DEFAULT_VALIDITY_SECONDS, MAX_LEEWAY_SECONDS, JwtVal
 
 MAX_PATTERN_LENGTH = 300
 
-# As the URLs' slug converters match them (settings.SPECTACULAR_SETTINGS describes the converters the same way),
-# so a client that follows the schema never builds a URL that does not route.
-_SLUG = "^[-a-zA-Z0-9_]+$"
+# Django's slug converter, as the routes use it: the schema says what a path segment may hold, so a client
+# (or Schemathesis) never sends one that no route matches.
+SLUG = "^[-a-zA-Z0-9_]+$"
 PATH_PARAMETERS = [
-    OpenApiParameter("org", str, OpenApiParameter.PATH, description="Organization slug, e.g. personal.", pattern=_SLUG),
-    OpenApiParameter("catalog", str, OpenApiParameter.PATH, description="Catalog slug, e.g. sandbox.", pattern=_SLUG),
+    OpenApiParameter("org", str, OpenApiParameter.PATH, description="Organization slug, e.g. personal.", pattern=SLUG),
+    OpenApiParameter("catalog", str, OpenApiParameter.PATH, description="Catalog slug, e.g. sandbox.", pattern=SLUG),
     OpenApiParameter(
-        "name", str, OpenApiParameter.PATH, description="Key profile name, e.g. jwt-keyprofile.", pattern=_SLUG
+        "name", str, OpenApiParameter.PATH, description="Key profile name, e.g. jwt-keyprofile.", pattern=SLUG
     ),
 ]
 

@@ -45,4 +45,5 @@ documents_and_apps_urlpatterns = [
     ),
 ]
 
-urlpatterns = [*documents_and_apps_urlpatterns, *token_service_urlpatterns]
+# The token service first: it is the hot route (portal/api/urls.py)
+urlpatterns = [*token_service_urlpatterns, *documents_and_apps_urlpatterns]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.conf import LazySettings as SettingsWrapper
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
+from portal.api import throttling
 from portal.api.permissions import Role
 from portal.api.throttling import Rate, parse_rates
 from tests.api import MakeKey, bearer
@@ -53,3 +57,49 @@ def test_a_bad_rate_is_refused_naming_it(text: str) -> None:
     with pytest.raises(ImproperlyConfigured) as caught:
         parse_rates(text)
     assert "PORTAL_API_RATES" in str(caught.value)
+
+
+class CountingCache:
+    """The default cache, recording the throttle's operations on it; ``opened_by_another`` makes the first
+    ``incr`` miss as though another process opened the window just before this one's ``add``."""
+
+    def __init__(self, *, opened_by_another: int | None = None) -> None:
+        self.operations: list[str] = []
+        self._opened_by_another = opened_by_another
+
+    def incr(self, key: str) -> Any:
+        self.operations.append("incr")
+        if self._opened_by_another is not None:
+            cache.set(key, self._opened_by_another, timeout=60)
+            self._opened_by_another = None
+            raise ValueError(key)
+        return cache.incr(key)
+
+    def add(self, key: str, value: int, timeout: int) -> bool:
+        self.operations.append("add")
+        return cache.add(key, value, timeout=timeout)
+
+
+def test_a_window_costs_one_cache_operation_per_request_once_open(
+    client: APIClient, make_key: MakeKey, settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PORTAL_API_RATES = "auditor=5/min"
+    counting = CountingCache()
+    monkeypatch.setattr(throttling, "cache", counting)
+    auditor = bearer(make_key("auditor"))
+    assert client.get(URL, **auditor).status_code == 200
+    assert counting.operations == ["incr", "add"]  # the window's first request opens it
+    counting.operations.clear()
+    assert [client.get(URL, **auditor).status_code for _ in range(2)] == [200, 200]
+    assert counting.operations == ["incr", "incr"]
+
+
+def test_a_window_opened_by_another_process_meanwhile_counts_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    racing = CountingCache(opened_by_another=4)
+    monkeypatch.setattr(throttling, "cache", racing)
+    assert throttling._count("portal:api-rate:test:race", timeout=61) == 5
+    assert racing.operations == ["incr", "add", "incr"]
+    alone = CountingCache()
+    monkeypatch.setattr(throttling, "cache", alone)
+    assert throttling._count("portal:api-rate:test:alone", timeout=61) == 1
+    assert alone.operations == ["incr", "add"]

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NoReturn, Protocol
 
+from portal.untrusted import UntrustedTextError, json_loads
 from tokens import jose, replay
 from tokens.context import Context
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError, PublishError
-from tokens.untrusted import UntrustedTextError, json_loads
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from portal.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 from tokens.errors import DocumentError
-from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch")

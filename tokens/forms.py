@@ -17,12 +17,12 @@ from keyprofiles.models import validate_semver
 from keyprofiles.selectors import crypto_object_list
 from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
+from portal.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
 from tokens.console import EDITABLE_KINDS, VERBS, NewApi
 from tokens.documents import MAX_DOCUMENT_BYTES
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
 from tokens.jose import ALGORITHMS
 from tokens.models import ConsumerApp, Publication, base_path_validator
-from tokens.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
 
 
 class ApiUploadForm(ServiceForm):

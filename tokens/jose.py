@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from josepy import jwa  # noqa: TID251
 
-from tokens.untrusted import MAX_NESTING, nesting_exceeds
+from portal.untrusted import MAX_NESTING, nesting_exceeds
 
 __all__ = [
     "ALGORITHMS",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -10,38 +9,16 @@ from rest_framework import exceptions
 from rest_framework.parsers import JSONParser, MultiPartParser
 
 from portal.api.problems import PayloadTooLarge
+from portal.untrusted import UntrustedTextError, json_loads
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
-# 2**256 has 78 digits; a longer integer is junk, its conversion costs the square of its length, and above
-# 4300 digits Python refuses with a message about sys.set_int_max_str_digits() that means nothing to a client.
-MAX_JSON_INTEGER_DIGITS = 100
-
-
-class _IntegerTooLong(ValueError):
-    """An integer in the body has more than ``MAX_JSON_INTEGER_DIGITS`` digits."""
-
-
-def json_depth(value: Any) -> int:
-    """How deeply ``value`` nests arrays and objects (a scalar is 0); iterative, so any depth is measured."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            deepest = max(deepest, depth)
-            continue
-        deepest = max(deepest, depth + 1)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 class BoundedJSONParser(JSONParser):
-    """JSON bodies of at most ``MAX_JSON_BYTES`` (else 413) nested at most ``MAX_JSON_DEPTH`` deep (else 400)."""
+    """JSON bodies of at most ``MAX_JSON_BYTES`` (else 413), decoded by ``portal.untrusted.json_loads``: nested at
+    most ``MAX_JSON_DEPTH`` deep (checked before decoding), integers of at most ``MAX_INTEGER_DIGITS`` digits, no
+    NaN or Infinity (else 400 naming the problem)."""
 
     max_bytes = MAX_JSON_BYTES
     max_depth = MAX_JSON_DEPTH
@@ -53,32 +30,10 @@ class BoundedJSONParser(JSONParser):
         if len(raw) > self.max_bytes:
             raise PayloadTooLarge(f"The JSON body is larger than {self.max_bytes} bytes.")
         try:
-            text = raw.decode("utf-8")
-            value = json.loads(text, parse_int=_bounded_int, parse_constant=_refuse_constant)
-        except UnicodeDecodeError as e:
-            raise exceptions.ParseError("The JSON body is not UTF-8 text.") from e
-        except RecursionError as e:
-            raise exceptions.ParseError(f"The JSON body nests deeper than {self.max_depth} levels.") from e
-        except _IntegerTooLong as e:
-            raise exceptions.ParseError(
-                f"The JSON body holds an integer longer than {MAX_JSON_INTEGER_DIGITS} digits."
-            ) from e
-        except ValueError as e:
-            raise exceptions.ParseError(f"The body is not valid JSON: {e}.") from e
-        # Nesting deeper than max_depth takes more than max_depth brackets: most bodies skip the walk.
-        if raw.count(b"{") + raw.count(b"[") > self.max_depth and json_depth(value) > self.max_depth:
-            raise exceptions.ParseError(f"The JSON body nests deeper than {self.max_depth} levels.")
-        return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_JSON_INTEGER_DIGITS:
-        raise _IntegerTooLong(text[:20])
-    return int(text)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+            return json_loads(raw, max_nesting=self.max_depth)
+        except UntrustedTextError as e:
+            # The clause reads "it holds ...", "it is nested ...": said of the body.
+            raise exceptions.ParseError(f"The JSON body {str(e).removeprefix('it ')}.") from e
 
 
 MAX_MULTIPART_BYTES = 5 * 1024 * 1024

@@ -18,6 +18,7 @@ from cryptography import x509
 from time_machine import TimeMachineFixture
 
 from keyprofiles.models import KeyProfile
+from portal.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 from tests.keyfixtures import CERT1_PEM, EC256_CERT_PEM, KEY1_PEM
 from tests.tokens.helpers import (
     CERT_OBJECT,
@@ -49,7 +50,6 @@ from tokens.context import Context
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError, PublishError
 from tokens.runtime import CatalogCryptoResolver
-from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 
 CERT1_PUBLIC = x509.load_pem_x509_certificate(CERT1_PEM.encode()).public_key()
 EC256_PUBLIC = x509.load_pem_x509_certificate(EC256_CERT_PEM.encode()).public_key()

@@ -12,13 +12,13 @@ from django.core.management import call_command
 
 from portal.models import Catalog, Organization
 from portal.services import Actor, organization_create
+from portal.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 from tests.tokens.helpers import api_document, demo_document, oct_jwk
 from tokens.demo import API_DOCUMENT
 from tokens.documents import MAX_DOCUMENT_BYTES, document_describe, document_dump, document_load
 from tokens.errors import DocumentError, PolicyConfigError
 from tokens.models import Api, Publication
 from tokens.services import api_import, api_publish, sandbox_test_app
-from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
 
 # -- loading ------------------------------------------------------------------------------------------------
 

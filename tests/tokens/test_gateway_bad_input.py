@@ -11,9 +11,9 @@ from django.test import Client
 from keyprofiles.models import KeyProfile
 from portal.models import Catalog
 from portal.services import Actor
+from portal.untrusted import MAX_NESTING
 from tests.tokens.helpers import CERT_OBJECT, KEY_OBJECT, NOW, api_document, compact, rs256, rsa_private
 from tokens.services import api_publish, api_save
-from tokens.untrusted import MAX_NESTING
 
 GENERATE = {
     "jwt-generate": {

@@ -1,10 +1,10 @@
-"""tokens.untrusted: JSON from outside decoded with its depth and numbers bounded, refusals named."""
+"""portal.untrusted: JSON from outside decoded with its depth and numbers bounded, refusals named."""
 
 from __future__ import annotations
 
 import pytest
 
-from tokens.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING, UntrustedTextError, json_loads, nesting_exceeds
+from portal.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING, UntrustedTextError, json_loads, nesting_exceeds
 
 
 def _nested(depth: int) -> str:

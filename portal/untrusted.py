@@ -1,5 +1,7 @@
 """Bounds on structured text from outside (request bodies, variables, JWKs, claims) before it is parsed.
 
+Shared by the gateway's policies (``tokens``) and the REST API's JSON parser (``portal.api.parsers``).
+
 Python's JSON decoder recurses once per nesting level and converts integers of any length up to the
 interpreter's limit (4300 digits by default, above which it raises a bare ``ValueError``). A deeply nested
 value that decodes near the recursion limit can still fail later, when it is written back out deeper in the
@@ -71,11 +73,11 @@ def _refuse_constant(name: str) -> Any:
 _DECODER: Final = json.JSONDecoder(parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_refuse_constant)
 
 
-def json_loads(data: str | bytes) -> Any:
+def json_loads(data: str | bytes, *, max_nesting: int = MAX_NESTING) -> Any:
     """Decode JSON text with its nesting depth and number sizes bounded.
 
     Returns the value. Raises ``UntrustedTextError`` (a ``ValueError``) whose message is a clause naming
-    the problem: not UTF-8, not JSON, nested more than ``MAX_NESTING`` levels, an integer longer than
+    the problem: not UTF-8, not JSON, nested more than ``max_nesting`` levels, an integer longer than
     ``MAX_INTEGER_DIGITS`` digits, a number out of float range, or NaN/Infinity.
     """
     if isinstance(data, bytes | bytearray):
@@ -85,13 +87,13 @@ def json_loads(data: str | bytes) -> Any:
             raise UntrustedTextError("it is not UTF-8 text") from e
     else:
         text = data
-    if nesting_exceeds(text):
-        raise UntrustedTextError(f"it is nested more than {MAX_NESTING} levels deep")
+    if nesting_exceeds(text, max_nesting):
+        raise UntrustedTextError(f"it is nested more than {max_nesting} levels deep")
     try:
         return _DECODER.decode(text)
     except UntrustedTextError:
         raise
     except RecursionError as e:  # only if the caller is already deep in the stack
-        raise UntrustedTextError(f"it is nested more than {MAX_NESTING} levels deep") from e
+        raise UntrustedTextError(f"it is nested more than {max_nesting} levels deep") from e
     except json.JSONDecodeError as e:
         raise UntrustedTextError(f"it is not JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e

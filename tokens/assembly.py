@@ -23,7 +23,7 @@ from typing import Any, NoReturn, Protocol
 
 from portal.untrusted import UntrustedTextError, json_loads
 from tokens import jose, replay
-from tokens.context import Context
+from tokens.context import Context, http_status
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError, PublishError
 
@@ -753,7 +753,7 @@ class SetVariable(Policy):
         if verb != "clear" and value_type != "any" and not (isinstance(value, str) and "$(" in value):
             value = _coerce(value, value_type, lambda problem: props.fail(f"{where}.value", problem))
         literal = not (isinstance(value, str) and "$(" in value)
-        if verb != "clear" and name == "message.status.code" and literal and not _is_http_status(value):
+        if verb != "clear" and name == "message.status.code" and literal and http_status(value) is None:
             props.fail(f"{where}.value", f"{value!r} is not an HTTP status code (a whole number from 100 to 599)")
         return _Action(verb, name, value, value_type)
 
@@ -786,17 +786,6 @@ class SetVariable(Policy):
             )
 
         return fail
-
-
-def _is_http_status(value: Any) -> bool:
-    """True for a whole number an HTTP answer can carry as its status (RFC 9110 section 15: 100 to 599)."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) == 3:
-        value = int(value)
-    return isinstance(value, int) and 100 <= value <= 599
 
 
 def _coerce(value: Any, value_type: str, fail: Callable[[str], Any]) -> Any:

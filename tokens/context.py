@@ -165,3 +165,15 @@ def _header_text(value: Any) -> str:
     # Header values are one line of printable text: a newline in a variable must never split the response
     # (header injection), and no other control character (\x00, \x0b, \x0c...) may reach a client either.
     return header_value(_as_text(value))
+
+
+def http_status(value: Any) -> int | None:
+    """``value`` as an HTTP status code (RFC 9110 section 15: a whole number from 100 to 599), or None: an int,
+    a whole float, or three ASCII digits; never a bool."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and len(value) == 3 and value.isascii() and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and 100 <= value <= 599 else None

@@ -19,7 +19,7 @@ from portal.gateway_http import (
     is_forbidden_header,
     is_header_name,
 )
-from tokens.context import Context
+from tokens.context import Context, http_status
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
 from tokens.runtime import JWKS_MAX_AGE, CatalogState, gateway
@@ -128,10 +128,8 @@ _WITHOUT_CONTENT = frozenset({*range(100, 200), 204, 304})
 
 def _response_from(context: Context) -> HttpResponse:
     code = context.get("message.status.code")
-    status = code if isinstance(code, int) and not isinstance(code, bool) else None
-    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
-        status = int(code)
-    if status is None or not 100 <= status <= 599:
+    status = http_status(code)
+    if status is None:
         shown = repr(code) if len(repr(code)) <= 40 else repr(code)[:37] + "..."
         logger.warning("gateway: an assembly set message.status.code to %s", shown)
         return gateway_error(500, f"The API set message.status.code to {shown}, which is not an HTTP status code.")

@@ -1,7 +1,7 @@
 """The token-API console: APIs (create, import, the assembly editor, publish), publications (states, the
 test page), and consumer apps (credentials, subscriptions).
 
-Views stay thin: a form collects the input, ``tokens.console`` edits the document and ``tokens.services``
+Views stay thin: a form collects the input, ``tokens.editor`` edits the document and ``tokens.services``
 saves and publishes it. Every custom view checks its permission first (``require_permissions``): the admin
 checks only its own pages, and an auditor must be able to look at everything and change nothing.
 """
@@ -33,9 +33,9 @@ from portal.console import (
     require_permissions,
 )
 from portal.services import Actor
-from tokens import console, services
-from tokens.console import EditorError
+from tokens import editor, selectors, services, viewmodels
 from tokens.documents import document_describe, document_dump
+from tokens.editor import EditorError
 from tokens.errors import DocumentError, PolicyConfigError, PublishError
 from tokens.forms import (
     POLICY_FORMS,
@@ -64,7 +64,7 @@ EDIT_ERRORS = (EditorError, DocumentError)
 
 
 def gateway_base_url(request: HttpRequest, publication: Publication) -> str:
-    return console.gateway_url(request, publication)
+    return viewmodels.gateway_url(request, publication)
 
 
 def may_read_client_ids(user: Any) -> bool:
@@ -137,7 +137,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
         operations = OperationFormSet(request.POST if request.method == "POST" else None, prefix="operations")
         if request.method == "POST" and form.is_valid() and operations.is_valid():
             try:
-                api = console.api_create(
+                api = editor.api_create_from_spec(
                     organization=form.cleaned_data["organization"],
                     spec=form.spec(operations.operations()),
                     actor=Actor.for_user(request.user),
@@ -203,7 +203,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
     def _editor_context(self, request: HttpRequest, api: Api) -> dict[str, Any]:
         document = api.document
         user = request.user
-        tag = console.document_tag(api)
+        tag = editor.document_tag(api)
         try:
             description = document_describe(document)
             problem = ""
@@ -219,16 +219,16 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
             "api": api,
             "description": description,
             "problem": problem,
-            "outline": console.assembly_outline(document),
+            "outline": viewmodels.assembly_outline(document),
             "document_yaml": document_dump(document, fmt="yaml"),
             "tag": tag,
             "can_change": user.has_perm("tokens.change_api"),
             "can_publish": user.has_perms(["tokens.add_publication", "tokens.change_publication"]),
             "can_test": user.has_perm("tokens.change_publication"),
             "policy_kinds": PolicyAddForm.base_fields["kind"].choices,  # type: ignore[attr-defined]
-            "catch_form": CatchAddForm.for_document(tag=tag, caught=console.caught_errors(document)),
+            "catch_form": CatchAddForm.for_document(tag=tag, caught=editor.caught_errors(document)),
             "publish_form": PublishForm(organization=api.organization),
-            "publications": [(p, console.gateway_path(p)) for p in publications],
+            "publications": [(p, viewmodels.gateway_path(p)) for p in publications],
             "audit_url": reverse("admin:portal_auditevent_changelist") + f"?object=tokens.api:{api.pk}",
         }
 
@@ -251,7 +251,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
             messages.error(request, f"Nothing was changed: {_form_problems(form)}")
             return HttpResponseRedirect(target)
         try:
-            result = console.api_document_edit(
+            result = editor.api_document_edit(
                 api=api, edit=edit, tag=form.cleaned_data.get("tag") or None, actor=Actor.for_user(request.user)
             )
         except EDIT_ERRORS as e:
@@ -269,7 +269,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
         added: list[str] = []
 
         def edit(document: dict[str, Any]) -> str:
-            added.append(console.policy_add(document, at=form.cleaned_data["at"], kind=form.cleaned_data["kind"]))
+            added.append(editor.policy_add(document, at=form.cleaned_data["at"], kind=form.cleaned_data["kind"]))
             return f"Added a {form.cleaned_data['kind']} policy; set its properties."
 
         response = self._edit(request, pk, form, edit)
@@ -281,8 +281,8 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
         form = PolicyMoveForm(request.POST)
 
         def edit(document: dict[str, Any]) -> str:
-            kind, config = console.policy_get(document, form.cleaned_data["at"])
-            console.policy_move(document, at=form.cleaned_data["at"], offset=form.cleaned_data["offset"])
+            kind, config = editor.policy_get(document, form.cleaned_data["at"])
+            editor.policy_move(document, at=form.cleaned_data["at"], offset=form.cleaned_data["offset"])
             return f"Moved “{config.get('title') or kind}” {'up' if form.cleaned_data['offset'] < 0 else 'down'}."
 
         return self._edit(request, pk, form, edit, anchor=lambda _: "assembly")
@@ -291,7 +291,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
         form = PolicyRemoveForm(request.POST)
 
         def edit(document: dict[str, Any]) -> str:
-            return f"Removed “{console.policy_remove(document, at=form.cleaned_data['at'])}”."
+            return f"Removed “{editor.policy_remove(document, at=form.cleaned_data['at'])}”."
 
         return self._edit(request, pk, form, edit, anchor=lambda _: "assembly")
 
@@ -299,7 +299,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
         form = CatchAddForm(request.POST)
 
         def edit(document: dict[str, Any]) -> str:
-            console.catch_add(document, error=form.cleaned_data["error"])
+            editor.catch_add(document, error=form.cleaned_data["error"])
             return f"Added a catch for {form.cleaned_data['error']}; add the policies it runs."
 
         return self._edit(request, pk, form, edit, anchor=lambda _: "catches")
@@ -308,7 +308,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
         form = CatchRemoveForm(request.POST)
 
         def edit(document: dict[str, Any]) -> str:
-            console.catch_remove(document, index=form.cleaned_data["index"])
+            editor.catch_remove(document, index=form.cleaned_data["index"])
             return "Removed the catch."
 
         return self._edit(request, pk, form, edit, anchor=lambda _: "catches")
@@ -318,12 +318,12 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
         require_permissions(request, "tokens.change_api")
         api = get_object_or_404(Api, pk=pk)
         try:
-            kind, config = console.policy_get(api.document, at)
+            kind, config = editor.policy_get(api.document, at)
         except EditorError as e:
             messages.error(request, str(e))
             return HttpResponseRedirect(reverse("admin:tokens_api_change", args=[api.pk]))
         form_class = POLICY_FORMS.get(kind)
-        tag = console.document_tag(api)
+        tag = editor.document_tag(api)
         context: dict[str, Any] = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -339,12 +339,12 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
             return TemplateResponse(request, "admin/tokens/policy_form.html", context)
         if request.method == "POST":
             form = form_class(request.POST, organization=api.organization)
-            actions = ActionFormSet(request.POST, prefix="actions") if kind == "set-variable" else None
+            actions = ActionFormSet(request.POST, prefix="actions") if form_class.with_actions else None
             publish = PublishForm(request.POST, prefix="publish", organization=api.organization)
         else:
             form = form_class(initial={**form_class.initial_from(config), "tag": tag}, organization=api.organization)
             rows = ActionFormSet.initial_from(config)
-            actions = ActionFormSet(initial=rows, prefix="actions") if kind == "set-variable" else None
+            actions = ActionFormSet(initial=rows, prefix="actions") if form_class.with_actions else None
             publish = PublishForm(prefix="publish", organization=api.organization)
         if request.method == "POST" and form.is_valid() and (actions is None or actions.is_valid()):
             response = self._save_policy(request, api, at, form, actions, publish)
@@ -373,9 +373,9 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
             properties["actions"] = actions.actions()
         actor = Actor.for_user(request.user)
         try:
-            console.api_document_edit(
+            editor.api_document_edit(
                 api=api,
-                edit=lambda document: console.policy_update(document, at=at, properties=properties),
+                edit=lambda document: editor.policy_update(document, at=at, properties=properties),
                 tag=form.cleaned_data.get("tag") or None,
                 actor=actor,
             )
@@ -395,7 +395,7 @@ class ApiAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAdmin):
             # Saved, not published: the form now stands for the saved document, so it carries its new tag.
             named = form.field_for(e.prop) if isinstance(e, PolicyConfigError) and e.policy == title else None
             data = request.POST.copy()
-            data["tag"] = console.document_tag(api)
+            data["tag"] = editor.document_tag(api)
             form.data = data
             form.add_error(named, f"Saved, but not published to {catalog}: {e}")
             return None
@@ -449,7 +449,7 @@ class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Model
 
     @admin.display(description="Gateway URL")
     def gateway(self, obj: Publication) -> str:
-        return console.gateway_path(obj)
+        return viewmodels.gateway_path(obj)
 
     @admin.display(description="Downloads")
     def downloads(self, obj: Publication) -> str:
@@ -550,13 +550,13 @@ class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Model
         require_permissions(request, "tokens.change_publication")
         publication = self._publication(pk)
         try:
-            operations = console.operations_for_test(publication.document)
+            operations = viewmodels.operations_for_test(publication.document)
             description = document_describe(publication.document)
         except DocumentError as e:
             messages.error(request, f"This publication cannot be tested: {e}")
             return HttpResponseRedirect(reverse("admin:tokens_publication_change", args=[publication.pk]))
         setup: dict[str, Any] = {
-            "gateway": console.gateway_path(publication),
+            "gateway": viewmodels.gateway_path(publication),
             "keys": reverse("admin:tokens_publication_keys", args=[publication.pk]),
             "operations": [
                 {
@@ -578,7 +578,7 @@ class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Model
             "publication": publication,
             "operations": operations,
             "first_headers": setup["operations"][0]["headers"] if operations else "",
-            "client_id": console.client_id_for_test(publication) if may_read_client_ids(request.user) else "",
+            "client_id": selectors.client_id_for_test(publication) if may_read_client_ids(request.user) else "",
             "secret_required": description.client_secret_required,
             "setup": setup,
         }
@@ -590,7 +590,7 @@ class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Model
         """kid -> crypto object names in the publication's catalog, for the test page's token view."""
         require_permissions(request, "tokens.change_publication", "keyprofiles.view_cryptoobject")
         publication = self._publication(pk)
-        response = JsonResponse({"kids": console.crypto_object_kids(catalog=publication.catalog)})
+        response = JsonResponse({"kids": selectors.crypto_object_kids(catalog=publication.catalog)})
         response["Cache-Control"] = "no-store"
         return response
 

@@ -212,13 +212,13 @@ POLICY_FORMS: dict[str, type[PolicyForm]] = {}
 
 
 class PolicyForm(DocumentTagForm):
-    """A policy's properties under API Connect's labels. ``PROPERTIES`` maps form fields to property names.
+    """A policy's properties under API Connect's labels: each field but ``title`` and ``tag`` sets the property
+    of its name with hyphens (``iss_claim`` sets ``iss-claim``).
 
     A subclass setting ``policy`` (the kind's ``PolicyKind``) is the editor's form for that kind.
     """
 
     title = forms.CharField(max_length=100, help_text="Publish errors name the policy by its title.")
-    PROPERTIES: dict[str, str] = {}
     policy: PolicyKind | None = None
     with_actions = False  # the page adds the set-variable action rows (ActionFormSet)
 
@@ -232,20 +232,25 @@ class PolicyForm(DocumentTagForm):
         self.organization = organization
 
     @classmethod
+    def property_fields(cls) -> dict[str, str]:
+        """Form field name -> the APIC property it sets."""
+        return {name: name.replace("_", "-") for name in cls.base_fields if name not in ("title", TAG_FIELD)}
+
+    @classmethod
     def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
-        initial = {name: config[prop] for name, prop in cls.PROPERTIES.items() if prop in config}
+        initial = {name: config[prop] for name, prop in cls.property_fields().items() if prop in config}
         return {**initial, "title": config.get("title", "")}
 
     def properties(self) -> dict[str, Any]:
         """The APIC properties the form sets; "" or None removes one."""
         data = self.cleaned_data
-        return {"title": data["title"], **{prop: data.get(name) for name, prop in self.PROPERTIES.items()}}
+        return {"title": data["title"], **{prop: data.get(name) for name, prop in self.property_fields().items()}}
 
     def field_for(self, prop: str) -> str | None:
         """The form field of an APIC property (a publish error names the property)."""
         if prop == "title":
             return "title"
-        return next((name for name, known in self.PROPERTIES.items() if known == prop.split(".")[0]), None)
+        return next((name for name, known in self.property_fields().items() if known == prop.split(".")[0]), None)
 
 
 def crypto_object_choices(organization: Organization, current: str | None) -> list[tuple[str, str]]:
@@ -330,18 +335,6 @@ class JwtGenerateForm(_KeyedPolicyForm):
         help_text="Instead of a crypto object: the variable holding a private JWK or a JWK set (its own kid goes "
         "into the header). With a crypto object set too, the crypto object wins, as in API Connect.",
     )
-    PROPERTIES = {
-        "jwt": "jwt",
-        "iss_claim": "iss-claim",
-        "sub_claim": "sub-claim",
-        "aud_claim": "aud-claim",
-        "exp_claim": "exp-claim",
-        "jti_claim": "jti-claim",
-        "private_claims": "private-claims",
-        "jws_alg": "jws-alg",
-        "jws_crypto": "jws-crypto",
-        "jws_jwk": "jws-jwk",
-    }
 
 
 class JwtValidateForm(_KeyedPolicyForm):
@@ -391,15 +384,6 @@ class JwtValidateForm(_KeyedPolicyForm):
         help_text="Beyond API Connect: accept each token (by its iss and jti) once until it expires, across every "
         "process sharing the cache; a token without jti is refused.",
     )
-    PROPERTIES = {
-        "jwt": "jwt",
-        "output_claims": "output-claims",
-        "iss_claim": "iss-claim",
-        "aud_claim": "aud-claim",
-        "jws_crypto": "jws-crypto",
-        "jws_jwk": "jws-jwk",
-        "jti_replay_check": "jti-replay-check",
-    }
 
     def properties(self) -> dict[str, Any]:
         """As the base form, with an unchecked replay check left out of the document (it is off by default)."""
@@ -415,7 +399,6 @@ class ThrowForm(PolicyForm):
         label="Error name", max_length=100, validators=[error_name_validator], help_text="What a catch matches."
     )
     message = forms.CharField(label="Error message", required=False, help_text="May read variables: $(name).")
-    PROPERTIES = {"name": "name", "message": "message"}
 
 
 class GatewayScriptForm(PolicyForm):
@@ -427,7 +410,6 @@ class GatewayScriptForm(PolicyForm):
         help_text="JavaScript run per request in a sandbox: require('apim') (getvariable, setvariable, output, "
         "error), context, session.output.write and console; nothing else is reachable.",
     )
-    PROPERTIES = {"source": "source"}
 
     def clean_source(self) -> str:
         # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the document keeps LF.
@@ -441,16 +423,11 @@ class GatewayScriptForm(PolicyForm):
 
 class OperationSwitchForm(PolicyForm):
     policy = operation_switch.POLICY
-    PROPERTIES: dict[str, str] = {}
 
 
 class SetVariableForm(PolicyForm):
     policy = set_variable.POLICY
-    PROPERTIES: dict[str, str] = {}
     with_actions = True
-
-    def field_for(self, prop: str) -> str | None:
-        return "title" if prop == "title" else None
 
 
 class ActionForm(forms.Form):

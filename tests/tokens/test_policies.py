@@ -84,6 +84,10 @@ def test_each_registered_kind_has_its_console_form_and_unsupported_kinds_are_not
     assert all(POLICY_FORMS[kind].policy is POLICY_KINDS[kind] for kind in POLICY_KINDS)
     assert not KNOWN_UNSUPPORTED & set(POLICY_KINDS)
     assert policy_kind("invoke") is None
+    # Each form field sets a property its kind's schema names.
+    for kind, form in POLICY_FORMS.items():
+        assert set(form.property_fields().values()) <= set(POLICY_KINDS[kind].properties), kind
+    assert POLICY_FORMS["jwt-validate"].property_fields()["jti_replay_check"] == "jti-replay-check"
     # operation-switch comes with a new API; the editor adds the others.
     assert set(addable_kinds()) == set(POLICY_KINDS) - {"operation-switch"}
 

@@ -21,7 +21,7 @@ from tokens.policies.base import (
     SigningMaterial,
     lookup_message,
 )
-from tokens.policies.keys import Encryption, jwk_from_variable
+from tokens.policies.keys import Encryption, jwk_from_variable, jwk_unusable
 
 KIND = "jwt-generate"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
@@ -148,8 +148,7 @@ class JwtGenerate(Policy):
         try:
             return jwk_from_variable(context, variable, where).signing_key(self.alg)
         except jose.JoseError as e:
-            message = f"{where}: the JWK in '{variable}' is not usable: {e}"
-            raise AssemblyError(RUNTIME_ERROR, message, status=500) from e
+            raise jwk_unusable(where, variable, e) from e
 
     def _private_claims(self, context: Context) -> dict[str, Any]:
         assert self.private_claims is not None

@@ -16,6 +16,23 @@ from tokens.errors import AssemblyError
 from tokens.policies.base import RUNTIME_ERROR, CryptoResolver, EncryptionMaterial, Properties, lookup_message
 
 
+def _jwk_text(context: Context, variable: str, policy: str) -> str:
+    """The JSON text of the JWK or JWK set a variable holds (an object, its JSON text, or the request's
+    bytes). Raises AssemblyError naming the variable when it is not set."""
+    value = context.get(variable)
+    if value is None:
+        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
+    if isinstance(value, bytes):
+        # message.body holds the request's bytes; bad UTF-8 becomes U+FFFD and fails as JSON, by name.
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def jwk_unusable(policy: str, variable: str, error: jose.JoseError) -> AssemblyError:
+    """The failure for a JWK (set) in ``variable`` that cannot do what ``policy`` asks."""
+    return AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK in '{variable}' is not usable: {error}", status=500)
+
+
 @lru_cache(maxsize=256)
 def _key_from_jwk_text(text: str) -> jose.JwkSet:
     # Parsed JWKs and JWK sets by their text, bounded: a warm request parses no key and scans no set.
@@ -23,19 +40,11 @@ def _key_from_jwk_text(text: str) -> jose.JwkSet:
 
 
 def jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwkSet:
-    """The JWK or JWK set a variable holds (an object or its JSON text). Raises AssemblyError naming it."""
-    value = context.get(variable)
-    if value is None:
-        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
-    if isinstance(value, bytes):
-        # message.body holds the request's bytes; bad UTF-8 becomes U+FFFD and fails as JSON, by name.
-        text = value.decode("utf-8", "replace")
-    else:
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    """The signing or verifying JWK (set) a variable holds. Raises AssemblyError naming it."""
     try:
-        return _key_from_jwk_text(text)
+        return _key_from_jwk_text(_jwk_text(context, variable, policy))
     except jose.JoseError as e:
-        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK in '{variable}' is not usable: {e}", status=500) from e
+        raise jwk_unusable(policy, variable, e) from e
 
 
 @lru_cache(maxsize=256)
@@ -44,15 +53,11 @@ def _jwe_keys_from_jwk_text(text: str) -> jose.JweKeySet:
 
 
 def _jwe_jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JweKeySet:
-    """The JWE JWK or JWK set a variable holds. Raises AssemblyError naming it."""
-    value = context.get(variable)
-    if value is None:
-        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK variable '{variable}' is not set.", status=500)
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    """The encrypting or decrypting JWK (set) a variable holds. Raises AssemblyError naming it."""
     try:
-        return _jwe_keys_from_jwk_text(text)
+        return _jwe_keys_from_jwk_text(_jwk_text(context, variable, policy))
     except jose.JoseError as e:
-        raise AssemblyError(RUNTIME_ERROR, f"{policy}: the JWK in '{variable}' is not usable: {e}", status=500) from e
+        raise jwk_unusable(policy, variable, e) from e
 
 
 def _jwe_key_source(props: Properties) -> tuple[str | None, str | None]:

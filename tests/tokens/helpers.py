@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keyprofiles import keymaterial
 from tests.keyfixtures import EC256_KEY_PEM, KEY1_PEM, KEY2_PEM, der_of
-from tokens.assembly import CompiledAssembly, CryptoResolver, assembly_compile
+from tokens.assembly import CompiledAssembly, assembly_compile
 from tokens.context import Context
 from tokens.demo import API_DOCUMENT
 from tokens.documents import document_load
+from tokens.policies.base import CryptoResolver
 
 # Every test that looks at exp, nbf or iat runs at this frozen instant.
 INSTANT = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 KIND = "jwt-validate"
 MAX_LEEWAY_SECONDS = 300
 DEFAULT_JWT_SOURCE = "request.headers.authorization"
+DEFAULT_OUTPUT_CLAIMS = "decoded.claims"
 # RFC 7519 section 2: a NumericDate counts seconds since 1970-01-01T00:00:00Z. The portal accepts the span
 # a message can name (datetime's years 1 to 9999); beyond it a claim is junk or counts milliseconds.
 EARLIEST_NUMERIC_DATE = -62135596800  # 0001-01-01T00:00:00Z
@@ -40,7 +41,7 @@ PATTERN_PROPERTIES = (("iss", "iss-claim"), ("aud", "aud-claim"))
 
 PROPERTIES: dict[str, Property] = {
     "jwt": Property(DEFAULT_JWT_SOURCE, starts_new=True, new_value=DEFAULT_JWT_SOURCE),
-    "output-claims": Property("decoded.claims", starts_new=True, new_value="decoded.claims"),
+    "output-claims": Property(DEFAULT_OUTPUT_CLAIMS, starts_new=True, new_value=DEFAULT_OUTPUT_CLAIMS),
     "iss-claim": Property(),
     "aud-claim": Property(),
     "jws-crypto": Property(),
@@ -130,7 +131,7 @@ class JwtValidate(Policy):
         super().__init__(title)
         props = Properties(self.kind, title, config, PROPERTIES)
         self.source = props.variable("jwt") or DEFAULT_JWT_SOURCE
-        self.output = props.variable("output-claims") or POLICY.default("output-claims")
+        self.output = props.variable("output-claims") or DEFAULT_OUTPUT_CLAIMS
         self.issuer = props.pattern("iss-claim")
         self.audience = props.pattern("aud-claim")
         self.leeway = props.integer("leeway", 0, MAX_LEEWAY_SECONDS)

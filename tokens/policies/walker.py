@@ -25,7 +25,6 @@ class PolicyVisit:
     config: dict[str, Any]  # the document's own mapping (an empty one when the entry holds none)
     at: str  # the editor's address: execute/0/case/1/0
     where: str  # the place in messages: execute[0].case[1].execute[0]
-    index: int  # its place in its list
 
     @property
     def title(self) -> str:
@@ -81,7 +80,7 @@ def _walk_branch(branch: Branch, at: str, where: str, operation: Operation | Non
         if policy is None:
             continue
         kind, config = policy
-        visit = PolicyVisit(kind, config, f"{at}/{index}", f"{where}[{index}]", index)
+        visit = PolicyVisit(kind, config, f"{at}/{index}", f"{where}[{index}]")
         yield visit
         registered = policy_kind(kind)
         if registered is None:

@@ -21,7 +21,7 @@ from tokens.policies.base import (
     SigningMaterial,
     lookup_message,
 )
-from tokens.policies.keys import Encryption, jwk_from_variable, jwk_unusable
+from tokens.policies.keys import Encryption, jwk_from_variable, jwk_unusable, key_summary
 
 KIND = "jwt-generate"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
@@ -176,12 +176,6 @@ class JwtGenerate(Policy):
                 reason="Bad Request",
             )
         return value
-
-
-def key_summary(config: dict[str, Any]) -> str:
-    """The key a jwt policy uses, for the console: its crypto object, or its JWK variable."""
-    jwk = config.get("jws-jwk")
-    return str(config.get("jws-crypto") or (f"JWK in {jwk}" if jwk else "no key yet"))
 
 
 class JwtGenerateKind(PolicyKind):

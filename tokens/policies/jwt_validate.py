@@ -23,8 +23,7 @@ from tokens.policies.base import (
     lookup_message,
     shown,
 )
-from tokens.policies.jwt_generate import key_summary
-from tokens.policies.keys import Decryption, jwk_from_variable
+from tokens.policies.keys import Decryption, jwk_from_variable, key_summary
 
 logger = logging.getLogger(__name__)
 

@@ -1,19 +1,29 @@
 """How jwt-generate and jwt-validate read keys beyond a crypto object: a JWK or JWK set held in a variable
-(``jws-jwk``, ``jwe-jwk``), and the encryption step of a nested JWT (APIC's ``jwe-*`` properties)."""
+(``jws-jwk``, ``jwe-jwk``), the encryption step of a nested JWT (APIC's ``jwe-*`` properties), and how the
+console names a policy's key."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from portal.untrusted import json_loads
 from tokens import jose
 from tokens.context import Context
 from tokens.errors import AssemblyError
 from tokens.policies.base import RUNTIME_ERROR, CryptoResolver, EncryptionMaterial, Properties, lookup_message
+
+T = TypeVar("T")
+
+
+def key_summary(config: dict[str, Any]) -> str:
+    """The key a jws policy uses, for the console: its crypto object, or its JWK variable."""
+    jwk = config.get("jws-jwk")
+    return str(config.get("jws-crypto") or (f"JWK in {jwk}" if jwk else "no key yet"))
 
 
 def _jwk_text(context: Context, variable: str, policy: str) -> str:
@@ -39,12 +49,16 @@ def _key_from_jwk_text(text: str) -> jose.JwkSet:
     return jose.JwkSet.from_json(text)
 
 
-def jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwkSet:
-    """The signing or verifying JWK (set) a variable holds. Raises AssemblyError naming it."""
+def _from_variable(parse: Callable[[str], T], context: Context, variable: str, policy: str) -> T:
     try:
-        return _key_from_jwk_text(_jwk_text(context, variable, policy))
+        return parse(_jwk_text(context, variable, policy))
     except jose.JoseError as e:
         raise jwk_unusable(policy, variable, e) from e
+
+
+def jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JwkSet:
+    """The signing or verifying JWK (set) a variable holds. Raises AssemblyError naming it."""
+    return _from_variable(_key_from_jwk_text, context, variable, policy)
 
 
 @lru_cache(maxsize=256)
@@ -54,10 +68,7 @@ def _jwe_keys_from_jwk_text(text: str) -> jose.JweKeySet:
 
 def _jwe_jwk_from_variable(context: Context, variable: str, policy: str) -> jose.JweKeySet:
     """The encrypting or decrypting JWK (set) a variable holds. Raises AssemblyError naming it."""
-    try:
-        return _jwe_keys_from_jwk_text(_jwk_text(context, variable, policy))
-    except jose.JoseError as e:
-        raise jwk_unusable(policy, variable, e) from e
+    return _from_variable(_jwe_keys_from_jwk_text, context, variable, policy)
 
 
 def _jwe_key_source(props: Properties) -> tuple[str | None, str | None]:

@@ -26,6 +26,7 @@ from tokens.assembly import CompiledAssembly, assembly_compile
 from tokens.context import Context
 from tokens.demo import API_DOCUMENT
 from tokens.documents import document_load
+from tokens.editor import NewApi
 from tokens.policies.base import CryptoResolver
 
 # Every test that looks at exp, nbf or iat runs at this frozen instant.
@@ -171,6 +172,19 @@ def compile_policies(
     if catch is not None:
         assembly["catch"] = catch
     return assembly_compile(assembly, resolver)
+
+
+def new_api(**changes: Any) -> NewApi:
+    fields: dict[str, Any] = {
+        "title": "JWT Generation and Validation",
+        "name": "jwt-generation-and-validation",
+        "version": "1.0.0",
+        "base_path": "/securetoken",
+        "openapi_version": "2.0",
+        "operations": (("get", "/generate"), ("get", "/validate")),
+        "client_secret": False,
+    }
+    return NewApi(**{**fields, **changes})
 
 
 def demo_document() -> dict[str, Any]:

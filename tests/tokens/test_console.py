@@ -2,7 +2,7 @@
 editor action), Save and Publish with the refusals shown where they belong, the test page and its key list,
 publication states, consumer-app subscriptions, the console home and the audit log's object filter.
 
-The editor's document functions are tested on plain documents first; the views after them.
+The editor's document functions are tested in test_editor.py, the page models in test_viewmodels.py.
 """
 
 from __future__ import annotations
@@ -23,165 +23,20 @@ from keyprofiles.services import keystore_generate
 from portal.console import AUDITORS, OPERATORS
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
-from tokens import editor, viewmodels
+from tokens import editor
 from tokens.demo import API_DOCUMENT
-from tokens.documents import document_describe, document_load
-from tokens.editor import EditorError, NewApi
+from tokens.documents import document_load
 from tokens.errors import DocumentError
 from tokens.models import Api, ConsumerApp, Publication
 from tokens.services import SANDBOX_TEST_APP, api_import, api_publish, api_save, app_create
+
+from .helpers import new_api
 
 KEY = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-key"
 CERT = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-ca-0"
 SWITCH = "execute/0"
 GENERATE_CASE = "execute/0/case/0"
 VALIDATE_CASE = "execute/0/case/1"
-
-
-def demo_document() -> dict[str, Any]:
-    return document_load(API_DOCUMENT.read_bytes())
-
-
-def new_api(**changes: Any) -> NewApi:
-    fields: dict[str, Any] = {
-        "title": "JWT Generation and Validation",
-        "name": "jwt-generation-and-validation",
-        "version": "1.0.0",
-        "base_path": "/securetoken",
-        "openapi_version": "2.0",
-        "operations": (("get", "/generate"), ("get", "/validate")),
-        "client_secret": False,
-    }
-    return NewApi(**{**fields, **changes})
-
-
-# -- the document functions -------------------------------------------------------------------------------
-
-
-def test_a_new_openapi_2_document_has_the_demo_shape() -> None:
-    document = editor.document_new(new_api())
-
-    description = document_describe(document)
-    assert (document["swagger"], document["basePath"]) == ("2.0", "/securetoken")
-    assert document["securityDefinitions"] == {
-        "clientID": {"type": "apiKey", "in": "header", "name": "X-IBM-Client-Id"}
-    }
-    assert description.client_id_required
-    assert not description.client_secret_required
-    assert [(op.verb, op.path) for op in description.operations] == [("GET", "/generate"), ("GET", "/validate")]
-    switch = document["x-ibm-configuration"]["assembly"]["execute"][0]["operation-switch"]
-    assert [case["operations"] for case in switch["case"]] == [
-        [{"verb": "get", "path": "/generate"}],
-        [{"verb": "get", "path": "/validate"}],
-    ]
-
-
-def test_a_new_openapi_3_document_uses_servers_and_components() -> None:
-    document = editor.document_new(new_api(openapi_version="3.0", client_secret=True))
-
-    description = document_describe(document)
-    assert document["openapi"] == "3.0.0"
-    assert "swagger" not in document
-    assert "basePath" not in document
-    assert document["servers"] == [{"url": "/securetoken"}]
-    assert set(document["components"]["securitySchemes"]) == {"clientID", "clientSecret"}
-    assert document["security"] == [{"clientID": [], "clientSecret": []}]
-    assert description.base_path == "/securetoken"
-    assert description.client_id_required
-    assert description.client_secret_required
-
-
-def test_policies_are_added_with_unique_titles_moved_and_removed() -> None:
-    document = editor.document_new(new_api())
-
-    first = editor.policy_add(document, at=GENERATE_CASE, kind="set-variable")
-    second = editor.policy_add(document, at=GENERATE_CASE, kind="set-variable")
-    editor.policy_add(document, at=GENERATE_CASE, kind="jwt-generate")
-
-    assert (first, second) == (f"{GENERATE_CASE}/0", f"{GENERATE_CASE}/1")
-    titles = [next(iter(p.values()))["title"] for p in editor.policy_list(document, GENERATE_CASE)]
-    assert titles == ["set-variable", "set-variable-2", "jwt-generate"]
-    assert editor.policy_move(document, at=f"{GENERATE_CASE}/2", offset=-1) == f"{GENERATE_CASE}/1"
-    assert editor.policy_move(document, at=f"{GENERATE_CASE}/0", offset=-1) == f"{GENERATE_CASE}/0"
-    titles = [next(iter(p.values()))["title"] for p in editor.policy_list(document, GENERATE_CASE)]
-    assert titles == ["set-variable", "jwt-generate", "set-variable-2"]
-    assert editor.policy_remove(document, at=f"{GENERATE_CASE}/0") == "set-variable"
-    assert [next(iter(p)) for p in editor.policy_list(document, GENERATE_CASE)] == ["jwt-generate", "set-variable"]
-
-
-def test_an_update_sets_and_removes_properties_and_keeps_unknown_ones() -> None:
-    document = demo_document()
-    at = f"{GENERATE_CASE}/0"
-    editor.policy_get(document, at)[1]["custom-kid-value-jws"] = "kid-1"
-
-    editor.policy_update(document, at=at, properties={"exp-claim": 120, "sub-claim": "", "jws-alg": "RS512"})
-
-    kind, config = editor.policy_get(document, at)
-    assert kind == "jwt-generate"
-    assert config["exp-claim"] == 120
-    assert config["jws-alg"] == "RS512"
-    assert "sub-claim" not in config
-    assert config["custom-kid-value-jws"] == "kid-1"
-    assert config["version"] == "2.0.0"
-
-
-def test_catches_are_added_before_the_default_and_refused_twice() -> None:
-    document = demo_document()
-    document["x-ibm-configuration"]["assembly"]["catch"].append({"default": []})
-
-    at = editor.catch_add(document, error="ConnectionError")
-
-    assert at == "catch/1"
-    catches = document["x-ibm-configuration"]["assembly"]["catch"]
-    assert [c.get("errors") for c in catches] == [["RuntimeError"], ["ConnectionError"], None]
-    with pytest.raises(EditorError, match="exists already"):
-        editor.catch_add(document, error="RuntimeError")
-    editor.catch_remove(document, index=1)
-    assert len(catches) == 2
-
-
-@pytest.mark.parametrize(
-    "at", ["execute/9", "execute/0/case/7/0", "execute/0/nowhere/0", "catch/5/0", "elsewhere/0", "execute/x"]
-)
-def test_a_place_the_document_lacks_is_an_editor_error(at: str) -> None:
-    with pytest.raises(EditorError):
-        editor.policy_get(demo_document(), at)
-
-
-def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_type() -> None:
-    document = demo_document()
-    editor.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script"}})
-
-    outline = viewmodels.assembly_outline(document)
-
-    switch = outline.execute.policies[0]
-    assert (switch.kind, [b.label for b in switch.branches]) == (
-        "operation-switch",
-        ["Case GET /generate", "Case GET /validate", "Otherwise"],
-    )
-    validate = switch.branches[1].policies
-    assert [(p.kind, p.title, p.runs) for p in validate] == [
-        ("invoke", "legacy-script", False),
-        ("jwt-validate", "jwt-validate", True),
-        ("set-variable", "set-variable", True),
-    ]
-    assert (validate[0].first, validate[-1].last) == (True, True)
-    assert [c.label for c in outline.catches] == ["Catch RuntimeError"]
-
-
-def test_the_test_page_prefills_the_demo_headers() -> None:
-    generate, validate = viewmodels.operations_for_test(demo_document())
-
-    assert (generate.label, generate.headers, generate.makes_token) == (
-        "GET /generate",
-        (("iss-claim", "apic"), ("aud-claim", "id1")),
-        True,
-    )
-    assert (validate.label, validate.token_header, validate.headers) == (
-        "GET /validate",
-        "Authorization",
-        (("Authorization", ""),),
-    )
 
 
 # -- fixtures for the views -------------------------------------------------------------------------------

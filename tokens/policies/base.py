@@ -7,7 +7,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from tokens import jose
@@ -241,7 +241,7 @@ class PolicyKind:
     compile: Callable[[str, dict[str, Any], CryptoResolver, BuildPolicies], Policy]
     addable: bool = True  # the editor's "Add policy" offers it (operation-switch comes with a new API)
     makes_token: bool = False  # a token it makes goes to the Authorization response header by default
-    crypto_properties: tuple[str, ...] = field(default=())  # properties naming crypto objects that rotate
+    crypto_properties: tuple[str, ...] = ()  # properties naming crypto objects that rotation renames
 
     def new_properties(self) -> dict[str, Any]:
         """What a policy added in the editor starts with (a fresh copy)."""

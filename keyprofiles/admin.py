@@ -240,9 +240,10 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
 
     def jwk_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         keystore = self._key_pair(request, pk)
-        jwk = keymaterial.public_jwk(keymaterial.public_key_from_certificate_pem(keystore.certificate_pem))
-        jwk["kid"] = keymaterial.jwk_thumbprint(jwk)
-        jwk["x5c"] = [keymaterial.certificate_der_b64(keystore.certificate_pem)]  # type: ignore[assignment]
+        jwk = {
+            **keymaterial.certificate_jwk(keystore.certificate_pem),
+            "x5c": [keymaterial.certificate_der_b64(keystore.certificate_pem)],
+        }
         response = HttpResponse(json.dumps(jwk, indent=2), content_type="application/jwk+json")
         response["Content-Disposition"] = attachment_header(f"{keystore.name}.jwk.json")
         return response

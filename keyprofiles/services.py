@@ -186,12 +186,7 @@ def keystore_import(
             password=password,
             now=now or timezone.now(),
         )
-        if pkcs12 is not None:
-            source = Keystore.Source.PKCS12
-        elif certificate is not None and certificate.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"-----"):
-            source = Keystore.Source.PEM
-        else:
-            source = Keystore.Source.DER
+        source = Keystore.Source(keymaterial.keystore_upload_format(certificate=certificate, pkcs12=pkcs12))
         return _keystore_store(
             organization=organization,
             name=name,

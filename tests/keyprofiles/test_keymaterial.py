@@ -23,11 +23,14 @@ from keyprofiles.keymaterial import (
     KeyMaterialError,
     KeystoreMaterial,
     certificate_der_b64,
+    certificate_jwk,
     certificate_sha256_thumbprint,
     certificates_from_upload,
     jwk_thumbprint,
+    key_id,
     keystore_material_from_upload,
     keystore_material_generate,
+    keystore_upload_format,
     private_key_from_sealed_der,
     public_jwk,
     public_key_from_certificate_pem,
@@ -843,6 +846,34 @@ def test_secret_thumbprint_is_the_oct_jwk_thumbprint() -> None:
     k = base64.urlsafe_b64encode(secret).rstrip(b"=").decode()
     assert secret_thumbprint(secret) == jwk_thumbprint({"kty": "oct", "k": k})
     assert secret_thumbprint(secret) != secret_thumbprint(bytes(range(1, 33)))
+
+
+def test_key_id_is_the_thumbprint_of_the_public_jwk_for_the_private_and_the_public_half() -> None:
+    public_key = rsa.RSAPublicNumbers(_b64url_int(RFC7638_JWK["e"]), _b64url_int(RFC7638_JWK["n"])).public_key()
+    assert key_id(public_key) == RFC7638_THUMBPRINT
+    assert key_id(key1()) == key_id(public_key_from_certificate_pem(fx.CERT1_PEM)) != RFC7638_THUMBPRINT
+
+
+@pytest.mark.parametrize("certificate", [fx.CERT1_PEM, fx.EC256_CERT_PEM])
+def test_certificate_jwk_is_the_public_jwk_with_its_key_id(certificate: str) -> None:
+    public_key = public_key_from_certificate_pem(certificate)
+    assert certificate_jwk(certificate) == {**public_jwk(public_key), "kid": key_id(public_key)}
+
+
+def test_certificate_jwk_of_another_certificate_has_another_kid() -> None:
+    assert certificate_jwk(fx.CERT1_PEM)["kid"] != certificate_jwk(fx.CERT2_PEM)["kid"]
+
+
+@pytest.mark.parametrize(
+    ("upload", "expected"),
+    [
+        ({"certificate": b"\xef\xbb\xbf \r\n" + pem(fx.CERT1_PEM)}, "pem"),
+        ({"certificate": der_of(fx.CERT1_PEM)}, "der"),
+        ({"pkcs12": b"0"}, "pkcs12"),
+    ],
+)
+def test_the_upload_format_is_told_from_the_certificate_file(upload: dict[str, bytes], expected: str) -> None:
+    assert keystore_upload_format(**upload) == expected
 
 
 # Certificate facts

@@ -168,7 +168,6 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=KeystoreUploadForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Upload a keystore",
             submit_label="Upload",
             perform=perform,
@@ -195,7 +194,6 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=KeystoreGenerateForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Generate a keystore",
             submit_label="Generate",
             perform=perform,
@@ -219,7 +217,6 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=SecretKeystoreForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Add a shared secret",
             submit_label="Save",
             perform=perform,
@@ -313,7 +310,6 @@ class TruststoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=TruststoreUploadForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Upload a truststore",
             submit_label="Upload",
             perform=perform,
@@ -415,7 +411,6 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=KeyProfileForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Create a key profile",
             submit_label="Create",
             perform=perform,
@@ -434,7 +429,6 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=EnableForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title=f"Enable {profile} in a catalog",
             submit_label="Enable",
             perform=perform,

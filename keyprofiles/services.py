@@ -29,6 +29,7 @@ from keyprofiles.models import (
     crypto_object_name,
 )
 from keyprofiles.sealing import master_key_ring
+from portal.errors import refusal_text
 from portal.invalidation import bump_version
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, audit_record
@@ -42,7 +43,7 @@ def _audited(*, actor: Actor, action: str, organization: Organization, name: str
         with transaction.atomic():
             return work()
     except (KeyMaterialError, ValidationError) as e:
-        detail: dict[str, str] = {"name": name, "error": _error_text(e)}
+        detail: dict[str, str] = {"name": name, "error": refusal_text(e)}
         if isinstance(e, KeyMaterialError):
             detail["code"] = e.code
         audit_record(
@@ -53,12 +54,6 @@ def _audited(*, actor: Actor, action: str, organization: Organization, name: str
             detail=detail,
         )
         raise
-
-
-def _error_text(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(error.messages)
-    return str(error)
 
 
 def _apply_certificate_facts(row: CertificateFacts, info: CertificateInfo) -> None:

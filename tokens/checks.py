@@ -7,7 +7,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError
 
-from tokens.errors import DocumentError, PolicyConfigError, PublishError
+from tokens.errors import ApiError, PolicyConfigError
 
 
 @register(Tags.database)
@@ -33,7 +33,7 @@ def check_publications(app_configs: Any = None, databases: Any = None, **kwargs:
                 assembly_compile(
                     document_describe(publication.document).assembly, CatalogCryptoResolver(publication.catalog)
                 )
-            except (DocumentError, PolicyConfigError, PublishError) as e:
+            except ApiError as e:
                 errors.append(
                     Error(
                         f"{publication.api} published in {publication.catalog} cannot be served: {e}",

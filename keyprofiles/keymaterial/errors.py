@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
-from portal.errors import PortalError
+from keyprofiles.errors import KeyProfilesError
 
 _FIELD_NOUNS = {
     "certificate": "certificate file",
@@ -23,7 +23,7 @@ _FIELD_NOUNS = {
 }
 
 
-class KeyMaterialError(PortalError):
+class KeyMaterialError(KeyProfilesError):
     """A user's key material is refused.
 
     ``code`` is a stable identifier (``rsa_key_too_small``, ``wrong_password``, ...); ``field`` names the

@@ -297,8 +297,19 @@ def test_rotate_keyprofile_upload_refusals(
             "--password-env",
             "NOT_SET_ANYWHERE",
         )
-        == "The environment variable NOT_SET_ANYWHERE is not set."
+        == "The environment variable NOT_SET_ANYWHERE named by --password-env is not set."
     )
+    # Read as import_keystore reads it (portal.commands): an empty variable is refused, not taken as no password.
+    monkeypatch.setenv("EMPTY_PASSPHRASE", "")
+    assert refused(
+        *base,
+        "--cert",
+        key_files["cert1.pem"],
+        "--key",
+        key_files["key1-encrypted.pem"],
+        "--password-env",
+        "EMPTY_PASSPHRASE",
+    ) == ("The environment variable EMPTY_PASSPHRASE named by --password-env is empty.")
     mismatch = refused(*base, "--cert", key_files["cert2.pem"], "--key", key_files["key1-encrypted.pem"])
     assert mismatch.startswith("'jwt-keyprofile' in personal/sandbox not rotated: ")
     assert snapshot() == before

@@ -170,6 +170,7 @@ def keyprofile_rotate(
     grace: timedelta | None = None,
     prepublish: timedelta | None = None,
     dry_run: bool = False,
+    wait: bool = True,
     now: datetime | None = None,
 ) -> RotationPlan:
     """Rotate profile ``name`` in ``catalog``. Returns the plan (carried out unless ``dry_run``).
@@ -178,7 +179,9 @@ def keyprofile_rotate(
     is committed as ``next`` (every process verifies with it and the JWKS lists it); then, once every process
     has seen that (``propagation_seconds``, or the ``prepublish`` period when longer), it is activated: the
     APIs move to it and the old version turns passive. Without ``prepublish`` this call waits and activates
-    it itself; with it, ``lifecycle_tick`` (``retire_keys``) does when the time comes.
+    it itself, unless ``wait`` is False (a console request, which must answer at once): then, as with
+    ``prepublish``, ``lifecycle_tick`` (``retire_keys``, or a background step) activates it at
+    ``plan.activates_at``.
 
     Raises RotationError (no active version, a rotation already pending, grace too short, version taken, an
     API that cannot sign with the new key), KeyMaterialError (the new key is refused) or ValidationError;
@@ -275,7 +278,7 @@ def keyprofile_rotate(
             organization=catalog.organization,
             detail=plan.as_dict(),
         )
-    if prepublish > timedelta(0):
+    if prepublish > timedelta(0) or not wait:
         return plan
     # Every process learns the new key (it verifies) before any process signs with it.
     wait_for_propagation(settle.total_seconds())

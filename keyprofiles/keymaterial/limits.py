@@ -27,15 +27,9 @@ MAX_KDF_ITERATIONS = 5_000_000
 MAX_KDF_ITERATIONS_PER_FILE = 3 * MAX_KDF_ITERATIONS
 MAX_SCRYPT_COST = 2**20
 MAX_SCRYPT_BLOCKS = 64  # scrypt's r times p; its work grows with both, and tools write 8 times 1
-# A PKCS#12 file is opened in a child process with these limits (``_open_pkcs12_in_child``). Opening a usual
-# file takes about 0.07 s of CPU there (after about 0.2 s to start it); the RSA consistency check the
-# loader runs takes 0.04 s for a 2048-bit key and 0.3 s for 4096 bits, but 4 s for 8192 bits, hence a
-# second budget, which counts the start too, for a file whose key is larger than 4096 bits.
-PKCS12_CPU_SECONDS = 2.0
+# A key larger than this gets the larger CPU budget in the PKCS#12 child process (``KEYPROFILES`` settings
+# PKCS12_CPU_SECONDS and PKCS12_LARGE_KEY_CPU_SECONDS: keyprofiles/conf.py).
 PKCS12_LARGE_KEY_BITS = 4096
-PKCS12_LARGE_KEY_CPU_SECONDS = 10
-PKCS12_MEMORY_BYTES = 256 * 1024 * 1024  # the child peaks near 40 MiB
-PKCS12_WALL_SECONDS = 20  # a backstop for a child that stalls; below gunicorn's 30 s worker timeout
 
 _CURVE_BY_NAME: dict[str, ec.EllipticCurve] = {
     "P-256": ec.SECP256R1(),

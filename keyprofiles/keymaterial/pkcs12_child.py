@@ -20,7 +20,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -32,11 +32,10 @@ from keyprofiles.keymaterial.errors import KeyMaterialError
 from keyprofiles.keymaterial.keys import _pkcs8_der, _Pkcs12Contents
 from keyprofiles.keymaterial.limits import (
     MAX_UPLOAD_BYTES,
-    PKCS12_CPU_SECONDS,
-    PKCS12_LARGE_KEY_CPU_SECONDS,
-    PKCS12_MEMORY_BYTES,
-    PKCS12_WALL_SECONDS,
 )
+
+if TYPE_CHECKING:
+    from portal.conf import AppSettings
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +120,8 @@ def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> _Pkcs12Content
         if run.returncode == 0:
             logger.warning("The PKCS#12 child process wrote an unreadable answer: %s", e)
             raise _pkcs12_reader_failed() from e
-    cpu_seconds = PKCS12_CPU_SECONDS
+    limits = _limits()
+    cpu_seconds = limits.PKCS12_CPU_SECONDS
     for message in messages:
         if isinstance(message.get("cpu_seconds"), int | float):
             cpu_seconds = message["cpu_seconds"]
@@ -130,7 +130,7 @@ def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> _Pkcs12Content
     if run.timed_out:
         # Only a stalled child or a very busy server gets here: the CPU limits end a busy child sooner.
         raise KeyMaterialError(
-            f"The PKCS#12 file did not open within {PKCS12_WALL_SECONDS} s and was refused: the server is busy "
+            f"The PKCS#12 file did not open within {limits.PKCS12_WALL_SECONDS} s and was refused: the server is busy "
             "or the file asks for too much work. Try again later, or re-export it with usual settings.",
             code="key_derivation_too_costly",
             field="pkcs12",
@@ -152,11 +152,21 @@ def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> _Pkcs12Content
         raise _pkcs12_reader_failed() from e
 
 
+def _limits() -> AppSettings:
+    """The child's limits: the ``KEYPROFILES`` settings ``PKCS12_CPU_SECONDS``, ``PKCS12_LARGE_KEY_CPU_SECONDS``,
+    ``PKCS12_MEMORY_BYTES`` and ``PKCS12_WALL_SECONDS``. Read by the parent only, and imported here rather than
+    at the top: the child imports this module, and Django's settings machinery would add 0.1 s to its start."""
+    from keyprofiles.conf import keyprofiles_settings
+
+    return keyprofiles_settings
+
+
 def _run_pkcs12_child(request: bytes) -> _ChildRun:
     """Start the child, give it ``request`` on its standard input and wait for it to end (at most
     ``PKCS12_WALL_SECONDS``, then kill it)."""
     root = Path(__file__).resolve().parents[2]  # holds the keyprofiles and portal packages
-    limits = (PKCS12_CPU_SECONDS, PKCS12_LARGE_KEY_CPU_SECONDS, PKCS12_MEMORY_BYTES)
+    settings = _limits()
+    limits = (settings.PKCS12_CPU_SECONDS, settings.PKCS12_LARGE_KEY_CPU_SECONDS, settings.PKCS12_MEMORY_BYTES)
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -176,7 +186,7 @@ def _run_pkcs12_child(request: bytes) -> _ChildRun:
         raise RuntimeError(f"The PKCS#12 child process could not be started with {sys.executable!r}: {e}") from e
     with child:
         try:
-            stdout, stderr = child.communicate(request, timeout=PKCS12_WALL_SECONDS)
+            stdout, stderr = child.communicate(request, timeout=settings.PKCS12_WALL_SECONDS)
         except subprocess.TimeoutExpired:
             child.kill()
             stdout, stderr = child.communicate()
@@ -212,7 +222,7 @@ def _contents_from_child(answer: dict[str, Any]) -> _Pkcs12Contents:
             refusal["message"], code=refusal["code"], field=refused_field if isinstance(refused_field, str) else None
         )
     if answer.get("exceeded") == "memory":
-        raise _pkcs12_too_costly(f"needed more than {PKCS12_MEMORY_BYTES // 2**20} MiB of memory to open")
+        raise _pkcs12_too_costly(f"needed more than {_limits().PKCS12_MEMORY_BYTES // 2**20} MiB of memory to open")
     if "failed" in answer:
         logger.warning("The PKCS#12 child process failed with %s.", str(answer["failed"])[:100])
         raise _pkcs12_reader_failed()

@@ -16,6 +16,7 @@ import signal
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from keyprofiles import keymaterial, services
+from keyprofiles.conf import keyprofiles_settings
 from keyprofiles.keymaterial import (
     KeyMaterialError,
     ber,
@@ -292,7 +294,7 @@ def test_a_key_over_4096_bits_gets_the_larger_cpu_budget_and_a_2048_bit_one_does
     crafted = keymaterial.private_key_from_sealed_der(crafted_rsa_private_key_der(8192))
     refusal(pkcs12=ber_pkcs12(der_pkcs12(crafted, None)), password=PASSWORD)
     keystore_material_from_upload(pkcs12=ber_pkcs12(key1_pkcs12()), password=PASSWORD, now=NOW)
-    larger = {"cpu_seconds": keymaterial.PKCS12_LARGE_KEY_CPU_SECONDS}
+    larger = {"cpu_seconds": keyprofiles_settings.PKCS12_LARGE_KEY_CPU_SECONDS}
     assert [larger in pkcs12_child._child_messages(run.stdout) for run in runs] == [True, False]
 
 
@@ -332,7 +334,7 @@ def test_the_child_inherits_no_secret_environment_and_no_connection_and_runs_und
     # LC_CTYPE is the child's own: Python sets it when it starts in the C locale (PEP 538).
     assert set(facts["environment"]) - {"LC_CTYPE"} == {"CRYPTOGRAPHY_OPENSSL_NO_LEGACY"}
     assert facts["descriptors"] == 4  # standard input, output and error, and the one listing them
-    memory = keymaterial.PKCS12_MEMORY_BYTES
+    memory = keyprofiles_settings.PKCS12_MEMORY_BYTES
     assert (facts["core"], facts["cpu"], facts["memory"]) == ([0, 0], [10, 10], [memory, memory])
     assert facts["timer"]
 
@@ -383,9 +385,9 @@ ENDINGS: dict[str, tuple[str, str, str]] = {
 
 @pytest.mark.parametrize(("bootstrap", "code", "words"), ENDINGS.values(), ids=ENDINGS.keys())
 def test_a_child_that_ends_otherwise_is_a_clean_refusal(
-    monkeypatch: pytest.MonkeyPatch, bootstrap: str, code: str, words: str
+    monkeypatch: pytest.MonkeyPatch, settings: Any, bootstrap: str, code: str, words: str
 ) -> None:
-    monkeypatch.setattr(pkcs12_child, "PKCS12_WALL_SECONDS", 1)
+    settings.KEYPROFILES = {**settings.KEYPROFILES, "PKCS12_WALL_SECONDS": 1}
     monkeypatch.setattr(pkcs12_child, "_CHILD_BOOTSTRAP", bootstrap)
     error = refusal(pkcs12=key1_pkcs12(), password=PASSWORD)
     assert (error.code, error.field) == (code, "pkcs12")

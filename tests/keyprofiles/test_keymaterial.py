@@ -40,6 +40,7 @@ from keyprofiles.keymaterial import (
 )
 from tests import keyfixtures as fx
 from tests.keyfixtures import der_of, pkcs12_of
+from tests.keyprofiles.ber import tlv, tlvs
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -1021,36 +1022,16 @@ def _with_rounds(der: bytes, rounds: int) -> bytes:
     return der.replace(old, bytes([0x02, 0x03]) + rounds.to_bytes(3, "big"))
 
 
-def _tlvs(data: bytes) -> list[tuple[int, bytes]]:
-    items, offset = [], 0
-    while offset < len(data):
-        tag, length, offset = data[offset], data[offset + 1], offset + 2
-        if length & 0x80:
-            size = length & 0x7F
-            length, offset = int.from_bytes(data[offset : offset + size], "big"), offset + size
-        items.append((tag, data[offset : offset + length]))
-        offset += length
-    return items
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    width = (size.bit_length() + 7) // 8
-    return bytes([tag, 0x80 | width]) + size.to_bytes(width, "big") + content
-
-
 def _with_pbkdf2_iterations(der: bytes, rounds: int) -> bytes:
     """``der`` re-encoded with PBKDF2-params' iterationCount (the INTEGER after the salt) set to ``rounds``."""
-    items = _tlvs(der)
+    items = tlvs(der)
     out = b""
     for index, (tag, content) in enumerate(items):
         if tag == 0x02 and index == 1 and items[0][0] == 0x04:
             content = rounds.to_bytes((rounds.bit_length() + 8) // 8, "big")
         elif tag in (0x30, 0xA0):
             content = _with_pbkdf2_iterations(content, rounds)
-        out += _tlv(tag, content)
+        out += tlv(tag, content)
     return out
 
 

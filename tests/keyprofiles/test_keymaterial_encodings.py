@@ -39,6 +39,7 @@ from portal.services import Actor
 from tests import keyfixtures as fx
 from tests.keyfixtures import der_of
 from tests.keyprofiles.ber import (
+    ODD_INPUT_WARNINGS,
     PASSWORD,
     ROUNDS,
     ber_pkcs12,
@@ -51,13 +52,7 @@ from tests.keyprofiles.ber import (
 )
 from tests.keyprofiles.test_keymaterial import crafted_rsa_private_key_der
 
-# cryptography's notes on what these tests feed it on purpose: BER PKCS#12 (read after a fallback from DER),
-# non-positive serial numbers and over-long Common Names (both refused or shown by the portal regardless).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:PKCS#12 bundle could not be parsed as DER:UserWarning"),
-    pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning"),
-]
+pytestmark = ODD_INPUT_WARNINGS
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 FORTY_MILLION = 40_000_000
 

@@ -30,15 +30,9 @@ from keyprofiles.keymaterial import (
 )
 from tests import keyfixtures as fx
 from tests.keyfixtures import der_of, pkcs12_of
-from tests.keyprofiles.ber import PASSWORD, ber_pkcs12, der_pkcs12
+from tests.keyprofiles.ber import ODD_INPUT_WARNINGS, PASSWORD, ber_pkcs12, der_pkcs12
 
-# cryptography's notes on what these tests feed it on purpose: BER PKCS#12 (read after a fallback from DER),
-# non-positive serial numbers and over-long Common Names (both refused or shown by the portal regardless).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:PKCS#12 bundle could not be parsed as DER:UserWarning"),
-    pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning"),
-]
+pytestmark = ODD_INPUT_WARNINGS
 T = TypeVar("T")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 # No example database: the suite leaves no .hypothesis directory behind; a failure prints its seed.

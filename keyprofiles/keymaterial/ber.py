@@ -10,9 +10,9 @@ from typing import TypeAlias
 
 from keyprofiles.keymaterial.errors import (
     KeyMaterialError,
-    _noun,
-    _unsupported_key_algorithm,
-    _unsupported_pkcs12_algorithm,
+    field_noun,
+    unsupported_key_algorithm,
+    unsupported_pkcs12_algorithm,
 )
 from keyprofiles.keymaterial.limits import (
     MAX_KDF_ITERATIONS,
@@ -235,17 +235,19 @@ def _key_derivation_costs(element: _Ber, what: str) -> list[_Cost]:
     raise _Unsupported
 
 
-def _refuse_costly(costs: Sequence[_Cost], field: str) -> None:
+def refuse_costly(costs: Sequence[_Cost], field: str) -> None:
     """Refuse key derivation that would take unreasonably long, or that names a count below one."""
     for what, value, limit in costs:
         if value < 1:
             raise KeyMaterialError(
-                f"The {_noun(field)} names {what} below one; the file is damaged.", code="unknown_format", field=field
+                f"The {field_noun(field)} names {what} below one; the file is damaged.",
+                code="unknown_format",
+                field=field,
             )
         if value > limit:
             shown = f"{value:,}" if value.bit_length() <= 64 else "an absurd number of"
             raise KeyMaterialError(
-                f"The {_noun(field)} asks for {shown} {what}; at most {limit:,} are accepted (a deliberate "
+                f"The {field_noun(field)} asks for {shown} {what}; at most {limit:,} are accepted (a deliberate "
                 "slowdown that large would tie up the server). Re-export it with a usual setting.",
                 code="key_derivation_too_costly",
                 field=field,
@@ -253,7 +255,7 @@ def _refuse_costly(costs: Sequence[_Cost], field: str) -> None:
     total = sum(value for _, value, limit in costs if limit == MAX_KDF_ITERATIONS)
     if total > MAX_KDF_ITERATIONS_PER_FILE:
         raise KeyMaterialError(
-            f"The {_noun(field)} asks for {total:,} key-derivation iterations in all (each of its "
+            f"The {field_noun(field)} asks for {total:,} key-derivation iterations in all (each of its "
             f"{len(costs)} encryptions within the limit); at most {MAX_KDF_ITERATIONS_PER_FILE:,} are accepted per "
             "file. Re-export it with one key and usual settings.",
             code="key_derivation_too_costly",
@@ -261,7 +263,7 @@ def _refuse_costly(costs: Sequence[_Cost], field: str) -> None:
         )
 
 
-def _check_encrypted_pkcs8(der: bytes, field: str) -> None:
+def check_encrypted_pkcs8(der: bytes, field: str) -> None:
     """Before decrypting a PKCS#8 EncryptedPrivateKeyInfo (RFC 5958 section 3): it must be DER, which is
     all the loader reads, and its key derivation must be affordable.
 
@@ -276,20 +278,20 @@ def _check_encrypted_pkcs8(der: bytes, field: str) -> None:
             raise _Malformed("it is BER, not DER")
     except _Malformed as e:
         raise KeyMaterialError(
-            f"The {_noun(field)} holds an encrypted key that cannot be read ({e}); export it again.",
+            f"The {field_noun(field)} holds an encrypted key that cannot be read ({e}); export it again.",
             code="unknown_format",
             field=field,
         ) from e
     except _Unsupported as e:
-        raise _unsupported_key_algorithm() from e
-    _refuse_costly(costs, field)
+        raise unsupported_key_algorithm() from e
+    refuse_costly(costs, field)
 
 
 # PKCS#12 (RFC 7292), outlined before anything is decrypted
 
 
 @dataclass(frozen=True)
-class _KeyBag:
+class KeyBag:
     node: _Ber
     encrypted: bool  # pkcs8ShroudedKeyBag (EncryptedPrivateKeyInfo), else keyBag (PrivateKeyInfo)
 
@@ -300,10 +302,10 @@ class _Pkcs12Outline:
     encrypted containers."""
 
     costs: list[_Cost] = field(default_factory=list)
-    key_bags: list[_KeyBag] = field(default_factory=list)
+    key_bags: list[KeyBag] = field(default_factory=list)
 
 
-def _pkcs12_outline(data: bytes) -> _Pkcs12Outline:
+def pkcs12_outline(data: bytes) -> _Pkcs12Outline:
     """Read a PFX (RFC 7292 section 4) in BER, the way the loader reads it. Raises KeyMaterialError
     ``unknown_format`` for what cannot be read and ``unsupported_key_type`` for an encryption whose cost
     cannot be read (PKCS#7 enveloped data, public-key integrity mode, unknown schemes)."""
@@ -346,7 +348,7 @@ def _pkcs12_outline(data: bytes) -> _Pkcs12Outline:
             field="pkcs12",
         ) from e
     except _Unsupported as e:
-        raise _unsupported_pkcs12_algorithm() from e
+        raise unsupported_pkcs12_algorithm() from e
     return outline
 
 
@@ -373,11 +375,11 @@ def _outline_safe_bags(safe_contents: _Ber, outline: _Pkcs12Outline) -> None:
         bag_id, bag_value, *_attributes = _fields(safe_bag, "a bag", 2, 3)
         kind, value = _oid(bag_id, "a bag's type"), _explicit(bag_value, "a bag")
         if kind == _OID_KEY_BAG:
-            outline.key_bags.append(_KeyBag(value, encrypted=False))
+            outline.key_bags.append(KeyBag(value, encrypted=False))
         elif kind == _OID_SHROUDED_KEY_BAG:
             algorithm, _encrypted = _fields(value, "an encrypted key", 2, 2)
             outline.costs.extend(_encryption_costs(algorithm, "an encrypted key's algorithm"))
-            outline.key_bags.append(_KeyBag(value, encrypted=True))
+            outline.key_bags.append(KeyBag(value, encrypted=True))
         elif kind == _OID_SAFE_CONTENTS_BAG:
             _outline_safe_bags(value, outline)
         # certificate, CRL and secret bags hold nothing decrypted or derived

@@ -35,7 +35,7 @@ class KeyMaterialError(KeyProfilesError):
         super().__init__(message, code=code, field=field)
 
 
-def _password_required() -> KeyMaterialError:
+def password_required() -> KeyMaterialError:
     return KeyMaterialError(
         "The private key is encrypted: enter its passphrase in the password field.",
         code="password_required",
@@ -43,7 +43,7 @@ def _password_required() -> KeyMaterialError:
     )
 
 
-def _wrong_password() -> KeyMaterialError:
+def wrong_password() -> KeyMaterialError:
     return KeyMaterialError(
         "The password does not decrypt the private key (or the key file is damaged).",
         code="wrong_password",
@@ -51,7 +51,7 @@ def _wrong_password() -> KeyMaterialError:
     )
 
 
-def _unsupported_key_algorithm() -> KeyMaterialError:
+def unsupported_key_algorithm() -> KeyMaterialError:
     return KeyMaterialError(
         "The private key uses a key type or encryption the portal cannot read; use an RSA or EC key, "
         "unencrypted or encrypted with PKCS#8 and AES.",
@@ -60,7 +60,7 @@ def _unsupported_key_algorithm() -> KeyMaterialError:
     )
 
 
-def _pkcs12_password_refusal(passwords: list[bytes | None]) -> KeyMaterialError:
+def pkcs12_password_refusal(passwords: list[bytes | None]) -> KeyMaterialError:
     if None in passwords:
         return KeyMaterialError(
             "The PKCS#12 file is protected by a password: enter it.", code="password_required", field="password"
@@ -72,7 +72,7 @@ def _pkcs12_password_refusal(passwords: list[bytes | None]) -> KeyMaterialError:
     )
 
 
-def _unreadable_pkcs12_key() -> KeyMaterialError:
+def unreadable_pkcs12_key() -> KeyMaterialError:
     return KeyMaterialError(
         "The PKCS#12 file's private key cannot be read: the file is damaged or its key is invalid.",
         code="invalid_private_key",
@@ -80,7 +80,7 @@ def _unreadable_pkcs12_key() -> KeyMaterialError:
     )
 
 
-def _unsupported_pkcs12_algorithm() -> KeyMaterialError:
+def unsupported_pkcs12_algorithm() -> KeyMaterialError:
     return KeyMaterialError(
         "The PKCS#12 file uses an encryption or key algorithm the portal cannot read; export it again with "
         "AES-256 encryption and an RSA or EC key.",
@@ -89,24 +89,24 @@ def _unsupported_pkcs12_algorithm() -> KeyMaterialError:
     )
 
 
-def _capitalized(text: str) -> str:
+def capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _noun(field: str) -> str:
+def field_noun(field: str) -> str:
     return _FIELD_NOUNS.get(field, f"{field} file")
 
 
-def _name(name: x509.Name) -> str:
+def quoted_name(name: x509.Name) -> str:
     """A distinguished name for a message, quoted and cut short (certificates may carry long names)."""
     text = name.rfc4514_string() or "(empty name)"
     return repr(text if len(text) <= 100 else text[:97] + "...")
 
 
-def _when(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _or_list(items: Sequence[object]) -> str:
+def or_list(items: Sequence[object]) -> str:
     words = [str(item) for item in items]
     return ", ".join(words[:-1]) + " or " + words[-1]

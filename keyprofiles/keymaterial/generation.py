@@ -9,18 +9,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from keyprofiles.keymaterial.certificates import _certificate_info
-from keyprofiles.keymaterial.errors import KeyMaterialError, _or_list
+from keyprofiles.keymaterial.certificates import certificate_info
+from keyprofiles.keymaterial.errors import KeyMaterialError, or_list
 from keyprofiles.keymaterial.facts import KeystoreMaterial, PrivateKey
-from keyprofiles.keymaterial.keys import _pkcs8_der
+from keyprofiles.keymaterial.keys import pkcs8_der
 from keyprofiles.keymaterial.limits import (
-    _CURVE_BY_NAME,
+    CURVE_BY_NAME,
     CURVES,
     GENERATE_RSA_BITS,
     MAX_COMMON_NAME_LENGTH,
     MAX_DAYS,
     RSA_PUBLIC_EXPONENT,
-    _require_aware,
+    require_aware,
 )
 
 
@@ -39,7 +39,7 @@ def keystore_material_generate(
     for ``days`` days, SHA-256, basicConstraints CA=false and keyUsage digitalSignature (both critical) and
     a subjectKeyIdentifier. Raises KeyMaterialError for a bad parameter (before any key is generated).
     """
-    _require_aware(now)
+    require_aware(now)
     _check_common_name(common_name)
     if key_type not in ("RSA", "EC"):
         raise KeyMaterialError(
@@ -49,13 +49,13 @@ def keystore_material_generate(
         )
     if key_type == "RSA" and bits not in GENERATE_RSA_BITS:
         raise KeyMaterialError(
-            f"RSA keys can be generated with {_or_list(GENERATE_RSA_BITS)} bits, not {bits}.",
+            f"RSA keys can be generated with {or_list(GENERATE_RSA_BITS)} bits, not {bits}.",
             code="unsupported_bits",
             field="bits",
         )
-    if key_type == "EC" and curve not in _CURVE_BY_NAME:
+    if key_type == "EC" and curve not in CURVE_BY_NAME:
         raise KeyMaterialError(
-            f"EC keys can be generated on {_or_list(CURVES)}, not {curve[:20]!r}.",
+            f"EC keys can be generated on {or_list(CURVES)}, not {curve[:20]!r}.",
             code="unsupported_curve",
             field="curve",
         )
@@ -64,7 +64,7 @@ def keystore_material_generate(
     key: PrivateKey = (
         rsa.generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=bits)
         if key_type == "RSA"
-        else ec.generate_private_key(_CURVE_BY_NAME[curve])
+        else ec.generate_private_key(CURVE_BY_NAME[curve])
     )
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     not_before = now.astimezone(UTC).replace(microsecond=0)
@@ -94,9 +94,9 @@ def keystore_material_generate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    info = _certificate_info(certificate)
+    info = certificate_info(certificate)
     return KeystoreMaterial(
-        private_key_der=_pkcs8_der(key),
+        private_key_der=pkcs8_der(key),
         certificate=info,
         chain=(),
         key_type=info.key_type,

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from keyprofiles.keymaterial.errors import KeyMaterialError
 from keyprofiles.keymaterial.facts import PrivateKey, PublicKey
-from keyprofiles.keymaterial.limits import _CURVE_NAME_BY_OPENSSL_NAME
+from keyprofiles.keymaterial.limits import CURVE_NAME_BY_OPENSSL_NAME
 
 # RFC 7638 section 3.2: the members a thumbprint covers, by key type (OKP: RFC 8037 section 2).
 _THUMBPRINT_MEMBERS = {
@@ -35,7 +35,7 @@ def public_jwk(public_key: PublicKey | PrivateKey) -> dict[str, str]:
     if isinstance(public_key, rsa.RSAPublicKey):
         numbers = public_key.public_numbers()
         return {"kty": "RSA", "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}
-    curve = _CURVE_NAME_BY_OPENSSL_NAME.get(public_key.curve.name)
+    curve = CURVE_NAME_BY_OPENSSL_NAME.get(public_key.curve.name)
     if curve is None:
         raise KeyMaterialError(
             f"Keys on the curve {public_key.curve.name} have no JWK form here; use P-256, P-384 or P-521.",
@@ -47,8 +47,8 @@ def public_jwk(public_key: PublicKey | PrivateKey) -> dict[str, str]:
     return {
         "kty": "EC",
         "crv": curve,
-        "x": _b64url(ec_numbers.x.to_bytes(size, "big")),
-        "y": _b64url(ec_numbers.y.to_bytes(size, "big")),
+        "x": b64url(ec_numbers.x.to_bytes(size, "big")),
+        "y": b64url(ec_numbers.y.to_bytes(size, "big")),
     }
 
 
@@ -67,7 +67,7 @@ def jwk_thumbprint(jwk: dict[str, str]) -> str:
             raise KeyMaterialError(f"The JWK lacks its {member!r} member.", code="invalid_jwk")
         required[member] = value
     canonical = json.dumps(required, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+    return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 def key_id(key: PublicKey | PrivateKey) -> str:
@@ -80,13 +80,13 @@ def secret_thumbprint(secret: bytes) -> str:
 
     It reveals no more than any HMAC token made with the secret already does (both allow only guessing).
     """
-    return jwk_thumbprint({"kty": "oct", "k": _b64url(secret)})
+    return jwk_thumbprint({"kty": "oct", "k": b64url(secret)})
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _b64url_uint(value: int) -> str:
     # RFC 7518 section 2: Base64urlUInt, the minimal big-endian octets (one zero octet for zero).
-    return _b64url(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+    return b64url(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))

@@ -21,20 +21,20 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format  # noqa: TID251
 
-from keyprofiles.keymaterial.ber import _check_encrypted_pkcs8, _KeyBag, _pkcs12_outline
+from keyprofiles.keymaterial.ber import KeyBag, check_encrypted_pkcs8, pkcs12_outline
 from keyprofiles.keymaterial.errors import (
     KeyMaterialError,
-    _or_list,
-    _password_required,
-    _pkcs12_password_refusal,
-    _unreadable_pkcs12_key,
-    _unsupported_key_algorithm,
-    _unsupported_pkcs12_algorithm,
-    _wrong_password,
+    or_list,
+    password_required,
+    pkcs12_password_refusal,
+    unreadable_pkcs12_key,
+    unsupported_key_algorithm,
+    unsupported_pkcs12_algorithm,
+    wrong_password,
 )
 from keyprofiles.keymaterial.facts import PrivateKey, PublicKey
 from keyprofiles.keymaterial.limits import (
-    _CURVE_NAME_BY_OPENSSL_NAME,
+    CURVE_NAME_BY_OPENSSL_NAME,
     CURVES,
     PKCS12_LARGE_KEY_BITS,
     RSA_MAX_BITS,
@@ -42,11 +42,11 @@ from keyprofiles.keymaterial.limits import (
     RSA_PUBLIC_EXPONENT,
 )
 from keyprofiles.keymaterial.pem import (
-    _CERTIFICATE_LABELS,
-    _IGNORED_KEY_FILE_LABELS,
-    _PRIVATE_KEY_LABELS,
-    _pem_blocks,
-    _unknown_format,
+    CERTIFICATE_LABELS,
+    IGNORED_KEY_FILE_LABELS,
+    PRIVATE_KEY_LABELS,
+    pem_blocks,
+    unknown_format,
 )
 
 
@@ -69,24 +69,24 @@ def private_key_from_sealed_der(der: bytes) -> PrivateKey:
     return key
 
 
-_Pkcs12Contents: TypeAlias = tuple[PrivateKeyTypes | None, x509.Certificate | None, list[x509.Certificate]]
+Pkcs12Contents: TypeAlias = tuple[PrivateKeyTypes | None, x509.Certificate | None, list[x509.Certificate]]
 
 
-def _load_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
+def load_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
     """Steps (2) and (3) for the private key file: its format, then its decryption.
 
     Loads without the RSA consistency check, which runs later, once the key's size is known to be sane.
     """
     field = "private_key"
-    blocks = _pem_blocks(data, field)
+    blocks = pem_blocks(data, field)
     if blocks is None:
         return _load_der_private_key(data, password)
-    key_blocks = [block for block in blocks if block.label not in _IGNORED_KEY_FILE_LABELS]
-    if len(key_blocks) != 1 or key_blocks[0].label not in _PRIVATE_KEY_LABELS:
+    key_blocks = [block for block in blocks if block.label not in IGNORED_KEY_FILE_LABELS]
+    if len(key_blocks) != 1 or key_blocks[0].label not in PRIVATE_KEY_LABELS:
         labels = [block.label for block in key_blocks]
         if len(labels) > 1:
             what = f"{len(labels)} PEM blocks ({', '.join(labels)}); upload the private key on its own"
-        elif labels and labels[0] in _CERTIFICATE_LABELS:
+        elif labels and labels[0] in CERTIFICATE_LABELS:
             what = "a certificate, not a private key; upload it in the certificate field"
         elif labels and "PUBLIC KEY" in labels[0]:
             what = "a public key, not a private key"
@@ -95,25 +95,25 @@ def _load_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
         raise KeyMaterialError(f"The private key file holds {what}.", code="not_a_private_key", field=field)
     block = key_blocks[0]
     if block.encrypted and password is None:
-        raise _password_required()
+        raise password_required()
     if block.label == "ENCRYPTED PRIVATE KEY":
-        _check_encrypted_pkcs8(block.der, field)
+        check_encrypted_pkcs8(block.der, field)
     try:
         return load_pem_private_key(
             block.text, password if block.encrypted else None, unsafe_skip_rsa_key_validation=True
         )
     except TypeError as e:
-        raise _password_required() from e
+        raise password_required() from e
     except ValueError as e:
         if block.encrypted:
-            raise _wrong_password() from e
+            raise wrong_password() from e
         raise KeyMaterialError(
             f"The private key file's {block.label} block cannot be read: the key is damaged or invalid.",
             code="invalid_private_key",
             field=field,
         ) from e
     except UnsupportedAlgorithm as e:
-        raise _unsupported_key_algorithm() from e
+        raise unsupported_key_algorithm() from e
 
 
 def _load_der_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
@@ -128,21 +128,21 @@ def _load_der_private_key(data: bytes, password: bytes | None) -> PrivateKeyType
                 code="not_a_private_key",
                 field="private_key",
             ) from e
-        raise _unknown_format(data, "private_key", "private key") from e
+        raise unknown_format(data, "private_key", "private key") from e
     except UnsupportedAlgorithm as e:
-        raise _unsupported_key_algorithm() from e
+        raise unsupported_key_algorithm() from e
     if password is None:
-        raise _password_required()
-    _check_encrypted_pkcs8(data, "private_key")
+        raise password_required()
+    check_encrypted_pkcs8(data, "private_key")
     try:
         return load_der_private_key(data, password, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError) as e:
-        raise _wrong_password() from e
+        raise wrong_password() from e
     except UnsupportedAlgorithm as e:
-        raise _unsupported_key_algorithm() from e
+        raise unsupported_key_algorithm() from e
 
 
-def _is_der_private_key(data: bytes) -> bool:
+def is_der_private_key(data: bytes) -> bool:
     try:
         load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
@@ -160,7 +160,7 @@ def _is_der_certificate(data: bytes) -> bool:
     return True
 
 
-def _public_key_or_none(cert: x509.Certificate) -> object:
+def public_key_or_none(cert: x509.Certificate) -> object:
     """The certificate's public key, or None when its algorithm is one ``cryptography`` cannot read."""
     try:
         return cert.public_key()
@@ -168,11 +168,11 @@ def _public_key_or_none(cert: x509.Certificate) -> object:
         return None
 
 
-def _check_certificate_key(cert: x509.Certificate, *, field: str, what: str) -> PublicKey:
-    return _check_public_key(_public_key_or_none(cert), field=field, what=f"The public key of {what}")
+def check_certificate_key(cert: x509.Certificate, *, field: str, what: str) -> PublicKey:
+    return check_public_key(public_key_or_none(cert), field=field, what=f"The public key of {what}")
 
 
-def _check_public_key(public_key: object, *, field: str, what: str) -> PublicKey:
+def check_public_key(public_key: object, *, field: str, what: str) -> PublicKey:
     """Step (4): check key type, size, exponent or curve (DESIGN.md section 6); cheap, no primality test."""
     if isinstance(public_key, rsa.RSAPublicKey):
         bits = public_key.key_size
@@ -198,24 +198,24 @@ def _check_public_key(public_key: object, *, field: str, what: str) -> PublicKey
             )
         return public_key
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        if public_key.curve.name not in _CURVE_NAME_BY_OPENSSL_NAME:
+        if public_key.curve.name not in CURVE_NAME_BY_OPENSSL_NAME:
             raise KeyMaterialError(
-                f"{what} is on the elliptic curve {public_key.curve.name}; only {_or_list(CURVES)} are accepted.",
+                f"{what} is on the elliptic curve {public_key.curve.name}; only {or_list(CURVES)} are accepted.",
                 code="unsupported_curve",
                 field=field,
             )
         return public_key
     raise KeyMaterialError(
-        f"{what} is {_key_type_phrase(public_key)}; only RSA and EC keys are accepted.",
+        f"{what} is {key_type_phrase(public_key)}; only RSA and EC keys are accepted.",
         code="unsupported_key_type",
         field=field,
     )
 
 
-def _fully_checked_private_key(key: PrivateKeyTypes, *, field: str, what: str) -> tuple[PrivateKey, bytes]:
+def fully_checked_private_key(key: PrivateKeyTypes, *, field: str, what: str) -> tuple[PrivateKey, bytes]:
     """The key reloaded with every check (for RSA: primality of p and q, n = pq, d and the CRT values),
-    and its unencrypted PKCS#8 DER. Call only after ``_check_public_key`` accepted its size."""
-    der = _pkcs8_der(key)
+    and its unencrypted PKCS#8 DER. Call only after ``check_public_key`` accepted its size."""
+    der = pkcs8_der(key)
     try:
         checked = load_der_private_key(der, None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
@@ -224,7 +224,7 @@ def _fully_checked_private_key(key: PrivateKeyTypes, *, field: str, what: str) -
             code="invalid_private_key",
             field=field,
         ) from e
-    assert isinstance(checked, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)  # _check_public_key ran
+    assert isinstance(checked, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)  # check_public_key ran
     return checked, der
 
 
@@ -233,7 +233,7 @@ class _OpenedBy:
     password: bytes | None = field(repr=False)
 
 
-def _precheck_pkcs12_keys(key_bags: Sequence[_KeyBag], passwords: list[bytes | None]) -> tuple[_OpenedBy | None, int]:
+def _precheck_pkcs12_keys(key_bags: Sequence[KeyBag], passwords: list[bytes | None]) -> tuple[_OpenedBy | None, int]:
     """Open every key bag of a PKCS#12 outline and check its key's type and size, before the full loader
     runs its RSA consistency check (whose primality tests a huge crafted key would stretch to minutes).
 
@@ -252,7 +252,7 @@ def _precheck_pkcs12_keys(key_bags: Sequence[_KeyBag], passwords: list[bytes | N
             if not bag.encrypted:
                 key = load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
             elif not _is_encrypted_der_private_key(der):
-                raise _unreadable_pkcs12_key()
+                raise unreadable_pkcs12_key()
             else:
                 for candidate in passwords:
                     try:
@@ -262,12 +262,12 @@ def _precheck_pkcs12_keys(key_bags: Sequence[_KeyBag], passwords: list[bytes | N
                     opened = opened or _OpenedBy(candidate)
                     break
                 else:
-                    raise _pkcs12_password_refusal(passwords)
+                    raise pkcs12_password_refusal(passwords)
         except (ValueError, TypeError) as e:
-            raise _unreadable_pkcs12_key() from e
+            raise unreadable_pkcs12_key() from e
         except UnsupportedAlgorithm as e:
-            raise _unsupported_pkcs12_algorithm() from e
-        public_key = _check_public_key(key.public_key(), field="pkcs12", what=what)
+            raise unsupported_pkcs12_algorithm() from e
+        public_key = check_public_key(key.public_key(), field="pkcs12", what=what)
         if isinstance(public_key, rsa.RSAPublicKey):
             rsa_bits = max(rsa_bits, public_key.key_size)
     return opened, rsa_bits
@@ -290,14 +290,14 @@ def _private_key_from_child_der(der: bytes) -> PrivateKeyTypes:
     return load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
 
 
-def _open_pkcs12(data: bytes, password: bytes | None, *, allow_large_key: Callable[[], None]) -> _Pkcs12Contents:
+def _open_pkcs12(data: bytes, password: bytes | None, *, allow_large_key: Callable[[], None]) -> Pkcs12Contents:
     """What the child does with a PKCS#12 file: open its visible key bags and check their sizes, then run
     the loader, with ``password`` or, without one, with none and with an empty one (tools differ on what
     "no password" means). Calls ``allow_large_key`` before the loader when a key has more than
     ``PKCS12_LARGE_KEY_BITS``. Raises KeyMaterialError."""
     passwords: list[bytes | None] = [password] if password is not None else [None, b""]
     # The loader runs the RSA consistency check, so first read the key sizes from the key bags.
-    opened_by, rsa_bits = _precheck_pkcs12_keys(_pkcs12_outline(data).key_bags, passwords)
+    opened_by, rsa_bits = _precheck_pkcs12_keys(pkcs12_outline(data).key_bags, passwords)
     if opened_by is not None:
         passwords = [opened_by.password]
     if rsa_bits > PKCS12_LARGE_KEY_BITS:
@@ -316,17 +316,17 @@ def _open_pkcs12(data: bytes, password: bytes | None, *, allow_large_key: Callab
                     field="pkcs12",
                 ) from e
         except UnsupportedAlgorithm as e:
-            raise _unsupported_pkcs12_algorithm() from e
-    raise _pkcs12_password_refusal(passwords)
+            raise unsupported_pkcs12_algorithm() from e
+    raise pkcs12_password_refusal(passwords)
 
 
-def _public_key_facts(public_key: PublicKey) -> tuple[str, int, str | None]:
+def public_key_facts(public_key: PublicKey) -> tuple[str, int, str | None]:
     if isinstance(public_key, rsa.RSAPublicKey):
         return "RSA", public_key.key_size, None
-    return "EC", public_key.curve.key_size, _CURVE_NAME_BY_OPENSSL_NAME.get(public_key.curve.name)
+    return "EC", public_key.curve.key_size, CURVE_NAME_BY_OPENSSL_NAME.get(public_key.curve.name)
 
 
-def _same_public_key(a: object, b: object) -> bool:
+def same_public_key(a: object, b: object) -> bool:
     if isinstance(a, rsa.RSAPublicKey) and isinstance(b, rsa.RSAPublicKey):
         return a.public_numbers() == b.public_numbers()
     if isinstance(a, ec.EllipticCurvePublicKey) and isinstance(b, ec.EllipticCurvePublicKey):
@@ -334,13 +334,13 @@ def _same_public_key(a: object, b: object) -> bool:
     return False
 
 
-def _pkcs8_der(key: PrivateKeyTypes) -> bytes:
+def pkcs8_der(key: PrivateKeyTypes) -> bytes:
     return key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _key_type_phrase(key: object) -> str:
+def key_type_phrase(key: object) -> str:
     for types, phrase in (
         ((ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey), "an Ed25519 key"),
         ((ed448.Ed448PublicKey, ed448.Ed448PrivateKey), "an Ed448 key"),

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keyprofiles.keymaterial.errors import KeyMaterialError, _noun
+from keyprofiles.keymaterial.errors import KeyMaterialError, field_noun
 
 MAX_UPLOAD_BYTES = 1024 * 1024
 MAX_CHAIN_LENGTH = 10
@@ -31,34 +31,34 @@ MAX_SCRYPT_BLOCKS = 64  # scrypt's r times p; its work grows with both, and tool
 # PKCS12_CPU_SECONDS and PKCS12_LARGE_KEY_CPU_SECONDS: keyprofiles/conf.py).
 PKCS12_LARGE_KEY_BITS = 4096
 
-_CURVE_BY_NAME: dict[str, ec.EllipticCurve] = {
+CURVE_BY_NAME: dict[str, ec.EllipticCurve] = {
     "P-256": ec.SECP256R1(),
     "P-384": ec.SECP384R1(),
     "P-521": ec.SECP521R1(),
 }
-_CURVE_NAME_BY_OPENSSL_NAME = {curve.name: name for name, curve in _CURVE_BY_NAME.items()}
+CURVE_NAME_BY_OPENSSL_NAME = {curve.name: name for name, curve in CURVE_BY_NAME.items()}
 
 
-def _require_aware(now: datetime) -> None:
+def require_aware(now: datetime) -> None:
     assert now.utcoffset() is not None, "now must be an aware datetime"
 
 
-def _check_size(data: bytes, field: str) -> None:
+def check_size(data: bytes, field: str) -> None:
     if len(data) > MAX_UPLOAD_BYTES:
         raise KeyMaterialError(
-            f"The {_noun(field)} is larger than 1 MiB ({len(data):,} bytes); key material is far smaller.",
+            f"The {field_noun(field)} is larger than 1 MiB ({len(data):,} bytes); key material is far smaller.",
             code="file_too_large",
             field=field,
         )
 
 
-def _check_upload_size(data: bytes, field: str) -> None:
-    _check_size(data, field)
+def check_upload_size(data: bytes, field: str) -> None:
+    check_size(data, field)
     if not data.strip():
-        raise KeyMaterialError(f"The {_noun(field)} is empty.", code="empty_file", field=field)
+        raise KeyMaterialError(f"The {field_noun(field)} is empty.", code="empty_file", field=field)
 
 
-def _check_chain_length(length: int, field: str) -> None:
+def check_chain_length(length: int, field: str) -> None:
     if length > MAX_CHAIN_LENGTH:
         raise KeyMaterialError(
             f"The chain holds {length} certificates; at most {MAX_CHAIN_LENGTH} intermediates are accepted.",

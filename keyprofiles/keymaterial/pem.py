@@ -8,14 +8,14 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-from keyprofiles.keymaterial.errors import KeyMaterialError, _noun
+from keyprofiles.keymaterial.errors import KeyMaterialError, field_noun
 
-_CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
-_PRIVATE_KEY_LABELS = frozenset(
+CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
+PRIVATE_KEY_LABELS = frozenset(
     {"PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY"}
 )
 # `openssl ecparam -genkey` writes this block before the key; it carries nothing the key lacks.
-_IGNORED_KEY_FILE_LABELS = frozenset({"EC PARAMETERS"})
+IGNORED_KEY_FILE_LABELS = frozenset({"EC PARAMETERS"})
 # Only the BEGIN and END lines are matched, then paired in order: a pattern spanning a whole block would
 # rescan the rest of the file from every unmatched BEGIN, quadratic time on a crafted 1 MiB upload.
 _PEM_MARKER = re.compile(rb"-----(?P<kind>BEGIN|END) (?P<label>[A-Z0-9 ]{1,40})-----")
@@ -30,12 +30,12 @@ class _PemBlock:
     text: bytes = field(repr=False)
 
 
-def _is_pem_text(data: bytes) -> bool:
+def is_pem_text(data: bytes) -> bool:
     """Whether an upload starts as PEM text does (after a byte order mark and whitespace), to tell PEM from DER."""
     return data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"-----")
 
 
-def _pem_blocks(data: bytes, field: str) -> list[_PemBlock] | None:
+def pem_blocks(data: bytes, field: str) -> list[_PemBlock] | None:
     """The PEM blocks of ``data``, or None when it is not PEM text (no BEGIN line).
 
     Refuses anything but whitespace before, between or after the blocks (``junk_around_pem``): such text
@@ -46,7 +46,7 @@ def _pem_blocks(data: bytes, field: str) -> list[_PemBlock] | None:
         return None
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
-    noun = _noun(field)
+    noun = field_noun(field)
     markers = list(_PEM_MARKER.finditer(data))
     blocks: list[_PemBlock] = []
     position = 0
@@ -116,7 +116,7 @@ def _pem_block(label: str, body: bytes, text: bytes, noun: str, field: str) -> _
     return _PemBlock(label=label, encrypted=encrypted, der=der, text=text)
 
 
-def _looks_like_pfx(data: bytes) -> bool:
+def looks_like_pfx(data: bytes) -> bool:
     """Whether ``data`` starts as a PKCS#12 PFX, SEQUENCE { INTEGER 3, ...} (RFC 7292 section 4), in BER."""
     if len(data) < 5 or data[0] != 0x30:
         return False
@@ -124,8 +124,8 @@ def _looks_like_pfx(data: bytes) -> bool:
     return data[2 + length_octets : 5 + length_octets] == b"\x02\x01\x03"
 
 
-def _unknown_format(data: bytes, field: str, expected: str) -> KeyMaterialError:
-    hint = " It looks like a PKCS#12 file: upload it in the PKCS#12 field." if _looks_like_pfx(data) else ""
+def unknown_format(data: bytes, field: str, expected: str) -> KeyMaterialError:
+    hint = " It looks like a PKCS#12 file: upload it in the PKCS#12 field." if looks_like_pfx(data) else ""
     return KeyMaterialError(
-        f"The {_noun(field)} is neither a PEM nor a DER {expected}.{hint}", code="unknown_format", field=field
+        f"The {field_noun(field)} is neither a PEM nor a DER {expected}.{hint}", code="unknown_format", field=field
     )

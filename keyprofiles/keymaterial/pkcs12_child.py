@@ -29,7 +29,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from keyprofiles.keymaterial import keys
 from keyprofiles.keymaterial.errors import KeyMaterialError
-from keyprofiles.keymaterial.keys import _pkcs8_der, _Pkcs12Contents
+from keyprofiles.keymaterial.keys import Pkcs12Contents, pkcs8_der
 from keyprofiles.keymaterial.limits import (
     MAX_UPLOAD_BYTES,
 )
@@ -80,7 +80,7 @@ class _ChildProtocolError(Exception):
     """The child's output is not what ``_pkcs12_child`` writes."""
 
 
-def _open_pkcs12_in_child(data: bytes, password: bytes | None) -> _Pkcs12Contents:
+def open_pkcs12_in_child(data: bytes, password: bytes | None) -> Pkcs12Contents:
     """The private key, certificate and further certificates of a PKCS#12 file, opened by cryptography's
     loader in a child process that cannot cost more than its limits, whatever the file holds.
 
@@ -211,7 +211,7 @@ def _child_messages(stdout: bytes) -> list[dict[str, Any]]:
     return messages
 
 
-def _contents_from_child(answer: dict[str, Any]) -> _Pkcs12Contents:
+def _contents_from_child(answer: dict[str, Any]) -> Pkcs12Contents:
     """The loader's result from the child's last message, or the refusal it reported, raised."""
     if "refusal" in answer:
         refusal = answer["refusal"]
@@ -268,7 +268,7 @@ def _pkcs12_child() -> None:
                 _unb64(request["pkcs12"]), password, allow_large_key=allow_large_key
             )
             answer = {
-                "key": None if key is None else _b64(_pkcs8_der(key)),
+                "key": None if key is None else _b64(pkcs8_der(key)),
                 "certificate": None if certificate is None else _b64(_certificate_der_of(certificate)),
                 "additional": [_b64(_certificate_der_of(cert)) for cert in additional],
             }

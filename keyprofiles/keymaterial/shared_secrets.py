@@ -8,7 +8,7 @@ import re
 import secrets
 
 from keyprofiles.keymaterial.errors import KeyMaterialError
-from keyprofiles.keymaterial.limits import MIN_SECRET_BYTES, _check_upload_size
+from keyprofiles.keymaterial.limits import MIN_SECRET_BYTES, check_upload_size
 
 
 def secret_generate(nbytes: int = MIN_SECRET_BYTES) -> bytes:
@@ -30,7 +30,7 @@ def secret_from_upload(data: bytes) -> bytes:
     at least 32 bytes (RFC 7518 section 3.2: an HS256 key is at least as long as the hash), else
     KeyMaterialError ``secret_too_short``.
     """
-    _check_upload_size(data, "secret")
+    check_upload_size(data, "secret")
     compact = b"".join(data.strip().splitlines())
     secret, kind = data, "raw bytes"
     if _HEX_TEXT.fullmatch(compact):

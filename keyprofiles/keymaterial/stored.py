@@ -8,19 +8,19 @@ import hashlib
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from keyprofiles.keymaterial.certificates import _certificate_der, _certificate_from_pem_text
+from keyprofiles.keymaterial.certificates import certificate_der, certificate_from_pem_text
 from keyprofiles.keymaterial.errors import KeyMaterialError
 from keyprofiles.keymaterial.facts import PublicKey
-from keyprofiles.keymaterial.jwk import _b64url, jwk_thumbprint, public_jwk
-from keyprofiles.keymaterial.keys import _key_type_phrase, _public_key_or_none
+from keyprofiles.keymaterial.jwk import b64url, jwk_thumbprint, public_jwk
+from keyprofiles.keymaterial.keys import key_type_phrase, public_key_or_none
 
 
 def public_key_from_certificate_pem(pem: str) -> PublicKey:
     """The public key of a stored PEM certificate. Raises KeyMaterialError if it is not RSA or EC."""
-    public_key = _public_key_or_none(_certificate_from_pem_text(pem))
+    public_key = public_key_or_none(certificate_from_pem_text(pem))
     if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise KeyMaterialError(
-            f"The certificate holds {_key_type_phrase(public_key)}; only RSA and EC keys are supported.",
+            f"The certificate holds {key_type_phrase(public_key)}; only RSA and EC keys are supported.",
             code="unsupported_key_type",
             field="certificate",
         )
@@ -36,7 +36,7 @@ def certificate_jwk(pem: str) -> dict[str, str]:
 
 def common_name_of(pem: str) -> str | None:
     """The subject Common Name of a stored certificate, or None when it has none."""
-    names = _certificate_from_pem_text(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    names = certificate_from_pem_text(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not names:
         return None
     value = names[0].value
@@ -45,9 +45,9 @@ def common_name_of(pem: str) -> str | None:
 
 def certificate_der_b64(pem: str) -> str:
     """The certificate as standard base64 of its DER, as an ``x5c`` entry holds it (RFC 7517 section 4.7)."""
-    return base64.b64encode(_certificate_der(pem)).decode("ascii")
+    return base64.b64encode(certificate_der(pem)).decode("ascii")
 
 
 def certificate_sha256_thumbprint(pem: str) -> str:
     """The ``x5t#S256`` value: base64url of the SHA-256 of the certificate's DER (RFC 7517 section 4.9)."""
-    return _b64url(hashlib.sha256(_certificate_der(pem)).digest())
+    return b64url(hashlib.sha256(certificate_der(pem)).digest())

@@ -13,29 +13,29 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from keyprofiles.keymaterial.ber import _pkcs12_outline, _refuse_costly
+from keyprofiles.keymaterial.ber import pkcs12_outline, refuse_costly
 from keyprofiles.keymaterial.certificates import (
-    _certificate_ders,
-    _certificate_info,
-    _check_certificate_fields,
-    _check_chain_links,
-    _check_validity,
-    _order_chain,
-    _parse_certificate,
+    certificate_ders_of,
+    certificate_info,
+    check_certificate_fields,
+    check_chain_links,
+    check_validity,
+    order_chain,
+    parse_certificate,
 )
-from keyprofiles.keymaterial.errors import KeyMaterialError, _name, _noun
+from keyprofiles.keymaterial.errors import KeyMaterialError, field_noun, quoted_name
 from keyprofiles.keymaterial.facts import CertificateInfo, KeystoreMaterial
 from keyprofiles.keymaterial.keys import (
-    _check_certificate_key,
-    _check_public_key,
-    _fully_checked_private_key,
-    _load_private_key,
-    _public_key_or_none,
-    _same_public_key,
+    check_certificate_key,
+    check_public_key,
+    fully_checked_private_key,
+    load_private_key,
+    public_key_or_none,
+    same_public_key,
 )
-from keyprofiles.keymaterial.limits import _check_chain_length, _check_size, _check_upload_size, _require_aware
-from keyprofiles.keymaterial.pem import _is_pem_text, _looks_like_pfx
-from keyprofiles.keymaterial.pkcs12_child import _open_pkcs12_in_child
+from keyprofiles.keymaterial.limits import check_chain_length, check_size, check_upload_size, require_aware
+from keyprofiles.keymaterial.pem import is_pem_text, looks_like_pfx
+from keyprofiles.keymaterial.pkcs12_child import open_pkcs12_in_child
 
 
 def keystore_material_from_upload(
@@ -57,14 +57,14 @@ def keystore_material_from_upload(
 
     Raises KeyMaterialError for every problem of DESIGN.md section 6, cheap checks first.
     """
-    _require_aware(now)
+    require_aware(now)
     password = password or None
     if pkcs12 is not None:
         for name, value in (("certificate", certificate), ("private_key", private_key), ("chain", chain)):
             if value is not None:
                 raise KeyMaterialError(
                     f"Upload either a PKCS#12 file or a certificate and private key, not both: leave the "
-                    f"{_noun(name)} empty when uploading a PKCS#12 file.",
+                    f"{field_noun(name)} empty when uploading a PKCS#12 file.",
                     code="conflicting_input",
                     field=name,
                 )
@@ -91,7 +91,7 @@ def keystore_upload_format(*, certificate: bytes | None = None, pkcs12: bytes | 
     """
     if pkcs12 is not None:
         return "pkcs12"
-    if certificate is not None and _is_pem_text(certificate):
+    if certificate is not None and is_pem_text(certificate):
         return "pem"
     return "der"
 
@@ -102,19 +102,19 @@ def certificates_from_upload(data: bytes, *, field: str = "certificate", now: da
     Each certificate must have an accepted public key (RSA 2048-8192 bits with e = 65537, or EC P-256,
     P-384 or P-521) and be valid at ``now``. Raises KeyMaterialError naming the problem and ``field``.
     """
-    _require_aware(now)
-    _check_upload_size(data, field)
-    ders, from_pem = _certificate_ders(data, field)
-    certificates = [_parse_certificate(der, field, from_pem=from_pem) for der in ders]
+    require_aware(now)
+    check_upload_size(data, field)
+    ders, from_pem = certificate_ders_of(data, field)
+    certificates = [parse_certificate(der, field, from_pem=from_pem) for der in ders]
     described = [
-        (cert, "the certificate" if len(certificates) == 1 else f"certificate {n} ({_name(cert.subject)})")
+        (cert, "the certificate" if len(certificates) == 1 else f"certificate {n} ({quoted_name(cert.subject)})")
         for n, cert in enumerate(certificates, start=1)
     ]
     for cert, what in described:
-        _check_certificate_key(cert, field=field, what=what)
+        check_certificate_key(cert, field=field, what=what)
     for cert, what in described:
-        _check_validity(cert, now, field=field, what=what)
-    return tuple(_certificate_info(cert) for cert in certificates)
+        check_validity(cert, now, field=field, what=what)
+    return tuple(certificate_info(cert) for cert in certificates)
 
 
 def keystore_upload_problems(
@@ -133,7 +133,7 @@ def keystore_upload_problems(
     certificate, the chain links up) only when every file passed its own. Returns [] when the upload would
     import. Runs only after an upload was refused, so the happy path parses nothing twice.
     """
-    _require_aware(now)
+    require_aware(now)
     password = password or None
     if pkcs12 is not None:
         try:
@@ -178,32 +178,32 @@ def keystore_upload_problems(
 
 def _checked_private_key_alone(data: bytes, password: bytes | None) -> None:
     """The private key file's own checks (size, format, decryption, type and size), no certificate needed."""
-    _check_upload_size(data, "private_key")
+    check_upload_size(data, "private_key")
     if password is not None:
-        _check_size(password, "password")
-    key = _load_private_key(data, password)
-    _check_public_key(key.public_key(), field="private_key", what="The private key")
+        check_size(password, "password")
+    key = load_private_key(data, password)
+    check_public_key(key.public_key(), field="private_key", what="The private key")
 
 
 def _material_from_parts(
     certificate: bytes, private_key: bytes, chain: bytes | None, password: bytes | None, now: datetime
 ) -> KeystoreMaterial:
     # (1) sizes, before anything else
-    _check_upload_size(certificate, "certificate")
-    _check_upload_size(private_key, "private_key")
+    check_upload_size(certificate, "certificate")
+    check_upload_size(private_key, "private_key")
     if chain is not None:
-        _check_upload_size(chain, "chain")
+        check_upload_size(chain, "chain")
     if password is not None:
-        _check_size(password, "password")
+        check_size(password, "password")
     # (2) formats; the chain length is counted before any certificate is parsed
-    certificate_ders, certificate_pem = _certificate_ders(certificate, "certificate")
-    chain_ders, chain_pem = _certificate_ders(chain, "chain") if chain is not None else ([], True)
+    certificate_ders, certificate_pem = certificate_ders_of(certificate, "certificate")
+    chain_ders, chain_pem = certificate_ders_of(chain, "chain") if chain is not None else ([], True)
     chain_field = "chain" if chain_ders else "certificate"
-    _check_chain_length(len(certificate_ders) - 1 + len(chain_ders), chain_field)
-    leaf, *extra = [_parse_certificate(der, "certificate", from_pem=certificate_pem) for der in certificate_ders]
-    chain_certificates = extra + [_parse_certificate(der, "chain", from_pem=chain_pem) for der in chain_ders]
+    check_chain_length(len(certificate_ders) - 1 + len(chain_ders), chain_field)
+    leaf, *extra = [parse_certificate(der, "certificate", from_pem=certificate_pem) for der in certificate_ders]
+    chain_certificates = extra + [parse_certificate(der, "chain", from_pem=chain_pem) for der in chain_ders]
     # (2, 3) the key's format, then its decryption
-    key = _load_private_key(private_key, password)
+    key = load_private_key(private_key, password)
     return _checked_material(
         key,
         leaf,
@@ -218,18 +218,18 @@ def _material_from_parts(
 
 
 def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) -> KeystoreMaterial:
-    _check_upload_size(data, "pkcs12")
+    check_upload_size(data, "pkcs12")
     if password is not None:
-        _check_size(password, "password")
-    if not _looks_like_pfx(data):
+        check_size(password, "password")
+    if not looks_like_pfx(data):
         hint = " It is PEM text: upload the certificate and key in their own fields." if b"-----BEGIN" in data else ""
         raise KeyMaterialError(
             f"The PKCS#12 file is not a PKCS#12 (.p12 or .pfx) file.{hint}",
             code="unknown_format",
             field="pkcs12",
         )
-    outline = _pkcs12_outline(data)
-    _refuse_costly(outline.costs, "pkcs12")
+    outline = pkcs12_outline(data)
+    refuse_costly(outline.costs, "pkcs12")
     if not outline.key_bags:
         # A key inside an encrypted container would reach the loader's consistency check with a size nothing
         # has checked (only the child's CPU limit would stop a huge one); the tools that write PKCS#12 files
@@ -240,7 +240,7 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
             code="pkcs12_without_key",
             field="pkcs12",
         )
-    key, leaf, extra = _open_pkcs12_in_child(data, password)
+    key, leaf, extra = open_pkcs12_in_child(data, password)
     if key is None:
         raise KeyMaterialError(
             "The PKCS#12 file holds no private key, only certificates: export it again with the key, or "
@@ -249,10 +249,10 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
             field="pkcs12",
         )
     for cert in [leaf, *extra] if leaf is not None else extra:
-        _check_certificate_fields(cert, "pkcs12")
+        check_certificate_fields(cert, "pkcs12")
     extra = [cert for cert in extra if cert != leaf]
     if leaf is None:
-        leaf = next((cert for cert in extra if _same_public_key(_public_key_or_none(cert), key.public_key())), None)
+        leaf = next((cert for cert in extra if same_public_key(public_key_or_none(cert), key.public_key())), None)
         if leaf is None:
             raise KeyMaterialError(
                 "The PKCS#12 file holds no certificate for its private key.",
@@ -260,11 +260,11 @@ def _material_from_pkcs12(data: bytes, password: bytes | None, now: datetime) ->
                 field="pkcs12",
             )
         extra.remove(leaf)
-    _check_chain_length(len(extra), "pkcs12")
+    check_chain_length(len(extra), "pkcs12")
     return _checked_material(
         key,
         leaf,
-        _order_chain(leaf, extra),
+        order_chain(leaf, extra),
         key_field="pkcs12",
         key_what="The PKCS#12 file's private key",
         certificate_field="pkcs12",
@@ -287,31 +287,31 @@ def _checked_material(
     now: datetime,
 ) -> KeystoreMaterial:
     """Steps (4) to (7) of DESIGN.md section 6 for a loaded key, its certificate and chain."""
-    chain_what = [f"chain certificate {n} ({_name(cert.subject)})" for n, cert in enumerate(chain, start=1)]
+    chain_what = [f"chain certificate {n} ({quoted_name(cert.subject)})" for n, cert in enumerate(chain, start=1)]
     # (4) key types, sizes and exponents, all cheap; then the expensive RSA consistency check
-    _check_public_key(key.public_key(), field=key_field, what=key_what)
-    leaf_public_key = _check_certificate_key(leaf, field=certificate_field, what=certificate_what)
+    check_public_key(key.public_key(), field=key_field, what=key_what)
+    leaf_public_key = check_certificate_key(leaf, field=certificate_field, what=certificate_what)
     for cert, what in zip(chain, chain_what, strict=True):
-        _check_certificate_key(cert, field=chain_field, what=what)
-    checked_key, private_key_der = _fully_checked_private_key(key, field=key_field, what=key_what)
+        check_certificate_key(cert, field=chain_field, what=what)
+    checked_key, private_key_der = fully_checked_private_key(key, field=key_field, what=key_what)
     # (5)
-    if not _same_public_key(checked_key.public_key(), leaf_public_key):
+    if not same_public_key(checked_key.public_key(), leaf_public_key):
         raise KeyMaterialError(
             f"{key_what} does not match the certificate (their public keys differ).",
             code="key_certificate_mismatch",
             field=key_field,
         )
     # (6)
-    _check_validity(leaf, now, field=certificate_field, what=certificate_what)
+    check_validity(leaf, now, field=certificate_field, what=certificate_what)
     for cert, what in zip(chain, chain_what, strict=True):
-        _check_validity(cert, now, field=chain_field, what=what)
+        check_validity(cert, now, field=chain_field, what=what)
     # (7)
-    _check_chain_links(leaf, chain, field=chain_field)
-    info = _certificate_info(leaf)
+    check_chain_links(leaf, chain, field=chain_field)
+    info = certificate_info(leaf)
     return KeystoreMaterial(
         private_key_der=private_key_der,
         certificate=info,
-        chain=tuple(_certificate_info(cert) for cert in chain),
+        chain=tuple(certificate_info(cert) for cert in chain),
         key_type=info.key_type,
         key_size=info.key_size,
         curve=info.curve,

@@ -252,7 +252,7 @@ def test_a_key_bag_hidden_in_a_container_asking_for_40_million_iterations_is_ref
 ) -> None:
     hidden = hidden_key_bag_pkcs12(key1_pkcs12(), hidden_rounds=FORTY_MILLION)
     # Nothing readable without the password shows the count, so the pre-checks pass the file to the child.
-    assert max(count for _what, count, _limit in ber._pkcs12_outline(hidden).costs) == ROUNDS
+    assert max(count for _what, count, _limit in ber.pkcs12_outline(hidden).costs) == ROUNDS
     error = refusal(pkcs12=hidden, password=PASSWORD)
     assert (error.code, error.field) == ("key_derivation_too_costly", "pkcs12")
     assert "more than 2 s of processor time" in str(error)
@@ -468,22 +468,22 @@ def _with_tbs_field(der: bytes, index: int, element: bytes) -> bytes:
     return tlv(0x30, tlv(0x30, b"".join(fields)) + tlv(*algorithm) + tlv(*signature))
 
 
-def _name(string_tag: int, value: bytes) -> bytes:
+def quoted_name(string_tag: int, value: bytes) -> bytes:
     attribute = tlv(0x30, tlv(0x06, bytes.fromhex("550403")) + tlv(string_tag, value))  # CN
     return tlv(0x30, tlv(0x31, attribute))
 
 
 SUBJECT, ISSUER, SERIAL, VALIDITY = 5, 3, 1, 4
 ODD_CERTIFICATES: dict[str, tuple[int, bytes]] = {
-    "invalid UTF-8 in a UTF8String subject": (SUBJECT, _name(0x0C, b"\xff\xfetest\xc3")),
-    "invalid UTF-8 in a UTF8String issuer": (ISSUER, _name(0x0C, b"test\xed\xa0\x80")),
-    "IA5String with a non-ASCII byte": (SUBJECT, _name(0x16, b"caf\xe9")),
-    "BIT STRING as a Common Name": (SUBJECT, _name(0x03, b"\x00\x01")),
+    "invalid UTF-8 in a UTF8String subject": (SUBJECT, quoted_name(0x0C, b"\xff\xfetest\xc3")),
+    "invalid UTF-8 in a UTF8String issuer": (ISSUER, quoted_name(0x0C, b"test\xed\xa0\x80")),
+    "IA5String with a non-ASCII byte": (SUBJECT, quoted_name(0x16, b"caf\xe9")),
+    "BIT STRING as a Common Name": (SUBJECT, quoted_name(0x03, b"\x00\x01")),
     "negative serial": (SERIAL, tlv(0x02, b"\x80\x00\x01")),
     "zero serial": (SERIAL, tlv(0x02, b"\x00")),
     "21-octet serial": (SERIAL, tlv(0x02, b"\x01" + b"\x00" * 20)),
     "year 0000": (VALIDITY, tlv(0x30, tlv(0x18, b"00000101000000Z") + tlv(0x18, b"99991231235959Z"))),
-    "a 600-character subject": (SUBJECT, _name(0x0C, b"x" * 600)),
+    "a 600-character subject": (SUBJECT, quoted_name(0x0C, b"x" * 600)),
 }
 
 
@@ -511,9 +511,9 @@ def test_the_same_certificate_rebuilt_without_the_odd_field_is_accepted() -> Non
 @pytest.mark.parametrize(
     ("subject", "serial", "shown_subject", "shown_serial"),
     [
-        (_name(0x0C, "prüfung ✓".encode()), 5, "CN=prüfung ✓", "5"),
-        (_name(0x1E, "test".encode("utf-16-be")), 5, "CN=test", "5"),  # BMPString
-        (_name(0x0C, b"x" * 64), (1 << 159) - 1, "CN=" + "x" * 64, "7" + "F" * 39),  # 20-octet serial
+        (quoted_name(0x0C, "prüfung ✓".encode()), 5, "CN=prüfung ✓", "5"),
+        (quoted_name(0x1E, "test".encode("utf-16-be")), 5, "CN=test", "5"),  # BMPString
+        (quoted_name(0x0C, b"x" * 64), (1 << 159) - 1, "CN=" + "x" * 64, "7" + "F" * 39),  # 20-octet serial
     ],
     ids=["utf8", "bmpstring", "largest-serial"],
 )
@@ -536,7 +536,7 @@ def test_an_unknown_critical_extension_is_accepted() -> None:
 
 
 def test_a_pkcs12_holding_a_certificate_with_invalid_utf8_is_refused_and_its_twin_accepted() -> None:
-    odd = x509.load_der_x509_certificate(_with_tbs_field(_certificate(), SUBJECT, _name(0x0C, b"\xff")))
+    odd = x509.load_der_x509_certificate(_with_tbs_field(_certificate(), SUBJECT, quoted_name(0x0C, b"\xff")))
     # The loader itself refuses the certificate, after the key was opened and checked.
     error = refusal(pkcs12=ber_pkcs12(der_pkcs12(key1(), odd)), password=PASSWORD)
     assert (error.code, error.field) == ("invalid_private_key", "pkcs12")

@@ -10,21 +10,19 @@ everywhere but ``keys``), so every rule about what a keystore or truststore may 
 
 Its modules, one concern each:
 
-============== ====================================================================================
-``uploads``    keystore and truststore uploads (PEM, DER, PKCS#12): every check, cheap ones first
-``generation`` key pairs and self-signed certificates made in the portal
-``stored``     public keys and facts of stored certificates
-``jwk``        public JWKs and RFC 7638 key ids: the one implementation the JWKS, console and codec use
-``shared_secrets`` HMAC secrets, generated or uploaded
-``pem``        PEM blocks and format detection
-``certificates`` X.509 parsing, field checks, validity, chain order
-``keys``       private and public keys: the only module that calls ``cryptography``'s key loaders
-``ber``        the BER/DER reader, key-derivation costs and the PKCS#12 outline, read before decrypting
-``pkcs12_child`` the child process that opens PKCS#12 files under CPU and memory limits
-``limits``     sizes, key types, curves and cost caps, and their cheap checks
-``errors``     ``KeyMaterialError`` and its sentences
-``facts``      ``CertificateInfo`` and ``KeystoreMaterial``
-============== ====================================================================================
+* ``uploads``: keystore and truststore uploads (PEM, DER, PKCS#12), every check, cheap ones first;
+* ``generation``: key pairs and self-signed certificates made in the portal;
+* ``stored``: public keys and facts of stored certificates;
+* ``jwk``: public JWKs and RFC 7638 key ids, the one implementation the JWKS, console and codec use;
+* ``shared_secrets``: HMAC secrets, generated or uploaded;
+* ``pem``: PEM blocks and format detection;
+* ``certificates``: X.509 parsing, field checks, validity, chain order;
+* ``keys``: private and public keys, the only module that calls ``cryptography``'s key loaders;
+* ``ber``: the BER/DER reader, key-derivation costs and the PKCS#12 outline, read before decrypting;
+* ``pkcs12_child``: the child process that opens PKCS#12 files under CPU and memory limits;
+* ``limits``: sizes, key types, curves and cost caps, and their cheap checks;
+* ``errors``: ``KeyMaterialError`` and the sentences of its messages;
+* ``facts``: ``CertificateInfo`` and ``KeystoreMaterial``.
 
 Encoded input is read the way the loaders read it: PKCS#12 in BER (indefinite lengths, constructed OCTET
 STRINGs), as ``cryptography``'s PKCS#12 loader does, and encrypted PKCS#8 in DER only, as its key loader does;
@@ -33,7 +31,8 @@ what the pre-checks cannot read is refused before any decryption, never skipped.
 Every refusal is a ``KeyMaterialError`` with a stable ``code``, the ``field`` at fault and a sentence an
 operator can act on; library exceptions never escape. Messages, reprs and logs never hold key bytes.
 
-Callers use the names re-exported here (``keymaterial.public_jwk(...)``), never a module's private names.
+Code outside the package uses the names re-exported here (``keymaterial.public_jwk(...)``); the modules' other
+names are the package's own.
 """
 
 from keyprofiles.keymaterial.errors import KeyMaterialError

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -29,7 +29,6 @@ from keyprofiles.forms import (
     TruststoreUploadForm,
     read_upload,
 )
-from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import (
     CertificateFacts,
     CryptoObject,
@@ -47,6 +46,7 @@ from portal.console import (
     form_data,
     receives_secrets,
 )
+from portal.errors import REFUSALS
 from portal.services import Actor
 
 CERTIFICATE_FACTS = (
@@ -161,7 +161,7 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
             }
             try:
                 return services.keystore_import(**upload, actor=actor)
-            except (KeyMaterialError, ValidationError) as refused:
+            except REFUSALS as refused:
                 # Every problem at once, not only the first the import met.
                 raise (services.keystore_import_problems(**upload) or refused) from None
 

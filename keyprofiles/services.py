@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from keyprofiles import keycache, keymaterial
-from keyprofiles.keymaterial import CertificateInfo, KeyMaterialError, KeystoreMaterial
+from keyprofiles.keymaterial import CertificateInfo, KeystoreMaterial
 from keyprofiles.models import (
     CertificateFacts,
     CryptoObject,
@@ -29,7 +29,7 @@ from keyprofiles.models import (
     crypto_object_name,
 )
 from keyprofiles.sealing import master_key_ring
-from portal.errors import refusal_text
+from portal.errors import REFUSALS, PortalError, refusal_text
 from portal.invalidation import bump_version
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, audit_record
@@ -42,9 +42,9 @@ def _audited(*, actor: Actor, action: str, organization: Organization, name: str
     try:
         with transaction.atomic():
             return work()
-    except (KeyMaterialError, ValidationError) as e:
+    except REFUSALS as e:
         detail: dict[str, str] = {"name": name, "error": refusal_text(e)}
-        if isinstance(e, KeyMaterialError):
+        if isinstance(e, PortalError):
             detail["code"] = e.code
         audit_record(
             actor=actor,

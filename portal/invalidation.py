@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.db.models import F
 
-from portal.models import ConfigVersion
+from portal.models import ConfigChange, ConfigVersion
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,47 @@ class VersionCounter:
             logger.warning("%s version: not copied to the shared cache", self.name, exc_info=True)
 
 
+# A process further behind than this many changes rebuilds everything it holds instead of replaying them.
+KEPT_CHANGES = 5000
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one version of the gateway's configuration changed (a ``ConfigChange`` row)."""
+
+    version: int
+    kind: str
+    catalog_id: int | None
+    target: str
+
+
+class ChangeLog(VersionCounter):
+    """A version counter whose every bump also records what it changed, so that each process applies the
+    change itself (one app, one catalog's publications or keys) instead of dropping all it holds (issue 14)."""
+
+    def bump_change(self, *, kind: str, catalog_id: int | None = None, target: str = "") -> None:
+        """Bump within the current transaction and record the change under the new version."""
+        self.bump()
+        version = self._database_version()  # this transaction holds the row's lock: nobody else moved it
+        ConfigChange.objects.create(version=version, kind=kind, catalog_id=catalog_id, target=target)
+        if version % 100 == 0:
+            ConfigChange.objects.filter(version__lte=version - KEPT_CHANGES).delete()
+
+    def changes(self, *, after: int, upto: int) -> list[Change] | None:
+        """The changes of versions ``after`` + 1 to ``upto``, oldest first; None when some are no longer
+        recorded (pruned, or made before records were kept): the caller then rebuilds everything.
+        Raises DatabaseError when the database is down."""
+        rows = ConfigChange.objects.filter(version__gt=after, version__lte=upto).values_list(
+            "version", "kind", "catalog_id", "target"
+        )
+        changes = [Change(*row) for row in rows]
+        if len(changes) != upto - after:
+            return None
+        return changes
+
+
 # What the gateway serves: publications, enabled profiles, rotations, consumer credentials.
-GATEWAY = VersionCounter("config")
+GATEWAY = ChangeLog("config")
 # API keys of the REST API: creation, revocation, expiry (portal.apikeys).
 API_KEYS = VersionCounter("api-keys")
 
@@ -106,9 +146,26 @@ def current_version() -> int:
     return GATEWAY.current()
 
 
-def bump_version() -> None:
-    """Bump the gateway's configuration version (``GATEWAY.bump()``)."""
-    GATEWAY.bump()
+def bump_version(
+    *, catalog_id: int | None = None, client_id: str | None = None, publications: bool = False, keys: bool = False
+) -> None:
+    """Bump the gateway's configuration version, saying what changed so that processes redo only that:
+
+    - ``catalog_id`` and ``client_id``: one consumer app (created, deleted, a credential, a subscription);
+    - ``catalog_id`` and ``publications``: the publications of that catalog (publish, state change);
+    - ``catalog_id`` and ``keys``: that catalog's crypto objects (enabled profile, rotation, retirement);
+    - nothing: everything every process holds (a keystore shared by several catalogs, say).
+    """
+    if catalog_id is None:
+        GATEWAY.bump_change(kind=ConfigChange.Kind.ALL)
+    elif keys:
+        GATEWAY.bump_change(kind=ConfigChange.Kind.KEYS, catalog_id=catalog_id)
+    elif publications:
+        GATEWAY.bump_change(kind=ConfigChange.Kind.PUBLICATIONS, catalog_id=catalog_id)
+    elif client_id is not None:
+        GATEWAY.bump_change(kind=ConfigChange.Kind.APP, catalog_id=catalog_id, target=client_id)
+    else:
+        raise TypeError("bump_version(catalog_id=...) needs client_id=, publications=True or keys=True")
 
 
 class VersionWatch:
@@ -138,6 +195,22 @@ class VersionWatch:
             self._seen = version
             return True
         return False
+
+    def look(self) -> int | None:
+        """The counter's value when it is time to look again (at most every ``RECHECK_SECONDS``); None between
+        looks, and when the value cannot be read (the caller keeps what it has and asks again later)."""
+        now = time.monotonic()
+        if self._seen is not None and now - self._checked_at < RECHECK_SECONDS:
+            return None
+        self._checked_at = now
+        try:
+            version = self._counter.current()
+        except DatabaseError:
+            logger.warning("%s version unreadable; serving the state already built", self._counter.name, exc_info=True)
+            return None
+        self._checked_at = time.monotonic()
+        self._seen = version
+        return version
 
     def reset(self) -> None:
         self._seen = None

@@ -46,6 +46,13 @@ def _version_counter_inside_the_test_transaction(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture(autouse=True)
+def _gateway_refreshes_in_the_request(settings: LazySettings) -> None:
+    """In-process tests share one transaction that a background thread's connection would not see: the
+    request that notices a change applies it (tests of the background refresh ask for it explicitly)."""
+    settings.TOKENS_GATEWAY = {"REFRESH_IN_BACKGROUND": False}
+
+
+@pytest.fixture(autouse=True)
 def _rotation_settles_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A rotation waits a few seconds for every process to learn the new key before it signs; tests run in
     one process, so they skip the wait (the live and multi-node tests run rotations in real processes)."""

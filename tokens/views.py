@@ -19,14 +19,14 @@ from portal.gateway_http import (
     is_forbidden_header,
     is_header_name,
 )
+from tokens.conf import tokens_settings
 from tokens.context import Context, http_status
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
-from tokens.runtime import JWKS_MAX_AGE, CatalogState, gateway
+from tokens.runtime import CatalogState, gateway
 
 logger = logging.getLogger("tokens.gateway")
 
-MAX_BODY_BYTES = 1024 * 1024
 CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
 CLIENT_SECRET_META = "HTTP_" + CLIENT_SECRET_HEADER.upper().replace("-", "_")
 SECRET_IN_QUERY = (
@@ -54,7 +54,7 @@ def jwks(request: HttpRequest, organization: str, catalog: str) -> HttpResponse:
     if isinstance(state, HttpResponse):
         return state
     response = HttpResponse(state.jwks, content_type="application/jwk-set+json")
-    response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
+    response["Cache-Control"] = f"public, max-age={tokens_settings.JWKS_MAX_AGE}"
     return response
 
 
@@ -116,8 +116,9 @@ def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not (declared.isascii() and declared.isdigit()):
         return gateway_error(400, "The Content-Length header is not a number.")
-    if int(declared) > MAX_BODY_BYTES:
-        return gateway_error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    limit = tokens_settings.MAX_BODY_BYTES
+    if int(declared) > limit:
+        return gateway_error(413, f"The request body is larger than {limit} bytes.")
     return request.body if declared != "0" else b""
 
 

@@ -9,6 +9,7 @@ parses each key once, so compiling every publication of a catalog costs one quer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from keyprofiles import selectors
 from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
@@ -58,6 +59,9 @@ class CatalogCryptoResolver:
         self._objects: list[CryptoObject] | None = None
         self._by_name: dict[str, CryptoObject] = {}
         self._materials: dict[int, selectors.CryptoMaterial] = {}
+        # (use, name) -> what signing/verifying/... answered: every publication naming a key shares one parsed
+        # key object (memory and build time scale with the keys, not with the publications)
+        self._resolved: dict[tuple[str, str], Any] = {}
 
     def crypto_objects(self) -> Sequence[CryptoObject]:
         """The catalog's crypto objects (read once; see ``catalog_crypto_objects``)."""
@@ -85,6 +89,12 @@ class CatalogCryptoResolver:
         return material
 
     def signing(self, name: str) -> SigningMaterial:
+        resolved: SigningMaterial | None = self._resolved.get(("signing", name))
+        if resolved is None:
+            resolved = self._resolved[("signing", name)] = self._signing(name)
+        return resolved
+
+    def _signing(self, name: str) -> SigningMaterial:
         crypto_object = self._object(name)
         if crypto_object.role == CryptoObject.Role.CERTIFICATE:
             raise LookupError(f"'{name}' is a certificate; signing needs a private key or secret (a '-key' object)")
@@ -101,6 +111,12 @@ class CatalogCryptoResolver:
         return SigningMaterial(jose.JwsKey.from_private_key(material.private_key), material.kid)
 
     def encrypting(self, name: str) -> EncryptionMaterial:
+        resolved: EncryptionMaterial | None = self._resolved.get(("encrypting", name))
+        if resolved is None:
+            resolved = self._resolved[("encrypting", name)] = self._encrypting(name)
+        return resolved
+
+    def _encrypting(self, name: str) -> EncryptionMaterial:
         crypto_object = self._object(name)
         material = self._material(crypto_object)
         if material.secret is not None:
@@ -109,6 +125,12 @@ class CatalogCryptoResolver:
         return EncryptionMaterial(jose.JweKey.from_public_key(material.public_key), material.kid)
 
     def decrypting(self, name: str) -> EncryptionMaterial:
+        resolved: EncryptionMaterial | None = self._resolved.get(("decrypting", name))
+        if resolved is None:
+            resolved = self._resolved[("decrypting", name)] = self._decrypting(name)
+        return resolved
+
+    def _decrypting(self, name: str) -> EncryptionMaterial:
         crypto_object = self._object(name)
         if crypto_object.role == CryptoObject.Role.CERTIFICATE:
             raise LookupError(f"'{name}' is a certificate; decrypting needs a private key or secret (a '-key' object)")
@@ -132,6 +154,12 @@ class CatalogCryptoResolver:
         self.algorithm_uses.append((keystore, alg))
 
     def verifying(self, name: str) -> VerificationMaterial:
+        resolved: VerificationMaterial | None = self._resolved.get(("verifying", name))
+        if resolved is None:
+            resolved = self._resolved[("verifying", name)] = self._verifying(name)
+        return resolved
+
+    def _verifying(self, name: str) -> VerificationMaterial:
         crypto_object = self._object(name)
         candidates = [crypto_object]
         if crypto_object.keystore is not None:

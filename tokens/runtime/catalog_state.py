@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from datetime import datetime
 
 from portal.models import Catalog
 from tokens import credentials
-from tokens.assembly import assembly_compile
+from tokens.assembly import CompiledAssembly, assembly_compile
 from tokens.catalog_crypto import CatalogCryptoResolver
 from tokens.documents import document_describe
 from tokens.models import ConsumerApp, Publication
@@ -105,10 +106,16 @@ def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> 
     ids = list(publication_ids)
     if not ids:
         return routes
-    for publication in Publication.objects.filter(pk__in=ids).select_related("api"):
+    # Publications with the same assembly share one compiled assembly: it depends on nothing but the assembly
+    # and the catalog's crypto objects, and holds no per-API state (the API's name comes with each request).
+    compiled: dict[str, CompiledAssembly] = {}
+    for publication in Publication.objects.filter(pk__in=ids).select_related("api").iterator(chunk_size=500):
         try:
             description = document_describe(publication.document)
-            assembly = assembly_compile(description.assembly, resolver)
+            key = json.dumps(description.assembly, sort_keys=True)
+            assembly = compiled.get(key)
+            if assembly is None:
+                assembly = compiled[key] = assembly_compile(description.assembly, resolver)
         except Exception as e:  # one broken snapshot must not stop the others from serving
             logger.error("publication not served", extra={"api": str(publication.api), "error": str(e)})
             continue

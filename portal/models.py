@@ -25,6 +25,7 @@ RESERVED_ORGANIZATION_SLUGS = frozenset(
         "media",
         "healthz",
         "readyz",
+        "metrics",
         "api",
         "accounts",
         "console",

@@ -17,3 +17,9 @@ class TokensConfig(AppConfig):
 
         register_warm_probe("gateway", gateway.is_warm)
         register_version_probe("gateway", gateway.serving_version)
+
+        from portal.metrics import register_collector
+        from tokens import metrics
+
+        gateway.on_refresh.append(metrics.record_refresh)
+        register_collector(metrics.certificate_expiry)

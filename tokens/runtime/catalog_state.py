@@ -24,7 +24,7 @@ from tokens.catalog_crypto import CatalogCryptoResolver
 from tokens.documents import document_describe
 from tokens.models import ConsumerApp, Publication
 from tokens.runtime.jwks import jwks_document
-from tokens.runtime.routing import Route, RouteTable, path_pattern
+from tokens.runtime.routing import Route, RouteTable, path_pattern, validation_outputs
 
 logger = logging.getLogger("tokens.runtime")
 
@@ -129,6 +129,7 @@ def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> 
                 assembly=assembly,
                 client_id_required=description.client_id_required,
                 client_secret_required=description.client_secret_required,
+                validation_outputs=validation_outputs(description.assembly),
             )
         )
     return routes

@@ -39,6 +39,7 @@ class RefreshReport:
     rebuilt: int
     patched: int
     seconds: float
+    cold: bool = False  # a catalog built on its first request
 
 
 def _catalog_row(organization: str, catalog: str) -> Catalog | None:
@@ -77,6 +78,7 @@ class Gateway:
         with self._build_lock:
             if key in self._states:
                 return self._states[key]
+            started = time.perf_counter()
             version = GATEWAY.current()
             row = _catalog_row(organization, catalog)
             state = catalog_state_build(row) if row is not None else None
@@ -85,7 +87,16 @@ class Gateway:
             if state is None and len(self._states) > _NEGATIVE_CACHE_LIMIT:
                 self._states = {k: v for k, v in self._states.items() if v is not None}
             self._states[key] = state
-            return state
+            report = RefreshReport(self._applied, int(state is not None), 0, time.perf_counter() - started, cold=True)
+        self._report(report)
+        return state
+
+    def _report(self, report: RefreshReport) -> None:
+        for listener in self.on_refresh:
+            try:
+                listener(report)
+            except Exception:  # a listener (metrics) must never fail a request or a refresh
+                logger.exception("gateway refresh listener failed")
 
     def is_warm(self) -> bool:
         """True when this process holds the state of at least one catalog (it can serve without the database)."""
@@ -161,8 +172,7 @@ class Gateway:
                 return None
             self._applied = target
             report = RefreshReport(target, rebuilt, patched, time.perf_counter() - started)
-        for listener in self.on_refresh:
-            listener(report)
+        self._report(report)
         return report
 
     def reset(self) -> None:

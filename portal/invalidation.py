@@ -147,12 +147,19 @@ def current_version() -> int:
 
 
 def bump_version(
-    *, catalog_id: int | None = None, client_id: str | None = None, publications: bool = False, keys: bool = False
+    *,
+    catalog_id: int | None = None,
+    client_id: str | None = None,
+    publication_id: int | None = None,
+    publications: bool = False,
+    keys: bool = False,
 ) -> None:
     """Bump the gateway's configuration version, saying what changed so that processes redo only that:
 
     - ``catalog_id`` and ``client_id``: one consumer app (created, deleted, a credential, a subscription);
-    - ``catalog_id`` and ``publications``: the publications of that catalog (publish, state change);
+    - ``catalog_id`` and ``publication_id``: one publication (publish, state change), and the other
+      versions of its API in that catalog (a publish retires them);
+    - ``catalog_id`` and ``publications``: the publications of that catalog (any of them may have changed);
     - ``catalog_id`` and ``keys``: that catalog's crypto objects (enabled profile, rotation, retirement);
     - nothing: everything every process holds (a keystore shared by several catalogs, say).
     """
@@ -160,12 +167,16 @@ def bump_version(
         GATEWAY.bump_change(kind=ConfigChange.Kind.ALL)
     elif keys:
         GATEWAY.bump_change(kind=ConfigChange.Kind.KEYS, catalog_id=catalog_id)
+    elif publication_id is not None:
+        GATEWAY.bump_change(kind=ConfigChange.Kind.PUBLICATIONS, catalog_id=catalog_id, target=str(publication_id))
     elif publications:
         GATEWAY.bump_change(kind=ConfigChange.Kind.PUBLICATIONS, catalog_id=catalog_id)
     elif client_id is not None:
         GATEWAY.bump_change(kind=ConfigChange.Kind.APP, catalog_id=catalog_id, target=client_id)
     else:
-        raise TypeError("bump_version(catalog_id=...) needs client_id=, publications=True or keys=True")
+        raise TypeError(
+            "bump_version(catalog_id=...) needs client_id=, publication_id=, publications=True or keys=True"
+        )
 
 
 class VersionWatch:

@@ -168,7 +168,9 @@ class ConfigChange(models.Model):
     version = models.BigIntegerField(unique=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     catalog_id = models.BigIntegerField(null=True, blank=True, help_text="None: every catalog.")
-    target = models.CharField(max_length=64, blank=True, help_text="The app's client id, for an app change.")
+    target = models.CharField(
+        max_length=64, blank=True, help_text="The app's client id, or the publication's id; empty: all of the kind."
+    )
 
     class Meta:
         ordering = ["version"]

@@ -233,7 +233,7 @@ def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, An
         organization=api.organization,
         detail={"catalog": catalog.slug, "revision": publication.revision, "base_path": publication.base_path},
     )
-    bump_version(catalog_id=catalog.pk, publications=True)
+    bump_version(catalog_id=catalog.pk, publication_id=publication.pk)
     return publication
 
 
@@ -295,7 +295,7 @@ def publication_set_state(*, publication: Publication, state: str, actor: Actor)
         organization=publication.catalog.organization,
         detail={"from": previous, "to": state},
     )
-    bump_version(catalog_id=publication.catalog_id, publications=True)
+    bump_version(catalog_id=publication.catalog_id, publication_id=publication.pk)
     return publication
 
 

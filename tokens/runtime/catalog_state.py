@@ -108,28 +108,37 @@ def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> 
         return routes
     # Publications with the same assembly share one compiled assembly: it depends on nothing but the assembly
     # and the catalog's crypto objects, and holds no per-API state (the API's name comes with each request).
-    compiled: dict[str, CompiledAssembly] = {}
-    for publication in Publication.objects.filter(pk__in=ids).select_related("api").iterator(chunk_size=500):
+    compiled: dict[str, tuple[CompiledAssembly, frozenset[str]]] = {}
+    rows = (
+        Publication.objects.filter(pk__in=ids)
+        .values_list("pk", "api__name", "api__version", "base_path", "state", "document_text")
+        .iterator(chunk_size=500)
+    )
+    for pk, name, version, base_path, state, document_text in rows:
+        api = f"{name} {version}"  # as str(Api)
         try:
-            description = document_describe(publication.document)
-            key = json.dumps(description.assembly, sort_keys=True)
-            assembly = compiled.get(key)
-            if assembly is None:
-                assembly = compiled[key] = assembly_compile(description.assembly, resolver)
+            description = document_describe(json.loads(document_text))
+            key = json.dumps(description.assembly)
+            if key not in compiled:
+                compiled[key] = (
+                    assembly_compile(description.assembly, resolver),
+                    validation_outputs(description.assembly),
+                )
+            assembly, outputs = compiled[key]
         except Exception as e:  # one broken snapshot must not stop the others from serving
-            logger.error("publication not served", extra={"api": str(publication.api), "error": str(e)})
+            logger.error("publication not served", extra={"api": api, "error": str(e)})
             continue
         routes.append(
             Route(
-                publication_id=publication.pk,
-                api=str(publication.api),
-                base_path=publication.base_path,
-                deprecated=publication.state == Publication.State.DEPRECATED,
+                publication_id=pk,
+                api=api,
+                base_path=base_path,
+                deprecated=state == Publication.State.DEPRECATED,
                 operations=tuple((path_pattern(op.path), op) for op in description.operations),
                 assembly=assembly,
                 client_id_required=description.client_id_required,
                 client_secret_required=description.client_secret_required,
-                validation_outputs=validation_outputs(description.assembly),
+                validation_outputs=outputs,
             )
         )
     return routes
@@ -168,20 +177,35 @@ def catalog_state_build(catalog: Catalog) -> CatalogState:
     )
 
 
-def publications_sync(state: CatalogState) -> CatalogState:
+def publications_sync(state: CatalogState, *, publication_ids: Iterable[int] | None = None) -> CatalogState:
     """The state with the catalog's publications as they are now: only those published, republished,
-    deprecated or retired since ``state`` was built are recompiled; their subscribers are re-read."""
+    deprecated or retired since ``state`` was built are recompiled, and the subscribers of those it did not
+    serve yet are re-read. ``publication_ids``: the publications that changed; the other versions of their
+    APIs are looked at too (a publish retires them). None: every publication of the catalog is looked at."""
     catalog = state.crypto.catalog
-    served = _served_publications(catalog)
-    changed = {pk for pk, fingerprint in served.items() if state.served.get(pk) != fingerprint}
-    gone = set(state.served) - set(served)
+    if publication_ids is None:
+        current = _served_publications(catalog)
+        looked_at = set(current) | set(state.served)
+    else:
+        names = Publication.objects.filter(pk__in=list(publication_ids)).values("api__name")
+        rows = Publication.objects.filter(
+            catalog=catalog, api__name__in=names, api__organization=catalog.organization_id
+        ).values_list("pk", "revision", "state", "updated_at")
+        looked_at = set(publication_ids)
+        current = {}
+        for pk, revision, publication_state, updated_at in rows:
+            looked_at.add(pk)
+            if publication_state != Publication.State.RETIRED:
+                current[pk] = (revision, publication_state, updated_at)
+    changed = {pk for pk, fingerprint in current.items() if state.served.get(pk) != fingerprint}
+    gone = {pk for pk in looked_at if pk in state.served and pk not in current}
     if not changed and not gone:
         return state
+    served = {pk: fingerprint for pk, fingerprint in state.served.items() if pk not in gone}
+    served.update(current)
     routes = state.routes.with_routes(replaced=changed | gone, added=_routes(changed, state.crypto))
-    subscribers = Subscriptions.objects.filter(publication_id__in=list(changed)).values_list(
-        "consumerapp_id", flat=True
-    )
-    client_ids = ConsumerApp.objects.filter(pk__in=list(set(subscribers))).values_list("client_id", flat=True)
+    new = [pk for pk in changed if pk not in state.served]
+    client_ids = ConsumerApp.objects.filter(subscriptions__in=new).values_list("client_id", flat=True) if new else []
     return apps_refresh(replace(state, routes=routes, served=served), client_ids=set(client_ids))
 
 

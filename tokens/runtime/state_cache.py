@@ -1,10 +1,11 @@
 """The gateway's warm state, per process (DESIGN.md section 5), and how it follows changes without stalling.
 
 Each catalog's state (``catalog_state``) is built from the database on first use. After that, the process
-looks at the shared configuration version at most every ``RECHECK_SECONDS`` (``portal.invalidation``); when
-it moved, it reads what changed (one app, one catalog's publications, one catalog's keys, or everything) and
-applies only that, to a copy of the catalog's state that it swaps in whole. That work runs in a background
-thread, so no request waits on it: requests keep being served from the current state meanwhile (issue 14).
+looks at the shared configuration version every ``RECHECK_SECONDS`` (``portal.invalidation``); when it
+moved, it reads what changed (one app, one catalog's publications, one catalog's keys, or everything) and
+applies only that, to a copy of the catalog's state that it swaps in whole. Both run in a background thread,
+so no request waits on them, nor reads the database once warm: requests keep being served from the current
+state meanwhile (issue 14).
 A catalog's state is replaced, never kept beside its successor, so a process holds one copy of each.
 
 A refresh that fails (the database is down) keeps the current state and is tried again at the next look.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connections
 
+from portal import invalidation
 from portal.invalidation import GATEWAY, Change, VersionWatch
 from portal.models import Catalog, ConfigChange
 from tokens.conf import tokens_settings
@@ -28,6 +30,7 @@ from tokens.runtime.catalog_state import CatalogState, apps_refresh, catalog_sta
 logger = logging.getLogger("tokens.runtime")
 
 _NEGATIVE_CACHE_LIMIT = 1024
+_MIN_POLL_SECONDS = 0.05  # the refresh thread's shortest sleep, whatever RECHECK_SECONDS says (tests set 0)
 _MISSING = object()
 
 
@@ -57,17 +60,25 @@ class Gateway:
         self._watch = VersionWatch(GATEWAY)
         self._applied: int | None = None  # the version every state held reflects (at least)
         self._background = background
-        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_refresh: list[Callable[[RefreshReport], None]] = []
 
     # -- serving ------------------------------------------------------------------------------------------
 
     def catalog_state(self, organization: str, catalog: str) -> CatalogState | None:
-        """The catalog's state, or None when there is no such catalog. May raise a database error when cold."""
-        version = self._watch.look()
-        if version is not None and self._applied is not None and version != self._applied:
-            self._refresh_soon()
+        """The catalog's state, or None when there is no such catalog. May raise a database error when cold.
+
+        Once warm it reads nothing but memory: the refresh thread looks at the configuration version. Without
+        it (``background=False``), the request looks (at most every ``RECHECK_SECONDS``) and applies a change
+        it finds before it is served."""
+        if self._in_background():
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork left it behind
+                self._start_thread()
+        else:
+            version = self._watch.look()
+            if version is not None and self._applied is not None and version != self._applied:
+                self.refresh()
         state = self._states.get((organization, catalog), _MISSING)
         if state is not _MISSING:
             return state  # type: ignore[return-value]
@@ -113,25 +124,33 @@ class Gateway:
             return self._background
         return bool(tokens_settings.REFRESH_IN_BACKGROUND)
 
-    def _refresh_soon(self) -> None:
-        if not self._in_background():
-            self.refresh()
-            return
-        if self._thread is None or not self._thread.is_alive():  # first use, or a fork left it behind
+    def _start_thread(self) -> None:
+        with self._build_lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping.clear()
             self._thread = threading.Thread(target=self._refresh_loop, name="gateway-refresh", daemon=True)
             self._thread.start()
-        self._wakeup.set()
 
     def _refresh_loop(self) -> None:
-        while True:
-            self._wakeup.wait()
-            self._wakeup.clear()
+        """Look at the configuration version every ``RECHECK_SECONDS`` and apply what changed, until stopped."""
+        while not self._stopping.wait(timeout=max(invalidation.RECHECK_SECONDS, _MIN_POLL_SECONDS)):
             try:
-                self.refresh()
+                version = self._watch.look()
+                if version is not None and self._applied is not None and version != self._applied:
+                    self.refresh()
             except Exception:  # the thread must outlive any one failure; the next look tries again
                 logger.exception("gateway refresh failed; serving the state already built")
-            finally:
-                connections.close_all()  # this thread's connections only
+                connections.close_all()  # this thread's connections only: the next look opens a fresh one
+        connections.close_all()
+
+    def stop(self) -> None:
+        """End the refresh thread (tests; a process that ends needs nothing: the thread is a daemon)."""
+        thread = self._thread
+        self._stopping.set()
+        if thread is not None:
+            thread.join(timeout=30)
+        self._thread = None
 
     def refresh(self) -> RefreshReport | None:
         """Bring every state held up to the current configuration version, applying only what changed, and
@@ -188,8 +207,11 @@ def _apply(state: CatalogState, key: tuple[str, str], changes: list[Change] | No
     if mine is None or any(c.kind in (ConfigChange.Kind.KEYS, ConfigChange.Kind.ALL) for c in mine):
         row = _catalog_row(*key)
         return (catalog_state_build(row) if row is not None else None), True
-    if any(c.kind == ConfigChange.Kind.PUBLICATIONS for c in mine):
-        state = publications_sync(state)
+    publications = [c for c in mine if c.kind == ConfigChange.Kind.PUBLICATIONS]
+    if publications:
+        targets = {int(c.target) for c in publications if c.target.isdigit()}
+        everything = any(not c.target for c in publications)
+        state = publications_sync(state, publication_ids=None if everything else targets)
     client_ids = {c.target for c in mine if c.kind == ConfigChange.Kind.APP}
     return apps_refresh(state, client_ids=client_ids), False
 

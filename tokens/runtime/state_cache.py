@@ -13,6 +13,7 @@ A refresh that fails (the database is down) keeps the current state and is tried
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -99,8 +100,18 @@ class Gateway:
                 self._states = {k: v for k, v in self._states.items() if v is not None}
             self._states[key] = state
             report = RefreshReport(self._applied, int(state is not None), 0, time.perf_counter() - started, cold=True)
+        self._settle(report)
         self._report(report)
         return state
+
+    def _settle(self, report: RefreshReport) -> None:
+        """After a catalog was built whole, take what the process holds out of the cyclic garbage collector's
+        reach (``gc.freeze``): a full collection would otherwise walk every route and compiled assembly, about
+        70 ms at 5,000 APIs on a busy two-core machine, in whichever request triggers it. States hold no
+        cycles, so a replaced one is still freed by reference counting. Patches add few objects: no freeze.
+        Only in serving processes (background refresh): a test process would freeze every test's garbage."""
+        if report.rebuilt and self._in_background():
+            gc.freeze()
 
     def _report(self, report: RefreshReport) -> None:
         for listener in self.on_refresh:
@@ -191,6 +202,7 @@ class Gateway:
                 return None
             self._applied = target
             report = RefreshReport(target, rebuilt, patched, time.perf_counter() - started)
+        self._settle(report)
         self._report(report)
         return report
 

@@ -3,7 +3,7 @@
 Every change that alters what the gateway serves (a publish, an enabled profile, a rotation, a credential
 change) bumps the version: in the database inside the change's own transaction, and in the shared cache once
 it commits. Each process tags its warm state with the version it was built from and looks again at most
-every ``RECHECK_SECONDS``, so all processes see a change within a few seconds without a query per request.
+every ``recheck_seconds()``, so all processes see a change within a few seconds without a query per request.
 
 Where the default cache is shared between processes (Redis), processes read the cached copy; with the
 local-memory cache (one machine, the embedded defaults) they read the database row, so a management command
@@ -21,21 +21,29 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.db.models import F
 
+from portal.conf import invalidation_settings
 from portal.models import ConfigChange, ConfigVersion
 
 logger = logging.getLogger(__name__)
 
-# The cached copy expires, so readers go back to the database row now and then: a change made by a host that
-# could not reach Redis (a partition, a Redis restored from an old snapshot) still reaches every node.
-COPY_SECONDS = 3
-RECHECK_SECONDS = 1.0
+
+def recheck_seconds() -> float:
+    """Seconds between two looks of a process at a version counter (``PORTAL_INVALIDATION["RECHECK_SECONDS"]``)."""
+    return float(invalidation_settings.RECHECK_SECONDS)
+
+
+def copy_seconds() -> int:
+    """How long the shared cache keeps a counter's copy. It expires, so readers go back to the database row now
+    and then: a change made by a host that could not reach Redis (a partition, a Redis restored from an old
+    snapshot) still reaches every node."""
+    return int(invalidation_settings.COPY_SECONDS)
 
 
 def propagation_seconds() -> float:
-    """How long after a commit every process is sure to serve it: one look at the version (RECHECK_SECONDS)
-    and a rebuild, doubled for safety. A rotation waits this long between "every process verifies the new
+    """How long after a commit every process is sure to serve it: one look at the version (recheck_seconds)
+    and a refresh, doubled for safety. A rotation waits this long between "every process verifies the new
     key" and "the new key signs", so no process ever meets a token signed by a key it does not know."""
-    return 2 * RECHECK_SECONDS + 0.5
+    return 2 * recheck_seconds() + 0.5
 
 
 _LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache")
@@ -75,7 +83,7 @@ class VersionCounter:
                     return int(value)
                 version = self._database_version()
                 try:
-                    cache.add(self.cache_key, version, timeout=COPY_SECONDS)
+                    cache.add(self.cache_key, version, timeout=copy_seconds())
                 except Exception:
                     logger.warning("%s version: not copied to the shared cache", self.name, exc_info=True)
                 return version
@@ -91,7 +99,7 @@ class VersionCounter:
 
     def _publish_to_cache(self) -> None:
         try:
-            cache.set(self.cache_key, self._database_version(), timeout=COPY_SECONDS)
+            cache.set(self.cache_key, self._database_version(), timeout=copy_seconds())
         except Exception:
             logger.warning("%s version: not copied to the shared cache", self.name, exc_info=True)
 
@@ -182,7 +190,7 @@ def bump_version(
 class VersionWatch:
     """Tells a process cheaply whether a counter (the gateway's by default) moved since it last looked.
 
-    ``changed()`` reads the version at most every ``RECHECK_SECONDS``; between reads it answers from memory.
+    ``changed()`` reads the version at most every ``recheck_seconds()``; between reads it answers from memory.
     When the version cannot be read at all, it reports no change: the process keeps serving what it has.
     """
 
@@ -193,7 +201,7 @@ class VersionWatch:
 
     def changed(self) -> bool:
         now = time.monotonic()
-        if self._seen is not None and now - self._checked_at < RECHECK_SECONDS:
+        if self._seen is not None and now - self._checked_at < recheck_seconds():
             return False
         try:
             version = self._counter.current()
@@ -208,10 +216,10 @@ class VersionWatch:
         return False
 
     def look(self) -> int | None:
-        """The counter's value when it is time to look again (at most every ``RECHECK_SECONDS``); None between
+        """The counter's value when it is time to look again (at most every ``recheck_seconds()``); None between
         looks, and when the value cannot be read (the caller keeps what it has and asks again later)."""
         now = time.monotonic()
-        if self._seen is not None and now - self._checked_at < RECHECK_SECONDS:
+        if self._seen is not None and now - self._checked_at < recheck_seconds():
             return None
         self._checked_at = now
         try:

@@ -22,6 +22,7 @@ from portal.models import Catalog, Organization
 from portal.services import Actor, api_key_create, catalog_create, organization_create
 from tests.keyfixtures import CERT1_PEM
 from tokens import rotation
+from tokens.runtime import Gateway, gateway
 
 TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_MASTER_KEY = base64.b64encode(bytes(range(32, 64))).decode()
@@ -94,10 +95,21 @@ def fresh_api_state() -> Iterator[None]:
 
 
 @pytest.fixture
-def recheck_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Processes look at the api-keys counter on every request instead of once a second, so a test sees a
-    revocation without waiting."""
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+def recheck_always(settings: LazySettings) -> None:
+    """Processes look at the version counters (the gateway's configuration, API keys) on every request
+    instead of once a second, so a test sees a publish, rotation or revocation without waiting."""
+    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 0.0}
+
+
+@pytest.fixture
+def fresh_gateway() -> Iterator[Gateway]:
+    """The gateway's state and the shared cache (version copies, replay and rate state) are process-wide: a
+    test that uses the gateway starts and ends with both empty, so no test sees another's."""
+    cache.clear()
+    gateway.reset()
+    yield gateway
+    gateway.reset()
+    cache.clear()
 
 
 @pytest.fixture

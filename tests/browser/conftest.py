@@ -22,7 +22,6 @@ from django.test import Client
 from playwright.sync_api import BrowserContext, Page
 from pytest_django.live_server_helper import LiveServer
 
-from portal import invalidation
 from portal.handlers import GatewayHandler, dispatching_application
 from tokens.runtime import gateway
 
@@ -91,7 +90,7 @@ def _live_console(
 ) -> Iterator[None]:
     """A clean gateway per test, seeing every publish at once; fast password hashing for the login test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 0.0}
     cache.clear()
     gateway.reset()
     yield

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 import pytest
 from django.conf import LazySettings
 from django.contrib.auth.models import AbstractUser, Permission
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -27,7 +25,6 @@ from time_machine import TimeMachineFixture
 from keyprofiles import keycache
 from keyprofiles import services as keyprofile_services
 from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
-from portal import invalidation
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, organization_create
 from tests import keyfixtures as fx
@@ -42,14 +39,8 @@ State = KeyProfileBinding.State
 PROFILE = "jwt-keyprofile"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
-    cache.clear()
-    gateway.reset()
-    yield
-    gateway.reset()
-    cache.clear()
+# The tokens conftest gives each test a fresh gateway; these look at the version on every request.
+pytestmark = pytest.mark.usefixtures("recheck_always")
 
 
 @pytest.fixture(autouse=True)

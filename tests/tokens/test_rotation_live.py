@@ -144,7 +144,7 @@ class Traffic:
 
 def settle(since: float) -> None:
     """Wait until every worker has looked at the configuration version since ``since`` (time.monotonic())."""
-    time.sleep(max(0.0, since + invalidation.RECHECK_SECONDS + 0.5 - time.monotonic()))
+    time.sleep(max(0.0, since + invalidation.recheck_seconds() + 0.5 - time.monotonic()))
 
 
 def poll(check: Callable[[], Any], *, within: float, what: str) -> Any:
@@ -276,6 +276,6 @@ def test_rotation_under_traffic_fails_no_request(portal: tuple[Portal, dict[str,
     validated = [call for call in traffic.calls if call.operation == "validate"]
     assert len(generated) == len(validated) >= 20
     assert {call.kid for call in generated} == {old_kid, new_kid}
-    late = [call for call in generated if call.started > rotated + invalidation.RECHECK_SECONDS + 0.5]
+    late = [call for call in generated if call.started > rotated + invalidation.recheck_seconds() + 0.5]
     assert late
     assert {call.kid for call in late} == {new_kid}

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import LazySettings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -314,11 +315,11 @@ class Gate:
 
 
 @pytest.fixture
-def background_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+def background_gateway(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> Iterator[Gateway]:
     """A gateway that follows changes in its own thread, serving the calls of the Django test client."""
     worker = Gateway(background=True)
     monkeypatch.setattr(views, "gateway", worker)
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)  # the thread then looks every 50 ms
+    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 0.0}  # the thread then looks every 50 ms
     yield worker
     worker.stop()
 

@@ -1,7 +1,7 @@
 """The gateway's warm state, per process (DESIGN.md section 5), and how it follows changes without stalling.
 
 Each catalog's state (``catalog_state``) is built from the database on first use. After that, the process
-looks at the shared configuration version every ``RECHECK_SECONDS`` (``portal.invalidation``); when it
+looks at the shared configuration version every ``recheck_seconds()`` (``portal.invalidation``); when it
 moved, it reads what changed (one app, one catalog's publications, one catalog's keys, or everything) and
 applies only that, to a copy of the catalog's state that it swaps in whole. Both run in a background thread,
 so no request waits on them, nor reads the database once warm: requests keep being served from the current
@@ -31,7 +31,7 @@ from tokens.runtime.catalog_state import CatalogState, apps_refresh, catalog_sta
 logger = logging.getLogger("tokens.runtime")
 
 _NEGATIVE_CACHE_LIMIT = 1024
-_MIN_POLL_SECONDS = 0.05  # the refresh thread's shortest sleep, whatever RECHECK_SECONDS says (tests set 0)
+_MIN_POLL_SECONDS = 0.05  # the refresh thread's shortest sleep, whatever recheck_seconds() says (tests set 0)
 _MISSING = object()
 
 
@@ -71,7 +71,7 @@ class Gateway:
         """The catalog's state, or None when there is no such catalog. May raise a database error when cold.
 
         Once warm it reads nothing but memory: the refresh thread looks at the configuration version. Without
-        it (``background=False``), the request looks (at most every ``RECHECK_SECONDS``) and applies a change
+        it (``background=False``), the request looks (at most every ``recheck_seconds()``) and applies a change
         it finds before it is served."""
         if self._in_background():
             if self._thread is None or not self._thread.is_alive():  # first use, or a fork left it behind
@@ -144,8 +144,8 @@ class Gateway:
             self._thread.start()
 
     def _refresh_loop(self) -> None:
-        """Look at the configuration version every ``RECHECK_SECONDS`` and apply what changed, until stopped."""
-        while not self._stopping.wait(timeout=max(invalidation.RECHECK_SECONDS, _MIN_POLL_SECONDS)):
+        """Look at the configuration version every ``recheck_seconds()`` and apply what changed, until stopped."""
+        while not self._stopping.wait(timeout=max(invalidation.recheck_seconds(), _MIN_POLL_SECONDS)):
             try:
                 version = self._watch.look()
                 if version is not None and self._applied is not None and version != self._applied:

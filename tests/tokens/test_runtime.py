@@ -29,7 +29,7 @@ from tests.tokens.helpers import api_document, demo_variant
 from tokens import views
 from tokens.demo import DemoSummary, demo_seed
 from tokens.models import ConsumerApp, Publication
-from tokens.runtime import Gateway, Route, RouteTable, gateway, state_cache
+from tokens.runtime import Gateway, Route, RouteTable, catalog_state_build, gateway, state_cache
 from tokens.services import (
     api_publish,
     api_save,
@@ -275,6 +275,26 @@ def test_a_process_behind_more_changes_than_are_kept_rebuilds_what_it_holds(
 
     assert route("personal", "sandbox", "/securetoken/generate") is not served
     assert generate(client, demo.client_id) == 200
+
+
+def test_a_catalog_builds_in_the_same_queries_whatever_its_number_of_publications(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor
+) -> None:
+    """One query for the catalog's crypto objects, not three per publication (issue 14)."""
+
+    def build_queries() -> int:
+        catalog = Catalog.objects.select_related("organization").get(pk=sandbox.pk)  # as the gateway reads it
+        with CaptureQueriesContext(connection) as queries:
+            catalog_state_build(catalog)
+        return len(queries.captured_queries)
+
+    with_one = build_queries()
+    for number in range(4):
+        publish(demo_variant(name=f"more-{number}", base_path=f"/more-{number}"), sandbox, actor)
+    with_five = build_queries()
+
+    assert len(catalog_state_build(sandbox).routes) == 5
+    assert with_five == with_one
 
 
 def test_a_bump_records_what_it_changed(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:

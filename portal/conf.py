@@ -19,10 +19,15 @@ DEFAULTS: dict[str, Any] = {
     "RECHECK_SECONDS": 1.0,
     # Seconds the shared cache keeps its copy of a counter before readers go back to the database row.
     "COPY_SECONDS": 3,
+    # Seconds after a commit by which every process serves it; None: derived, 2 x RECHECK_SECONDS + 0.5. A
+    # rotation waits this long before the new key signs (tests that run in one process set 0).
+    "PROPAGATION_SECONDS": None,
 }
 
 
 def _checked(name: str, value: Any) -> Any:
+    if value is None and DEFAULTS[name] is None:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ImproperlyConfigured(f"PORTAL_INVALIDATION[{name!r}] must be a number of seconds, not {value!r}.")
     return value

@@ -42,8 +42,10 @@ def copy_seconds() -> int:
 def propagation_seconds() -> float:
     """How long after a commit every process is sure to serve it: one look at the version (recheck_seconds)
     and a refresh, doubled for safety. A rotation waits this long between "every process verifies the new
-    key" and "the new key signs", so no process ever meets a token signed by a key it does not know."""
-    return 2 * recheck_seconds() + 0.5
+    key" and "the new key signs", so no process ever meets a token signed by a key it does not know.
+    ``PORTAL_INVALIDATION["PROPAGATION_SECONDS"]`` sets it instead."""
+    configured = invalidation_settings.PROPAGATION_SECONDS
+    return 2 * recheck_seconds() + 0.5 if configured is None else float(configured)
 
 
 _LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache")
@@ -70,6 +72,10 @@ class VersionCounter:
     def _database_version(self) -> int:
         row = ConfigVersion.objects.filter(name=self.name).values_list("value", flat=True).first()
         return int(row) if row is not None else 0
+
+    def stored(self) -> int:
+        """The counter's value in the database row, never the cached copy. Raises DatabaseError when down."""
+        return self._database_version()
 
     def current(self) -> int:
         """The counter's value. Raises DatabaseError when it must come from a database that is down."""

@@ -54,10 +54,11 @@ def _gateway_refreshes_in_the_request(settings: LazySettings) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _rotation_settles_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def _rotation_settles_at_once(settings: LazySettings, monkeypatch: pytest.MonkeyPatch) -> None:
     """A rotation waits a few seconds for every process to learn the new key before it signs; tests run in
-    one process, so they skip the wait (the live and multi-node tests run rotations in real processes)."""
-    monkeypatch.setattr(rotation, "propagation_seconds", lambda: 0.0)
+    one process, so they skip the wait (the live and multi-node tests run rotations in real processes).
+    Fixtures and tests that change PORTAL_INVALIDATION add to it: ``{**settings.PORTAL_INVALIDATION, ...}``."""
+    settings.PORTAL_INVALIDATION = {"PROPAGATION_SECONDS": 0.0}
     monkeypatch.setattr(rotation, "wait_for_propagation", lambda seconds: None)
 
 
@@ -98,7 +99,7 @@ def fresh_api_state() -> Iterator[None]:
 def recheck_always(settings: LazySettings) -> None:
     """Processes look at the version counters (the gateway's configuration, API keys) on every request
     instead of once a second, so a test sees a publish, rotation or revocation without waiting."""
-    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 0.0}
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
 
 
 @pytest.fixture

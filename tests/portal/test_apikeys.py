@@ -130,7 +130,7 @@ def test_a_malformed_key_is_refused_without_a_query(db: None) -> None:
 def test_revoke_reaches_a_warm_lookup_once_the_counter_is_read(
     organization: Organization, settings: LazySettings
 ) -> None:
-    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 0.0}
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
     key, text = api_key_create(organization=organization, name="ci", role="operator", actor=ACTOR)
     assert apikeys.api_key_principal(text).revoked is False  # type: ignore[union-attr]
     api_key_revoke(key=key, actor=ACTOR)
@@ -240,7 +240,7 @@ def test_a_name_is_unique_per_organization(organization: Organization) -> None:
 def test_a_deleted_key_stops_authenticating_like_a_revoked_one(
     organization: Organization, settings: LazySettings
 ) -> None:
-    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 0.0}
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
     key, text = api_key_create(organization=organization, name="ci", role="operator", actor=ACTOR)
     _, kept_text = api_key_create(organization=organization, name="kept", role="operator", actor=ACTOR)
     assert apikeys.api_key_principal(text) is not None

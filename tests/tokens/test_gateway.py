@@ -329,7 +329,7 @@ def test_an_uncaught_throw_answers_in_the_gateway_shape(sandbox: Catalog, actor:
 @pytest.fixture
 def version_checked_once(settings: LazySettings) -> None:
     # The version is re-read at most once a second; a slow machine must not turn that into a flaky query.
-    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 3600.0}
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 3600.0}
 
 
 @pytest.mark.usefixtures("version_checked_once")

@@ -382,7 +382,10 @@ def test_the_script_is_compiled_once_and_reused_across_calls(sandbox: Catalog, a
 def test_a_warm_call_through_a_gatewayscript_makes_no_database_query(
     tutorial: str, client: Client, django_assert_num_queries: Any, settings: LazySettings
 ) -> None:
-    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 3600.0}  # the version is re-read at most once a second
+    settings.PORTAL_INVALIDATION = {
+        **settings.PORTAL_INVALIDATION,
+        "RECHECK_SECONDS": 3600.0,
+    }  # the version is re-read at most once a second
     headers = {"iss-claim": "apic", "aud-claim": "id1"}
     cold = call(client, tutorial, "/tutorial/generate", **headers)
 

@@ -964,7 +964,7 @@ def workers(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> tuple[Fa
     """Two gateway workers as two processes would hold them, each with its own warm state; ``on(worker)``
     routes the Django test client's next gateway calls to that worker."""
     clock = FakeMonotonic()
-    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 1.0}
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 1.0}
     monkeypatch.setattr(invalidation, "time", types.SimpleNamespace(monotonic=clock.monotonic))
 
     def on(worker: Gateway) -> None:
@@ -1016,6 +1016,7 @@ def test_a_worker_that_has_not_seen_the_rotation_yet_accepts_the_new_key(
     client: Client,
     workers: tuple[FakeMonotonic, Any],
     monkeypatch: pytest.MonkeyPatch,
+    settings: LazySettings,
 ) -> None:
     """The race a rotation must not lose: a worker that last looked at the configuration less than
     RECHECK_SECONDS ago meets a token another worker already signs with the new key. The rotation commits the
@@ -1026,7 +1027,7 @@ def test_a_worker_that_has_not_seen_the_rotation_yet_accepts_the_new_key(
     on(stale)
     old_token = generate(client, demo.client_id)
     validate(client, demo.client_id, old_token)  # warm, as under traffic
-    monkeypatch.setattr(rotation, "propagation_seconds", invalidation.propagation_seconds)  # the real wait
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "PROPAGATION_SECONDS": None}  # the real wait
 
     def wait(seconds: float) -> None:
         assert seconds >= 2 * invalidation.recheck_seconds()

@@ -297,6 +297,39 @@ def test_a_catalog_builds_in_the_same_queries_whatever_its_number_of_publication
     assert with_five == with_one
 
 
+def test_a_cached_version_behind_the_row_changes_nothing(
+    demo: DemoSummary, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert generate(client, demo.client_id) == 200
+    served = route("personal", "sandbox", "/securetoken/generate")
+    applied = gateway.serving_version()
+    assert applied is not None
+    monkeypatch.setattr(invalidation.GATEWAY, "current", lambda: applied - 1)  # a stale Redis copy
+
+    assert gateway.refresh() is None
+    assert route("personal", "sandbox", "/securetoken/generate") is served
+    assert gateway.serving_version() == applied
+
+
+def test_a_row_behind_what_was_applied_rebuilds_everything(
+    demo: DemoSummary, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database restored from a backup: the process cannot know what changed, so it rebuilds."""
+    assert generate(client, demo.client_id) == 200
+    served = route("personal", "sandbox", "/securetoken/generate")
+    applied = gateway.serving_version()
+    assert applied is not None
+    monkeypatch.setattr(invalidation.GATEWAY, "current", lambda: applied - 1)
+    monkeypatch.setattr(invalidation.GATEWAY, "stored", lambda: applied - 1)
+
+    report = gateway.refresh()
+
+    assert report is not None
+    assert report.rebuilt == 1
+    assert route("personal", "sandbox", "/securetoken/generate") is not served
+    assert gateway.serving_version() == applied - 1
+
+
 def test_a_bump_records_what_it_changed(demo: DemoSummary, sandbox: Catalog, actor: Actor) -> None:
     before = invalidation.current_version()
 
@@ -339,7 +372,10 @@ def background_gateway(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) 
     """A gateway that follows changes in its own thread, serving the calls of the Django test client."""
     worker = Gateway(background=True)
     monkeypatch.setattr(views, "gateway", worker)
-    settings.PORTAL_INVALIDATION = {"RECHECK_SECONDS": 0.0}  # the thread then looks every 50 ms
+    settings.PORTAL_INVALIDATION = {
+        **settings.PORTAL_INVALIDATION,
+        "RECHECK_SECONDS": 0.0,
+    }  # the thread then looks every 50 ms
     yield worker
     worker.stop()
 

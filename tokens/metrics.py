@@ -10,9 +10,11 @@ catalog serves expires.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from django.db import DatabaseError
 from django.utils import timezone
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -22,6 +24,8 @@ from keyprofiles.models import CryptoObject, KeyProfileBinding
 
 if TYPE_CHECKING:
     from tokens.runtime import RefreshReport
+
+logger = logging.getLogger(__name__)
 
 TOKENS_MINTED = Counter(
     "portal_gateway_tokens_minted", "Tokens minted by jwt-generate, by API and outcome.", ["api", "outcome"]
@@ -61,7 +65,12 @@ class CertificateExpiry:
             .select_related("keystore", "trusted_certificate", "binding__catalog__organization")
             .order_by("name")
         )
-        for crypto_object in served:
+        try:
+            crypto_objects = list(served)
+        except DatabaseError:  # the other metrics still answer: they are what an outage is diagnosed with
+            logger.warning("metrics: certificate expiry unreadable (database unavailable)", exc_info=True)
+            crypto_objects = []
+        for crypto_object in crypto_objects:
             certificate = crypto_object.certificate
             if certificate is None or certificate.not_after is None:
                 continue

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,3 +128,43 @@ def test_a_cold_build_is_counted_and_shows_the_version_served(demo: DemoSummary,
 
     assert sample("portal_gateway_refreshes_total", kind="cold") == cold + 1
     assert sample("portal_gateway_config_version") == current_version()
+
+
+WORKER = """
+import django, sys
+django.setup()
+from tokens.metrics import TOKENS_MINTED
+TOKENS_MINTED.labels("multi 1.0.0", "success").inc(int(sys.argv[1]))
+"""
+SCRAPE = """
+import django
+django.setup()
+from portal.metrics import exposition
+print(exposition().decode())
+"""
+
+
+def test_under_gunicorn_a_scrape_adds_up_every_worker(tmp_path: Path) -> None:
+    """prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR): each worker process writes its own
+    counts, and a scrape of any process reports their sum. The scraping process has no database here: the
+    certificate metric is left out and the rest still answers."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "LOG_LEVEL": "ERROR",
+    }
+
+    for count in ("2", "3"):
+        subprocess.run([sys.executable, "-c", WORKER, count], env=env, check=True, timeout=60)
+    scraped = subprocess.run(
+        [sys.executable, "-c", SCRAPE], env=env, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+
+    assert 'portal_gateway_tokens_minted_total{api="multi 1.0.0",outcome="success"} 5.0' in scraped
+    assert "portal_certificate_expiry_days" in scraped  # the family, with no sample
+    assert "portal_certificate_expiry_days{" not in scraped

@@ -56,6 +56,11 @@ lint: install-dev
 bench: install-dev
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+## The gateway at scale: 5,000 APIs x 10,000 apps on SQLite and on PostgreSQL + Redis (docs/scale.md)
+.PHONY: bench-scale
+bench-scale: install-dev
+	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
+
 ## Re-pin every installed package (after editing requirements*.txt)
 constraints:
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)

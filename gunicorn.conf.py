@@ -36,3 +36,12 @@ def worker_exit(server: object, worker: object) -> None:
     from portal.gateway_log import stop_listeners
 
     stop_listeners()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Retire a dead worker's live gauges in prometheus-client's multiprocess directory (docs/metrics.md), so
+    /metrics shows the configuration version of the workers that serve, not of those that were."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

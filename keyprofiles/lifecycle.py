@@ -92,7 +92,7 @@ def binding_transition(
             "grace_ends_at": grace_ends_at.isoformat() if grace_ends_at and state == State.PASSIVE else None,
         },
     )
-    bump_version()
+    bump_version(catalog_id=locked.catalog_id, keys=True)
     return locked
 
 

@@ -472,5 +472,5 @@ def keyprofile_enable(*, profile: KeyProfile, catalog: Catalog, actor: Actor) ->
         organization=profile.organization,
         detail={"catalog": catalog.slug, "crypto_objects": [o.name for o in objects]},
     )
-    bump_version()
+    bump_version(catalog_id=catalog.pk, keys=True)
     return binding

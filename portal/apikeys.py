@@ -20,7 +20,7 @@ unkeyed SHA-256 of the key text, so a warm request costs one hash: no checksum, 
 run only on a miss), and the process holds no key text (the key's 256 random bits make the hash as
 unguessable as the key). The ``api-keys`` version counter (``portal.invalidation.API_KEYS``), bumped by
 every revoke and expire and by the deletion of a key row (an organization deleted in the console), empties it
-on every process within ``RECHECK_SECONDS``; an expiry time is checked on every request from the principal
+on every process within ``recheck_seconds()``; an expiry time is checked on every request from the principal
 itself. Creating a key bumps nothing: no process can
 hold an answer for a key text that did not exist.
 """

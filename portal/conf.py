@@ -56,3 +56,57 @@ class AppSettings:
     def _reload_when_changed(self, *, setting: str, **kwargs: Any) -> None:
         if setting == self._namespace:
             self.reload()
+
+
+# The PORTAL_INVALIDATION namespace: how processes follow configuration changes (portal.invalidation).
+# Its numbers are checked as seconds (none negative), which AppSettings' type check does not express.
+INVALIDATION_DEFAULTS: dict[str, Any] = {
+    # Seconds between two looks of a process at a version counter (the gateway's configuration, API keys).
+    "RECHECK_SECONDS": 1.0,
+    # Seconds the shared cache keeps its copy of a counter before readers go back to the database row.
+    "COPY_SECONDS": 3,
+    # Seconds after a commit by which every process serves it; None: derived, 2 x RECHECK_SECONDS + 0.5. A
+    # rotation waits this long before the new key signs (tests that run in one process set 0).
+    "PROPAGATION_SECONDS": None,
+}
+
+
+def _checked(name: str, value: Any) -> Any:
+    if value is None and INVALIDATION_DEFAULTS[name] is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ImproperlyConfigured(f"PORTAL_INVALIDATION[{name!r}] must be a number of seconds, not {value!r}.")
+    return value
+
+
+class InvalidationSettings:
+    def __init__(self) -> None:
+        self._values: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        user = getattr(settings, "PORTAL_INVALIDATION", {})
+        unknown = set(user) - set(INVALIDATION_DEFAULTS)
+        if unknown:
+            raise ImproperlyConfigured(f"Unknown PORTAL_INVALIDATION settings: {', '.join(sorted(unknown))}.")
+        return {name: _checked(name, value) for name, value in {**INVALIDATION_DEFAULTS, **user}.items()}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in INVALIDATION_DEFAULTS:
+            raise AttributeError(f"Unknown PORTAL_INVALIDATION setting {name!r}.")
+        if self._values is None:
+            self._values = self._load()
+        return self._values[name]
+
+    def reload(self) -> None:
+        self._values = None
+
+
+invalidation_settings = InvalidationSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "PORTAL_INVALIDATION":
+        invalidation_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -44,6 +44,7 @@ from django.utils.module_loading import import_string
 
 from portal.gateway_http import gateway_error, isolate
 from portal.gateway_log import log_call
+from portal.metrics import GATEWAY_LATENCY
 from portal.middleware import REQUEST_ID_HEADER, request_id_for
 from portal.models import RESERVED_ORGANIZATION_SLUGS
 
@@ -91,6 +92,7 @@ class GatewayHandler(WSGIHandler):
         if not response.streaming and not response.has_header("Content-Length"):
             response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
         self._add_headers(request, response)
+        GATEWAY_LATENCY.observe(time.perf_counter() - started)
         if call_logger.isEnabledFor(logging.INFO):
             match = request.resolver_match
             log_call(

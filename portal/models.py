@@ -25,6 +25,7 @@ RESERVED_ORGANIZATION_SLUGS = frozenset(
         "media",
         "healthz",
         "readyz",
+        "metrics",
         "api",
         "accounts",
         "console",
@@ -147,6 +148,35 @@ class ConfigVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class ConfigChange(models.Model):
+    """What one bump of the gateway's version changed (``portal.invalidation.GATEWAY``), so that every process
+    applies only that: one app's credentials, one catalog's publications, one catalog's keys, or everything.
+
+    Written in the transaction that bumps the counter, with the value the bump gave it; the counter's row lock
+    orders the bumps, so a process that reads version N finds every record up to N. Old records are pruned:
+    a process that fell further behind than the records kept rebuilds all it holds.
+    """
+
+    class Kind(models.TextChoices):
+        APP = "app", "One consumer app (credentials, subscriptions)"
+        PUBLICATIONS = "publications", "The publications of one catalog"
+        KEYS = "keys", "The crypto objects of one catalog"
+        ALL = "all", "Everything the gateway serves"
+
+    version = models.BigIntegerField(unique=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    catalog_id = models.BigIntegerField(null=True, blank=True, help_text="None: every catalog.")
+    target = models.CharField(
+        max_length=64, blank=True, help_text="The app's client id, or the publication's id; empty: all of the kind."
+    )
+
+    class Meta:
+        ordering = ["version"]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.kind} catalog={self.catalog_id} {self.target}".rstrip()
 
 
 def validate_claim_pattern(value: str) -> None:

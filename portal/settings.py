@@ -183,6 +183,12 @@ REST_FRAMEWORK: dict[str, Any] = {
 PORTAL_API_RATES = env.str("PORTAL_API_RATES", default="operator=600/min,auditor=600/min,signer=6000/min")
 # The secret API key digests are keyed with (portal/apikeys.py); empty: derived from SECRET_KEY.
 PORTAL_API_KEY_SECRET = env.str("PORTAL_API_KEY_SECRET", default="")
+# How processes follow configuration changes, and the gateway runtime's tunables (docs/scale.md, "Settings"):
+# checked dictionaries, empty for the defaults.
+PORTAL_INVALIDATION: dict[str, Any] = {}
+TOKENS_GATEWAY: dict[str, Any] = {}
+# The bearer token a Prometheus scrape of /metrics sends (docs/metrics.md); empty: /metrics is off (404).
+PORTAL_METRICS_TOKEN = env.str("PORTAL_METRICS_TOKEN", default="")
 
 SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Key-profile and token portal API",

@@ -3,7 +3,7 @@ import re
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from portal import views
+from portal import metrics, views
 from portal.models import RESERVED_ORGANIZATION_SLUGS
 
 RESERVED_FIRST_SEGMENTS = "|".join(re.escape(slug) for slug in sorted(RESERVED_ORGANIZATION_SLUGS))
@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/v1/", include("portal.api.urls")),
     # Every other /api/ path is the REST API's 404, not the gateway's (api is a reserved organization slug).
     re_path(r"^api/", views.api_path_not_found),

@@ -32,11 +32,19 @@ logger = logging.getLogger(__name__)
 
 # name -> probe returning True when that part of the process can serve without the database
 _warm_probes: dict[str, Callable[[], bool]] = {}
+# name -> probe returning the configuration version that part of the process serves (None: nothing yet)
+_version_probes: dict[str, Callable[[], int | None]] = {}
 
 
 def register_warm_probe(name: str, probe: Callable[[], bool]) -> None:
     """Let an app tell /readyz that it can serve from memory while the database is away."""
     _warm_probes[name] = probe
+
+
+def register_version_probe(name: str, probe: Callable[[], int | None]) -> None:
+    """Let an app tell /readyz which configuration version it serves, as ``<name>_version``: a test or a
+    deployment script polls it to know when a change has reached this process, instead of sleeping."""
+    _version_probes[name] = probe
 
 
 FAVICON = Path(__file__).resolve().parent / "static" / "console" / "favicon.ico"
@@ -105,6 +113,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "database": "ok" if database else "unavailable",
         "cache": "ok" if shared_cache else "unavailable",
         **{name: "warm" if value else "cold" for name, value in warm.items()},
+        **{f"{name}_version": probe() for name, probe in _version_probes.items()},
     }
     return JsonResponse(body, status=code)
 

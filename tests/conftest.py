@@ -22,6 +22,7 @@ from portal.models import Catalog, Organization
 from portal.services import Actor, api_key_create, catalog_create, organization_create
 from tests.keyfixtures import CERT1_PEM
 from tokens import rotation
+from tokens.runtime import Gateway, gateway
 
 TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_MASTER_KEY = base64.b64encode(bytes(range(32, 64))).decode()
@@ -46,10 +47,18 @@ def _version_counter_inside_the_test_transaction(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture(autouse=True)
-def _rotation_settles_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def _gateway_refreshes_in_the_request(settings: LazySettings) -> None:
+    """In-process tests share one transaction that a background thread's connection would not see: the
+    request that notices a change applies it (tests of the background refresh ask for it explicitly)."""
+    settings.TOKENS_GATEWAY = {"REFRESH_IN_BACKGROUND": False}
+
+
+@pytest.fixture(autouse=True)
+def _rotation_settles_at_once(settings: LazySettings, monkeypatch: pytest.MonkeyPatch) -> None:
     """A rotation waits a few seconds for every process to learn the new key before it signs; tests run in
-    one process, so they skip the wait (the live and multi-node tests run rotations in real processes)."""
-    monkeypatch.setattr(rotation, "propagation_seconds", lambda: 0.0)
+    one process, so they skip the wait (the live and multi-node tests run rotations in real processes).
+    Fixtures and tests that change PORTAL_INVALIDATION add to it: ``{**settings.PORTAL_INVALIDATION, ...}``."""
+    settings.PORTAL_INVALIDATION = {"PROPAGATION_SECONDS": 0.0}
     monkeypatch.setattr(rotation, "wait_for_propagation", lambda seconds: None)
 
 
@@ -87,10 +96,21 @@ def fresh_api_state() -> Iterator[None]:
 
 
 @pytest.fixture
-def recheck_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Processes look at the api-keys counter on every request instead of once a second, so a test sees a
-    revocation without waiting."""
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+def recheck_always(settings: LazySettings) -> None:
+    """Processes look at the version counters (the gateway's configuration, API keys) on every request
+    instead of once a second, so a test sees a publish, rotation or revocation without waiting."""
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
+
+
+@pytest.fixture
+def fresh_gateway() -> Iterator[Gateway]:
+    """The gateway's state and the shared cache (version copies, replay and rate state) are process-wide: a
+    test that uses the gateway starts and ends with both empty, so no test sees another's."""
+    cache.clear()
+    gateway.reset()
+    yield gateway
+    gateway.reset()
+    cache.clear()
 
 
 @pytest.fixture

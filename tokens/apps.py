@@ -12,7 +12,14 @@ class TokensConfig(AppConfig):
         # first in INSTALLED_APPS); the key-profile admin gains its Rotate page now.
         admin_rotation.install()
 
-        from portal.views import register_warm_probe
+        from portal.views import register_version_probe, register_warm_probe
         from tokens.runtime import gateway
 
         register_warm_probe("gateway", gateway.is_warm)
+        register_version_probe("gateway", gateway.serving_version)
+
+        from portal.metrics import register_collector
+        from tokens import metrics
+
+        gateway.on_refresh.append(metrics.record_refresh)
+        register_collector(metrics.certificate_expiry)

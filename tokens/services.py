@@ -233,7 +233,7 @@ def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, An
         organization=api.organization,
         detail={"catalog": catalog.slug, "revision": publication.revision, "base_path": publication.base_path},
     )
-    bump_version()
+    bump_version(catalog_id=catalog.pk, publication_id=publication.pk)
     return publication
 
 
@@ -295,7 +295,7 @@ def publication_set_state(*, publication: Publication, state: str, actor: Actor)
         organization=publication.catalog.organization,
         detail={"from": previous, "to": state},
     )
-    bump_version()
+    bump_version(catalog_id=publication.catalog_id, publication_id=publication.pk)
     return publication
 
 
@@ -325,7 +325,7 @@ def app_create(
         organization=catalog.organization,
         detail={"catalog": catalog.slug, "client_id": app.client_id, "secret": with_secret},
     )
-    bump_version()
+    bump_version(catalog_id=catalog.pk, client_id=app.client_id)
     return app, secret
 
 
@@ -352,7 +352,7 @@ def app_delete(*, app: ConsumerApp, actor: Actor) -> None:
         detail={"catalog": app.catalog.slug, "client_id": app.client_id},
     )
     app.delete()
-    bump_version()
+    bump_version(catalog_id=app.catalog_id, client_id=app.client_id)
 
 
 @transaction.atomic
@@ -363,7 +363,7 @@ def app_reset_secret(*, app: ConsumerApp, actor: Actor) -> str:
     app.client_secret_hash = credentials.secret_hash(secret)
     app.save(update_fields=["client_secret_hash"])
     audit_record(actor=actor, action="app.reset-secret", target=app, organization=app.catalog.organization)
-    bump_version()
+    bump_version(catalog_id=app.catalog_id, client_id=app.client_id)
     return secret
 
 
@@ -381,7 +381,7 @@ def app_reset_client_id(*, app: ConsumerApp, actor: Actor) -> str:
         organization=app.catalog.organization,
         detail={"old_client_id": old, "client_id": app.client_id},
     )
-    bump_version()
+    bump_version(catalog_id=app.catalog_id, client_id=app.client_id)
     return app.client_id
 
 
@@ -401,7 +401,7 @@ def app_subscribe(*, app: ConsumerApp, publication: Publication, actor: Actor) -
         organization=app.catalog.organization,
         detail={"api": str(publication.api)},
     )
-    bump_version()
+    bump_version(catalog_id=app.catalog_id, client_id=app.client_id)
 
 
 @transaction.atomic
@@ -414,4 +414,4 @@ def app_unsubscribe(*, app: ConsumerApp, publication: Publication, actor: Actor)
         organization=app.catalog.organization,
         detail={"api": str(publication.api)},
     )
-    bump_version()
+    bump_version(catalog_id=app.catalog_id, client_id=app.client_id)

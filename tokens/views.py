@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
 from django.db import DatabaseError
@@ -19,14 +20,15 @@ from portal.gateway_http import (
     is_forbidden_header,
     is_header_name,
 )
+from tokens.conf import tokens_settings
 from tokens.context import Context, http_status
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
-from tokens.runtime import JWKS_MAX_AGE, CatalogState, gateway
+from tokens.metrics import TOKENS_MINTED, TOKENS_VALIDATED, VALIDATION_FAILURES
+from tokens.runtime import CatalogState, Route, gateway
 
 logger = logging.getLogger("tokens.gateway")
 
-MAX_BODY_BYTES = 1024 * 1024
 CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
 CLIENT_SECRET_META = "HTTP_" + CLIENT_SECRET_HEADER.upper().replace("-", "_")
 SECRET_IN_QUERY = (
@@ -54,7 +56,7 @@ def jwks(request: HttpRequest, organization: str, catalog: str) -> HttpResponse:
     if isinstance(state, HttpResponse):
         return state
     response = HttpResponse(state.jwks, content_type="application/jwk-set+json")
-    response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
+    response["Cache-Control"] = f"public, max-age={tokens_settings.JWKS_MAX_AGE}"
     return response
 
 
@@ -98,12 +100,14 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     body = _request_body(request)
     if isinstance(body, HttpResponse):
         return body
-    context = Context(verb=verb, path=operation_path, environ=request.META, query=request.GET, body=body)
+    context = ObservedContext(route, verb=verb, path=operation_path, environ=request.META, query=request.GET, body=body)
     context.set("api.operation", operation)
     context.set("api.name", route.api)
     try:
         route.assembly.run(context)
     except AssemblyError as e:
+        if e.message.startswith(JWT_GENERATE_FAILURE):
+            TOKENS_MINTED.labels(route.api, "failure").inc()
         return gateway_error(e.status, e.message, headers=e.headers, reason=e.reason)
     response = _response_from(context)
     if route.deprecated:
@@ -111,13 +115,41 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     return response
 
 
+JWT_GENERATE_FAILURE = "jwt-generate '"  # how jwt-generate's errors begin (tokens.assembly.JwtGenerate)
+
+
+class ObservedContext(Context):
+    """A call's context that counts, as the assembly sets APIC's variables, the tokens it mints
+    (``generated.jwt``) and validates (the route's ``output-claims`` variables, or ``jwt-validate.error-message``
+    with the failure's reason), for the metrics (``tokens.metrics``). Calls that do neither count nothing."""
+
+    def __init__(self, route: Route, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.route = route
+
+    def set(self, name: str, value: Any) -> None:
+        super().set(name, value)
+        if name == "generated.jwt":
+            TOKENS_MINTED.labels(self.route.api, "success").inc()
+        elif name == "jwt-validate.error-message":
+            # jwt-validate sets it while it handles the JwtValidationFailed it re-raises: that carries the reason.
+            reason = getattr(sys.exc_info()[1], "code", "invalid_token")
+            TOKENS_VALIDATED.labels(self.route.api, "failure").inc()
+            VALIDATION_FAILURES.labels(self.route.api, reason).inc()
+        elif name == "error.message" and str(value).startswith(JWT_GENERATE_FAILURE):
+            TOKENS_MINTED.labels(self.route.api, "failure").inc()  # caught by the API's catch
+        elif name in self.route.validation_outputs:
+            TOKENS_VALIDATED.labels(self.route.api, "success").inc()
+
+
 def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     """The request body, or a 400/413 answer. The declared length is checked before anything is read."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not (declared.isascii() and declared.isdigit()):
         return gateway_error(400, "The Content-Length header is not a number.")
-    if int(declared) > MAX_BODY_BYTES:
-        return gateway_error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    limit = tokens_settings.MAX_BODY_BYTES
+    if int(declared) > limit:
+        return gateway_error(413, f"The request body is larger than {limit} bytes.")
     return request.body if declared != "0" else b""
 
 

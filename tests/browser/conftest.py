@@ -17,14 +17,12 @@ from django.conf import LazySettings, settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.cache import cache
 from django.test import Client
 from playwright.sync_api import BrowserContext, Page
 from pytest_django.live_server_helper import LiveServer
 
-from portal import invalidation
 from portal.handlers import GatewayHandler, dispatching_application
-from tokens.runtime import gateway
+from tokens.runtime import Gateway
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -87,16 +85,14 @@ def _product_application(console: Any) -> StaticFilesHandler:
 
 @pytest.fixture(autouse=True)
 def _live_console(
-    transactional_db: None, live_server: LiveServer, settings: LazySettings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+    transactional_db: None,
+    live_server: LiveServer,
+    settings: LazySettings,
+    fresh_gateway: Gateway,
+    recheck_always: None,
+) -> None:
     """A clean gateway per test, seeing every publish at once; fast password hashing for the login test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
-    cache.clear()
-    gateway.reset()
-    yield
-    gateway.reset()
-    cache.clear()
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import LazySettings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from keyprofiles.models import KeyProfile
-from portal import apikeys, invalidation
+from portal import apikeys
 from portal.apikeys import api_keys, key_digest, key_generate, key_well_formed
 from portal.models import ApiKey, AuditEvent, Organization
 from portal.services import Actor, api_key_create, api_key_expire, api_key_revoke
@@ -127,9 +128,9 @@ def test_a_malformed_key_is_refused_without_a_query(db: None) -> None:
 
 
 def test_revoke_reaches_a_warm_lookup_once_the_counter_is_read(
-    organization: Organization, monkeypatch: pytest.MonkeyPatch
+    organization: Organization, settings: LazySettings
 ) -> None:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
     key, text = api_key_create(organization=organization, name="ci", role="operator", actor=ACTOR)
     assert apikeys.api_key_principal(text).revoked is False  # type: ignore[union-attr]
     api_key_revoke(key=key, actor=ACTOR)
@@ -237,9 +238,9 @@ def test_a_name_is_unique_per_organization(organization: Organization) -> None:
 
 
 def test_a_deleted_key_stops_authenticating_like_a_revoked_one(
-    organization: Organization, monkeypatch: pytest.MonkeyPatch
+    organization: Organization, settings: LazySettings
 ) -> None:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
     key, text = api_key_create(organization=organization, name="ci", role="operator", actor=ACTOR)
     _, kept_text = api_key_create(organization=organization, name="kept", role="operator", actor=ACTOR)
     assert apikeys.api_key_principal(text) is not None

@@ -11,6 +11,7 @@ import pytest
 from django.core.wsgi import get_wsgi_application
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from prometheus_client import REGISTRY
 
 from portal.handlers import GatewayHandler, WSGIApplication, dispatching_application, is_gateway_path
 from tests.wsgi import wsgi_call
@@ -27,6 +28,7 @@ from tests.wsgi import wsgi_call
         ("/static/admin/css/base.css", False),
         ("/healthz", False),
         ("/readyz", False),
+        ("/metrics", False),
         ("/", False),
         ("", False),
     ],
@@ -46,6 +48,19 @@ def test_a_gateway_call_takes_the_short_stack(settings: Any) -> None:
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert "x-frame-options" not in answer.headers  # the console's clickjacking middleware is not on the list
     assert "vary" not in answer.headers  # nor sessions (Vary: Cookie)
+
+
+@pytest.mark.django_db
+def test_every_gateway_answer_is_timed_and_no_console_answer_is(settings: Any) -> None:
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    counted = REGISTRY.get_sample_value("portal_gateway_request_duration_seconds_count") or 0.0
+
+    wsgi_call("/admin/login/")
+    after_console = REGISTRY.get_sample_value("portal_gateway_request_duration_seconds_count") or 0.0
+    wsgi_call("/nobody/nowhere/securetoken/generate")
+    after_gateway = REGISTRY.get_sample_value("portal_gateway_request_duration_seconds_count") or 0.0
+
+    assert (after_console, after_gateway) == (counted, counted + 1)
 
 
 @pytest.mark.django_db

@@ -71,9 +71,11 @@ def test_healthz_needs_no_database(client: Client) -> None:
 
 @pytest.fixture
 def probes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The registry of warm probes, emptied for the test (the tokens app registers the real gateway probe)."""
+    """The registries of warm and version probes, emptied for the test (the tokens app registers the real
+    gateway's); returns the warm one."""
     registry: dict[str, Any] = {}
     monkeypatch.setattr(views, "_warm_probes", registry)
+    monkeypatch.setattr(views, "_version_probes", {})
     return registry
 
 
@@ -89,6 +91,21 @@ def test_readyz_reports_each_warm_probe(db: None, client: Client, probes: dict[s
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "gateway": "cold"}
+
+
+def test_readyz_reports_the_configuration_version_each_part_serves(
+    db: None, client: Client, probes: dict[str, Any]
+) -> None:
+    views.register_version_probe("gateway", lambda: 42)
+    views.register_version_probe("other", lambda: None)
+    response = client.get("/readyz")
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "cache": "ok",
+        "gateway_version": 42,
+        "other_version": None,
+    }
 
 
 def test_readyz_is_degraded_when_the_cache_raises(

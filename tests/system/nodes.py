@@ -372,7 +372,7 @@ def poll(check: Callable[[], Any], *, since: float, within: float, what: str) ->
 
 def settle(since: float) -> None:
     """Wait until every worker has looked at the configuration version since ``since`` (time.monotonic())."""
-    time.sleep(max(0.0, since + invalidation.RECHECK_SECONDS + 0.5 - time.monotonic()))
+    time.sleep(max(0.0, since + invalidation.recheck_seconds() + 0.5 - time.monotonic()))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

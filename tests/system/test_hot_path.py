@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.conf import LazySettings
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -139,10 +140,10 @@ def test_a_warm_gateway_request_makes_no_query_and_parses_no_key(
     client: Client,
     demo: DemoSummary,
     key_parses: dict[str, Counted],
-    monkeypatch: pytest.MonkeyPatch,
+    settings: LazySettings,
     django_assert_num_queries: Any,
 ) -> None:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", OUT_OF_REACH)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": OUT_OF_REACH}
     # The twin: the first request of a cold process queries the database and parses the keys.
     with CaptureQueriesContext(connection) as cold:
         token = generate(client, demo)
@@ -163,10 +164,11 @@ def test_after_a_version_bump_the_next_request_queries_again(
     demo: DemoSummary,
     key_parses: dict[str, Counted],
     monkeypatch: pytest.MonkeyPatch,
+    settings: LazySettings,
     django_assert_num_queries: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", OUT_OF_REACH)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": OUT_OF_REACH}
     generate(client, demo)
     with django_assert_num_queries(0):
         warm_requests(client, demo)
@@ -174,14 +176,14 @@ def test_after_a_version_bump_the_next_request_queries_again(
     # The version moves (a publish, rotation or credential change elsewhere) and the interval has passed.
     with django_capture_on_commit_callbacks(execute=True):  # the copy to a shared cache happens on commit
         invalidation.bump_version()
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
     with CaptureQueriesContext(connection) as rebuilt:
         generate(client, demo)
     assert len(rebuilt.captured_queries) > 0
     assert key_parses["public_key_from_certificate_pem"].calls > 0
 
     # Warm again: the rebuilt state serves without a query.
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", OUT_OF_REACH)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": OUT_OF_REACH}
     with django_assert_num_queries(0):
         warm_requests(client, demo)
 

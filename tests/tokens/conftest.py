@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.conf import LazySettings
-from django.core.cache import cache
 from time_machine import TimeMachineFixture
 
 from keyprofiles.models import KeyProfile, Keystore
 from keyprofiles.services import keyprofile_create, keystore_import, keystore_secret_create
-from portal import invalidation
 from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.keyfixtures import CERT1_PEM, EC256_CERT_PEM, EC256_KEY_PEM, KEY1_PEM
 from tests.tokens.helpers import HMAC_SECRET, INSTANT, NOW
 from tokens.demo import DemoSummary, demo_seed
-from tokens.runtime import CatalogCryptoResolver, gateway
+from tokens.runtime import CatalogCryptoResolver, Gateway
 
 
 @pytest.fixture(autouse=True)
-def _fresh_gateway() -> Iterator[None]:
-    """The gateway's state and the shared version counter are process-wide: no test sees another's."""
-    cache.clear()
-    gateway.reset()
-    yield
-    gateway.reset()
-    cache.clear()
+def _fresh_gateway(fresh_gateway: Gateway) -> None:
+    """Every tokens test starts with a fresh gateway (``fresh_gateway``, tests/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)
@@ -41,12 +32,6 @@ def frozen(time_machine: TimeMachineFixture) -> int:
     """Freeze the clock at INSTANT; returns it as a Unix time."""
     time_machine.move_to(INSTANT, tick=False)
     return NOW
-
-
-@pytest.fixture
-def recheck_always(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the gateway look at the shared version on every request, not once a second."""
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
 
 
 @pytest.fixture

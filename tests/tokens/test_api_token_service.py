@@ -12,12 +12,12 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.conf import LazySettings
 from rest_framework.test import APIClient
 
 from keyprofiles import keycache, keymaterial, lifecycle
 from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
 from keyprofiles.services import keyprofile_create, keystore_algorithm_fix, keystore_import, truststore_import
-from portal import invalidation
 from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.api import MakeKey, bearer
@@ -422,9 +422,10 @@ def test_a_warm_signing_call_makes_no_query_and_parses_no_key(
     jwt_keyprofile: KeyProfile,
     operator: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    settings: LazySettings,
     django_assert_num_queries: Any,
 ) -> None:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 3600.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 3600.0}
     keycache.clear()
     parses: list[str] = []
     for name in ("private_key_from_sealed_der", "public_key_from_certificate_pem"):
@@ -662,9 +663,10 @@ def test_a_warm_validation_makes_no_query_and_parses_no_key(
     jwt_keyprofile: KeyProfile,
     operator: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    settings: LazySettings,
     django_assert_num_queries: Any,
 ) -> None:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 3600.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 3600.0}
     token = sign(client, operator, {"claims": CLAIMS}).json()["token"]
     keycache.clear()
     parses: list[str] = []

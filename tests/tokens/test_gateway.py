@@ -14,11 +14,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from django.conf import LazySettings
 from django.test import Client
 from time_machine import TimeMachineFixture
 
 from keyprofiles.models import KeyProfile, Keystore
-from portal import invalidation
 from portal.models import Catalog
 from portal.services import Actor
 from tests.tokens.helpers import (
@@ -327,9 +327,9 @@ def test_an_uncaught_throw_answers_in_the_gateway_shape(sandbox: Catalog, actor:
 
 
 @pytest.fixture
-def version_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def version_checked_once(settings: LazySettings) -> None:
     # The version is re-read at most once a second; a slow machine must not turn that into a flaky query.
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 3600.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 3600.0}
 
 
 @pytest.mark.usefixtures("version_checked_once")

@@ -18,7 +18,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
-from portal import invalidation
 from portal.console import OPERATORS
 from portal.models import Catalog
 from portal.services import Actor
@@ -381,9 +380,12 @@ def test_the_script_is_compiled_once_and_reused_across_calls(sandbox: Catalog, a
 
 
 def test_a_warm_call_through_a_gatewayscript_makes_no_database_query(
-    tutorial: str, client: Client, django_assert_num_queries: Any, monkeypatch: pytest.MonkeyPatch
+    tutorial: str, client: Client, django_assert_num_queries: Any, settings: LazySettings
 ) -> None:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 3600.0)  # the version is re-read at most once a second
+    settings.PORTAL_INVALIDATION = {
+        **settings.PORTAL_INVALIDATION,
+        "RECHECK_SECONDS": 3600.0,
+    }  # the version is re-read at most once a second
     headers = {"iss-claim": "apic", "aud-claim": "id1"}
     cold = call(client, tutorial, "/tutorial/generate", **headers)
 

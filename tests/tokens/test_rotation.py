@@ -14,12 +14,11 @@ import copy
 import json
 import re
 import types
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.conf import LazySettings
 from django.core.exceptions import ValidationError
 from django.test import Client
 from time_machine import TimeMachineFixture
@@ -45,7 +44,7 @@ from tokens.rotation import (
     keyprofile_rotate,
     lifecycle_tick,
 )
-from tokens.runtime import Gateway, gateway
+from tokens.runtime import Gateway
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 State = KeyProfileBinding.State
@@ -60,16 +59,8 @@ RETIRED_MESSAGE = re.compile(
 )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The gateway's warm state is per process: no test sees another's. It rechecks the configuration
-    version on every request, so a rotation shows on the next call, as it does within a second in a server."""
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
-    cache.clear()
-    gateway.reset()
-    yield
-    gateway.reset()
-    cache.clear()
+# The tokens conftest gives each test a fresh gateway; these look at the version on every request.
+pytestmark = pytest.mark.usefixtures("recheck_always")
 
 
 @pytest.fixture
@@ -969,11 +960,11 @@ class FakeMonotonic:
 
 
 @pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeMonotonic, Any]:
+def workers(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> tuple[FakeMonotonic, Any]:
     """Two gateway workers as two processes would hold them, each with its own warm state; ``on(worker)``
     routes the Django test client's next gateway calls to that worker."""
     clock = FakeMonotonic()
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 1.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 1.0}
     monkeypatch.setattr(invalidation, "time", types.SimpleNamespace(monotonic=clock.monotonic))
 
     def on(worker: Gateway) -> None:
@@ -1025,6 +1016,7 @@ def test_a_worker_that_has_not_seen_the_rotation_yet_accepts_the_new_key(
     client: Client,
     workers: tuple[FakeMonotonic, Any],
     monkeypatch: pytest.MonkeyPatch,
+    settings: LazySettings,
 ) -> None:
     """The race a rotation must not lose: a worker that last looked at the configuration less than
     RECHECK_SECONDS ago meets a token another worker already signs with the new key. The rotation commits the
@@ -1035,10 +1027,10 @@ def test_a_worker_that_has_not_seen_the_rotation_yet_accepts_the_new_key(
     on(stale)
     old_token = generate(client, demo.client_id)
     validate(client, demo.client_id, old_token)  # warm, as under traffic
-    monkeypatch.setattr(rotation, "propagation_seconds", invalidation.propagation_seconds)  # the real wait
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "PROPAGATION_SECONDS": None}  # the real wait
 
     def wait(seconds: float) -> None:
-        assert seconds >= 2 * invalidation.RECHECK_SECONDS
+        assert seconds >= 2 * invalidation.recheck_seconds()
         clock.now += seconds - 0.5
         on(stale)  # the stale worker serves during the wait: it looks again, and learns the next key
         assert validate(client, demo.client_id, old_token)[0] == 200

@@ -11,7 +11,6 @@ import io
 import re
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 from django.conf import LazySettings
 from django.contrib.auth.models import AbstractUser, Permission
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -46,14 +44,8 @@ State = KeyProfileBinding.State
 PROFILE = "jwt-keyprofile"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
-    cache.clear()
-    gateway.reset()
-    yield
-    gateway.reset()
-    cache.clear()
+# The tokens conftest gives each test a fresh gateway; these look at the version on every request.
+pytestmark = pytest.mark.usefixtures("recheck_always")
 
 
 @pytest.fixture(autouse=True)

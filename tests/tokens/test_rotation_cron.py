@@ -19,12 +19,10 @@ import base64
 import functools
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command, load_command_class
 from django.core.management.base import BaseCommand
 from django.test import Client
@@ -33,10 +31,8 @@ from time_machine import TimeMachineFixture
 
 from keyprofiles import keymaterial
 from keyprofiles.models import KeyProfileBinding, Keystore
-from portal import invalidation
 from portal.services import Actor
 from tokens.demo import DemoSummary, demo_seed
-from tokens.runtime import gateway
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 DAYS = 3 * 365 + 30
@@ -44,16 +40,8 @@ BASE = "/personal/sandbox/securetoken"
 State = KeyProfileBinding.State
 
 
-@pytest.fixture(autouse=True)
-def _fresh_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh gateway that looks at the configuration version on every request, as a server does once a
-    second: the cron commands reach it through the database row."""
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
-    cache.clear()
-    gateway.reset()
-    yield
-    gateway.reset()
-    cache.clear()
+# The tokens conftest gives each test a fresh gateway; these look at the version on every request.
+pytestmark = pytest.mark.usefixtures("recheck_always")
 
 
 @pytest.fixture

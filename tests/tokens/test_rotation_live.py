@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -142,9 +143,45 @@ class Traffic:
         return [call for call in self.calls if call.status != 200]
 
 
-def settle(since: float) -> None:
-    """Wait until every worker has looked at the configuration version since ``since`` (time.monotonic())."""
-    time.sleep(max(0.0, since + invalidation.RECHECK_SECONDS + 0.5 - time.monotonic()))
+WORKERS = 2
+
+
+def readyz_of_each_worker(server: ServerProcess) -> list[dict[str, Any]]:
+    """``/readyz`` as each of the server's two (sync) workers answers it.
+
+    A sync worker serves one connection at a time, and the listening socket hands connections out in the
+    order they came. Connection ``held`` is opened first and sent nothing, so the worker that takes it waits
+    on it; ``probe``, opened second, can only be taken by the other worker (the first to be free after ``held``
+    was taken). Only then is ``held`` asked too: two answers, from two different workers.
+    """
+    held = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    probe = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    answers = []
+    for connection in (probe, held):
+        with connection:
+            connection.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+        answers.append(json.loads(received.partition(b"\r\n\r\n")[2]))
+    return answers
+
+
+def configuration_version(env: dict[str, str]) -> int:
+    """The configuration version committed now (the database row, as a management command reads it)."""
+    return int(
+        manage(env, "shell", "-v", "0", "-c", "from portal.invalidation import GATEWAY; print(GATEWAY.stored())")
+    )
+
+
+def settle(portal: Portal, env: dict[str, str]) -> None:
+    """Wait until every worker serves the configuration committed now: poll the version /readyz reports."""
+    target = configuration_version(env)
+    poll(
+        lambda: all((answer["gateway_version"] or 0) >= target for answer in readyz_of_each_worker(portal.server)),
+        within=SWITCH_SECONDS,
+        what=f"every worker serves configuration version {target}",
+    )
 
 
 def poll(check: Callable[[], Any], *, within: float, what: str) -> Any:
@@ -189,7 +226,11 @@ def portal(tmp_path: Path, servers: ServerFactory) -> tuple[Portal, dict[str, st
 @pytest.mark.slow
 def test_rotation_under_traffic_fails_no_request(portal: tuple[Portal, dict[str, str]]) -> None:
     gateway, env = portal
+    assert [answer["gateway_version"] for answer in readyz_of_each_worker(gateway.server)] == [None, None]
     old_token = gateway.token()
+    # One call warmed one worker: the probe reaches each worker, not one twice.
+    warm = [answer["gateway_version"] is not None for answer in readyz_of_each_worker(gateway.server)]
+    assert sorted(warm) == [False, True]
     old_kid = kid(old_token)
     assert gateway.validate(old_token).status == 200
     assert gateway.jwks_kids() == {old_kid}
@@ -223,9 +264,9 @@ def test_rotation_under_traffic_fails_no_request(portal: tuple[Portal, dict[str,
             within=SWITCH_SECONDS,
             what="the servers mint with the new key after the rotation",
         )
-        # Each worker looks at the configuration version at most RECHECK_SECONDS apart: from then on, whichever
-        # worker answers has seen the rotation.
-        settle(rotated)
+        # Each worker follows the configuration version within a second: once both report the rotation's,
+        # whichever worker answers has seen it.
+        settle(gateway, env)
         # The youngest token signed with the old key, minted while the rotation ran: a token from before the
         # rotation that has not expired yet (an exp-claim of 8 s leaves little room on a slow machine).
         last_old = max(
@@ -255,7 +296,7 @@ def test_rotation_under_traffic_fails_no_request(portal: tuple[Portal, dict[str,
             within=SWITCH_SECONDS,
             what="the old token fails with the retired-key message",
         )
-        settle(retired)
+        settle(gateway, env)
         for _ in range(4):
             for token in (before_rotation, last_old.token):
                 failed = gateway.validate(token)
@@ -276,6 +317,6 @@ def test_rotation_under_traffic_fails_no_request(portal: tuple[Portal, dict[str,
     validated = [call for call in traffic.calls if call.operation == "validate"]
     assert len(generated) == len(validated) >= 20
     assert {call.kid for call in generated} == {old_kid, new_kid}
-    late = [call for call in generated if call.started > rotated + invalidation.RECHECK_SECONDS + 0.5]
+    late = [call for call in generated if call.started > rotated + invalidation.recheck_seconds() + 0.5]
     assert late
     assert {call.kid for call in late} == {new_kid}

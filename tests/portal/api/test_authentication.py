@@ -62,7 +62,7 @@ def test_another_scheme_is_not_a_key(client: APIClient, make_key: MakeKey) -> No
     assert client.get(URL, HTTP_AUTHORIZATION=f"bearer {text}").status_code == 200
 
 
-def test_a_revoked_key_answers_401(client: APIClient, make_key: MakeKey, recheck_at_once: None) -> None:
+def test_a_revoked_key_answers_401(client: APIClient, make_key: MakeKey, recheck_always: None) -> None:
     text = make_key(name="ci")
     assert client.get(URL, **bearer(text)).status_code == 200
     api_key_revoke(key=ApiKey.objects.get(name="ci"), actor=Actor(name="test"))
@@ -80,7 +80,7 @@ def test_an_expired_key_answers_401_from_the_warm_lookup(client: APIClient, make
     assert response.json()["code"] == "api_key_expired"
 
 
-def test_an_expire_action_answers_401(client: APIClient, make_key: MakeKey, recheck_at_once: None) -> None:
+def test_an_expire_action_answers_401(client: APIClient, make_key: MakeKey, recheck_always: None) -> None:
     text = make_key(name="ci")
     assert client.get(URL, **bearer(text)).status_code == 200
     api_key_expire(key=ApiKey.objects.get(name="ci"), actor=Actor(name="test"))

@@ -140,7 +140,7 @@ def test_an_operator_creates_a_key_shown_once_that_then_works(
     assert client.get(ORG, **bearer(key)).json()["role"] == "signer"
 
 
-def test_revoke_and_expire_through_the_api(client: APIClient, make_key: MakeKey, recheck_at_once: None) -> None:
+def test_revoke_and_expire_through_the_api(client: APIClient, make_key: MakeKey, recheck_always: None) -> None:
     operator = bearer(make_key(name="admin"))
     victim = make_key("auditor", name="victim")
     other = make_key("auditor", name="other")

@@ -29,7 +29,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from portal import invalidation
 from portal.apikeys import api_keys
 from portal.models import Organization
 from portal.services import Actor, api_key_create
@@ -57,7 +56,7 @@ def live_demo(transactional_db: None, settings: LazySettings, monkeypatch: pytes
     """The demo, committed so the live server's thread sees it; no rate limit, so fuzzing is never a 429."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PORTAL_API_RATES = "operator=none,auditor=none,signer=none"
-    monkeypatch.setattr(invalidation, "RECHECK_SECONDS", 0.0)
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 0.0}
     api_keys.clear()
     cache.clear()
     gateway.reset()

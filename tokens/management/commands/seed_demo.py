@@ -8,7 +8,7 @@ from another shell prints the same URL; ``--base-url`` or ``PORT`` override it.
 from __future__ import annotations
 
 import os
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,19 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from portal.commands import PortalCommand
-from tokens.demo import demo_seed
+from portal.models import Catalog
+from tokens.demo import ORGANIZATION, demo_seed
+from tokens.demo_load import LOAD_PREFIX, demo_load_seed
+from tokens.models import Api
+
+MAX_LOAD = 100_000
+
+
+def _count(text: str) -> int:
+    """A --apis/--apps value: a whole number from 0 to MAX_LOAD."""
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_LOAD:
+        raise ArgumentTypeError(f"'{text}' is not a whole number from 0 to {MAX_LOAD}.")
+    return int(text)
 
 
 class Command(PortalCommand):
@@ -24,7 +36,9 @@ class Command(PortalCommand):
         "Create the demo: organization 'personal' with catalogs sandbox and production, keystore 'JWT Keystore' "
         "(CN jwt.demo.local), key profile 'JWT Keyprofile' 1.0.0 enabled in sandbox, the API 'JWT Generation "
         "and Validation' published to sandbox, the Sandbox Test App, and an admin user (password from "
-        "PORTAL_ADMIN_PASSWORD, else generated and printed once). Idempotent."
+        "PORTAL_ADMIN_PASSWORD, else generated and printed once). Idempotent. With --apis N --apps M, also N "
+        "published copies of the demo API (demo-load-00001... at /demo-load-00001...) and M apps subscribed to "
+        "two of them each, written in bulk: load for the gateway (bench/scale)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -43,9 +57,26 @@ class Command(PortalCommand):
             help="Like --base-url, and remembered for later runs: make run passes the URL it serves on.",
         )
 
+        parser.add_argument(
+            "--apis",
+            type=_count,
+            default=0,
+            metavar="N",
+            help="Also publish N copies of the demo API in sandbox, each with its own name and base path.",
+        )
+        parser.add_argument(
+            "--apps",
+            type=_count,
+            default=0,
+            metavar="M",
+            help="Also create M consumer apps in sandbox, each subscribed to two of those APIs.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         base_url = self._base_url(options["base_url"], options["serving_at"])
         summary = demo_seed(admin_password=os.environ.get("PORTAL_ADMIN_PASSWORD") or None, actor=self.actor)
+        if options["apis"] or options["apps"]:
+            self._load(options["apis"], options["apps"], quiet=options["json"] or options["verbosity"] < 1)
         if options["json"]:
             data = summary.as_dict(base_url=base_url)
             if summary.admin_password:
@@ -78,6 +109,20 @@ class Command(PortalCommand):
             f"curl -si -H 'X-IBM-Client-Id: {summary.client_id}' -H \"Authorization: $(cat /tmp/jwt_token)\" "
             f"{url}/validate"
         )
+
+    def _load(self, apis: int, apps: int, *, quiet: bool) -> None:
+        if apps and not apis and not Api.objects.filter(name__startswith=LOAD_PREFIX).exists():
+            raise CommandError("--apps subscribes the apps to the load's APIs: give --apis N too.")
+        sandbox = Catalog.objects.get(organization__slug=ORGANIZATION, slug="sandbox")
+        progress = None if quiet else (lambda message: self.stderr.write(f"  {message}"))
+        load = demo_load_seed(catalog=sandbox, apis=apis, apps=apps, actor=self.actor, progress=progress)
+        if not quiet:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Load ready in sandbox: {load.apis_total} APIs ({load.apis_created} new), "
+                    f"{load.apps_total} apps ({load.apps_created} new)."
+                )
+            )
 
     def _base_url(self, base_url: str | None, serving_at: str | None) -> str:
         """The portal's URL: given, else remembered from ``make run``, else from ``PORT``, else port 8000."""

@@ -1,0 +1,190 @@
+"""Load for the gateway: many published APIs shaped like the demo's, and many subscribed apps (issue 14).
+
+``demo_load_seed`` adds to the demo (``tokens.demo``) ``apis`` published copies of its API, each with its own
+name (``demo-load-00001``...) and base path (``/demo-load-00001``), and ``apps`` consumer apps in the sandbox,
+each subscribed to two of them; the Sandbox Test App is subscribed to all, as publishing in sandbox does.
+
+It is fast because it writes in bulk, yet the data is what the services would write: the document is the
+demo's, compiled against the sandbox's crypto objects once (the copies differ only in name and base path,
+which each row's own validators check), every row passes ``full_clean`` (the uniqueness the bulk insert
+relies on is checked once, for the whole batch), one audit event records the load, and one version bump
+tells every process. Idempotent: what exists already is kept, only what is missing is created.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.invalidation import bump_version
+from portal.models import Catalog
+from portal.services import Actor, audit_record
+from tokens.demo import API_DOCUMENT, API_NAME
+from tokens.documents import document_describe, document_load, document_to_text
+from tokens.models import Api, ConsumerApp, Publication
+from tokens.services import api_compile_check, sandbox_test_app
+
+LOAD_PREFIX = "demo-load-"
+APP_PREFIX = "Demo Load App "
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    apis_created: int
+    apis_total: int
+    apps_created: int
+    apps_total: int
+
+
+def load_api_name(number: int) -> str:
+    return f"{LOAD_PREFIX}{number:05d}"
+
+
+def load_document(template: dict[str, Any], number: int) -> dict[str, Any]:
+    """The demo document as API number ``number`` of the load: its own name, title and base path."""
+    document = copy.deepcopy(template)
+    name = load_api_name(number)
+    document["info"]["x-ibm-name"] = name
+    document["info"]["title"] = f"Demo Load {number:05d}"
+    document["basePath"] = f"/{name}"
+    return document
+
+
+@transaction.atomic
+def demo_load_seed(
+    *, catalog: Catalog, apis: int, apps: int, actor: Actor, progress: Callable[[str], None] | None = None
+) -> LoadSummary:
+    """Publish ``apis`` demo-shaped APIs in ``catalog`` and create ``apps`` apps subscribed to them (the demo
+    must be seeded first: its key profile signs for them). Returns what was created and what exists.
+
+    Raises DocumentError, PolicyConfigError or PublishError when the demo's API does not compile in
+    ``catalog`` (say, its key profile is not enabled there).
+    """
+    say = progress or (lambda message: None)
+    template = document_load(API_DOCUMENT.read_bytes())
+    if apis:
+        api_compile_check(document=load_document(template, 1), catalog=catalog)
+    organization = catalog.organization
+    now = timezone.now()
+
+    existing_apis = set(
+        Api.objects.filter(organization=organization, name__startswith=LOAD_PREFIX).values_list("name", flat=True)
+    )
+    wanted = [n for n in range(1, apis + 1) if load_api_name(n) not in existing_apis]
+    new_apis: list[Api] = []
+    for number in wanted:
+        document = load_document(template, number)
+        description = document_describe(document)
+        api = Api(
+            organization=organization,
+            title=description.title,
+            name=description.name,
+            version=description.version,
+            base_path=description.base_path,
+            openapi_version=description.openapi_version,
+            document_text=document_to_text(document),
+        )
+        api.full_clean(validate_unique=False, validate_constraints=False)  # names are new: checked above
+        new_apis.append(api)
+    for start in range(0, len(new_apis), BATCH):
+        Api.objects.bulk_create(new_apis[start : start + BATCH])
+        say(f"APIs: {min(start + BATCH, len(new_apis))}/{len(new_apis)}")
+
+    load_apis = {
+        api.name: api
+        for api in Api.objects.filter(organization=organization, name__startswith=LOAD_PREFIX).only(
+            "pk", "name", "base_path", "document_text"
+        )
+    }
+    published = set(
+        Publication.objects.filter(catalog=catalog, api__in=load_apis.values()).values_list("api_id", flat=True)
+    )
+    taken = set(
+        Publication.objects.filter(catalog=catalog)
+        .exclude(state=Publication.State.RETIRED)
+        .values_list("base_path", flat=True)
+    )
+    new_publications = []
+    for number in range(1, apis + 1):
+        api = load_apis[load_api_name(number)]
+        if api.pk in published or api.base_path in taken:
+            continue
+        publication = Publication(
+            api=api,
+            catalog=catalog,
+            base_path=api.base_path,
+            document_text=api.document_text,
+            revision=1,
+            published_at=now,
+        )
+        publication.full_clean(validate_unique=False, validate_constraints=False)
+        new_publications.append(publication)
+    for start in range(0, len(new_publications), BATCH):
+        Publication.objects.bulk_create(new_publications[start : start + BATCH])
+        say(f"publications: {min(start + BATCH, len(new_publications))}/{len(new_publications)}")
+
+    publications = list(
+        Publication.objects.filter(catalog=catalog, api__name__startswith=LOAD_PREFIX, api__organization=organization)
+        .exclude(state=Publication.State.RETIRED)
+        .order_by("api__name")
+        .values_list("pk", flat=True)
+    )
+    existing_apps = set(
+        ConsumerApp.objects.filter(catalog=catalog, name__startswith=APP_PREFIX).values_list("name", flat=True)
+    )
+    new_apps = []
+    for number in range(1, apps + 1):
+        name = f"{APP_PREFIX}{number:05d}"
+        if name in existing_apps:
+            continue
+        app = ConsumerApp(catalog=catalog, name=name)
+        app.full_clean(validate_unique=False, validate_constraints=False)
+        new_apps.append(app)
+    for start in range(0, len(new_apps), BATCH):
+        ConsumerApp.objects.bulk_create(new_apps[start : start + BATCH])
+        say(f"apps: {min(start + BATCH, len(new_apps))}/{len(new_apps)}")
+
+    Subscription = ConsumerApp.subscriptions.through
+    pairs: set[tuple[int, int]] = set()
+    if publications:
+        created_names = {app.name for app in new_apps}
+        for number, app_id in enumerate(
+            ConsumerApp.objects.filter(catalog=catalog, name__in=created_names)
+            .order_by("name")
+            .values_list("pk", flat=True)
+        ):
+            pairs.add((app_id, publications[number % len(publications)]))
+            pairs.add((app_id, publications[(number + len(publications) // 2) % len(publications)]))
+        if catalog.is_sandbox:
+            test_app = sandbox_test_app(catalog=catalog, actor=actor)
+            pairs.update((test_app.pk, publication_id) for publication_id in publications)
+    known = set(
+        Subscription.objects.filter(publication__catalog=catalog).values_list("consumerapp_id", "publication_id")
+    )
+    rows = [Subscription(consumerapp_id=a, publication_id=p) for a, p in sorted(pairs - known)]
+    for start in range(0, len(rows), BATCH * 4):
+        Subscription.objects.bulk_create(rows[start : start + BATCH * 4])
+    say(f"subscriptions: {len(rows)}")
+
+    summary = LoadSummary(
+        apis_created=len(new_publications),
+        apis_total=len(publications),
+        apps_created=len(new_apps),
+        apps_total=ConsumerApp.objects.filter(catalog=catalog, name__startswith=APP_PREFIX).count(),
+    )
+    audit_record(
+        actor=actor,
+        action="demo.load",
+        target=catalog,
+        organization=organization,
+        detail={"apis_created": summary.apis_created, "apps_created": summary.apps_created, "api": API_NAME},
+    )
+    if new_publications or new_apps or rows:
+        bump_version()  # a bulk change: every process rebuilds what it holds
+    return summary

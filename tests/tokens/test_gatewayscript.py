@@ -221,7 +221,8 @@ def test_context_reads_the_request_and_writes_the_message(sandbox: Catalog, acto
 
     assert response.status_code == 201
     assert (response["X-Seen-Path"], response["X-Verb"]) == ("/go", "GET")
-    assert response.json() == {"path": "/go", "agent": "tests", "query": "1", "uri": "/go"}
+    uri = "http://testserver/personal/sandbox/ctx/go?q=1"
+    assert response.json() == {"path": "/go", "agent": "tests", "query": "1", "uri": uri}
 
 
 def test_a_script_cannot_set_cookies_or_security_headers(sandbox: Catalog, actor: Actor) -> None:

@@ -20,13 +20,14 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from portal.gateway_http import header_value
 
 REQUEST_HEADERS = "request.headers."
 REQUEST_QUERY = "request.query."
 REQUEST_PARAMETERS = "request.parameters."
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 section 3.3: what a path segment holds unencoded
 MESSAGE_HEADERS = "message.headers."
 _REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 
@@ -107,6 +108,9 @@ class Context:
         self.request_query: Mapping[str, str] = query if query is not None else {}
         # message.headers by lower-case name -> (name as last written, value)
         self.message_headers: dict[str, tuple[str, str]] = {}
+        # What each invoke of this call did (verb, URL without its query, status or error, milliseconds), for
+        # the console's Test page and the activity log; never headers or bodies.
+        self.backend_calls: list[dict[str, Any]] = []
         self.variables: dict[str, Any] = {
             "request.verb": verb.upper(),
             "request.path": path,
@@ -182,8 +186,12 @@ class Context:
             port = str(environ.get("SERVER_PORT", ""))
             default = (scheme == "https" and port == "443") or (scheme == "http" and port == "80")
             host = f"{environ.get('SERVER_NAME', '')}" + ("" if default or not port else f":{port}")
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")  # as sent (gunicorn, uWSGI)
+        if isinstance(raw, str) and raw.startswith("/"):
+            return f"{scheme}://{host}{raw}"
+        # PEP 3333: PATH_INFO is the decoded path as latin-1 text; encode it again as it was sent.
         path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
-        uri = f"{scheme}://{host}{path}"
+        uri = f"{scheme}://{host}{quote(path.encode('latin-1', 'replace'), safe=_PATH_SAFE)}"
         query = environ.get("QUERY_STRING")
         return f"{uri}?{query}" if query else uri
 

@@ -38,6 +38,7 @@ import contextlib
 import json
 import re
 import ssl
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -145,12 +146,19 @@ class Invoke(Policy):
         verb = self.verb or str(context.get("request.verb") or "GET")
         headers = self._headers(context)
         body = _body(context.get("message.body"), headers) if verb in _WITH_BODY else None
+        call: dict[str, Any] = {"policy": self.title, "verb": verb, "url": url.split("?", 1)[0]}
+        context.backend_calls.append(call)
+        started = time.perf_counter()
         try:
             response = egress.egress_request(
                 method=verb, url=url, headers=headers, body=body, timeout=self.timeout, tls=self.tls
             )
         except egress.EgressError as e:
+            call.update(error=str(e), ms=round((time.perf_counter() - started) * 1000, 1))
             raise self._failure(CONNECTION_ERROR, str(e)) from e
+        call.update(
+            status=response.status, ms=round((time.perf_counter() - started) * 1000, 1), bytes=len(response.body)
+        )
         message = _message(response)
         if self.output:
             context.set(self.output, message)

@@ -53,6 +53,8 @@ def test_the_response_replaces_the_message(echo: Backend) -> None:
     assert context.get("message.status.code") == 200
     assert context.get("message.headers.x-backend") == "echo"
     assert context.get("message.headers.set-cookie") is None  # an assembly never sets cookies
+    (call,) = context.backend_calls
+    assert (call["verb"], call["url"], call["status"]) == ("GET", echo.url("/items/7"), 200)
 
 
 def test_request_headers_are_forwarded_but_never_the_secret_or_cookies(echo: Backend) -> None:

@@ -18,8 +18,7 @@ def check_publications(app_configs: Any = None, databases: Any = None, **kwargs:
     """
     if not databases:
         return []
-    from tokens.assembly import assembly_compile
-    from tokens.documents import document_describe
+    from tokens.assembly import document_compile
     from tokens.models import Publication
     from tokens.runtime import CatalogCryptoResolver
 
@@ -30,9 +29,7 @@ def check_publications(app_configs: Any = None, databases: Any = None, **kwargs:
         )
         for publication in publications:
             try:
-                assembly_compile(
-                    document_describe(publication.document).assembly, CatalogCryptoResolver(publication.catalog)
-                )
+                document_compile(publication.document, CatalogCryptoResolver(publication.catalog))
             except (DocumentError, PolicyConfigError, PublishError) as e:
                 errors.append(
                     Error(
@@ -54,15 +51,11 @@ def _algorithm_conflicts(publication: Any) -> list[CheckMessage]:
     """tokens.W001: a served publication signs with a key in another algorithm than the key's one (possible
     only for keys used with two algorithms before keys had one): it is served, but cannot be republished, and
     the JWKS announces the key's algorithm, not the one its tokens carry."""
-    from tokens.assembly import assembly_compile
-    from tokens.documents import document_describe
+    from tokens.assembly import document_compile
     from tokens.runtime import CatalogCryptoResolver
 
     try:
-        assembly_compile(
-            document_describe(publication.document).assembly,
-            CatalogCryptoResolver(publication.catalog, publishing=True),
-        )
+        document_compile(publication.document, CatalogCryptoResolver(publication.catalog, publishing=True))
     except PolicyConfigError as e:
         return [
             Warning(

@@ -18,11 +18,14 @@ from keyprofiles.selectors import crypto_object_list
 from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
 from portal.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
-from tokens.console import EDITABLE_KINDS, VERBS, NewApi
 from tokens.documents import MAX_DOCUMENT_BYTES
+from tokens.editor import VERBS, NewApi
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
 from tokens.jose import ALGORITHMS
 from tokens.models import ConsumerApp, Publication, base_path_validator
+from tokens.policies import gatewayscript, jwt_generate, jwt_validate, operation_switch, set_variable, throw
+from tokens.policies.base import PolicyKind
+from tokens.policies.registry import addable_kinds
 
 
 class ApiUploadForm(ServiceForm):
@@ -166,10 +169,10 @@ OperationFormSet = cast(
 
 class PolicyAddForm(DocumentTagForm):
     at = forms.CharField(widget=forms.HiddenInput)
-    # No default: a select that starts on jwt-generate adds one to whoever presses Add without choosing.
+    # No default: a select that starts on a policy type adds one to whoever presses Add without choosing.
     kind = forms.ChoiceField(
         label="Policy type",
-        choices=[("", "Choose a policy type…"), *((kind, kind) for kind in EDITABLE_KINDS)],
+        choices=[("", "Choose a policy type…"), *((kind, kind) for kind in addable_kinds())],
         error_messages={"required": "Choose a policy type to add."},
     )
 
@@ -190,7 +193,7 @@ class CatchAddForm(DocumentTagForm):
         label="Error name",
         max_length=100,
         validators=[error_name_validator],
-        help_text="RuntimeError is what jwt-validate and jwt-generate raise.",
+        help_text="RuntimeError is what the token policies raise.",
     )
 
     @classmethod
@@ -204,31 +207,50 @@ class CatchRemoveForm(DocumentTagForm):
     index = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
+# The console form of each policy kind, by kind: filled by PolicyForm subclasses naming their ``policy``.
+POLICY_FORMS: dict[str, type[PolicyForm]] = {}
+
+
 class PolicyForm(DocumentTagForm):
-    """A policy's properties under API Connect's labels. ``PROPERTIES`` maps form fields to property names."""
+    """A policy's properties under API Connect's labels: each field but ``title`` and ``tag`` sets the property
+    of its name with hyphens (``iss_claim`` sets ``iss-claim``).
+
+    A subclass setting ``policy`` (the kind's ``PolicyKind``) is the editor's form for that kind.
+    """
 
     title = forms.CharField(max_length=100, help_text="Publish errors name the policy by its title.")
-    PROPERTIES: dict[str, str] = {}
+    policy: PolicyKind | None = None
+    with_actions = False  # the page adds the set-variable action rows (ActionFormSet)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.policy is not None and "policy" in cls.__dict__:
+            POLICY_FORMS[cls.policy.kind] = cls
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.organization = organization
 
     @classmethod
+    def property_fields(cls) -> dict[str, str]:
+        """Form field name -> the APIC property it sets."""
+        return {name: name.replace("_", "-") for name in cls.base_fields if name not in ("title", TAG_FIELD)}
+
+    @classmethod
     def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
-        initial = {name: config[prop] for name, prop in cls.PROPERTIES.items() if prop in config}
+        initial = {name: config[prop] for name, prop in cls.property_fields().items() if prop in config}
         return {**initial, "title": config.get("title", "")}
 
     def properties(self) -> dict[str, Any]:
         """The APIC properties the form sets; "" or None removes one."""
         data = self.cleaned_data
-        return {"title": data["title"], **{prop: data.get(name) for name, prop in self.PROPERTIES.items()}}
+        return {"title": data["title"], **{prop: data.get(name) for name, prop in self.property_fields().items()}}
 
     def field_for(self, prop: str) -> str | None:
         """The form field of an APIC property (a publish error names the property)."""
         if prop == "title":
             return "title"
-        return next((name for name, known in self.PROPERTIES.items() if known == prop.split(".")[0]), None)
+        return next((name for name, known in self.property_fields().items() if known == prop.split(".")[0]), None)
 
 
 def crypto_object_choices(organization: Organization, current: str | None) -> list[tuple[str, str]]:
@@ -259,6 +281,7 @@ class _KeyedPolicyForm(PolicyForm):
 
 
 class JwtGenerateForm(_KeyedPolicyForm):
+    policy = jwt_generate.POLICY
     jwt = forms.CharField(
         label="JSON Web Token",
         required=False,
@@ -284,8 +307,8 @@ class JwtGenerateForm(_KeyedPolicyForm):
     exp_claim = forms.IntegerField(
         label="Validity period",
         min_value=1,
-        max_value=31622400,
-        initial=3600,
+        max_value=jwt_generate.MAX_VALIDITY_SECONDS,
+        initial=jwt_generate.DEFAULT_VALIDITY_SECONDS,
         help_text="Seconds from issue to expiry (exp = iat + this).",
     )
     jti_claim = forms.BooleanField(label="JTI claim", required=False, help_text="Add a unique jti (a UUID4).")
@@ -296,7 +319,9 @@ class JwtGenerateForm(_KeyedPolicyForm):
         help_text="The variable holding a JSON object of extra claims (never registered ones).",
     )
     jws_alg = forms.ChoiceField(
-        label="Cryptographic Algorithm", choices=[(alg, alg) for alg in ALGORITHMS], initial="RS256"
+        label="Cryptographic Algorithm",
+        choices=[(alg, alg) for alg in ALGORITHMS],
+        initial=jwt_generate.PROPERTIES["jws-alg"].new_value,
     )
     jws_crypto = forms.ChoiceField(
         label="Sign Crypto Object",
@@ -310,25 +335,14 @@ class JwtGenerateForm(_KeyedPolicyForm):
         help_text="Instead of a crypto object: the variable holding a private JWK or a JWK set (its own kid goes "
         "into the header). With a crypto object set too, the crypto object wins, as in API Connect.",
     )
-    PROPERTIES = {
-        "jwt": "jwt",
-        "iss_claim": "iss-claim",
-        "sub_claim": "sub-claim",
-        "aud_claim": "aud-claim",
-        "exp_claim": "exp-claim",
-        "jti_claim": "jti-claim",
-        "private_claims": "private-claims",
-        "jws_alg": "jws-alg",
-        "jws_crypto": "jws-crypto",
-        "jws_jwk": "jws-jwk",
-    }
 
 
 class JwtValidateForm(_KeyedPolicyForm):
+    policy = jwt_validate.POLICY
     jwt = forms.CharField(
         label="JSON Web Token",
         required=False,
-        initial="request.headers.authorization",
+        initial=jwt_validate.POLICY.default("jwt"),
         validators=[variable_validator],
         help_text="The variable holding the token (a leading 'Bearer ' is stripped). "
         "Empty: request.headers.authorization.",
@@ -336,7 +350,7 @@ class JwtValidateForm(_KeyedPolicyForm):
     output_claims = forms.CharField(
         label="Output Claims",
         required=False,
-        initial="decoded.claims",
+        initial=jwt_validate.POLICY.default("output-claims"),
         validators=[variable_validator],
         help_text="The variable that receives the claims. Empty: decoded.claims.",
     )
@@ -370,15 +384,6 @@ class JwtValidateForm(_KeyedPolicyForm):
         help_text="Beyond API Connect: accept each token (by its iss and jti) once until it expires, across every "
         "process sharing the cache; a token without jti is refused.",
     )
-    PROPERTIES = {
-        "jwt": "jwt",
-        "output_claims": "output-claims",
-        "iss_claim": "iss-claim",
-        "aud_claim": "aud-claim",
-        "jws_crypto": "jws-crypto",
-        "jws_jwk": "jws-jwk",
-        "jti_replay_check": "jti-replay-check",
-    }
 
     def properties(self) -> dict[str, Any]:
         """As the base form, with an unchecked replay check left out of the document (it is off by default)."""
@@ -389,14 +394,15 @@ class JwtValidateForm(_KeyedPolicyForm):
 
 
 class ThrowForm(PolicyForm):
+    policy = throw.POLICY
     name = forms.CharField(
         label="Error name", max_length=100, validators=[error_name_validator], help_text="What a catch matches."
     )
     message = forms.CharField(label="Error message", required=False, help_text="May read variables: $(name).")
-    PROPERTIES = {"name": "name", "message": "message"}
 
 
 class GatewayScriptForm(PolicyForm):
+    policy = gatewayscript.POLICY
     source = forms.CharField(
         label="Source",
         strip=False,
@@ -404,7 +410,6 @@ class GatewayScriptForm(PolicyForm):
         help_text="JavaScript run per request in a sandbox: require('apim') (getvariable, setvariable, output, "
         "error), context, session.output.write and console; nothing else is reachable.",
     )
-    PROPERTIES = {"source": "source"}
 
     def clean_source(self) -> str:
         # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the document keeps LF.
@@ -417,24 +422,19 @@ class GatewayScriptForm(PolicyForm):
 
 
 class OperationSwitchForm(PolicyForm):
-    PROPERTIES: dict[str, str] = {}
+    policy = operation_switch.POLICY
 
 
 class SetVariableForm(PolicyForm):
-    PROPERTIES: dict[str, str] = {}
-
-    def field_for(self, prop: str) -> str | None:
-        return "title" if prop == "title" else None
-
-
-SET_VARIABLE_TYPES = ("any", "string", "number", "boolean", "object")
+    policy = set_variable.POLICY
+    with_actions = True
 
 
 class ActionForm(forms.Form):
-    action = forms.ChoiceField(choices=[("set", "Set"), ("add", "Add"), ("clear", "Clear")], initial="set")
+    action = forms.ChoiceField(choices=[(verb, verb.title()) for verb in set_variable.VERBS], initial="set")
     variable = forms.CharField(required=False, validators=[variable_validator])
     value = forms.CharField(required=False)
-    type = forms.ChoiceField(choices=[(t, t) for t in SET_VARIABLE_TYPES], initial="any")
+    type = forms.ChoiceField(choices=[(t, t) for t in set_variable.TYPES], initial="any")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -450,7 +450,7 @@ class BaseActionFormSet(forms.BaseFormSet):
         for action in config.get("actions") or []:
             if not isinstance(action, dict):
                 continue
-            verb = next((v for v in ("set", "add", "clear") if v in action), None)
+            verb = set_variable.action_verb(action)
             if verb is None:
                 continue
             value = action.get("value")
@@ -506,16 +506,6 @@ def typed_value(text: str, value_type: str) -> Any:
         except UntrustedTextError:
             return text
     return text
-
-
-POLICY_FORMS: dict[str, type[PolicyForm]] = {
-    "jwt-generate": JwtGenerateForm,
-    "jwt-validate": JwtValidateForm,
-    "set-variable": SetVariableForm,
-    "throw": ThrowForm,
-    "gatewayscript": GatewayScriptForm,
-    "operation-switch": OperationSwitchForm,
-}
 
 
 class PublicationStateForm(ServiceForm):

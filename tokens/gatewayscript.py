@@ -51,9 +51,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from portal.gateway_http import header_value
-from tokens.assembly import Policy, _Properties
 from tokens.context import Context
 from tokens.errors import AssemblyError
+from tokens.policies.base import Policy
+from tokens.policies.base import Properties as _Properties
 
 logger = logging.getLogger("tokens.gatewayscript")
 

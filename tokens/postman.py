@@ -1,9 +1,11 @@
 """A Postman collection (format v2.1) for a published API.
 
-Each operation becomes a request carrying the client id; request headers the assembly reads
-(``request.headers.<name>`` in jwt-generate claims) become editable headers. A jwt-generate operation gets a
-post-response script storing the Authorization response header in the global ``jwt_token``, and a
-jwt-validate operation a pre-request script sending it, as in the APIC tutorial this portal reproduces.
+Each operation becomes a request carrying the client id; request headers the policies it runs read for the
+claims of a token they make (``request.headers.<name>``) become editable headers. An operation that makes a
+token gets a post-response script storing the Authorization response header in the global ``jwt_token``,
+and one that checks a token a pre-request script sending it, as in the APIC tutorial this portal
+reproduces. The policies an operation runs are the walker's (``tokens.policies.walker``): every
+operation-switch case (by verb and path or by operationId) and ``otherwise``, as the gateway chooses.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import uuid
 from typing import Any
 
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, ApiDescription, document_describe
+from tokens.policies.base import PolicyKind
+from tokens.policies.registry import policy_kind
+from tokens.policies.walker import PolicyVisit, assembly_walk
 
 SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 STORE_TOKEN = [
@@ -24,54 +29,30 @@ SEND_TOKEN = [
     "const token = pm.globals.get('jwt_token');",
     "if (token) { pm.request.headers.upsert({ key: 'Authorization', value: token }); }",
 ]
+REQUEST_HEADER = "request.headers."
 EXAMPLE_HEADER_VALUES = {"iss-claim": "apic", "aud-claim": "id1", "sub-claim": "subject"}
 
 
-def _policies_by_operation(assembly: dict[str, Any]) -> dict[tuple[str, str], list[tuple[str, dict[str, Any]]]]:
-    """Which policies each (VERB, path) runs, read from the operation-switch cases."""
-    found: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
-
-    def walk(policies: Any, operations: list[tuple[str, str]]) -> None:
-        for entry in policies if isinstance(policies, list) else []:
-            if not isinstance(entry, dict) or len(entry) != 1:
-                continue
-            kind, config = next(iter(entry.items()))
-            config = config if isinstance(config, dict) else {}
-            if kind == "operation-switch":
-                for case in config.get("case") or []:
-                    ops = [
-                        (str(op.get("verb", "")).upper(), str(op.get("path", "")))
-                        for op in case.get("operations") or []
-                        if isinstance(op, dict)
-                    ]
-                    walk(case.get("execute"), ops)
-            for operation in operations:
-                found.setdefault(operation, []).append((kind, config))
-
-    walk(assembly.get("execute"), [])
-    return found
-
-
-def _request_headers(policies: list[tuple[str, dict[str, Any]]]) -> list[str]:
+def _request_headers(runs: list[tuple[PolicyVisit, PolicyKind]]) -> list[str]:
+    """The request headers the claims of the tokens made on the way read (``request.headers.<name>``)."""
     names: list[str] = []
-    for kind, config in policies:
-        if kind != "jwt-generate":
-            continue
-        for prop in ("iss-claim", "sub-claim", "aud-claim"):
-            variable = config.get(prop)
-            if isinstance(variable, str) and variable.startswith("request.headers."):
-                names.append(variable[len("request.headers.") :])
+    for visit, kind in runs:
+        for _, variable in kind.claim_variables(visit.config):
+            if variable.startswith(REQUEST_HEADER):
+                names.append(variable[len(REQUEST_HEADER) :])
     return names
 
 
 def postman_collection(*, document: dict[str, Any], gateway_url: str, client_id: str) -> dict[str, Any]:
     """The collection for an API served at ``gateway_url`` (its base URL), with ``client_id`` filled in."""
     description: ApiDescription = document_describe(document)
-    policies = _policies_by_operation(description.assembly)
     items = []
     for operation in description.operations:
-        runs = policies.get((operation.verb, operation.path), [])
-        kinds = {kind for kind, _ in runs}
+        runs = [
+            (visit, kind)
+            for visit in assembly_walk(description.assembly, operation=operation, catches=False)
+            if (kind := policy_kind(visit.kind)) is not None
+        ]
         headers = []
         if description.client_id_required:
             headers.append({"key": CLIENT_ID_HEADER, "value": "{{client_id}}"})
@@ -80,9 +61,9 @@ def postman_collection(*, document: dict[str, Any], gateway_url: str, client_id:
         for name in _request_headers(runs):
             headers.append({"key": name, "value": EXAMPLE_HEADER_VALUES.get(name.lower(), "")})
         events = []
-        if "jwt-generate" in kinds:
+        if any(kind.makes_token for _, kind in runs):
             events.append({"listen": "test", "script": {"type": "text/javascript", "exec": STORE_TOKEN}})
-        if "jwt-validate" in kinds:
+        if any(kind.token_variable(visit.config) for visit, kind in runs):
             events.append({"listen": "prerequest", "script": {"type": "text/javascript", "exec": SEND_TOKEN}})
         path_segments = [segment for segment in operation.path.split("/") if segment]
         items.append(

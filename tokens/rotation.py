@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,10 +31,13 @@ from portal.invalidation import propagation_seconds
 from portal.models import Catalog
 from portal.services import Actor, audit_record
 from tokens import services
-from tokens.assembly import DEFAULT_VALIDITY_SECONDS, assembly_compile
-from tokens.documents import document_describe
+from tokens.assembly import document_compile
 from tokens.errors import DocumentError, PolicyConfigError, PublishError
 from tokens.models import Publication
+from tokens.policies.base import PolicyKind
+from tokens.policies.jwt_generate import DEFAULT_VALIDITY_SECONDS
+from tokens.policies.registry import policy_kind
+from tokens.policies.walker import PolicyVisit, assembly_walk
 from tokens.runtime import CatalogCryptoResolver
 
 State = KeyProfileBinding.State
@@ -100,46 +104,39 @@ class RotationPlan:
         }
 
 
-def _policies(node: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Every (type, properties) pair in an assembly, at any depth (switch cases, catches)."""
-    found: list[tuple[str, dict[str, Any]]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, dict) and key in ("jwt-generate", "jwt-validate"):
-                found.append((key, value))
-            found.extend(_policies(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_policies(item))
-    return found
-
-
-def _assembly(document: dict[str, Any]) -> Any:
-    return (document.get("x-ibm-configuration") or {}).get("assembly") or {}
+def _key_naming_policies(document: dict[str, Any]) -> Iterator[tuple[PolicyVisit, PolicyKind]]:
+    """The policies of the document's assembly, at any depth, whose kind names crypto objects, with their kind."""
+    configuration = document.get("x-ibm-configuration")
+    assembly = configuration.get("assembly") if isinstance(configuration, dict) else None
+    if not isinstance(assembly, dict):
+        return
+    for visit in assembly_walk(assembly):
+        kind = policy_kind(visit.kind)
+        if kind is not None and kind.crypto_properties:
+            yield visit, kind
 
 
 def document_with_renamed_keys(document: dict[str, Any], renames: dict[str, str]) -> dict[str, Any] | None:
-    """A copy of ``document`` whose jwt policies name the new crypto objects; None when none changed."""
+    """A copy of ``document`` whose policies name the new crypto objects (in the properties their kinds
+    declare as naming crypto objects); None when none changed."""
     renamed = copy.deepcopy(document)
     changed = False
-    for _, properties in _policies(_assembly(renamed)):
-        name = properties.get("jws-crypto")
-        if isinstance(name, str) and name in renames:
-            properties["jws-crypto"] = renames[name]
-            changed = True
+    for visit, kind in _key_naming_policies(renamed):
+        for prop in kind.crypto_properties:
+            name = visit.config.get(prop)
+            if isinstance(name, str) and name in renames:
+                visit.config[prop] = renames[name]
+                changed = True
     return renamed if changed else None
 
 
 def _signing_validity(document: dict[str, Any], key_name: str) -> int | None:
-    """The longest exp-claim of the jwt-generate policies that sign with ``key_name``; None if none do."""
-    validities = []
-    for kind, properties in _policies(_assembly(document)):
-        if kind == "jwt-generate" and properties.get("jws-crypto") == key_name:
-            value = properties.get("exp-claim", DEFAULT_VALIDITY_SECONDS)
-            text = str(value)
-            validities.append(
-                int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else DEFAULT_VALIDITY_SECONDS
-            )
+    """The longest token validity of the policies that sign with ``key_name``; None if none do."""
+    validities = [
+        signing[1]
+        for visit, kind in _key_naming_policies(document)
+        if (signing := kind.signs_with(visit.config)) is not None and signing[0] == key_name
+    ]
     return max(validities) if validities else None
 
 
@@ -296,7 +293,7 @@ def _check_moves(publications: list[Publication], renames: dict[str, str], new: 
         if snapshot is None:
             continue
         try:
-            assembly_compile(document_describe(snapshot).assembly, resolver)
+            document_compile(snapshot, resolver)
         except (DocumentError, PolicyConfigError, PublishError) as e:
             raise RotationError(
                 f"{publication.api} cannot use the new key {new.profile}: {e}", code="api_cannot_use_key", conflict=True

@@ -15,7 +15,7 @@ from portal.invalidation import bump_version
 from portal.models import Catalog, Organization
 from portal.services import Actor, audit_record
 from tokens import credentials
-from tokens.assembly import assembly_compile
+from tokens.assembly import document_compile
 from tokens.documents import ApiDescription, document_describe, document_load, document_to_text
 from tokens.errors import DocumentError, PolicyConfigError, PublishError, StaleDocumentError
 from tokens.models import Api, ConsumerApp, Publication
@@ -128,9 +128,8 @@ def _compile_for_publishing(
     *, document: dict[str, Any], catalog: Catalog
 ) -> tuple[ApiDescription, list[tuple[Keystore, str]]]:
     """The document's description and the (keystore, algorithm) pairs its signing policies use."""
-    description = document_describe(document)
     resolver = CatalogCryptoResolver(catalog, publishing=True)
-    assembly_compile(description.assembly, resolver)
+    description, _ = document_compile(document, resolver)
     return description, resolver.algorithm_uses
 
 

@@ -17,7 +17,7 @@ from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.browser.conftest import console_user
 from tests.tokens.helpers import api_document
-from tokens import console
+from tokens import editor
 from tokens.models import Api
 from tokens.services import api_save
 
@@ -69,7 +69,7 @@ def test_a_gatewayscript_is_written_in_the_code_area_published_and_answers(
     assert page.evaluate("window.__cspViolations") == []
 
     api = Api.objects.get(pk=api.pk)
-    assert console.policy_get(api.document, "execute/0")[1]["source"] == SOURCE
+    assert editor.policy_get(api.document, "execute/0")[1]["source"] == SOURCE
     request = urllib.request.Request(  # noqa: S310 (the live server on 127.0.0.1)
         url("/personal/sandbox/hello/go"),
         headers={"X-IBM-Client-Id": sandbox.apps.get().client_id, "X-Name": "browser"},

@@ -27,7 +27,7 @@ from portal.console import AUDITORS, OPERATORS, ROLES, roles_sync
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
 from tests.keyfixtures import CERT1_PEM, KEY1_PEM
-from tokens import console
+from tokens import editor
 from tokens.demo import API_DOCUMENT
 from tokens.models import Api, ConsumerApp, Publication
 from tokens.services import api_import, api_publish
@@ -153,7 +153,7 @@ class ChangeView:
 
 def tag(world: World) -> str:
     world.api.refresh_from_db()
-    return console.document_tag(world.api)
+    return editor.document_tag(world.api)
 
 
 def admin_url(name: str, *args: Callable[[World], Any]) -> Callable[[World], str]:

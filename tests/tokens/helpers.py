@@ -22,10 +22,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keyprofiles import keymaterial
 from tests.keyfixtures import EC256_KEY_PEM, KEY1_PEM, KEY2_PEM, der_of
-from tokens.assembly import CompiledAssembly, CryptoResolver, assembly_compile
+from tokens.assembly import CompiledAssembly, assembly_compile
 from tokens.context import Context
 from tokens.demo import API_DOCUMENT
 from tokens.documents import document_load
+from tokens.editor import NewApi
+from tokens.policies.base import CryptoResolver
 
 # Every test that looks at exp, nbf or iat runs at this frozen instant.
 INSTANT = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -170,6 +172,19 @@ def compile_policies(
     if catch is not None:
         assembly["catch"] = catch
     return assembly_compile(assembly, resolver)
+
+
+def new_api(**changes: Any) -> NewApi:
+    fields: dict[str, Any] = {
+        "title": "JWT Generation and Validation",
+        "name": "jwt-generation-and-validation",
+        "version": "1.0.0",
+        "base_path": "/securetoken",
+        "openapi_version": "2.0",
+        "operations": (("get", "/generate"), ("get", "/validate")),
+        "client_secret": False,
+    }
+    return NewApi(**{**fields, **changes})
 
 
 def demo_document() -> dict[str, Any]:

@@ -40,7 +40,7 @@ from tests.tokens.helpers import (
 )
 from tests.tokens.rest import profile_url
 from tokens.api.token_service import TokenSignApi, TokenValidateApi
-from tokens.assembly import JwtValidationFailed
+from tokens.policies.jwt_validate import JwtValidationFailed
 from tokens.rotation import KeySource, keyprofile_rotate
 from tokens.token_service import profile_keys
 

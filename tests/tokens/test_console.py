@@ -2,7 +2,7 @@
 editor action), Save and Publish with the refusals shown where they belong, the test page and its key list,
 publication states, consumer-app subscriptions, the console home and the audit log's object filter.
 
-The editor's document functions are tested on plain documents first; the views after them.
+The editor's document functions are tested in test_editor.py, the page models in test_viewmodels.py.
 """
 
 from __future__ import annotations
@@ -23,165 +23,20 @@ from keyprofiles.services import keystore_generate
 from portal.console import AUDITORS, OPERATORS
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
-from tokens import console
-from tokens.console import EditorError, NewApi
+from tokens import editor
 from tokens.demo import API_DOCUMENT
-from tokens.documents import document_describe, document_load
+from tokens.documents import document_load
 from tokens.errors import DocumentError
 from tokens.models import Api, ConsumerApp, Publication
 from tokens.services import SANDBOX_TEST_APP, api_import, api_publish, api_save, app_create
+
+from .helpers import new_api
 
 KEY = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-key"
 CERT = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-ca-0"
 SWITCH = "execute/0"
 GENERATE_CASE = "execute/0/case/0"
 VALIDATE_CASE = "execute/0/case/1"
-
-
-def demo_document() -> dict[str, Any]:
-    return document_load(API_DOCUMENT.read_bytes())
-
-
-def new_api(**changes: Any) -> NewApi:
-    fields: dict[str, Any] = {
-        "title": "JWT Generation and Validation",
-        "name": "jwt-generation-and-validation",
-        "version": "1.0.0",
-        "base_path": "/securetoken",
-        "openapi_version": "2.0",
-        "operations": (("get", "/generate"), ("get", "/validate")),
-        "client_secret": False,
-    }
-    return NewApi(**{**fields, **changes})
-
-
-# -- the document functions -------------------------------------------------------------------------------
-
-
-def test_a_new_openapi_2_document_has_the_demo_shape() -> None:
-    document = console.document_new(new_api())
-
-    description = document_describe(document)
-    assert (document["swagger"], document["basePath"]) == ("2.0", "/securetoken")
-    assert document["securityDefinitions"] == {
-        "clientID": {"type": "apiKey", "in": "header", "name": "X-IBM-Client-Id"}
-    }
-    assert description.client_id_required
-    assert not description.client_secret_required
-    assert [(op.verb, op.path) for op in description.operations] == [("GET", "/generate"), ("GET", "/validate")]
-    switch = document["x-ibm-configuration"]["assembly"]["execute"][0]["operation-switch"]
-    assert [case["operations"] for case in switch["case"]] == [
-        [{"verb": "get", "path": "/generate"}],
-        [{"verb": "get", "path": "/validate"}],
-    ]
-
-
-def test_a_new_openapi_3_document_uses_servers_and_components() -> None:
-    document = console.document_new(new_api(openapi_version="3.0", client_secret=True))
-
-    description = document_describe(document)
-    assert document["openapi"] == "3.0.0"
-    assert "swagger" not in document
-    assert "basePath" not in document
-    assert document["servers"] == [{"url": "/securetoken"}]
-    assert set(document["components"]["securitySchemes"]) == {"clientID", "clientSecret"}
-    assert document["security"] == [{"clientID": [], "clientSecret": []}]
-    assert description.base_path == "/securetoken"
-    assert description.client_id_required
-    assert description.client_secret_required
-
-
-def test_policies_are_added_with_unique_titles_moved_and_removed() -> None:
-    document = console.document_new(new_api())
-
-    first = console.policy_add(document, at=GENERATE_CASE, kind="set-variable")
-    second = console.policy_add(document, at=GENERATE_CASE, kind="set-variable")
-    console.policy_add(document, at=GENERATE_CASE, kind="jwt-generate")
-
-    assert (first, second) == (f"{GENERATE_CASE}/0", f"{GENERATE_CASE}/1")
-    titles = [next(iter(p.values()))["title"] for p in console.policy_list(document, GENERATE_CASE)]
-    assert titles == ["set-variable", "set-variable-2", "jwt-generate"]
-    assert console.policy_move(document, at=f"{GENERATE_CASE}/2", offset=-1) == f"{GENERATE_CASE}/1"
-    assert console.policy_move(document, at=f"{GENERATE_CASE}/0", offset=-1) == f"{GENERATE_CASE}/0"
-    titles = [next(iter(p.values()))["title"] for p in console.policy_list(document, GENERATE_CASE)]
-    assert titles == ["set-variable", "jwt-generate", "set-variable-2"]
-    assert console.policy_remove(document, at=f"{GENERATE_CASE}/0") == "set-variable"
-    assert [next(iter(p)) for p in console.policy_list(document, GENERATE_CASE)] == ["jwt-generate", "set-variable"]
-
-
-def test_an_update_sets_and_removes_properties_and_keeps_unknown_ones() -> None:
-    document = demo_document()
-    at = f"{GENERATE_CASE}/0"
-    console.policy_get(document, at)[1]["custom-kid-value-jws"] = "kid-1"
-
-    console.policy_update(document, at=at, properties={"exp-claim": 120, "sub-claim": "", "jws-alg": "RS512"})
-
-    kind, config = console.policy_get(document, at)
-    assert kind == "jwt-generate"
-    assert config["exp-claim"] == 120
-    assert config["jws-alg"] == "RS512"
-    assert "sub-claim" not in config
-    assert config["custom-kid-value-jws"] == "kid-1"
-    assert config["version"] == "2.0.0"
-
-
-def test_catches_are_added_before_the_default_and_refused_twice() -> None:
-    document = demo_document()
-    document["x-ibm-configuration"]["assembly"]["catch"].append({"default": []})
-
-    at = console.catch_add(document, error="ConnectionError")
-
-    assert at == "catch/1"
-    catches = document["x-ibm-configuration"]["assembly"]["catch"]
-    assert [c.get("errors") for c in catches] == [["RuntimeError"], ["ConnectionError"], None]
-    with pytest.raises(EditorError, match="exists already"):
-        console.catch_add(document, error="RuntimeError")
-    console.catch_remove(document, index=1)
-    assert len(catches) == 2
-
-
-@pytest.mark.parametrize(
-    "at", ["execute/9", "execute/0/case/7/0", "execute/0/nowhere/0", "catch/5/0", "elsewhere/0", "execute/x"]
-)
-def test_a_place_the_document_lacks_is_an_editor_error(at: str) -> None:
-    with pytest.raises(EditorError):
-        console.policy_get(demo_document(), at)
-
-
-def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_type() -> None:
-    document = demo_document()
-    console.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script"}})
-
-    outline = console.assembly_outline(document)
-
-    switch = outline.execute.policies[0]
-    assert (switch.kind, [b.label for b in switch.branches]) == (
-        "operation-switch",
-        ["Case GET /generate", "Case GET /validate", "Otherwise"],
-    )
-    validate = switch.branches[1].policies
-    assert [(p.kind, p.title, p.runs) for p in validate] == [
-        ("invoke", "legacy-script", False),
-        ("jwt-validate", "jwt-validate", True),
-        ("set-variable", "set-variable", True),
-    ]
-    assert (validate[0].first, validate[-1].last) == (True, True)
-    assert [c.label for c in outline.catches] == ["Catch RuntimeError"]
-
-
-def test_the_test_page_prefills_the_demo_headers() -> None:
-    generate, validate = console.operations_for_test(demo_document())
-
-    assert (generate.label, generate.headers, generate.makes_token) == (
-        "GET /generate",
-        (("iss-claim", "apic"), ("aud-claim", "id1")),
-        True,
-    )
-    assert (validate.label, validate.token_header, validate.headers) == (
-        "GET /validate",
-        "Authorization",
-        (("Authorization", ""),),
-    )
 
 
 # -- fixtures for the views -------------------------------------------------------------------------------
@@ -219,7 +74,7 @@ def demo_api(organization: Organization, jwt_keyprofile: KeyProfile, actor: Acto
 @pytest.fixture
 def created_api(organization: Organization, jwt_keyprofile: KeyProfile, actor: Actor) -> Api:
     """The API of DESIGN.md section 1 as the create form makes it: empty cases, no catch."""
-    return console.api_create(organization=organization, spec=new_api(), actor=actor)
+    return editor.api_create_from_spec(organization=organization, spec=new_api(), actor=actor)
 
 
 def api_url(api: Api, name: str = "tokens_api_change", *args: Any) -> str:
@@ -228,7 +83,7 @@ def api_url(api: Api, name: str = "tokens_api_change", *args: Any) -> str:
 
 def tag(api: Api) -> str:
     api.refresh_from_db()
-    return console.document_tag(api)
+    return editor.document_tag(api)
 
 
 def messages_of(response: Any) -> list[str]:
@@ -419,8 +274,8 @@ def test_saving_jwt_generate_and_jwt_validate_writes_apic_properties(operator: C
 
     assert response.status_code == 302
     created_api.refresh_from_db()
-    _, generate_config = console.policy_get(created_api.document, generate)
-    _, validate_config = console.policy_get(created_api.document, validate)
+    _, generate_config = editor.policy_get(created_api.document, generate)
+    _, validate_config = editor.policy_get(created_api.document, validate)
     assert generate_config == {
         "version": "2.0.0",
         "title": "jwt-generate",
@@ -475,7 +330,7 @@ def test_the_replay_check_box_writes_jti_replay_check_only_when_ticked(
 
     assert response.status_code == 302
     created_api.refresh_from_db()
-    _, config = console.policy_get(created_api.document, validate)
+    _, config = editor.policy_get(created_api.document, validate)
     assert config.get("jti-replay-check") == saved
 
 
@@ -490,7 +345,7 @@ def test_a_crypto_object_and_a_jwk_variable_together_are_kept_as_in_api_connect(
 
     assert response.status_code == 302
     created_api.refresh_from_db()
-    _, config = console.policy_get(created_api.document, generate)
+    _, config = editor.policy_get(created_api.document, generate)
     assert (config["jws-crypto"], config["jws-jwk"]) == (KEY, "my.jwk")
 
 
@@ -510,7 +365,7 @@ def test_moving_and_removing_policies_through_the_editor(operator: Client, demo_
     down = operator.post(
         api_url(demo_api, "tokens_api_policy_move"), {"tag": tag(demo_api), "at": validate_at, "offset": "1"}
     )
-    order = [next(iter(p)) for p in console.policy_list(Api.objects.get().document, VALIDATE_CASE)]
+    order = [next(iter(p)) for p in editor.policy_list(Api.objects.get().document, VALIDATE_CASE)]
     removed = operator.post(
         api_url(demo_api, "tokens_api_policy_remove"), {"tag": tag(demo_api), "at": f"{VALIDATE_CASE}/1"}
     )
@@ -519,7 +374,7 @@ def test_moving_and_removing_policies_through_the_editor(operator: Client, demo_
     assert down["Location"].endswith("#assembly")
     assert order == ["set-variable", "jwt-validate"]
     assert removed.status_code == 302
-    assert [next(iter(p)) for p in console.policy_list(Api.objects.get().document, VALIDATE_CASE)] == ["set-variable"]
+    assert [next(iter(p)) for p in editor.policy_list(Api.objects.get().document, VALIDATE_CASE)] == ["set-variable"]
     assert AuditEvent.objects.filter(action="api.update", object_id=str(demo_api.pk)).count() == 2
 
 
@@ -589,14 +444,14 @@ def test_a_set_variable_form_shows_existing_actions_and_a_removed_row_goes(opera
     data["actions-0-DELETE"] = "on"
     operator.post(api_url(demo_api, "tokens_api_policy", at), data)
 
-    assert console.policy_get(Api.objects.get().document, at)[1]["actions"] == []
+    assert editor.policy_get(Api.objects.get().document, at)[1]["actions"] == []
 
 
 def test_a_policy_the_portal_does_not_run_is_shown_kept_and_named_at_publish(
     operator: Client, demo_api: Api, sandbox: Catalog, actor: Actor
 ) -> None:
     document = demo_api.document
-    console.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script", "source": "x"}})
+    editor.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script", "source": "x"}})
     api, _ = api_import(organization=demo_api.organization, data=json.dumps(document), actor=actor)
 
     page = operator.get(api_url(api)).content.decode()
@@ -632,7 +487,7 @@ def test_save_and_publish_publishes_to_the_chosen_catalog(operator: Client, demo
     response = operator.post(api_url(demo_api, "tokens_api_policy", f"{GENERATE_CASE}/0"), data, follow=True)
 
     publication = Publication.objects.get(api=demo_api, catalog=sandbox)
-    assert console.policy_get(publication.document, f"{GENERATE_CASE}/0")[1]["exp-claim"] == 90
+    assert editor.policy_get(publication.document, f"{GENERATE_CASE}/0")[1]["exp-claim"] == 90
     assert any("published jwt-generation-and-validation 1.0.0 to personal/sandbox" in m for m in messages_of(response))
     assert ConsumerApp.objects.get(name=SANDBOX_TEST_APP).subscriptions.filter(pk=publication.pk).exists()
 
@@ -752,12 +607,12 @@ def test_the_key_list_maps_the_signing_kid_to_the_crypto_objects(
 def test_the_test_page_asks_for_a_secret_when_the_api_does(
     operator: Client, organization: Organization, jwt_keyprofile: KeyProfile, sandbox: Catalog, actor: Actor
 ) -> None:
-    api = console.api_create(organization=organization, spec=new_api(client_secret=True), actor=actor)
+    api = editor.api_create_from_spec(organization=organization, spec=new_api(client_secret=True), actor=actor)
     document = api.document
-    console.policy_list(document, GENERATE_CASE).append(
+    editor.policy_list(document, GENERATE_CASE).append(
         {"set-variable": {"title": "hello", "actions": [{"set": "message.body", "value": "hi", "type": "string"}]}}
     )
-    console.api_document_edit(api=api, edit=lambda d: d.update(document), tag=None, actor=actor)
+    editor.api_document_edit(api=api, edit=lambda d: d.update(document), tag=None, actor=actor)
     publication = api_publish(api=api, catalog=sandbox, actor=actor)
 
     html = operator.get(reverse("admin:tokens_publication_test", args=[publication.pk])).content.decode()
@@ -1040,7 +895,7 @@ def test_the_error_name_suggests_runtime_error_while_no_catch_names_it(operator:
 
 
 def test_the_error_name_is_empty_once_a_runtime_error_catch_exists(operator: Client, demo_api: Api) -> None:
-    assert "RuntimeError" in console.caught_errors(demo_api.document)
+    assert "RuntimeError" in editor.caught_errors(demo_api.document)
     page = operator.get(api_url(demo_api)).content.decode()
     field = re.search(r'<input type="text" name="error"[^>]*>', page)
     assert field is not None

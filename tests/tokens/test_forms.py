@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tokens.console import EditorError, split_policy_address
+from tokens.editor import EditorError, split_policy_address
 from tokens.forms import typed_value
 
 

@@ -24,7 +24,7 @@ from portal.models import Catalog
 from portal.services import Actor
 from tests.tokens.helpers import JWK_SECRET, api_document, b64url, make_context
 from tests.wsgi import wsgi_call
-from tokens import console
+from tokens import editor
 from tokens.errors import AssemblyError, PolicyConfigError
 from tokens.gatewayscript import GatewayScript, compile_count, script_limits
 from tokens.services import api_publish, api_save
@@ -608,13 +608,13 @@ def test_the_editor_adds_a_gatewayscript_and_edits_its_source_in_a_code_area(
     api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
     added = operator.post(
         reverse("admin:tokens_api_policy_add", args=[api.pk]),
-        {"tag": console.document_tag(api), "at": "execute", "kind": "gatewayscript"},
+        {"tag": editor.document_tag(api), "at": "execute", "kind": "gatewayscript"},
     )
     api.refresh_from_db()
     policy_url = reverse("admin:tokens_api_policy", args=[api.pk, "execute/0"])
     page = operator.get(policy_url).content.decode()
     source = "var apim = require('apim');\nsession.output.write('edited');\n"
-    form = {"tag": console.document_tag(api), "title": "answer", "_save": "Save"}
+    form = {"tag": editor.document_tag(api), "title": "answer", "_save": "Save"}
 
     refused = operator.post(policy_url, {**form, "source": "var = ;"})
     saved = operator.post(policy_url, {**form, "source": source})
@@ -625,7 +625,7 @@ def test_the_editor_adds_a_gatewayscript_and_edits_its_source_in_a_code_area(
     assert "This is not valid JavaScript: SyntaxError" in refused.content.decode()
     assert saved.status_code == 302
     api.refresh_from_db()
-    assert console.policy_get(api.document, "execute/0") == (
+    assert editor.policy_get(api.document, "execute/0") == (
         "gatewayscript",
         {"version": "2.0.0", "title": "answer", "source": source},
     )

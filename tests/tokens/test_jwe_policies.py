@@ -184,6 +184,18 @@ def test_jwe_jwk_sets_encrypt_under_their_own_kid_and_decrypt_by_it(resolver: Ca
     assert context.get("decoded.claims")["iss"] == "apic"
 
 
+def test_a_jwe_jwk_held_as_bytes_is_read_as_text_and_junk_bytes_fail_by_name(resolver: CatalogCryptoResolver) -> None:
+    """message.body holds the request's bytes: a JWK there encrypts as the same JWK as text does (it once
+    failed with a TypeError, a 500), and bytes that are no JWK fail naming the variable."""
+    public = {**rsa_jwk(rsa_private(KEY2_PEM), private=False), "kid": "partner-2"}
+    encrypt = {"jwe-jwk": "my.partner", "jwe-alg": "RSA-OAEP-256", "jwe-enc": "A128GCM"}
+
+    context = run([generate(**encrypt)], resolver, my_partner=json.dumps(public).encode())
+
+    assert segment(context.get("my.token"), 0)["kid"] == "partner-2"
+    assert "the JWK in 'my.partner' is not usable" in failure([generate(**encrypt)], resolver, my_partner=b"\xff{")
+
+
 @pytest.mark.parametrize(
     ("good", "bad", "prop", "problem"),
     [

@@ -27,9 +27,10 @@ from tests.tokens.helpers import (
     segment,
     thumbprint,
 )
-from tokens import assembly, jose
+from tokens import jose
 from tokens.context import Context
 from tokens.errors import AssemblyError
+from tokens.policies import keys as policy_keys
 from tokens.runtime import CatalogCryptoResolver
 
 CLAIMS = {"iss": "apic", "exp": NOW + 60}
@@ -244,7 +245,7 @@ def test_jws_jwk_alone_reads_its_variable(resolver: CatalogCryptoResolver) -> No
 
 
 def test_a_warm_policy_parses_a_jwk_set_once(resolver: CatalogCryptoResolver, monkeypatch: pytest.MonkeyPatch) -> None:
-    assembly._key_from_jwk_text.cache_clear()
+    policy_keys._key_from_jwk_text.cache_clear()
     parsed: list[str] = []
     original = jose.JwkSet.from_json
 

@@ -14,6 +14,8 @@ from tokens.documents import document_load
 from tokens.models import Publication
 from tokens.postman import SCHEMA, postman_collection
 
+from .helpers import api_document
+
 
 def _collection(demo: DemoSummary) -> dict[str, Any]:
     publication = Publication.objects.get(api__name="jwt-generation-and-validation", catalog__slug="sandbox")
@@ -95,3 +97,33 @@ def test_the_console_downloads_the_collection(demo: DemoSummary, admin_client: C
     variables = {v["key"]: v["value"] for v in collection["variable"]}
     assert variables["gateway_url"] == "http://testserver/personal/sandbox/securetoken"
     assert variables["client_id"] == demo.client_id
+
+
+def test_operation_id_cases_otherwise_and_top_level_policies_are_exported() -> None:
+    """The gateway runs a case named by operationId, the switch's otherwise, and policies outside the switch:
+    so does the export (it once read only verb-and-path cases)."""
+    generate = {"jwt-generate": {"iss-claim": "request.headers.iss-claim", "jws-alg": "RS256", "jws-jwk": "k"}}
+    validate = {"jwt-validate": {"jws-jwk": "k"}}
+    switch = {
+        "operation-switch": {
+            "case": [
+                {"operations": ["makeToken"], "execute": [generate]},
+                {"operations": [{"verb": "get", "path": "/plain"}], "execute": []},
+            ],
+            "otherwise": [validate],
+        }
+    }
+    document = api_document(paths=("/make", "/check", "/plain"), execute=[switch])
+    document["paths"]["/make"]["get"]["operationId"] = "makeToken"
+    collection = postman_collection(document=document, gateway_url="http://h/o/c/test", client_id="c")
+    make, check, plain = (_request(collection, f"GET {path}") for path in ("/make", "/check", "/plain"))
+    assert "pm.globals.set('jwt_token'" in _script(make, "test")
+    assert {h["key"]: h["value"] for h in make["request"]["header"]}["iss-claim"] == "apic"
+    assert "pm.globals.get('jwt_token')" in _script(check, "prerequest")
+    # The twin case names its operation by verb and path and runs nothing: no script.
+    assert plain["event"] == []
+    # Outside the switch, a policy runs for every operation.
+    top = postman_collection(
+        document=api_document(paths=("/x",), execute=[validate]), gateway_url="http://h/o/c/test", client_id="c"
+    )
+    assert "pm.globals.get('jwt_token')" in _script(_request(top, "GET /x"), "prerequest")

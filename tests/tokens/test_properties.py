@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from portal.untrusted import UntrustedTextError, json_loads
 from tests.tokens.helpers import JWK_SECRET, api_document, b64url, compact, hs256, make_context, oct_jwk
 from tokens import jose
-from tokens.assembly import SigningMaterial, VerificationMaterial, assembly_compile
+from tokens.assembly import assembly_compile
 from tokens.context import Context
 from tokens.documents import ApiDescription, document_describe, document_load
 from tokens.errors import AssemblyError, DocumentError, PolicyConfigError, PublishError
+from tokens.policies.base import SigningMaterial, VerificationMaterial
 
 PROPERTY = settings(
     max_examples=150,

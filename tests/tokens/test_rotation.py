@@ -1078,3 +1078,61 @@ def test_bits_for_a_profile_that_is_not_rsa_is_refused_even_in_a_dry_run(
         rotate(sandbox_catalog, actor, name="ec-keyprofile", source=KeySource(bits=3072), dry_run=True)
     # Its twin without --bits plans fine.
     assert rotate(sandbox_catalog, actor, name="ec-keyprofile", dry_run=True).new_version == "1.0.1"
+
+
+def _assembly_document(assembly: dict[str, Any]) -> dict[str, Any]:
+    return {"x-ibm-configuration": {"assembly": assembly}}
+
+
+def test_rotation_renames_the_keys_of_policies_at_any_depth_and_nothing_else() -> None:
+    """Policies in an operationId case, in otherwise and in a catch move to the new key; a mapping that only
+    looks like a policy (inside a set-variable value) is data, and keeps its text."""
+    old, new = "org_cat_tlsp-pV1.0.0-key", "org_cat_tlsp-pV1.0.1-key"
+    look_alike = {"jwt-generate": {"jws-crypto": old}}
+    document = _assembly_document(
+        {
+            "execute": [
+                {"set-variable": {"actions": [{"set": "x", "value": look_alike, "type": "object"}]}},
+                {
+                    "operation-switch": {
+                        "case": [{"operations": ["gen"], "execute": [{"jwt-generate": {"jws-crypto": old}}]}],
+                        "otherwise": [{"jwt-validate": {"jws-crypto": old}}],
+                    }
+                },
+            ],
+            "catch": [{"default": [{"jwt-generate": {"jws-crypto": old, "exp-claim": 90}}]}],
+        }
+    )
+    renamed = rotation.document_with_renamed_keys(document, {old: new})
+
+    assert renamed is not None
+    assembly = renamed["x-ibm-configuration"]["assembly"]
+    switch = assembly["execute"][1]["operation-switch"]
+    assert switch["case"][0]["execute"][0]["jwt-generate"]["jws-crypto"] == new
+    assert switch["otherwise"][0]["jwt-validate"]["jws-crypto"] == new
+    assert assembly["catch"][0]["default"][0]["jwt-generate"]["jws-crypto"] == new
+    assert assembly["execute"][0]["set-variable"]["actions"][0]["value"] == look_alike
+    assert document["x-ibm-configuration"]["assembly"]["catch"][0]["default"][0]["jwt-generate"]["jws-crypto"] == old
+    # Its twin naming no old key changes nothing.
+    assert rotation.document_with_renamed_keys(document, {"another-key": new}) is None
+
+
+def test_the_longest_validity_counts_only_policies_signing_with_the_key() -> None:
+    key = "org_cat_tlsp-pV1.0.0-key"
+    document = _assembly_document(
+        {
+            "execute": [
+                {"jwt-generate": {"jws-crypto": key}},
+                {"jwt-generate": {"jws-crypto": "other-key", "exp-claim": 9000}},
+                {
+                    "set-variable": {
+                        "actions": [{"set": "x", "value": {"jwt-generate": {"jws-crypto": key, "exp-claim": 7200}}}]
+                    }
+                },
+            ],
+            "catch": [{"errors": ["E"], "execute": [{"jwt-generate": {"jws-crypto": key, "exp-claim": "120"}}]}],
+        }
+    )
+    assert rotation._signing_validity(document, key) == 3600  # the default beats the catch's 120
+    assert rotation._signing_validity(document, "other-key") == 9000
+    assert rotation._signing_validity(document, "unused-key") is None

@@ -8,7 +8,6 @@ constraints (``portal.api.permissions.CanSignWithProfile``: 403 naming the claim
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -19,6 +18,7 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from keyprofiles.models import SEMVER
 from portal.api.permissions import CanSignWithProfile, CanUseProfile
+from portal.api.plain_input import plain_validated
 from portal.api.schema import responses
 from portal.api.views import OrganizationApi
 from tokens import jose, token_service
@@ -53,26 +53,6 @@ class TokenInvalid(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "JWT validation failed."
     default_code = "token_invalid"
-
-
-@cache
-def _shared(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
-    """One instance of ``serializer_class`` per process, its fields built once.
-
-    DRF deep-copies a serializer's declared fields for every instance, which costs more than verifying a
-    token; these serializers hold plain fields without state or context, so one instance serves every
-    request (``run_validation`` keeps no per-call state on it). For the same reason the answers are the
-    service's ``as_dict()``, which the nested ``OutputSerializer`` describes for the schema (a test holds the
-    two together).
-    """
-    return serializer_class()
-
-
-def _parsed(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    """The request body checked by ``serializer_class``, as ``portal.api.views.validated`` does (a 400 with
-    ``errors`` per field), through the shared instance."""
-    data: dict[str, Any] = _shared(serializer_class).run_validation(request.data)
-    return data
 
 
 def _not_found(error: token_service.TokenServiceNotFound) -> exceptions.NotFound:
@@ -140,7 +120,7 @@ class TokenSignApi(OrganizationApi):
         ],
     )
     def post(self, request: Request, org: str, catalog: str, name: str) -> Response:
-        data = _parsed(self.InputSerializer, request)
+        data = plain_validated(self.InputSerializer, request.data)
         try:
             signed = token_service.token_sign(organization=org, catalog=catalog, profile=name, **data)
         except token_service.TokenServiceNotFound as e:
@@ -192,7 +172,7 @@ class TokenValidateApi(OrganizationApi):
         "header_not_acceptable, issuer_mismatch, audience_mismatch.",
     )
     def post(self, request: Request, org: str, catalog: str, name: str) -> Response:
-        data = _parsed(self.InputSerializer, request)
+        data = plain_validated(self.InputSerializer, request.data)
         try:
             result = token_service.token_validate(
                 organization=org,

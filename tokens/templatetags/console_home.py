@@ -1,7 +1,7 @@
 """``{% console_home as home %}``: what the console home (the admin index) shows, for the current user.
 
 A template tag rather than a custom AdminSite so the project keeps Django's default site; the work is the
-``tokens.console.console_home`` selector.
+``tokens.selectors.console_home`` selector.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any
 
 from django import template
 
-from tokens.console import ConsoleHome, console_home
+from tokens.selectors import console_home
+from tokens.viewmodels import ConsoleHome
 
 register = template.Library()
 

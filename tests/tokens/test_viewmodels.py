@@ -1,0 +1,46 @@
+"""tokens.viewmodels: what the console's pages show, built from documents (the editor's outline, the test
+page's operations)."""
+
+from __future__ import annotations
+
+from tokens import editor, viewmodels
+
+from .helpers import demo_document
+
+VALIDATE_CASE = "execute/0/case/1"
+
+
+def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_type() -> None:
+    document = demo_document()
+    editor.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script"}})
+
+    outline = viewmodels.assembly_outline(document)
+
+    switch = outline.execute.policies[0]
+    assert (switch.kind, [b.label for b in switch.branches]) == (
+        "operation-switch",
+        ["Case GET /generate", "Case GET /validate", "Otherwise"],
+    )
+    validate = switch.branches[1].policies
+    assert [(p.kind, p.title, p.runs) for p in validate] == [
+        ("invoke", "legacy-script", False),
+        ("jwt-validate", "jwt-validate", True),
+        ("set-variable", "set-variable", True),
+    ]
+    assert (validate[0].first, validate[-1].last) == (True, True)
+    assert [c.label for c in outline.catches] == ["Catch RuntimeError"]
+
+
+def test_the_test_page_prefills_the_demo_headers() -> None:
+    generate, validate = viewmodels.operations_for_test(demo_document())
+
+    assert (generate.label, generate.headers, generate.makes_token) == (
+        "GET /generate",
+        (("iss-claim", "apic"), ("aud-claim", "id1")),
+        True,
+    )
+    assert (validate.label, validate.token_header, validate.headers) == (
+        "GET /validate",
+        "Authorization",
+        (("Authorization", ""),),
+    )

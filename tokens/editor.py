@@ -1,0 +1,323 @@
+"""The console's assembly editor: edits of an API document, addressed as the editor shows the assembly.
+
+The document is the source of truth. Edits are plain functions on it (``policy_add``, ``policy_move``, ...):
+a *list address* names a list of policies (``execute``, ``execute/0/case/1``, ``execute/0/otherwise``,
+``catch/0``) and a *policy address* is a list address and an index in it (``execute/0/case/1/0``); the lists
+a policy holds are the ones its kind declares (``PolicyKind.branches``). Two services apply them:
+``api_document_edit`` (one edit to a stored API, under a row lock, saved through ``tokens.services.api_save``)
+and ``api_create_from_spec`` (a new API from the create form). Publishing stays ``tokens.services.api_publish``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from portal.models import Organization
+from portal.services import Actor
+from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
+from tokens.models import Api
+from tokens.policies import operation_switch
+from tokens.policies.base import POLICY_VERSION, Branch
+from tokens.policies.registry import addable_kinds, policy_kind
+from tokens.policies.walker import assembly_branches, assembly_walk, one_policy, policy_branches
+from tokens.services import api_etag, api_save
+
+T = TypeVar("T")
+
+VERBS = ("get", "post", "put", "delete", "patch", "head", "options")
+
+
+class EditorError(Exception):
+    """An edit names a place the document does not have, or the document changed since the page was read."""
+
+
+# -- addresses --------------------------------------------------------------------------------------------
+
+
+def editable_assembly(document: dict[str, Any]) -> dict[str, Any]:
+    """The document's assembly. Raises EditorError unless it is a mapping with an execute list."""
+    configuration = document.get("x-ibm-configuration")
+    assembly = configuration.get("assembly") if isinstance(configuration, dict) else None
+    if not isinstance(assembly, dict) or not isinstance(assembly.get("execute"), list):
+        raise EditorError("The document's x-ibm-configuration.assembly is not a mapping with an execute list.")
+    return assembly
+
+
+# A list index in a policy address: plain ASCII digits, and few of them (str.isdigit admits '²', and int() of
+# thousands of digits raises).
+_INDEX = re.compile(r"[0-9]{1,9}")
+
+
+def _index(step: str, length: int, at: str) -> int:
+    if not _INDEX.fullmatch(step) or int(step) >= length:
+        raise EditorError(f"The assembly has no place '{at}' (reload the page: it may have changed).")
+    return int(step)
+
+
+def _policy_entry(entry: Any, at: str) -> tuple[str, dict[str, Any]]:
+    if one_policy(entry) is None:
+        raise EditorError(f"The entry at '{at}' is not one policy.")
+    kind, config = next(iter(entry.items()))
+    if not isinstance(config, dict):
+        config = {}
+        entry[kind] = config
+    return str(kind), config
+
+
+def _branch_at(branches: tuple[Branch, ...], steps: list[str]) -> tuple[Branch, list[str]] | None:
+    """The branch whose address begins ``steps``, and the steps after it."""
+    for branch in branches:
+        length = branch.at.count("/") + 1
+        if steps[:length] == branch.at.split("/"):
+            return branch, steps[length:]
+    return None
+
+
+def _branch_list(branch: Branch, at: str) -> list[Any]:
+    policies = branch.holder.setdefault(branch.key, [])
+    if not isinstance(policies, list):
+        raise EditorError(f"'{at}' is not a list of policies.")
+    return policies
+
+
+def policy_list(document: dict[str, Any], at: str) -> list[Any]:
+    """The list of policies at a list address (created empty when the document lacks it, as for a switch
+    without ``otherwise``). Raises EditorError when there is none."""
+    steps = at.split("/")
+    found = _branch_at(assembly_branches(editable_assembly(document)), steps)
+    if found is None:
+        raise EditorError(f"'{at}' is not a place in the assembly.")
+    branch, rest = found
+    current = _branch_list(branch, at)
+    while rest:
+        kind, config = _policy_entry(current[_index(rest[0], len(current), at)], at)
+        found = _branch_at(policy_branches(kind, config), rest[1:])
+        if found is None:
+            raise EditorError(f"'{at}' does not name a branch of a policy that holds policies.")
+        branch, rest = found
+        current = _branch_list(branch, at)
+    return current
+
+
+def split_policy_address(at: str) -> tuple[str, int]:
+    """(list address, index) of a policy address. Raises EditorError for a malformed one."""
+    list_at, _, index = at.rpartition("/")
+    if not list_at or not _INDEX.fullmatch(index):
+        raise EditorError(f"'{at}' does not name a policy.")
+    return list_at, int(index)
+
+
+def policy_get(document: dict[str, Any], at: str) -> tuple[str, dict[str, Any]]:
+    """(type, properties) of the policy at a policy address; the properties are the document's own dict."""
+    list_at, index = split_policy_address(at)
+    policies = policy_list(document, list_at)
+    return _policy_entry(policies[_index(str(index), len(policies), at)], at)
+
+
+# -- edits ------------------------------------------------------------------------------------------------
+
+
+def assembly_titles(document: dict[str, Any]) -> set[str]:
+    """Every policy title in the assembly, at any depth, catches included."""
+    return {visit.title for visit in assembly_walk(editable_assembly(document))}
+
+
+def policy_add(document: dict[str, Any], *, at: str, kind: str) -> str:
+    """Append a new policy of ``kind`` to the list at ``at``, with the properties its kind starts new ones
+    with; returns its policy address.
+
+    The title is the type, numbered when taken (publish errors name policies by title, so titles stay unique).
+    """
+    addable = addable_kinds()
+    registered = policy_kind(kind)
+    if registered is None or kind not in addable:
+        raise EditorError(f"The editor adds {', '.join(addable)} policies, not '{kind}'.")
+    policies = policy_list(document, at)
+    taken = assembly_titles(document)
+    title, number = kind, 2
+    while title in taken:
+        title, number = f"{kind}-{number}", number + 1
+    policies.append({kind: {"version": POLICY_VERSION, "title": title, **registered.new_properties()}})
+    return f"{at}/{len(policies) - 1}"
+
+
+def policy_remove(document: dict[str, Any], *, at: str) -> str:
+    """Remove the policy at ``at`` (with any branches it holds); returns its title."""
+    kind, config = policy_get(document, at)
+    list_at, index = split_policy_address(at)
+    del policy_list(document, list_at)[index]
+    return str(config.get("title") or kind)
+
+
+def policy_move(document: dict[str, Any], *, at: str, offset: int) -> str:
+    """Move the policy at ``at`` by ``offset`` places within its list (clamped); returns its new address."""
+    policy_get(document, at)
+    list_at, index = split_policy_address(at)
+    policies = policy_list(document, list_at)
+    target = min(max(index + offset, 0), len(policies) - 1)
+    policies.insert(target, policies.pop(index))
+    return f"{list_at}/{target}"
+
+
+def policy_update(document: dict[str, Any], *, at: str, properties: dict[str, Any]) -> None:
+    """Set the policy's properties from ``properties`` (APIC names); None or "" removes one.
+
+    Properties the form does not know (``version``, ``custom-kid-value-jws``, ``leeway``...) are kept as they are.
+    """
+    _, config = policy_get(document, at)
+    for name, value in properties.items():
+        if value is None or value == "":
+            config.pop(name, None)
+        else:
+            config[name] = value
+
+
+def catch_add(document: dict[str, Any], *, error: str) -> str:
+    """Add a catch for ``error`` (e.g. RuntimeError) before any default catch; returns its list address.
+
+    Raises EditorError when a catch already names that error (the first catch that names it wins).
+    """
+    catches = editable_assembly(document).setdefault("catch", [])
+    for entry in catches:
+        if isinstance(entry, dict) and error in (entry.get("errors") or []):
+            raise EditorError(f"A catch for {error} exists already; add policies to it instead.")
+    position = next(
+        (i for i, entry in enumerate(catches) if isinstance(entry, dict) and "default" in entry), len(catches)
+    )
+    catches.insert(position, {"errors": [error], "execute": []})
+    return f"catch/{position}"
+
+
+def caught_errors(document: dict[str, Any]) -> list[str]:
+    """The error names the assembly's catches name, in order."""
+    return [
+        error
+        for entry in editable_assembly(document).get("catch") or []
+        if isinstance(entry, dict) and isinstance(entry.get("errors"), list)
+        for error in entry["errors"]
+        if isinstance(error, str)
+    ]
+
+
+def catch_remove(document: dict[str, Any], *, index: int) -> None:
+    catches = editable_assembly(document).get("catch") or []
+    del catches[_index(str(index), len(catches), f"catch/{index}")]
+
+
+# -- a new API --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewApi:
+    """What the create form collects. ``openapi_version`` is "2.0" or "3.0"; operations are (verb, path)."""
+
+    title: str
+    name: str
+    version: str
+    base_path: str
+    openapi_version: str
+    operations: tuple[tuple[str, str], ...]
+    client_secret: bool = False
+
+
+def document_new(spec: NewApi) -> dict[str, Any]:
+    """An OpenAPI document shaped as API Connect v10 writes one (see tokens/demo_api.yaml), with an
+    operation-switch holding one empty case per operation."""
+    paths: dict[str, dict[str, Any]] = {}
+    for verb, path in spec.operations:
+        paths.setdefault(path, {})[verb.lower()] = {"responses": {"200": {"description": "success"}}}
+    schemes: dict[str, Any] = {"clientID": {"type": "apiKey", "in": "header", "name": CLIENT_ID_HEADER}}
+    requirement: dict[str, list[str]] = {"clientID": []}
+    if spec.client_secret:
+        schemes["clientSecret"] = {"type": "apiKey", "in": "header", "name": CLIENT_SECRET_HEADER}
+        requirement["clientSecret"] = []
+    document: dict[str, Any]
+    info = {"title": spec.title, "x-ibm-name": spec.name, "version": spec.version}
+    if spec.openapi_version == "2.0":
+        document = {
+            "swagger": "2.0",
+            "info": info,
+            "schemes": ["https"],
+            "basePath": spec.base_path,
+            "produces": ["application/json"],
+            "securityDefinitions": schemes,
+            "security": [requirement],
+            "paths": paths,
+        }
+    else:
+        document = {
+            "openapi": "3.0.0",
+            "info": info,
+            "servers": [{"url": spec.base_path}],
+            "security": [requirement],
+            "paths": paths,
+            "components": {"securitySchemes": schemes},
+        }
+    cases = [{"operations": [{"verb": verb.lower(), "path": path}], "execute": []} for verb, path in spec.operations]
+    document["x-ibm-configuration"] = {
+        "type": "rest",
+        "phase": "realized",
+        "enforced": True,
+        "testable": True,
+        "gateway": "datapower-api-gateway",
+        "cors": {"enabled": True},
+        "assembly": {
+            "execute": [
+                {
+                    operation_switch.KIND: {
+                        "version": POLICY_VERSION,
+                        "title": operation_switch.KIND,
+                        "case": cases,
+                        "otherwise": [],
+                    }
+                }
+            ]
+        },
+    }
+    return document
+
+
+# -- services ---------------------------------------------------------------------------------------------
+
+
+def document_tag(api: Api) -> str:
+    """The stored document's entity tag without its quotes: pages send it back in a form field so an edit
+    never lands on a document that changed since the page was read."""
+    return api_etag(api).strip('"')
+
+
+def api_create_from_spec(*, organization: Organization, spec: NewApi, actor: Actor) -> Api:
+    """Create an API from the console's create form. Raises ValidationError (on ``name``) when that name and
+    version exist, DocumentError when the document would be malformed."""
+    if Api.objects.filter(organization=organization, name=spec.name, version=spec.version).exists():
+        raise ValidationError(
+            {"name": f"An API {spec.name} {spec.version} exists already in {organization.slug}; open it instead."}
+        )
+    api, _ = api_save(organization=organization, document=document_new(spec), actor=actor)
+    return api
+
+
+@transaction.atomic
+def api_document_edit(*, api: Api, edit: Callable[[dict[str, Any]], T], tag: str | None, actor: Actor) -> T:
+    """Apply ``edit`` to the API's document and save it through ``api_save``, under a row lock.
+
+    ``tag`` is the ``document_tag`` the page was rendered with (None skips the check). Raises EditorError
+    when the document changed since, or the edit names a place it lacks; DocumentError when the edited
+    document is malformed. Nothing is saved then. The edit may not change the API's name or version.
+    """
+    locked = Api.objects.select_for_update().get(pk=api.pk)
+    if tag is not None and tag != document_tag(locked):
+        raise EditorError("The API changed since this page was loaded; nothing was saved. Reload and try again.")
+    document = locked.document
+    result = edit(document)
+    info = document.get("info") or {}
+    if info.get("x-ibm-name") != locked.name or info.get("version") != locked.version:
+        raise EditorError("An edit may not change the API's name or version; create a new version instead.")
+    api_save(organization=locked.organization, document=document, actor=actor)
+    return result

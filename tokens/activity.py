@@ -21,7 +21,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from tokens.assembly import Policy, _Properties
 from tokens.context import Context
 
 logger = logging.getLogger("tokens.activity")
@@ -95,30 +94,3 @@ def activity_write(context: Context, level: str, *, error: str | None = None) ->
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else "" if body is None else str(body)
         record["request_body"] = text[:MAX_PAYLOAD_CHARS]
     logger.info("activity", extra={"activity": record})
-
-
-class Log(Policy):
-    """APIC's ``log`` policy; see the module docstring."""
-
-    kind = "log"
-    MODES = ("gather-only", "send", "gather-and-send")
-
-    def __init__(self, title: str, config: dict[str, Any]) -> None:
-        super().__init__(title)
-        props = _Properties(self.kind, title, config, {"log-level", "mode"})
-        level = props.string("log-level", "default") or "default"
-        if level != "default" and level not in LEVELS:
-            props.fail("log-level", f"must be default or one of {', '.join(LEVELS)}, not {level!r}")
-        mode = props.string("mode", "gather-only") or "gather-only"
-        if mode not in self.MODES:
-            props.fail("mode", f"must be one of {', '.join(self.MODES)}, not {mode!r}")
-        self.level = None if level == "default" else level
-        self.gather = mode != "send"
-        self.send = mode != "gather-only"
-
-    def run(self, context: Context) -> None:
-        if self.gather and self.level is not None:
-            context.set(LOG_LEVEL_VARIABLE, self.level)
-        if self.send:
-            level = self.level or context.get(LOG_LEVEL_VARIABLE) or "activity"
-            activity_write(context, str(level))

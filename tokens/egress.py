@@ -29,6 +29,7 @@ read back by OpenSSL with the password, and the file closed. The plaintext key n
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 import socket
@@ -55,6 +56,8 @@ from keyprofiles.keymaterial import PrivateKey
 from keyprofiles.models import KeyProfileBinding, Keystore
 from keyprofiles.sealing import SealingError
 from portal.models import Catalog
+
+logger = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "ALLOW": "",  # PORTAL_INVOKE_ALLOW
@@ -261,9 +264,12 @@ def checked_address(host: str, port: int, allow: EgressAllowList) -> Address:
             return address
     if literal:
         raise EgressError(f"{host}:{port} is not an allowed destination (PORTAL_INVOKE_ALLOW)")
+    # The addresses go to the log, not into the message: an API's caller may read the message, and must not
+    # learn the internal addresses names resolve to.
+    logger.warning("invoke refused: %s:%s resolves to internal addresses %s", host, port, addresses)
     raise EgressError(
-        f"{host}:{port} resolves to {', '.join(map(str, addresses))}, an internal address that PORTAL_INVOKE_ALLOW "
-        "does not list (allowing a name never allows the loopback, private or link-local address it resolves to)"
+        f"{host}:{port} resolves to an internal address that PORTAL_INVOKE_ALLOW does not list "
+        "(allowing a name never allows the loopback, private or link-local address it resolves to)"
     )
 
 

@@ -18,12 +18,23 @@ from keyprofiles.selectors import crypto_object_list
 from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
 from portal.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
+from tokens.activity import LEVELS
 from tokens.documents import MAX_DOCUMENT_BYTES
 from tokens.editor import VERBS, NewApi
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
 from tokens.jose import ALGORITHMS
 from tokens.models import ConsumerApp, Publication, base_path_validator
-from tokens.policies import gatewayscript, jwt_generate, jwt_validate, operation_switch, set_variable, throw
+from tokens.policies import (
+    gatewayscript,
+    invoke,
+    jwt_generate,
+    jwt_validate,
+    log,
+    operation_switch,
+    set_variable,
+    switch,
+    throw,
+)
 from tokens.policies.base import PolicyKind
 from tokens.policies.registry import addable_kinds
 
@@ -423,6 +434,70 @@ class GatewayScriptForm(PolicyForm):
 
 class OperationSwitchForm(PolicyForm):
     policy = operation_switch.POLICY
+
+
+class InvokeForm(PolicyForm):
+    policy = invoke.POLICY
+    target_url = forms.CharField(
+        label="URL",
+        max_length=2000,
+        initial=invoke.PROPERTIES["target-url"].new_value,
+        help_text="The backend's URL; may read variables and API properties: $(target-url)/orders/"
+        "$(request.parameters.id). Only hosts PORTAL_INVOKE_ALLOW lists are reachable.",
+    )
+    verb = forms.ChoiceField(
+        label="HTTP Method",
+        choices=[("keep", "Keep (the request's)")] + [(verb, verb) for verb in invoke.VERBS],
+        initial=invoke.POLICY.default("verb"),
+    )
+    timeout = forms.IntegerField(
+        label="Timeout",
+        min_value=1,
+        initial=invoke.POLICY.default("timeout"),
+        help_text="Seconds for the whole call, redirects included.",
+    )
+    tls_profile = forms.CharField(
+        label="TLS client profile",
+        required=False,
+        max_length=100,
+        help_text="A key profile enabled in the catalog (name or name:version): its key and certificate for "
+        "mutual TLS, its truststore to verify the backend. Empty: the system's certificate authorities.",
+    )
+    output = forms.CharField(
+        label="Response object variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="A variable to receive the response (body, headers, status). Empty: the response replaces the "
+        "message.",
+    )
+
+    def clean_target_url(self) -> str:
+        url: str = self.cleaned_data["target_url"].strip()
+        if "$(" not in url and not re.match(r"^https?://", url, re.IGNORECASE):
+            raise ValidationError("The URL must start with http:// or https:// (or read a variable: $(target-url)).")
+        return url
+
+
+class SwitchForm(PolicyForm):
+    """Its cases (a condition and the policies it runs) are edited in the assembly editor, case by case."""
+
+    policy = switch.POLICY
+
+
+class LogForm(PolicyForm):
+    policy = log.POLICY
+    log_level = forms.ChoiceField(
+        label="Log level",
+        choices=[("default", "Default (the API's activity-log setting)")] + [(level, level) for level in LEVELS],
+        initial=log.POLICY.default("log-level"),
+        help_text="What the call's activity record holds: activity, plus the request headers, plus the body.",
+    )
+    mode = forms.ChoiceField(
+        label="Mode",
+        choices=[(mode, mode) for mode in log.MODES],
+        initial=log.POLICY.default("mode"),
+        help_text="gather-only sets the level; send writes the record now (secrets redacted).",
+    )
 
 
 class SetVariableForm(PolicyForm):

@@ -14,8 +14,8 @@ from keyprofiles.models import validate_semver
 from portal.models import Catalog, Organization, slug_validator, validate_no_control_characters
 
 base_path_validator = RegexValidator(
-    r"^/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$",
-    "A base path starts with '/' and holds path segments of letters, digits and . _ ~ - (e.g. /securetoken).",
+    r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?$",
+    "A base path is '/' or starts with '/' and holds path segments of letters, digits and . _ ~ - (e.g. /securetoken).",
 )
 
 

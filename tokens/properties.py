@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -28,65 +27,15 @@ from django.db import transaction
 from portal.invalidation import bump_version
 from portal.models import Catalog
 from portal.services import Actor, audit_record
-from tokens.context import Context
-from tokens.documents import CLIENT_ID_HEADER
+from tokens.activity import ActivityLogSettings
+from tokens.documents import ApiDescription
+from tokens.errors import DocumentError
 from tokens.models import Api, ApiPropertyValue
+from tokens.scope import ApiScope
 
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
-# API Connect publishes an API alone through a generated product whose plan is "default-plan"; the portal has
-# no products, so every call runs under that plan.
-DEFAULT_PLAN = "default-plan"
-_CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
 # Variables an API's properties may not shadow: the request's and the API's own.
 _RESERVED_PREFIXES = ("request.", "message.", "api.", "client.", "plan.", "system.", "session.")
-
-
-@dataclass(frozen=True)
-class ApiScope:
-    """The variables every call of one publication starts with; see the module docstring."""
-
-    api_name: str
-    api_version: str
-    catalog: str
-    organization: str
-    properties: Mapping[str, Any] = field(default_factory=dict)
-    client_id_required: bool = False
-    app_names: Mapping[str, str] = field(default_factory=dict)  # client id -> app name
-    _variables: dict[str, Any] = field(init=False, repr=False, compare=False)
-    _templated: tuple[str, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        variables = {
-            "api.name": self.api_name,
-            "api.version": self.api_version,
-            "api.catalog.name": self.catalog,
-            "api.org.name": self.organization,
-            "plan.name": DEFAULT_PLAN,
-        }
-        plain = {name: value for name, value in self.properties.items() if not _templated(value)}
-        object.__setattr__(self, "_variables", {**plain, **variables})
-        object.__setattr__(
-            self, "_templated", tuple(name for name, value in self.properties.items() if _templated(value))
-        )
-
-    def enter(self, context: Context) -> None:
-        """Put the API's variables and properties in a new call's context (before its first policy runs)."""
-        context.variables.update(self._variables)
-        for name in self._templated:
-            context.variables[name] = context.interpolate(self.properties[name])
-        if self.client_id_required:
-            # Set only when the gateway checked the client id: an unchecked one names no app.
-            environ = context.request_headers.environ
-            client_id = (environ.get(_CLIENT_ID_META) if environ is not None else None) or context.request_query.get(
-                "client_id"
-            )
-            if client_id:
-                context.variables["client.app.id"] = client_id
-                context.variables["client.app.name"] = self.app_names.get(client_id)
-
-
-def _templated(value: Any) -> bool:
-    return isinstance(value, str) and "$(" in value
 
 
 def document_property_values(document: Mapping[str, Any], catalog: str) -> dict[str, Any]:
@@ -140,32 +89,50 @@ def document_property_problems(document: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def api_property_values(*, api: Api, catalog: Catalog, document: Mapping[str, Any]) -> dict[str, Any]:
-    """The effective property values of ``api`` in ``catalog`` (document defaults, document catalog values,
-    then the operator's values). One query."""
+def api_property_values(*, catalog: Catalog, document: Mapping[str, Any], name: str, version: str) -> dict[str, Any]:
+    """The effective property values of API ``name`` ``version`` in ``catalog`` (document defaults, the
+    document's catalog values, then the operator's values). One query."""
     values = document_property_values(document, catalog.slug)
-    for name, value in ApiPropertyValue.objects.filter(api=api, catalog=catalog).values_list("name", "value"):
-        values[name] = value
+    operator_values = ApiPropertyValue.objects.filter(
+        catalog=catalog, api__organization_id=catalog.organization_id, api__name=name, api__version=version
+    ).values_list("name", "value")
+    for property_name, value in operator_values:
+        values[property_name] = value
     return values
 
 
 def api_scope(
     *,
-    api: Api,
     catalog: Catalog,
     document: Mapping[str, Any],
-    client_id_required: bool,
+    description: ApiDescription,
     subscribers: Iterable[tuple[str, str]] = (),
 ) -> ApiScope:
-    """The scope of ``api`` published in ``catalog``; ``subscribers`` are (client id, app name) pairs."""
+    """The scope of the API ``document`` describes, published in ``catalog``; ``subscribers`` are (client id,
+    app name) pairs. Raises DocumentError naming a malformed property or activity-log setting."""
+    problems = document_property_problems(document)
+    if problems:
+        raise DocumentError(" ".join(problems))
+    configuration = document.get("x-ibm-configuration")
+    try:
+        activity = (
+            ActivityLogSettings.from_document(dict(document))
+            if isinstance(configuration, dict) and "activity-log" in configuration
+            else None
+        )
+    except ValueError as e:
+        raise DocumentError(f"{e}.") from e
     return ApiScope(
-        api_name=api.name,
-        api_version=api.version,
+        api_name=description.name,
+        api_version=description.version,
         catalog=catalog.slug,
         organization=catalog.organization.slug,
-        properties=api_property_values(api=api, catalog=catalog, document=document),
-        client_id_required=client_id_required,
+        properties=api_property_values(
+            catalog=catalog, document=document, name=description.name, version=description.version
+        ),
+        client_id_required=description.client_id_required,
         app_names=dict(subscribers),
+        activity=activity,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -10,11 +11,13 @@ from django.core.exceptions import ValidationError
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
 from tests.tokens.helpers import api_document
+from tokens.activity import ActivityLogSettings
+from tokens.assembly import assembly_compile
 from tokens.context import Context
-from tokens.documents import Operation
+from tokens.documents import Operation, document_describe
+from tokens.errors import AssemblyError, DocumentError, PolicyConfigError
 from tokens.models import Api
 from tokens.properties import (
-    ApiScope,
     api_property_clear,
     api_property_set,
     api_property_values,
@@ -22,7 +25,8 @@ from tokens.properties import (
     document_property_problems,
     document_property_values,
 )
-from tokens.services import api_save
+from tokens.scope import ApiScope
+from tokens.services import api_publish, api_save
 
 
 def with_properties(
@@ -105,6 +109,7 @@ def test_interpolation_reads_computed_variables() -> None:
 
 
 def scope(**overrides: Any) -> ApiScope:
+    """A publication's scope: shop 1.0.0 in personal/sandbox, with two properties and a subscribed app."""
     values: dict[str, Any] = {
         "api_name": "shop",
         "api_version": "1.0.0",
@@ -167,6 +172,10 @@ def test_bad_property_declarations_are_named(properties: dict[str, Any], problem
     assert document_property_problems(document) == []
 
 
+def values(api: Api, catalog: Catalog) -> dict[str, Any]:
+    return api_property_values(catalog=catalog, document=api.document, name=api.name, version=api.version)
+
+
 @pytest.fixture
 def api(organization: Organization, actor: Actor) -> Api:
     document = with_properties(api_document(name="shop"), {"target-url": "https://default"})
@@ -177,12 +186,12 @@ def test_an_operator_value_for_a_catalog_wins_and_clearing_it_restores_the_docum
     api: Api, sandbox: Catalog, production: Catalog, actor: Actor
 ) -> None:
     api_property_set(api=api, catalog=production, name="target-url", value="https://prod", actor=actor)
-    assert api_property_values(api=api, catalog=production, document=api.document) == {"target-url": "https://prod"}
-    assert api_property_values(api=api, catalog=sandbox, document=api.document) == {"target-url": "https://default"}
+    assert values(api, production) == {"target-url": "https://prod"}
+    assert values(api, sandbox) == {"target-url": "https://default"}
     event = AuditEvent.objects.filter(action="api.property.set").get()
     assert event.detail == {"catalog": "production", "property": "target-url"}  # never the value
     assert api_property_clear(api=api, catalog=production, name="target-url", actor=actor)
-    assert api_property_values(api=api, catalog=production, document=api.document) == {"target-url": "https://default"}
+    assert values(api, production) == {"target-url": "https://default"}
     assert not api_property_clear(api=api, catalog=production, name="target-url", actor=actor)
 
 
@@ -198,8 +207,87 @@ def test_a_property_value_with_a_bad_name_is_refused(
 def test_the_scope_of_a_publication_reads_its_catalog_values(api: Api, production: Catalog, actor: Actor) -> None:
     api_property_set(api=api, catalog=production, name="target-url", value="https://prod", actor=actor)
     built = api_scope(
-        api=api, catalog=production, document=api.document, client_id_required=True, subscribers=[("a" * 32, "App")]
+        catalog=production,
+        document=api.document,
+        description=document_describe(api.document),
+        subscribers=[("a" * 32, "App")],
     )
     assert (built.api_name, built.catalog, built.organization) == ("shop", "production", "personal")
     assert built.properties == {"target-url": "https://prod"}
     assert built.app_names == {"a" * 32: "App"}
+    assert built.activity is None
+
+
+# -- properties in the assembly ------------------------------------------------------------------------------
+
+
+class _NoKeys:
+    def signing(self, name: str) -> Any:
+        raise LookupError(f"no crypto object {name!r} here")
+
+    verifying = signing
+
+
+def scoped_assembly(execute: list[dict[str, Any]], **properties: Any) -> Any:
+    return assembly_compile({"execute": execute}, _NoKeys(), scope=scope(properties=properties))  # type: ignore[arg-type]
+
+
+def test_a_constant_property_is_written_into_policies_at_compile_time() -> None:
+    validate = {"jwt-validate": {"title": "v", "iss-claim": "$(issuer-pattern)", "jws-jwk": "k"}}
+    compiled = scoped_assembly([validate], **{"issuer-pattern": "^apic$"})
+    assert compiled.policies[0].issuer.pattern == "^apic$"
+    # Twin: the same policy without the property fails at publish, naming it.
+    with pytest.raises(PolicyConfigError, match="iss-claim"):
+        scoped_assembly([{"jwt-validate": {"title": "v", "iss-claim": "$(missing", "jws-jwk": "k"}}])
+
+
+def test_a_property_is_read_per_call_where_it_reads_the_request() -> None:
+    answer = {"set-variable": {"title": "a", "actions": [{"set": "message.body", "value": "$(greeting)"}]}}
+    compiled = scoped_assembly([answer], greeting="hello $(request.parameters.who)")
+    context = environ_context(query="who=ann")
+    compiled.run(context)
+    assert context.get("message.body") == "hello ann"
+    assert context.get("api.name") == "shop"
+
+
+def test_a_gatewayscript_source_is_never_substituted() -> None:
+    source = "var apim = require('apim'); apim.setvariable('message.body', '$(target-url)');"
+    compiled = scoped_assembly([{"gatewayscript": {"title": "s", "source": source}}], **{"target-url": "https://x"})
+    context = environ_context()
+    compiled.run(context)
+    assert context.get("message.body") == "$(target-url)"
+    assert context.get("target-url") == "https://x"  # the script reads it with getvariable
+
+
+def test_publishing_refuses_a_bad_property_declaration(
+    sandbox: Catalog, actor: Actor, organization: Organization
+) -> None:
+    document = api_document(name="bad-props")
+    document["x-ibm-configuration"]["properties"] = {"request.path": {"value": "x"}}
+    api, _ = api_save(organization=organization, document=document, actor=actor)
+    with pytest.raises(DocumentError, match="would hide the context variable"):
+        api_publish(api=api, catalog=sandbox, actor=actor)
+
+
+def test_an_activity_log_setting_writes_each_call_at_its_level(caplog: pytest.LogCaptureFixture) -> None:
+    settings = ActivityLogSettings(enabled=True, success_content="activity", error_content="header")
+    throw = {"throw": {"title": "t", "name": "BadRequestError"}}
+    compiled = assembly_compile({"execute": [throw]}, _NoKeys(), scope=scope(activity=settings))  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="tokens.activity"), pytest.raises(AssemblyError):
+        compiled.run(environ_context(HTTP_AUTHORIZATION="Bearer secret"))
+    (record,) = [r for r in caplog.records if r.name == "tokens.activity"]
+    assert record.activity["error"] == "BadRequestError"  # type: ignore[attr-defined]
+    assert record.activity["request_headers"]["authorization"] == "[redacted]"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [({"success-content": "everything"}, "success-content must be one of"), ("on", "must be a mapping")],
+)
+def test_a_bad_activity_log_setting_is_named(entry: Any, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        ActivityLogSettings.from_document({"x-ibm-configuration": {"activity-log": entry}})
+    assert (
+        ActivityLogSettings.from_document({"x-ibm-configuration": {"activity-log": {"enabled": False}}}).enabled
+        is False
+    )

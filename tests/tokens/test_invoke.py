@@ -13,7 +13,7 @@ from tests.tokens.backends import Backend, Reply, Seen, json_reply
 from tokens.context import Context
 from tokens.documents import Operation
 from tokens.errors import AssemblyError, PolicyConfigError
-from tokens.invoke import Invoke
+from tokens.policies.invoke import Invoke
 
 pytestmark = pytest.mark.django_db
 

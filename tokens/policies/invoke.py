@@ -1,4 +1,4 @@
-"""The ``invoke`` policy: an HTTP call to a backend, through the egress guard (DESIGN.md section 3a).
+"""invoke: an HTTP call to a backend, through the egress guard (DESIGN.md section 3a).
 
 Properties (APIC v10 names):
 
@@ -44,9 +44,9 @@ from urllib.parse import quote
 
 from portal.untrusted import UntrustedTextError, json_loads
 from tokens import egress
-from tokens.assembly import CryptoResolver, Policy, _Properties
 from tokens.context import REQUEST_PARAMETERS, Context
 from tokens.errors import AssemblyError
+from tokens.policies.base import BuildPolicies, CryptoResolver, Policy, PolicyKind, Properties, Property
 
 CONNECTION_ERROR = "ConnectionError"
 OPERATION_ERROR = "OperationError"
@@ -79,44 +79,54 @@ _ACCEPTED_AS: dict[str, set[Any]] = {
     "use-http-10": {False},
     "graphql-send-type": {"detect", "json"},
 }
-_ACCEPTED_ANY = {
+_ACCEPTED_ANY = (
     "persistent-connection", "chunked-uploads", "cache-ttl", "cache-key", "cache-putpost-response",
     "decode-request-params", "encode-plus-char", "keep-payload", "parameter-control",
-}  # fmt: skip
-PROPERTIES = {
-    "target-url", "verb", "timeout", "tls-profile", "header-control", "username", "password",
-    "inject-proxy-headers", "output", "stop-on-error", *_ACCEPTED_AS, *_ACCEPTED_ANY,
-}  # fmt: skip
+)  # fmt: skip
+KIND = "invoke"
+PROPERTIES: dict[str, Property] = {
+    "target-url": Property(starts_new=True, new_value="$(target-url)"),
+    "verb": Property("keep", starts_new=True, new_value="keep"),
+    "timeout": Property(60, starts_new=True, new_value=60),
+    "tls-profile": Property(),
+    "header-control": Property(),
+    "username": Property(),
+    "password": Property(),
+    "inject-proxy-headers": Property(False),
+    "output": Property(),
+    "stop-on-error": Property([]),
+    **{name: Property() for name in (*_ACCEPTED_AS, *_ACCEPTED_ANY)},
+}
 
 
 class Invoke(Policy):
     """Calls a backend; see the module docstring."""
 
-    kind = "invoke"
+    kind = KIND
 
     def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
         super().__init__(title)
-        props = _Properties(self.kind, title, config, PROPERTIES)
+        props = Properties(self.kind, title, config, PROPERTIES)
         target = props.string("target-url")
         if not target:
             props.fail("target-url", "is required: the backend URL, e.g. https://backend.example.com/$(request.path)")
         if "$(" not in target and not re.match(r"^https?://", target, re.IGNORECASE):
             props.fail("target-url", f"must be an http or https URL, not {target!r}")
         self.target = target
-        verb = (props.string("verb", "keep") or "keep").upper()
+        verb = (props.string("verb") or "keep").upper()
         if verb != "KEEP" and verb not in VERBS:
             props.fail("verb", f"must be keep or one of {', '.join(VERBS)}, not {verb!r}")
         self.verb = None if verb == "KEEP" else verb
         limit = egress.egress_settings().max_timeout_seconds
-        self.timeout = props.integer("timeout", min(60, limit), 1, limit)
+        self.timeout = props.integer("timeout", 1, limit) if "timeout" in props.config else min(60, limit)
         self.output = props.variable("output")
         self.username = props.string("username")
         self.password = props.string("password")
         if (self.username is None) != (self.password is None):
             props.fail("password" if self.password is None else "username", "goes with username and password both")
-        self.proxy_headers = props.boolean("inject-proxy-headers", False)
+        self.proxy_headers = props.boolean("inject-proxy-headers")
         self.header_filter = _header_filter(props)
-        stop = props.config.get("stop-on-error", [])
+        stop = props.value("stop-on-error")
         if not isinstance(stop, list) or not all(isinstance(name, str) for name in stop):
             props.fail("stop-on-error", "must be a list of error names such as OperationError")
         self.stop_on_operation_error = OPERATION_ERROR in stop
@@ -204,7 +214,7 @@ class Invoke(Policy):
         return sent
 
 
-def _header_filter(props: _Properties) -> tuple[bool, tuple[re.Pattern[str], ...]] | None:
+def _header_filter(props: Properties) -> tuple[bool, tuple[re.Pattern[str], ...]] | None:
     """(keep the matches?, patterns), or None for no filter (API Connect's empty blocklist)."""
     control = props.config.get("header-control")
     if control is None:
@@ -275,3 +285,16 @@ def _message(response: egress.BackendResponse) -> dict[str, Any]:
     elif not body:
         body = None
     return {"body": body, "headers": headers, "status": {"code": response.status, "reason": response.reason}}
+
+
+class InvokeKind(PolicyKind):
+    def summary(self, config: dict[str, Any]) -> str:
+        verb = str(config.get("verb") or "keep")
+        return f"{'the request verb' if verb == 'keep' else verb.upper()} {config.get('target-url') or '?'}"
+
+
+def _compile(title: str, config: dict[str, Any], resolver: CryptoResolver, build: BuildPolicies) -> Policy:
+    return Invoke(title, config, resolver)
+
+
+POLICY = InvokeKind(kind=KIND, properties=PROPERTIES, compile=_compile)

@@ -42,7 +42,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -51,11 +51,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from keyprofiles import keycache
 from keyprofiles.keymaterial import PrivateKey
-from keyprofiles.models import KeyProfileBinding, Keystore
-from keyprofiles.sealing import SealingError
-from portal.models import Catalog
+
+if TYPE_CHECKING:
+    from portal.models import Catalog
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +332,11 @@ def tls_profile_context(*, catalog: Catalog, reference: str) -> ssl.SSLContext:
     One context per key material and process, so pools (and their kept-alive connections) survive a rebuild
     of the gateway's state. Raises LookupError naming what is missing or unusable.
     """
+    # Imported here: the policies (and this module) load before Django's apps in the benchmark and checks.
+    from keyprofiles import keycache
+    from keyprofiles.models import KeyProfileBinding, Keystore
+    from keyprofiles.sealing import SealingError
+
     name, _, version = reference.partition(":")
     bindings = KeyProfileBinding.objects.select_related("profile__keystore", "profile__truststore").filter(
         catalog=catalog, profile__name=name.strip()

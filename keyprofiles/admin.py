@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -29,7 +29,6 @@ from keyprofiles.forms import (
     TruststoreUploadForm,
     read_upload,
 )
-from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import (
     CertificateFacts,
     CryptoObject,
@@ -47,6 +46,7 @@ from portal.console import (
     form_data,
     receives_secrets,
 )
+from portal.errors import REFUSALS
 from portal.services import Actor
 
 CERTIFICATE_FACTS = (
@@ -161,14 +161,13 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
             }
             try:
                 return services.keystore_import(**upload, actor=actor)
-            except (KeyMaterialError, ValidationError) as refused:
+            except REFUSALS as refused:
                 # Every problem at once, not only the first the import met.
                 raise (services.keystore_import_problems(**upload) or refused) from None
 
         return self.run_service_form(
             request,
             form=KeystoreUploadForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Upload a keystore",
             submit_label="Upload",
             perform=perform,
@@ -195,7 +194,6 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=KeystoreGenerateForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Generate a keystore",
             submit_label="Generate",
             perform=perform,
@@ -219,7 +217,6 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=SecretKeystoreForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Add a shared secret",
             submit_label="Save",
             perform=perform,
@@ -240,9 +237,10 @@ class KeystoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
 
     def jwk_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         keystore = self._key_pair(request, pk)
-        jwk = keymaterial.public_jwk(keymaterial.public_key_from_certificate_pem(keystore.certificate_pem))
-        jwk["kid"] = keymaterial.jwk_thumbprint(jwk)
-        jwk["x5c"] = [keymaterial.certificate_der_b64(keystore.certificate_pem)]  # type: ignore[assignment]
+        jwk = {
+            **keymaterial.certificate_jwk(keystore.certificate_pem),
+            "x5c": [keymaterial.certificate_der_b64(keystore.certificate_pem)],
+        }
         response = HttpResponse(json.dumps(jwk, indent=2), content_type="application/jwk+json")
         response["Content-Disposition"] = attachment_header(f"{keystore.name}.jwk.json")
         return response
@@ -312,7 +310,6 @@ class TruststoreAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=TruststoreUploadForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Upload a truststore",
             submit_label="Upload",
             perform=perform,
@@ -414,7 +411,6 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=KeyProfileForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title="Create a key profile",
             submit_label="Create",
             perform=perform,
@@ -433,7 +429,6 @@ class KeyProfileAdmin(ServiceFormMixin, ReadOnlyAfterCreateAdmin):
         return self.run_service_form(
             request,
             form=EnableForm(*form_data(request)),
-            errors=(KeyMaterialError,),
             title=f"Enable {profile} in a catalog",
             submit_label="Enable",
             perform=perform,

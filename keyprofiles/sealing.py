@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from keyprofiles.conf import keyprofiles_settings
-from portal.errors import PortalError
+from keyprofiles.errors import KeyProfilesError
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
-class SealingError(PortalError):
+class SealingError(KeyProfilesError):
     """A sealed box cannot be opened: unknown master key id, wrong key, or tampered data or identity."""
 
     default_code = "sealed_box_unreadable"

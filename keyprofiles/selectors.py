@@ -165,7 +165,7 @@ def crypto_material(crypto_object: CryptoObject) -> CryptoMaterial:
     certificate = crypto_object.certificate
     assert certificate is not None
     public_key = keymaterial.public_key_from_certificate_pem(certificate.certificate_pem)
-    kid = keymaterial.jwk_thumbprint(keymaterial.public_jwk(public_key))
+    kid = keymaterial.key_id(public_key)
     private_key = None
     if role == CryptoObject.Role.PRIVATE_KEY:
         assert crypto_object.keystore is not None
@@ -194,8 +194,7 @@ def keystore_public_jwk(keystore: Keystore) -> dict[str, str] | None:
     shared secret (which has nothing public)."""
     if keystore.kind != Keystore.Kind.KEY_PAIR or not keystore.certificate_pem:
         return None
-    jwk = keymaterial.public_jwk(keymaterial.public_key_from_certificate_pem(keystore.certificate_pem))
-    return {**jwk, "kid": keymaterial.jwk_thumbprint(jwk)}
+    return keymaterial.certificate_jwk(keystore.certificate_pem)
 
 
 def truststore_list(*, organization: Organization) -> QuerySet[Truststore]:

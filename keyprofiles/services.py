@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from keyprofiles import keycache, keymaterial
-from keyprofiles.keymaterial import CertificateInfo, KeyMaterialError, KeystoreMaterial
+from keyprofiles.keymaterial import CertificateInfo, KeystoreMaterial
 from keyprofiles.models import (
     CertificateFacts,
     CryptoObject,
@@ -29,6 +29,7 @@ from keyprofiles.models import (
     crypto_object_name,
 )
 from keyprofiles.sealing import master_key_ring
+from portal.errors import REFUSALS, PortalError, refusal_text
 from portal.invalidation import bump_version
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, audit_record
@@ -41,9 +42,9 @@ def _audited(*, actor: Actor, action: str, organization: Organization, name: str
     try:
         with transaction.atomic():
             return work()
-    except (KeyMaterialError, ValidationError) as e:
-        detail: dict[str, str] = {"name": name, "error": _error_text(e)}
-        if isinstance(e, KeyMaterialError):
+    except REFUSALS as e:
+        detail: dict[str, str] = {"name": name, "error": refusal_text(e)}
+        if isinstance(e, PortalError):
             detail["code"] = e.code
         audit_record(
             actor=actor,
@@ -53,12 +54,6 @@ def _audited(*, actor: Actor, action: str, organization: Organization, name: str
             detail=detail,
         )
         raise
-
-
-def _error_text(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(error.messages)
-    return str(error)
 
 
 def _apply_certificate_facts(row: CertificateFacts, info: CertificateInfo) -> None:
@@ -186,12 +181,7 @@ def keystore_import(
             password=password,
             now=now or timezone.now(),
         )
-        if pkcs12 is not None:
-            source = Keystore.Source.PKCS12
-        elif certificate is not None and certificate.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"-----"):
-            source = Keystore.Source.PEM
-        else:
-            source = Keystore.Source.DER
+        source = Keystore.Source(keymaterial.keystore_upload_format(certificate=certificate, pkcs12=pkcs12))
         return _keystore_store(
             organization=organization,
             name=name,

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from portal import services
 from portal.console import DeclaredFiltersOnlyMixin, ServiceFormMixin, ViewOnlyAdminMixin, form_data, receives_secrets
+from portal.errors import refusal_text
 from portal.forms import ApiKeyCreateForm
 from portal.models import ApiKey, AuditEvent, Catalog, Organization
 from portal.services import Actor
@@ -73,7 +74,7 @@ class CatalogAdmin(DeclaredFiltersOnlyMixin, admin.ModelAdmin):
             try:
                 services.catalog_delete(catalog=catalog, actor=Actor.for_user(request.user))
             except ValidationError as e:
-                self.message_user(request, "; ".join(e.messages), level="error")
+                self.message_user(request, refusal_text(e), level="error")
 
 
 class AuditObjectFilter(admin.SimpleListFilter):

@@ -1,19 +1,23 @@
-"""What every management command of the portal shares: the ``--org`` option and its default, lookups of
-objects by title or name that fail clearly (naming the close matches), JSON output, and the translation of
-domain errors into ``CommandError`` (a message a person can act on, and exit status 1)."""
+"""What every management command of the portal shares: the ``--org`` and ``--password-env`` options and how
+they are read, lookups of objects by title or name that fail clearly (naming the close matches), JSON output,
+and the one translation of domain errors (``portal.errors.REFUSALS``) into ``CommandError`` (a message a
+person can act on, and exit status 1)."""
 
 from __future__ import annotations
 
 import difflib
 import json
+import os
 from argparse import ArgumentParser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Manager, Model, QuerySet
 
+from portal.errors import REFUSALS, refusal_text
 from portal.models import DEFAULT_ORGANIZATION, Catalog, Organization
 from portal.services import Actor
 
@@ -53,17 +57,57 @@ def lookup(queryset: QuerySet[M], reference: str, *, fields: tuple[str, ...], wh
 
 
 class PortalCommand(BaseCommand):
+    """The base of the portal's commands. A refusal (``portal.errors.REFUSALS``) that ``handle`` lets escape
+    ends the command as a ``CommandError`` with its sentence, never a traceback; ``refused`` adds a prefix."""
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        with self.refused():
+            return super().execute(*args, **options)
+
     @property
     def actor(self) -> Actor:
         return Actor.for_command(self.__module__.rsplit(".", 1)[-1])
 
-    def add_org_argument(self, parser: ArgumentParser) -> None:
-        """``--org``, the same in every command: a slug or title, default ``personal``."""
-        parser.add_argument(
-            "--org",
-            default=DEFAULT_ORGANIZATION,
-            help=f"Organization slug or title (default {DEFAULT_ORGANIZATION}).",
-        )
+    def add_org_argument(
+        self,
+        parser: ArgumentParser,
+        *,
+        default: str | None = DEFAULT_ORGANIZATION,
+        required: bool = False,
+        help: str | None = None,
+    ) -> None:
+        """``--org``, declared here for every command: a slug or title, read with ``organization``.
+
+        Optional with the default ``personal`` unless ``required`` (then it has no default) or another
+        ``default`` is given (None: the option filters, as in ``list_api_keys``); ``help`` replaces the usual
+        text where the option means something narrower.
+        """
+        if required:
+            parser.add_argument("--org", required=True, help=help or "Organization slug or title.")
+            return
+        usual = f"Organization slug or title (default {default})." if default else "Organization slug or title."
+        parser.add_argument("--org", default=default, help=help or usual)
+
+    def add_password_env_argument(self, parser: ArgumentParser, *, help: str) -> None:
+        """``--password-env VAR``: a password is never a command-line argument (it would show in the process
+        list and shell history), only the name of the environment variable holding it. Read it with
+        ``password_from_env``."""
+        parser.add_argument("--password-env", metavar="VAR", help=help)
+
+    def password_from_env(self, variable: str | None) -> bytes | None:
+        """The password in the environment variable ``--password-env`` names, or None when none was named.
+
+        Raises CommandError when the variable is not set or is empty (an empty password is never what was
+        meant: tools that write files without a password write none, not an empty one).
+        """
+        if variable is None:
+            return None
+        value = os.environ.get(variable)
+        if value is None:
+            raise CommandError(f"The environment variable {variable} named by --password-env is not set.")
+        if not value:
+            raise CommandError(f"The environment variable {variable} named by --password-env is empty.")
+        return value.encode()
 
     def organization(self, reference: str) -> Organization:
         """The organization with this slug or title."""
@@ -113,5 +157,13 @@ class PortalCommand(BaseCommand):
 
     def fail(self, error: Exception, *, prefix: str = "") -> NoReturn:
         """Raise CommandError with a readable message for a domain error."""
-        message = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-        raise CommandError(f"{prefix}{message}") from error
+        raise CommandError(f"{prefix}{refusal_text(error)}") from error
+
+    @contextmanager
+    def refused(self, prefix: str = "") -> Iterator[None]:
+        """Turn a refusal (``portal.errors.REFUSALS``) raised inside into a CommandError, its sentence after
+        ``prefix`` (e.g. "Keystore not imported: ")."""
+        try:
+            yield
+        except REFUSALS as e:
+            self.fail(e, prefix=prefix)

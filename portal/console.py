@@ -30,6 +30,7 @@ from django.utils.http import content_disposition_header
 from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from portal.errors import REFUSALS
 from portal.models import AuditEvent
 from portal.services import Actor, audit_record
 
@@ -141,7 +142,7 @@ def attachment_header(filename: str) -> str:
 
 
 class ServiceFormMixin:
-    """Renders a ServiceForm, runs ``perform`` on a valid submit and shows the errors it raises."""
+    """Renders a ServiceForm, runs ``perform`` on a valid submit and shows the refusals it raises."""
 
     admin_site: admin.AdminSite
     model: Any
@@ -154,10 +155,11 @@ class ServiceFormMixin:
         title: str,
         submit_label: str,
         perform: Callable[[dict[str, Any], Actor], Any],
-        errors: tuple[type[Exception], ...],
+        errors: tuple[type[Exception], ...] = (),
         intro: str = "",
     ) -> HttpResponse:
-        refusals: tuple[type[Exception], ...] = (ValidationError, *errors)
+        """``perform``'s refusals (``portal.errors.REFUSALS``, and any further ``errors``) show on the form."""
+        refusals: tuple[type[Exception], ...] = (*REFUSALS, *errors)
         if request.method == "POST" and form.is_valid():
             try:
                 created = perform(form.cleaned_data, Actor.for_user(request.user))

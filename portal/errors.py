@@ -1,11 +1,20 @@
 """The base of every domain error: a refusal that knows nothing of HTTP but carries what an edge needs.
 
-Each edge maps a ``PortalError`` once: the REST API (``portal.api.problems``) answers a problem document with
-its ``code`` and ``field``, 409 when ``conflict`` is set (a name taken, an object in use) and 400 otherwise;
-the console shows the message beside ``field``; commands turn it into ``CommandError``.
+Each app derives its errors from ``PortalError`` (``keyprofiles.errors.KeyProfilesError``,
+``tokens.errors.TokensError``). Each edge maps a refusal once:
+
+* the REST API (``portal.api.problems``) answers a problem document with its ``code`` and ``field``, 409 when
+  ``conflict`` is set (a name taken, an object in use) and 400 otherwise;
+* the console (``portal.console.ServiceForm.add_service_error``) shows the message beside ``field``;
+* commands (``portal.commands.PortalCommand``) turn it into ``CommandError``.
+
+``REFUSALS`` is what those edges catch: a ``PortalError`` or Django's ``ValidationError`` (a model's
+``full_clean``), and ``refusal_text`` the one sentence a person reads for either.
 """
 
 from __future__ import annotations
+
+from django.core.exceptions import ValidationError
 
 
 class PortalError(Exception):
@@ -26,3 +35,14 @@ class PortalError(Exception):
         self.code = code or self.default_code
         self.field = field
         self.conflict = conflict
+
+
+REFUSALS: tuple[type[Exception], ...] = (PortalError, ValidationError)
+
+
+def refusal_text(error: Exception) -> str:
+    """What a person reads for a refusal: a ValidationError's messages joined by '; ' (every field's, in
+    order), any other error's own sentence."""
+    if isinstance(error, ValidationError):
+        return "; ".join(error.messages)
+    return str(error)

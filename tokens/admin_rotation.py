@@ -15,17 +15,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 
 from keyprofiles import keymaterial
 from keyprofiles.admin import KeyProfileAdmin
 from keyprofiles.forms import read_upload
-from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import KeyProfile, Keystore
+from portal.background import run_later
 from portal.console import ServiceForm, form_data, receives_secrets
 from portal.durations import parse_duration
 from portal.models import Catalog
 from portal.services import Actor
-from tokens.rotation import KeySource, RotationError, keyprofile_rotate
+from tokens.rotation import KeySource, RotationPlan, keyprofile_rotate, lifecycle_tick
 
 
 class RotateForm(ServiceForm):
@@ -132,15 +133,18 @@ class KeyProfileRotationAdmin(KeyProfileAdmin):
                 grace=data["grace"],
                 prepublish=data["prepublish"],
                 dry_run=bool(data.get("dry_run")),
+                wait=False,  # the propagation wait is a background step's, not the request's
                 actor=actor,
             )
+            if not plan.dry_run and not plan.prepublish:
+                activate_when_due(plan, actor=actor)
             verb = "Would rotate" if plan.dry_run else "Rotated"
             moved = ", ".join(plan.apis) or "no API"
             messages.success(
                 request,
                 f"{verb} {plan.profile} in {plan.catalog}: {plan.old_version} to {plan.new_version}; signs from "
                 f"{plan.activates_at:%Y-%m-%d %H:%M:%S} UTC; the old version retires at "
-                f"{plan.grace_ends_at:%Y-%m-%d %H:%M:%S} UTC; moved {moved}.",
+                f"{plan.grace_ends_at:%Y-%m-%d %H:%M:%S} UTC; moves {moved} when it signs.",
             )
             target = profile
             if not plan.dry_run:
@@ -155,10 +159,16 @@ class KeyProfileRotationAdmin(KeyProfileAdmin):
             title=f"Rotate {profile}",
             submit_label="Rotate",
             perform=perform,
-            errors=(RotationError, KeyMaterialError),
             intro="A new key and profile version; APIs signing with this version move to it and are republished; "
             "this version keeps verifying for the grace period, then retire_keys retires it.",
         )
+
+
+def activate_when_due(plan: RotationPlan, *, actor: Actor) -> None:
+    """Activate the rotated version in the background once every process verifies with it (at
+    ``plan.activates_at``), so the console answers at once; ``retire_keys`` does it if this process cannot."""
+    seconds = (plan.activates_at - timezone.now()).total_seconds()
+    run_later(seconds=seconds, work=lambda: lifecycle_tick(actor=actor), name=f"activate-{plan.profile}")
 
 
 def install() -> None:

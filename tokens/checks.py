@@ -7,7 +7,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError
 
-from tokens.errors import DocumentError, PolicyConfigError, PublishError
+from tokens.errors import ApiError, PolicyConfigError
 
 
 @register(Tags.database)
@@ -30,7 +30,7 @@ def check_publications(app_configs: Any = None, databases: Any = None, **kwargs:
         for publication in publications:
             try:
                 document_compile(publication.document, CatalogCryptoResolver(publication.catalog))
-            except (DocumentError, PolicyConfigError, PublishError) as e:
+            except ApiError as e:
                 errors.append(
                     Error(
                         f"{publication.api} published in {publication.catalog} cannot be served: {e}",

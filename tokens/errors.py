@@ -1,23 +1,35 @@
-"""Domain errors of the token APIs. They know nothing of HTTP; the gateway view maps them to answers."""
+"""Domain errors of the token APIs. They know nothing of HTTP; the gateway view maps them to answers.
+
+``TokensError`` is the app's base (see portal.errors); ``ApiError`` the base of what refuses an API document,
+a policy's configuration or a publication, so callers catch that one class.
+"""
 
 from __future__ import annotations
 
 from portal.errors import PortalError
 
 
-class DocumentError(PortalError):
+class TokensError(PortalError):
+    """A refusal about APIs, their documents and policies, publications, consumer apps or tokens."""
+
+
+class ApiError(TokensError):
+    """An API document, a policy's configuration or a publication is refused."""
+
+
+class DocumentError(ApiError):
     """An API document is malformed; the message names the place at fault."""
 
     default_code = "invalid_document"
 
 
-class StaleDocumentError(PortalError):
+class StaleDocumentError(ApiError):
     """A document replacement was based on a version of the document that is no longer the stored one."""
 
     default_code = "precondition_failed"
 
 
-class PolicyConfigError(PortalError):
+class PolicyConfigError(ApiError):
     """A policy's configuration is refused at publish, naming the policy title and the property."""
 
     default_code = "invalid_policy"
@@ -28,7 +40,7 @@ class PolicyConfigError(PortalError):
         self.prop = prop
 
 
-class PublishError(PortalError):
+class PublishError(ApiError):
     """An API cannot be published (unsupported policy, base path taken, bad state change...)."""
 
     default_code = "publish_refused"

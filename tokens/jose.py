@@ -13,7 +13,6 @@ Claims (``exp``, ``nbf``, ``iss``, ``aud``) are the policy layer's business, not
 from __future__ import annotations
 
 import binascii
-import hashlib
 import hmac
 import json
 import os
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from josepy import jwa  # noqa: TID251
 
+from keyprofiles import keymaterial
 from portal.untrusted import MAX_NESTING, nesting_exceeds
 
 __all__ = [
@@ -77,7 +77,6 @@ _EC_ALGORITHM_BY_CURVE: Final[dict[str, str]] = {
     "secp384r1": "ES384",
     "secp521r1": "ES512",
 }
-_JWK_CRV_BY_CURVE: Final[dict[str, str]] = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _CURVE_BY_JWK_CRV: Final[dict[str, ec.EllipticCurve]] = {
     "P-256": ec.SECP256R1(),
     "P-384": ec.SECP384R1(),
@@ -85,9 +84,10 @@ _CURVE_BY_JWK_CRV: Final[dict[str, ec.EllipticCurve]] = {
 }
 # RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
 _MIN_SECRET_BYTES: Final[dict[str, int]] = {"HS256": 32, "HS384": 48, "HS512": 64}
-# RFC 7518 section 3.3 requires 2048 bits; the upper bound keeps a hostile JWK from costing much.
-_RSA_MIN_BITS: Final = 2048
-_RSA_MAX_BITS: Final = 16384
+# RFC 7518 section 3.3 requires 2048 bits; the upper bound keeps a hostile JWK from costing much. Both are the
+# upload rules' (DESIGN.md section 6), so every key the portal holds can sign, and a JWK can be no larger.
+_RSA_MIN_BITS: Final = keymaterial.RSA_MIN_BITS
+_RSA_MAX_BITS: Final = keymaterial.RSA_MAX_BITS
 _MAX_JWK_TEXT: Final = 65536
 
 _JWA_BY_NAME: Final[dict[str, jwa.JWASignature]] = {
@@ -193,11 +193,6 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise JoseError("malformed", f"The token {what} is not a JSON object.")
     return value
-
-
-def _int_to_b64url(value: int, length: int | None = None) -> str:
-    size = length if length is not None else max(1, (value.bit_length() + 7) // 8)
-    return _b64url_encode(value.to_bytes(size, "big")).decode("ascii")
 
 
 def _rsa_signers(private: rsa.RSAPrivateKey) -> dict[str, _Signer]:
@@ -320,7 +315,7 @@ class JwsKey:
     def from_private_key(cls, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> JwsKey:
         """A signing (and verifying) key from a ``cryptography`` RSA or EC private key.
 
-        Raises ``JoseError('key')`` for another key type, RSA outside 2048 to 16384 bits, or an EC curve
+        Raises ``JoseError('key')`` for another key type, RSA outside 2048 to 8192 bits, or an EC curve
         other than P-256, P-384 or P-521.
         """
         if isinstance(key, rsa.RSAPrivateKey):
@@ -328,7 +323,7 @@ class JwsKey:
             _check_rsa_size(public)
             return cls(
                 kind="RSA",
-                thumbprint_members=_rsa_thumbprint_members(public),
+                thumbprint_members=keymaterial.public_jwk(public),
                 signers=_rsa_signers(key),
                 verifiers=_rsa_verifiers(public),
             )
@@ -338,7 +333,7 @@ class JwsKey:
             algorithm = _JWA_BY_NAME[name]
             return cls(
                 kind="EC",
-                thumbprint_members=_ec_thumbprint_members(public_ec),
+                thumbprint_members=keymaterial.public_jwk(public_ec),
                 signers={name: _jwa_signer(algorithm, key)},
                 verifiers={name: _jwa_verifier(algorithm, public_ec, 2 * _ec_coordinate_length(key.curve))},
             )
@@ -350,13 +345,13 @@ class JwsKey:
         if isinstance(key, rsa.RSAPublicKey):
             _check_rsa_size(key)
             return cls(
-                kind="RSA", thumbprint_members=_rsa_thumbprint_members(key), signers={}, verifiers=_rsa_verifiers(key)
+                kind="RSA", thumbprint_members=keymaterial.public_jwk(key), signers={}, verifiers=_rsa_verifiers(key)
             )
         if isinstance(key, ec.EllipticCurvePublicKey):
             name = _ec_algorithm(key.curve)
             verifier = _jwa_verifier(_JWA_BY_NAME[name], key, 2 * _ec_coordinate_length(key.curve))
             return cls(
-                kind="EC", thumbprint_members=_ec_thumbprint_members(key), signers={}, verifiers={name: verifier}
+                kind="EC", thumbprint_members=keymaterial.public_jwk(key), signers={}, verifiers={name: verifier}
             )
         raise JoseError("key", "Only RSA and EC (P-256, P-384, P-521) public keys can verify tokens.")
 
@@ -383,7 +378,7 @@ class JwsKey:
                 verifiers[name] = _hmac_verifier(algorithm, secret)
         return cls(
             kind="oct",
-            thumbprint_members={"k": _b64url_encode(secret).decode("ascii"), "kty": "oct"},
+            thumbprint_members={"kty": "oct", "k": _b64url_encode(secret).decode("ascii")},
             signers=signers,
             verifiers=verifiers,
         )
@@ -427,10 +422,7 @@ class JwsKey:
     def thumbprint(self) -> str:
         """The RFC 7638 SHA-256 thumbprint (base64url) of the public part; for ``oct``, of ``k``."""
         if self._thumbprint is None:
-            # RFC 7638 section 3.2: required members only, sorted, no whitespace.
-            canonical = json.dumps(self._thumbprint_members, sort_keys=True, separators=(",", ":"))
-            digest = hashlib.sha256(canonical.encode("ascii")).digest()
-            self._thumbprint = _b64url_encode(digest).decode("ascii")
+            self._thumbprint = keymaterial.jwk_thumbprint(self._thumbprint_members)
         return self._thumbprint
 
     def public_jwk(self) -> dict[str, str]:
@@ -479,22 +471,6 @@ def _ec_algorithm(curve: ec.EllipticCurve) -> str:
 
 def _ec_coordinate_length(curve: ec.EllipticCurve) -> int:
     return (curve.key_size + 7) // 8
-
-
-def _rsa_thumbprint_members(key: rsa.RSAPublicKey) -> dict[str, str]:
-    numbers = key.public_numbers()
-    return {"e": _int_to_b64url(numbers.e), "kty": "RSA", "n": _int_to_b64url(numbers.n)}
-
-
-def _ec_thumbprint_members(key: ec.EllipticCurvePublicKey) -> dict[str, str]:
-    numbers = key.public_numbers()
-    length = _ec_coordinate_length(key.curve)
-    return {
-        "crv": _JWK_CRV_BY_CURVE[key.curve.name],
-        "kty": "EC",
-        "x": _int_to_b64url(numbers.x, length),
-        "y": _int_to_b64url(numbers.y, length),
-    }
 
 
 def _jwk_members(jwk: dict[str, Any] | str) -> dict[str, Any]:
@@ -1094,7 +1070,7 @@ def encrypt_compact(
     elif alg.startswith("ECDH-ES"):
         assert isinstance(key._public, ec.EllipticCurvePublicKey)
         ephemeral = ec.generate_private_key(key._public.curve)
-        header["epk"] = _ec_thumbprint_members(ephemeral.public_key())
+        header["epk"] = keymaterial.public_jwk(ephemeral.public_key())
         shared = ephemeral.exchange(ec.ECDH(), key._public)
         algorithm_id, length = _ecdh_key_length(alg, enc)
         derived = _concat_kdf(shared, algorithm_id=algorithm_id, length=length, header=header)

@@ -26,13 +26,12 @@ from django.utils import timezone
 from keyprofiles import lifecycle
 from keyprofiles import services as keyprofile_services
 from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
-from portal.errors import PortalError
 from portal.invalidation import propagation_seconds
 from portal.models import Catalog
 from portal.services import Actor, audit_record
 from tokens import services
 from tokens.assembly import document_compile
-from tokens.errors import DocumentError, PolicyConfigError, PublishError
+from tokens.errors import ApiError, TokensError
 from tokens.models import Publication
 from tokens.policies.base import PolicyKind
 from tokens.policies.jwt_generate import DEFAULT_VALIDITY_SECONDS
@@ -43,7 +42,7 @@ from tokens.runtime import CatalogCryptoResolver
 State = KeyProfileBinding.State
 
 
-class RotationError(PortalError):
+class RotationError(TokensError):
     """A rotation cannot be done as asked; the message says why and what to do."""
 
     default_code = "rotation_refused"
@@ -167,6 +166,7 @@ def keyprofile_rotate(
     grace: timedelta | None = None,
     prepublish: timedelta | None = None,
     dry_run: bool = False,
+    wait: bool = True,
     now: datetime | None = None,
 ) -> RotationPlan:
     """Rotate profile ``name`` in ``catalog``. Returns the plan (carried out unless ``dry_run``).
@@ -175,7 +175,9 @@ def keyprofile_rotate(
     is committed as ``next`` (every process verifies with it and the JWKS lists it); then, once every process
     has seen that (``propagation_seconds``, or the ``prepublish`` period when longer), it is activated: the
     APIs move to it and the old version turns passive. Without ``prepublish`` this call waits and activates
-    it itself; with it, ``lifecycle_tick`` (``retire_keys``) does when the time comes.
+    it itself, unless ``wait`` is False (a console request, which must answer at once): then, as with
+    ``prepublish``, ``lifecycle_tick`` (``retire_keys``, or a background step) activates it at
+    ``plan.activates_at``.
 
     Raises RotationError (no active version, a rotation already pending, grace too short, version taken, an
     API that cannot sign with the new key), KeyMaterialError (the new key is refused) or ValidationError;
@@ -272,7 +274,7 @@ def keyprofile_rotate(
             organization=catalog.organization,
             detail=plan.as_dict(),
         )
-    if prepublish > timedelta(0):
+    if prepublish > timedelta(0) or not wait:
         return plan
     # Every process learns the new key (it verifies) before any process signs with it.
     wait_for_propagation(settle.total_seconds())
@@ -294,7 +296,7 @@ def _check_moves(publications: list[Publication], renames: dict[str, str], new: 
             continue
         try:
             document_compile(snapshot, resolver)
-        except (DocumentError, PolicyConfigError, PublishError) as e:
+        except ApiError as e:
             raise RotationError(
                 f"{publication.api} cannot use the new key {new.profile}: {e}", code="api_cannot_use_key", conflict=True
             ) from e

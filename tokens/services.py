@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from keyprofiles.models import Keystore
 from keyprofiles.services import keystore_algorithm_fix
+from portal.errors import refusal_text
 from portal.invalidation import bump_version
 from portal.models import Catalog, Organization
 from portal.services import Actor, audit_record
@@ -142,7 +143,7 @@ def _fix_signing_algorithms(*, uses: list[tuple[Keystore, str]], actor: Actor, a
         try:
             keystore_algorithm_fix(keystore=keystore, algorithm=alg, actor=actor, reason=f"published {api}")
         except ValidationError as e:
-            raise PublishError("; ".join(e.messages)) from e
+            raise PublishError(refusal_text(e)) from e
 
 
 def api_publish(

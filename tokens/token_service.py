@@ -34,7 +34,6 @@ from typing import Any
 from keyprofiles import lifecycle
 from keyprofiles.models import CryptoObject, KeyProfileBinding
 from portal.claim_patterns import pattern_risk
-from portal.errors import PortalError
 from portal.invalidation import VersionWatch
 from portal.models import Catalog
 from tokens import jose
@@ -43,6 +42,7 @@ from tokens.assembly import (
     jwt_claims_check,
     jwt_verification_failure,
 )
+from tokens.errors import TokensError
 from tokens.runtime import CatalogCryptoResolver
 
 State = KeyProfileBinding.State
@@ -54,7 +54,7 @@ MAX_EXPIRES_IN = MAX_VALIDITY_SECONDS
 _CACHE_LIMIT = 1024
 
 
-class TokenServiceError(PortalError):
+class TokenServiceError(TokensError):
     """A signing or validation request the service refuses (not an invalid token: see JwtValidationFailed)."""
 
     default_code = "token_refused"

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import random
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -22,6 +23,14 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: TID251 - tests build their input
 
+# cryptography's notes on what the key material tests feed it on purpose: BER PKCS#12 (read after a fallback
+# from DER), non-positive serial numbers and over-long Common Names (both refused or shown by the portal
+# regardless). A test module that feeds them sets ``pytestmark = ODD_INPUT_WARNINGS``.
+ODD_INPUT_WARNINGS = [
+    pytest.mark.filterwarnings("ignore:PKCS#12 bundle could not be parsed as DER:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning"),
+]
 ROUNDS = 2048  # what the files are made with; no other INTEGER in their outer structure has this value
 PASSWORD = b"p12-password"
 

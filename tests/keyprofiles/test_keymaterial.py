@@ -23,11 +23,14 @@ from keyprofiles.keymaterial import (
     KeyMaterialError,
     KeystoreMaterial,
     certificate_der_b64,
+    certificate_jwk,
     certificate_sha256_thumbprint,
     certificates_from_upload,
     jwk_thumbprint,
+    key_id,
     keystore_material_from_upload,
     keystore_material_generate,
+    keystore_upload_format,
     private_key_from_sealed_der,
     public_jwk,
     public_key_from_certificate_pem,
@@ -37,6 +40,7 @@ from keyprofiles.keymaterial import (
 )
 from tests import keyfixtures as fx
 from tests.keyfixtures import der_of, pkcs12_of
+from tests.keyprofiles.ber import tlv, tlvs
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -845,6 +849,34 @@ def test_secret_thumbprint_is_the_oct_jwk_thumbprint() -> None:
     assert secret_thumbprint(secret) != secret_thumbprint(bytes(range(1, 33)))
 
 
+def test_key_id_is_the_thumbprint_of_the_public_jwk_for_the_private_and_the_public_half() -> None:
+    public_key = rsa.RSAPublicNumbers(_b64url_int(RFC7638_JWK["e"]), _b64url_int(RFC7638_JWK["n"])).public_key()
+    assert key_id(public_key) == RFC7638_THUMBPRINT
+    assert key_id(key1()) == key_id(public_key_from_certificate_pem(fx.CERT1_PEM)) != RFC7638_THUMBPRINT
+
+
+@pytest.mark.parametrize("certificate", [fx.CERT1_PEM, fx.EC256_CERT_PEM])
+def test_certificate_jwk_is_the_public_jwk_with_its_key_id(certificate: str) -> None:
+    public_key = public_key_from_certificate_pem(certificate)
+    assert certificate_jwk(certificate) == {**public_jwk(public_key), "kid": key_id(public_key)}
+
+
+def test_certificate_jwk_of_another_certificate_has_another_kid() -> None:
+    assert certificate_jwk(fx.CERT1_PEM)["kid"] != certificate_jwk(fx.CERT2_PEM)["kid"]
+
+
+@pytest.mark.parametrize(
+    ("upload", "expected"),
+    [
+        ({"certificate": b"\xef\xbb\xbf \r\n" + pem(fx.CERT1_PEM)}, "pem"),
+        ({"certificate": der_of(fx.CERT1_PEM)}, "der"),
+        ({"pkcs12": b"0"}, "pkcs12"),
+    ],
+)
+def test_the_upload_format_is_told_from_the_certificate_file(upload: dict[str, bytes], expected: str) -> None:
+    assert keystore_upload_format(**upload) == expected
+
+
 # Certificate facts
 
 
@@ -990,36 +1022,16 @@ def _with_rounds(der: bytes, rounds: int) -> bytes:
     return der.replace(old, bytes([0x02, 0x03]) + rounds.to_bytes(3, "big"))
 
 
-def _tlvs(data: bytes) -> list[tuple[int, bytes]]:
-    items, offset = [], 0
-    while offset < len(data):
-        tag, length, offset = data[offset], data[offset + 1], offset + 2
-        if length & 0x80:
-            size = length & 0x7F
-            length, offset = int.from_bytes(data[offset : offset + size], "big"), offset + size
-        items.append((tag, data[offset : offset + length]))
-        offset += length
-    return items
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    width = (size.bit_length() + 7) // 8
-    return bytes([tag, 0x80 | width]) + size.to_bytes(width, "big") + content
-
-
 def _with_pbkdf2_iterations(der: bytes, rounds: int) -> bytes:
     """``der`` re-encoded with PBKDF2-params' iterationCount (the INTEGER after the salt) set to ``rounds``."""
-    items = _tlvs(der)
+    items = tlvs(der)
     out = b""
     for index, (tag, content) in enumerate(items):
         if tag == 0x02 and index == 1 and items[0][0] == 0x04:
             content = rounds.to_bytes((rounds.bit_length() + 8) // 8, "big")
         elif tag in (0x30, 0xA0):
             content = _with_pbkdf2_iterations(content, rounds)
-        out += _tlv(tag, content)
+        out += tlv(tag, content)
     return out
 
 

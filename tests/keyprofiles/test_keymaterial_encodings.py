@@ -16,6 +16,7 @@ import signal
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -24,13 +25,21 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from keyprofiles import keymaterial, services
-from keyprofiles.keymaterial import KeyMaterialError, certificates_from_upload, keystore_material_from_upload
+from keyprofiles.conf import keyprofiles_settings
+from keyprofiles.keymaterial import (
+    KeyMaterialError,
+    ber,
+    certificates_from_upload,
+    keystore_material_from_upload,
+    pkcs12_child,
+)
 from keyprofiles.models import Keystore
 from portal.models import Organization
 from portal.services import Actor
 from tests import keyfixtures as fx
 from tests.keyfixtures import der_of
 from tests.keyprofiles.ber import (
+    ODD_INPUT_WARNINGS,
     PASSWORD,
     ROUNDS,
     ber_pkcs12,
@@ -43,13 +52,7 @@ from tests.keyprofiles.ber import (
 )
 from tests.keyprofiles.test_keymaterial import crafted_rsa_private_key_der
 
-# cryptography's notes on what these tests feed it on purpose: BER PKCS#12 (read after a fallback from DER),
-# non-positive serial numbers and over-long Common Names (both refused or shown by the portal regardless).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:PKCS#12 bundle could not be parsed as DER:UserWarning"),
-    pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning"),
-]
+pytestmark = ODD_INPUT_WARNINGS
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 FORTY_MILLION = 40_000_000
 
@@ -75,22 +78,22 @@ def refusal(**inputs: bytes | None) -> KeyMaterialError:
 
 
 @pytest.fixture
-def runs(monkeypatch: pytest.MonkeyPatch) -> list[keymaterial._ChildRun]:
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[pkcs12_child._ChildRun]:
     """Each run of a child process that opened a PKCS#12 file, letting each run. Nothing in a PKCS#12 file
     is decrypted outside such a child."""
-    recorded: list[keymaterial._ChildRun] = []
-    real = keymaterial._run_pkcs12_child
+    recorded: list[pkcs12_child._ChildRun] = []
+    real = pkcs12_child._run_pkcs12_child
 
-    def spy(request: bytes) -> keymaterial._ChildRun:
+    def spy(request: bytes) -> pkcs12_child._ChildRun:
         run = real(request)
         recorded.append(run)
         return run
 
-    monkeypatch.setattr(keymaterial, "_run_pkcs12_child", spy)
+    monkeypatch.setattr(pkcs12_child, "_run_pkcs12_child", spy)
     return recorded
 
 
-def statuses(runs: list[keymaterial._ChildRun]) -> list[int]:
+def statuses(runs: list[pkcs12_child._ChildRun]) -> list[int]:
     """The exit status of each PKCS#12 child process; negative: the signal that ended it."""
     return [run.returncode for run in runs]
 
@@ -98,10 +101,10 @@ def statuses(runs: list[keymaterial._ChildRun]) -> list[int]:
 # BER PKCS#12: the twins
 
 
-def test_a_ber_pkcs12_with_usual_costs_and_a_2048_bit_key_is_accepted(runs: list[keymaterial._ChildRun]) -> None:
-    ber = ber_pkcs12(key1_pkcs12())
-    assert ber[:2] == b"\x30\x80"  # indefinite length, as the review's file had
-    material = keystore_material_from_upload(pkcs12=ber, password=PASSWORD, now=NOW)
+def test_a_ber_pkcs12_with_usual_costs_and_a_2048_bit_key_is_accepted(runs: list[pkcs12_child._ChildRun]) -> None:
+    encoded = ber_pkcs12(key1_pkcs12())
+    assert encoded[:2] == b"\x30\x80"  # indefinite length, as the review's file had
+    material = keystore_material_from_upload(pkcs12=encoded, password=PASSWORD, now=NOW)
     assert (material.key_type, material.key_size, material.certificate.subject) == ("RSA", 2048, "CN=test.example")
     assert material.private_key_der == der_of(fx.KEY1_PEM)
     assert statuses(runs) == [0]
@@ -133,7 +136,7 @@ def test_a_ber_pkcs12_with_usual_costs_is_stored(organization: Organization, act
     ids=["mac", "key-bag", "certificate-container"],
 )
 def test_a_ber_pkcs12_asking_for_40_million_iterations_is_refused_before_decryption(
-    where: dict[str, object], what: str, runs: list[keymaterial._ChildRun]
+    where: dict[str, object], what: str, runs: list[pkcs12_child._ChildRun]
 ) -> None:
     error = refusal(pkcs12=ber_pkcs12(key1_pkcs12(), **where), password=PASSWORD)  # type: ignore[arg-type]
     assert (error.code, error.field) == ("key_derivation_too_costly", "pkcs12")
@@ -141,7 +144,7 @@ def test_a_ber_pkcs12_asking_for_40_million_iterations_is_refused_before_decrypt
     assert statuses(runs) == []
 
 
-def test_a_ber_pkcs12_with_a_1024_bit_key_is_refused(runs: list[keymaterial._ChildRun]) -> None:
+def test_a_ber_pkcs12_with_a_1024_bit_key_is_refused(runs: list[pkcs12_child._ChildRun]) -> None:
     key = keymaterial.private_key_from_sealed_der(der_of(fx.RSA1024_KEY_PEM))
     certificate = x509.load_pem_x509_certificate(fx.RSA1024_CERT_PEM.encode())
     error = refusal(pkcs12=ber_pkcs12(der_pkcs12(key, certificate)), password=PASSWORD)
@@ -150,7 +153,7 @@ def test_a_ber_pkcs12_with_a_1024_bit_key_is_refused(runs: list[keymaterial._Chi
 
 
 def test_a_ber_pkcs12_with_a_16384_bit_key_is_refused_before_the_consistency_check(
-    runs: list[keymaterial._ChildRun],
+    runs: list[pkcs12_child._ChildRun],
 ) -> None:
     # Had the loader's consistency check run on this crafted key, its primality tests would have taken the
     # child to its CPU limit (it would have been killed, a negative status) instead of the size refusal.
@@ -162,7 +165,7 @@ def test_a_ber_pkcs12_with_a_16384_bit_key_is_refused_before_the_consistency_che
 
 
 def test_a_ber_pkcs12_with_an_8192_bit_crafted_key_passes_the_size_check_and_reaches_the_loader(
-    runs: list[keymaterial._ChildRun],
+    runs: list[pkcs12_child._ChildRun],
 ) -> None:
     # The twin of the test above: the same kind of crafted key at the largest accepted size goes on to the
     # loader, whose consistency check refuses it (its p and q are not primes).
@@ -190,7 +193,7 @@ MALFORMED: dict[str, Callable[[bytes], bytes]] = {
 
 @pytest.mark.parametrize("damage", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_pkcs12_the_pre_checks_cannot_read_is_refused_before_decryption(
-    damage: Callable[[bytes], bytes], runs: list[keymaterial._ChildRun]
+    damage: Callable[[bytes], bytes], runs: list[pkcs12_child._ChildRun]
 ) -> None:
     # Each damaged file is the accepted BER file of the first test plus one damage; the twin is that test.
     error = refusal(pkcs12=damage(ber_pkcs12(key1_pkcs12())), password=PASSWORD)
@@ -201,28 +204,28 @@ def test_a_pkcs12_the_pre_checks_cannot_read_is_refused_before_decryption(
 @pytest.mark.parametrize(
     ("accepted", "refused", "reason"),
     [
-        (_deep(keymaterial._BER_MAX_DEPTH), _deep(keymaterial._BER_MAX_DEPTH + 1), "nest"),
+        (_deep(ber._BER_MAX_DEPTH), _deep(ber._BER_MAX_DEPTH + 1), "nest"),
         (
-            indefinite(0x30, b"\x05\x00" * (keymaterial._BER_MAX_ELEMENTS - 1)),
-            indefinite(0x30, b"\x05\x00" * keymaterial._BER_MAX_ELEMENTS),
+            indefinite(0x30, b"\x05\x00" * (ber._BER_MAX_ELEMENTS - 1)),
+            indefinite(0x30, b"\x05\x00" * ber._BER_MAX_ELEMENTS),
             "elements",
         ),
     ],
     ids=["depth", "elements"],
 )
 def test_the_reader_bounds_sit_exactly_at_their_limits(accepted: bytes, refused: bytes, reason: str) -> None:
-    assert len(keymaterial._BerReader().read(accepted)) == 1
-    with pytest.raises(keymaterial._Malformed, match=reason):
-        keymaterial._BerReader().read(refused)
+    assert len(ber._BerReader().read(accepted)) == 1
+    with pytest.raises(ber._Malformed, match=reason):
+        ber._BerReader().read(refused)
 
 
 def test_the_reader_joins_constructed_octet_strings_and_normalizes_to_der() -> None:
     der = der_of(fx.KEY1_ENCRYPTED_PEM)
-    (element,) = keymaterial._BerReader().read(_ber_of(der))
+    (element,) = ber._BerReader().read(_ber_of(der))
     assert element.der == der
 
 
-def test_an_enveloped_data_container_is_refused_as_unsupported(runs: list[keymaterial._ChildRun]) -> None:
+def test_an_enveloped_data_container_is_refused_as_unsupported(runs: list[pkcs12_child._ChildRun]) -> None:
     enveloped = tlv(0x30, tlv(0x06, bytes.fromhex("2a864886f70d010703")) + tlv(0xA0, tlv(0x30, b"\x02\x01\x00")))
     version, auth_safe, mac_data = tlvs(tlvs(key1_pkcs12())[0][1])
     _oid, explicit = tlvs(auth_safe[1])
@@ -235,7 +238,7 @@ def test_an_enveloped_data_container_is_refused_as_unsupported(runs: list[keymat
     assert statuses(runs) == []
 
 
-def test_a_pkcs12_whose_key_no_password_opens_is_refused(runs: list[keymaterial._ChildRun]) -> None:
+def test_a_pkcs12_whose_key_no_password_opens_is_refused(runs: list[pkcs12_child._ChildRun]) -> None:
     error = refusal(pkcs12=ber_pkcs12(key1_pkcs12()), password=b"not the password")
     assert (error.code, error.field) == ("wrong_password", "password")
     assert statuses(runs) == [0]
@@ -245,18 +248,18 @@ def test_a_pkcs12_whose_key_no_password_opens_is_refused(runs: list[keymaterial.
 
 
 def test_a_key_bag_hidden_in_a_container_asking_for_40_million_iterations_is_refused_at_the_cpu_limit(
-    runs: list[keymaterial._ChildRun],
+    runs: list[pkcs12_child._ChildRun],
 ) -> None:
     hidden = hidden_key_bag_pkcs12(key1_pkcs12(), hidden_rounds=FORTY_MILLION)
     # Nothing readable without the password shows the count, so the pre-checks pass the file to the child.
-    assert max(count for _what, count, _limit in keymaterial._pkcs12_outline(hidden).costs) == ROUNDS
+    assert max(count for _what, count, _limit in ber.pkcs12_outline(hidden).costs) == ROUNDS
     error = refusal(pkcs12=hidden, password=PASSWORD)
     assert (error.code, error.field) == ("key_derivation_too_costly", "pkcs12")
     assert "more than 2 s of processor time" in str(error)
     assert statuses(runs) == [-signal.SIGPROF]  # ended by its CPU-time budget, not by finishing
 
 
-def test_the_same_layout_with_a_usual_hidden_key_bag_is_accepted(runs: list[keymaterial._ChildRun]) -> None:
+def test_the_same_layout_with_a_usual_hidden_key_bag_is_accepted(runs: list[pkcs12_child._ChildRun]) -> None:
     material = keystore_material_from_upload(
         pkcs12=hidden_key_bag_pkcs12(key1_pkcs12(), hidden_rounds=ROUNDS), password=PASSWORD, now=NOW
     )
@@ -280,14 +283,14 @@ def test_a_pkcs12_with_a_costly_hidden_key_bag_is_not_stored(organization: Organ
 
 
 def test_a_key_over_4096_bits_gets_the_larger_cpu_budget_and_a_2048_bit_one_does_not(
-    runs: list[keymaterial._ChildRun],
+    runs: list[pkcs12_child._ChildRun],
 ) -> None:
     # The loader's consistency check of a genuine 8192-bit key takes about 4 s: more than the usual budget.
     crafted = keymaterial.private_key_from_sealed_der(crafted_rsa_private_key_der(8192))
     refusal(pkcs12=ber_pkcs12(der_pkcs12(crafted, None)), password=PASSWORD)
     keystore_material_from_upload(pkcs12=ber_pkcs12(key1_pkcs12()), password=PASSWORD, now=NOW)
-    larger = {"cpu_seconds": keymaterial.PKCS12_LARGE_KEY_CPU_SECONDS}
-    assert [larger in keymaterial._child_messages(run.stdout) for run in runs] == [True, False]
+    larger = {"cpu_seconds": keyprofiles_settings.PKCS12_LARGE_KEY_CPU_SECONDS}
+    assert [larger in pkcs12_child._child_messages(run.stdout) for run in runs] == [True, False]
 
 
 # The child process: what it inherits, its limits, and how the ways it can end are answered
@@ -296,6 +299,7 @@ _PROBE = """
 import json, os, resource, signal, sys
 sys.path.insert(0, sys.argv[1])
 from keyprofiles import keymaterial
+from keyprofiles.keymaterial import keys, pkcs12_child
 
 def probe(*args, **kwargs):
     facts = {
@@ -308,8 +312,8 @@ def probe(*args, **kwargs):
     }
     raise keymaterial.KeyMaterialError(json.dumps(facts), code="probe")
 
-keymaterial._open_pkcs12 = probe
-keymaterial._pkcs12_child()
+keys._open_pkcs12 = probe
+pkcs12_child._pkcs12_child()
 """
 
 
@@ -320,12 +324,12 @@ def test_the_child_inherits_no_secret_environment_and_no_connection_and_runs_und
     monkeypatch.setenv("PORTAL_MASTER_KEYS", "k1:c2VjcmV0")
     monkeypatch.setenv("DATABASE_URL", "postgres://portal:secret@db/portal")
     monkeypatch.setenv("CRYPTOGRAPHY_OPENSSL_NO_LEGACY", "")  # changes how the loader works: passed on
-    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", _PROBE)
+    monkeypatch.setattr(pkcs12_child, "_CHILD_BOOTSTRAP", _PROBE)
     facts = json.loads(str(refusal(pkcs12=key1_pkcs12(), password=PASSWORD)))
     # LC_CTYPE is the child's own: Python sets it when it starts in the C locale (PEP 538).
     assert set(facts["environment"]) - {"LC_CTYPE"} == {"CRYPTOGRAPHY_OPENSSL_NO_LEGACY"}
     assert facts["descriptors"] == 4  # standard input, output and error, and the one listing them
-    memory = keymaterial.PKCS12_MEMORY_BYTES
+    memory = keyprofiles_settings.PKCS12_MEMORY_BYTES
     assert (facts["core"], facts["cpu"], facts["memory"]) == ([0, 0], [10, 10], [memory, memory])
     assert facts["timer"]
 
@@ -334,15 +338,16 @@ _ALLOCATING = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from keyprofiles import keymaterial
+from keyprofiles.keymaterial import keys, pkcs12_child
 
-opened_by_the_loader = keymaterial._open_pkcs12
+opened_by_the_loader = keys._open_pkcs12
 
 def allocating(*args, **kwargs):
     room = bytearray({size})
     return opened_by_the_loader(*args, **kwargs)
 
-keymaterial._open_pkcs12 = allocating
-keymaterial._pkcs12_child()
+keys._open_pkcs12 = allocating
+pkcs12_child._pkcs12_child()
 """
 
 
@@ -350,7 +355,7 @@ keymaterial._pkcs12_child()
 def test_a_child_needing_more_memory_than_its_limit_is_refused_and_one_needing_less_is_not(
     monkeypatch: pytest.MonkeyPatch, size: int, refused: bool
 ) -> None:
-    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", _ALLOCATING.format(size=size))
+    monkeypatch.setattr(pkcs12_child, "_CHILD_BOOTSTRAP", _ALLOCATING.format(size=size))
     if refused:
         error = refusal(pkcs12=key1_pkcs12(), password=PASSWORD)
         assert (error.code, error.field) == ("key_derivation_too_costly", "pkcs12")
@@ -375,17 +380,17 @@ ENDINGS: dict[str, tuple[str, str, str]] = {
 
 @pytest.mark.parametrize(("bootstrap", "code", "words"), ENDINGS.values(), ids=ENDINGS.keys())
 def test_a_child_that_ends_otherwise_is_a_clean_refusal(
-    monkeypatch: pytest.MonkeyPatch, bootstrap: str, code: str, words: str
+    monkeypatch: pytest.MonkeyPatch, settings: Any, bootstrap: str, code: str, words: str
 ) -> None:
-    monkeypatch.setattr(keymaterial, "PKCS12_WALL_SECONDS", 1)
-    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", bootstrap)
+    settings.KEYPROFILES = {**settings.KEYPROFILES, "PKCS12_WALL_SECONDS": 1}
+    monkeypatch.setattr(pkcs12_child, "_CHILD_BOOTSTRAP", bootstrap)
     error = refusal(pkcs12=key1_pkcs12(), password=PASSWORD)
     assert (error.code, error.field) == (code, "pkcs12")
     assert words in str(error)
 
 
 def test_a_child_that_cannot_run_is_a_server_error_not_the_files_fault(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(keymaterial, "_CHILD_BOOTSTRAP", "import sys; sys.exit('no such module')")
+    monkeypatch.setattr(pkcs12_child, "_CHILD_BOOTSTRAP", "import sys; sys.exit('no such module')")
     with pytest.raises(RuntimeError, match=r"could not run.*no such module"):
         keystore_material_from_upload(pkcs12=key1_pkcs12(), password=PASSWORD, now=NOW)
 
@@ -421,10 +426,10 @@ def _pem(label: str, der: bytes) -> bytes:
 @pytest.mark.parametrize("form", ["pem", "der"])
 def test_a_ber_encrypted_pkcs8_key_is_refused_as_malformed_and_its_der_twin_accepted(form: str) -> None:
     der = der_of(fx.KEY1_ENCRYPTED_PEM)
-    ber = _ber_of(der)
-    assert ber != der
+    encoded = _ber_of(der)
+    assert encoded != der
     wrap = (lambda data: _pem("ENCRYPTED PRIVATE KEY", data)) if form == "pem" else (lambda data: data)
-    error = refusal(certificate=fx.CERT1_PEM.encode(), private_key=wrap(ber), password=fx.KEY1_PASSPHRASE)
+    error = refusal(certificate=fx.CERT1_PEM.encode(), private_key=wrap(encoded), password=fx.KEY1_PASSPHRASE)
     assert (error.code, error.field) == ("unknown_format", "private_key")
     material = keystore_material_from_upload(
         certificate=fx.CERT1_PEM.encode(), private_key=wrap(der), password=fx.KEY1_PASSPHRASE, now=NOW
@@ -463,22 +468,22 @@ def _with_tbs_field(der: bytes, index: int, element: bytes) -> bytes:
     return tlv(0x30, tlv(0x30, b"".join(fields)) + tlv(*algorithm) + tlv(*signature))
 
 
-def _name(string_tag: int, value: bytes) -> bytes:
+def quoted_name(string_tag: int, value: bytes) -> bytes:
     attribute = tlv(0x30, tlv(0x06, bytes.fromhex("550403")) + tlv(string_tag, value))  # CN
     return tlv(0x30, tlv(0x31, attribute))
 
 
 SUBJECT, ISSUER, SERIAL, VALIDITY = 5, 3, 1, 4
 ODD_CERTIFICATES: dict[str, tuple[int, bytes]] = {
-    "invalid UTF-8 in a UTF8String subject": (SUBJECT, _name(0x0C, b"\xff\xfetest\xc3")),
-    "invalid UTF-8 in a UTF8String issuer": (ISSUER, _name(0x0C, b"test\xed\xa0\x80")),
-    "IA5String with a non-ASCII byte": (SUBJECT, _name(0x16, b"caf\xe9")),
-    "BIT STRING as a Common Name": (SUBJECT, _name(0x03, b"\x00\x01")),
+    "invalid UTF-8 in a UTF8String subject": (SUBJECT, quoted_name(0x0C, b"\xff\xfetest\xc3")),
+    "invalid UTF-8 in a UTF8String issuer": (ISSUER, quoted_name(0x0C, b"test\xed\xa0\x80")),
+    "IA5String with a non-ASCII byte": (SUBJECT, quoted_name(0x16, b"caf\xe9")),
+    "BIT STRING as a Common Name": (SUBJECT, quoted_name(0x03, b"\x00\x01")),
     "negative serial": (SERIAL, tlv(0x02, b"\x80\x00\x01")),
     "zero serial": (SERIAL, tlv(0x02, b"\x00")),
     "21-octet serial": (SERIAL, tlv(0x02, b"\x01" + b"\x00" * 20)),
     "year 0000": (VALIDITY, tlv(0x30, tlv(0x18, b"00000101000000Z") + tlv(0x18, b"99991231235959Z"))),
-    "a 600-character subject": (SUBJECT, _name(0x0C, b"x" * 600)),
+    "a 600-character subject": (SUBJECT, quoted_name(0x0C, b"x" * 600)),
 }
 
 
@@ -506,9 +511,9 @@ def test_the_same_certificate_rebuilt_without_the_odd_field_is_accepted() -> Non
 @pytest.mark.parametrize(
     ("subject", "serial", "shown_subject", "shown_serial"),
     [
-        (_name(0x0C, "prüfung ✓".encode()), 5, "CN=prüfung ✓", "5"),
-        (_name(0x1E, "test".encode("utf-16-be")), 5, "CN=test", "5"),  # BMPString
-        (_name(0x0C, b"x" * 64), (1 << 159) - 1, "CN=" + "x" * 64, "7" + "F" * 39),  # 20-octet serial
+        (quoted_name(0x0C, "prüfung ✓".encode()), 5, "CN=prüfung ✓", "5"),
+        (quoted_name(0x1E, "test".encode("utf-16-be")), 5, "CN=test", "5"),  # BMPString
+        (quoted_name(0x0C, b"x" * 64), (1 << 159) - 1, "CN=" + "x" * 64, "7" + "F" * 39),  # 20-octet serial
     ],
     ids=["utf8", "bmpstring", "largest-serial"],
 )
@@ -531,7 +536,7 @@ def test_an_unknown_critical_extension_is_accepted() -> None:
 
 
 def test_a_pkcs12_holding_a_certificate_with_invalid_utf8_is_refused_and_its_twin_accepted() -> None:
-    odd = x509.load_der_x509_certificate(_with_tbs_field(_certificate(), SUBJECT, _name(0x0C, b"\xff")))
+    odd = x509.load_der_x509_certificate(_with_tbs_field(_certificate(), SUBJECT, quoted_name(0x0C, b"\xff")))
     # The loader itself refuses the certificate, after the key was opened and checked.
     error = refusal(pkcs12=ber_pkcs12(der_pkcs12(key1(), odd)), password=PASSWORD)
     assert (error.code, error.field) == ("invalid_private_key", "pkcs12")

@@ -23,21 +23,16 @@ from keyprofiles import keymaterial
 from keyprofiles.keymaterial import (
     KeyMaterialError,
     KeystoreMaterial,
+    ber,
     certificates_from_upload,
     keystore_material_from_upload,
     secret_from_upload,
 )
 from tests import keyfixtures as fx
 from tests.keyfixtures import der_of, pkcs12_of
-from tests.keyprofiles.ber import PASSWORD, ber_pkcs12, der_pkcs12
+from tests.keyprofiles.ber import ODD_INPUT_WARNINGS, PASSWORD, ber_pkcs12, der_pkcs12
 
-# cryptography's notes on what these tests feed it on purpose: BER PKCS#12 (read after a fallback from DER),
-# non-positive serial numbers and over-long Common Names (both refused or shown by the portal regardless).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:PKCS#12 bundle could not be parsed as DER:UserWarning"),
-    pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning"),
-]
+pytestmark = ODD_INPUT_WARNINGS
 T = TypeVar("T")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 # No example database: the suite leaves no .hypothesis directory behind; a failure prints its seed.
@@ -166,19 +161,19 @@ def ber_elements(draw: st.DrawFn, depth: int = 0) -> bytes:
 @given(data=st.one_of(ber_elements(), edited([KEY1_PKCS12_BER])))
 def test_the_ber_reader_reads_or_refuses_and_its_der_reads_back_the_same(data: bytes) -> None:
     try:
-        elements = keymaterial._BerReader().read(data)
-    except keymaterial._Malformed:
+        elements = ber._BerReader().read(data)
+    except ber._Malformed:
         return
     der = b"".join(element.der for element in elements)
-    assert b"".join(element.der for element in keymaterial._BerReader().read(der)) == der
+    assert b"".join(element.der for element in ber._BerReader().read(der)) == der
 
 
 @settings(max_examples=15, deadline=None, database=None)
 @given(rng=st.randoms(use_true_random=False))
 def test_every_ber_encoding_of_a_pkcs12_is_checked_as_its_der_and_accepted(rng: random.Random) -> None:
-    ber = ber_pkcs12(KEY1_PKCS12_DER, rng=rng)
-    assert keymaterial._pkcs12_outline(ber).costs == keymaterial._pkcs12_outline(KEY1_PKCS12_DER).costs
-    material = keystore_material_from_upload(pkcs12=ber, password=PASSWORD, now=NOW)
+    encoded = ber_pkcs12(KEY1_PKCS12_DER, rng=rng)
+    assert ber.pkcs12_outline(encoded).costs == ber.pkcs12_outline(KEY1_PKCS12_DER).costs
+    material = keystore_material_from_upload(pkcs12=encoded, password=PASSWORD, now=NOW)
     assert material.private_key_der == der_of(fx.KEY1_PEM)
 
 

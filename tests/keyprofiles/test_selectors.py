@@ -16,6 +16,7 @@ from keyprofiles.models import CryptoObject, KeyProfile, Keystore, Truststore
 from portal.models import Catalog, Organization
 from portal.services import Actor, organization_create
 from tests import keyfixtures as fx
+from tokens.jose import JwsKey
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -303,3 +304,28 @@ def test_crypto_material_of_a_secret_has_the_oct_thumbprint_kid(
     assert (material.private_key, material.public_key) == (None, None)
     expected = b64url(hashlib.sha256(f'{{"k":"{b64url(secret)}","kty":"oct"}}'.encode()).digest())
     assert material.kid == expected
+
+
+def test_one_kid_for_a_key_on_every_surface(landscape: KeyProfile) -> None:
+    """The key id is computed once (keyprofiles.keymaterial.jwk): the crypto objects the policies sign and
+    verify with, the keystore's public JWK (REST API, JWK download) and the token codec agree, and match
+    RFC 7638 computed independently above."""
+    keystore = landscape.keystore
+    assert keystore is not None
+    private, certificate = (
+        selectors.crypto_material(CryptoObject.objects.get(name=f"personal_sandbox_tlsp-jwt-keyprofileV1.0.0-{end}"))
+        for end in ("key", "ca-0")
+    )
+    public_jwk = selectors.keystore_public_jwk(keystore)
+    assert public_jwk is not None
+    assert private.private_key is not None
+    kids = {
+        "key crypto object": private.kid,
+        "certificate crypto object": certificate.kid,
+        "public JWK": public_jwk["kid"],
+        "codec": JwsKey.from_private_key(private.private_key).thumbprint(),
+    }
+    assert set(kids.values()) == {rfc7638_thumbprint(fx.CERT1_PEM)}, kids
+    assert JwsKey.from_jwk({k: v for k, v in public_jwk.items() if k != "kid"}).public_jwk() == {
+        k: v for k, v in public_jwk.items() if k != "kid"
+    }

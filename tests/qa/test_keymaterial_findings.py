@@ -16,8 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12  # noqa: TID251 - tests build their input
 
-from keyprofiles import keymaterial
-from keyprofiles.keymaterial import KeyMaterialError, keystore_material_from_upload
+from keyprofiles.keymaterial import KeyMaterialError, ber, keys, keystore_material_from_upload
 from tests import keyfixtures as fx
 from tests.keyprofiles.test_keymaterial_encodings import NOW, key1
 
@@ -86,7 +85,7 @@ def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     full PKCS#12 loader (refused as damaged, so it derives nothing either)."""
     calls: list[str] = []
     plain_key = key1()
-    real_key_loader: Callable[..., object] = keymaterial.load_der_private_key
+    real_key_loader: Callable[..., object] = keys.load_der_private_key
 
     def key_loader(data: bytes, password: bytes | None, **options: object) -> object:
         if password is None:
@@ -98,8 +97,8 @@ def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("pkcs12")
         raise ValueError("the spy stands in for the full loader")
 
-    monkeypatch.setattr(keymaterial, "load_der_private_key", key_loader)
-    monkeypatch.setattr(keymaterial.pkcs12_format, "load_key_and_certificates", full_loader)
+    monkeypatch.setattr(keys, "load_der_private_key", key_loader)
+    monkeypatch.setattr(keys.pkcs12_format, "load_key_and_certificates", full_loader)
     return calls
 
 
@@ -113,6 +112,6 @@ def test_many_key_bags_at_the_cap_are_refused_before_any_decryption(decryptions:
 def test_one_key_bag_at_the_cap_passes_the_cost_checks() -> None:
     """The twin: one key bag at the cap (with the MAC and the certificate container) is within the per-file budget,
     so the file goes on to be opened."""
-    outline = keymaterial._pkcs12_outline(pkcs12_with_key_bags(1))
+    outline = ber.pkcs12_outline(pkcs12_with_key_bags(1))
 
-    keymaterial._refuse_costly(outline.costs, "pkcs12")  # no refusal
+    ber.refuse_costly(outline.costs, "pkcs12")  # no refusal

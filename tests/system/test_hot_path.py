@@ -20,6 +20,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from keyprofiles import keycache, keymaterial
+from keyprofiles.keymaterial import keys
 from keyprofiles.services import keystore_import
 from portal import invalidation
 from portal.models import Organization
@@ -96,8 +97,8 @@ def key_parses(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counted]:
 @pytest.fixture
 def der_loader(monkeypatch: pytest.MonkeyPatch) -> Counted:
     """The loader keymaterial calls for DER private keys, spied on (its keyword arguments are recorded)."""
-    spy = Counted(keymaterial.load_der_private_key)
-    monkeypatch.setattr(keymaterial, "load_der_private_key", spy)
+    spy = Counted(keys.load_der_private_key)
+    monkeypatch.setattr(keys, "load_der_private_key", spy)
     return spy
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
+from keyprofiles import keymaterial
 from tokens.jose import ALGORITHMS, MAX_TOKEN_BYTES, JoseError, JwsKey, sign_compact, verify_compact
 
 CLAIMS = {"iss": "apic", "aud": "id1", "sub": "client-1", "iat": 1_700_000_000, "jti": "j-1"}
@@ -652,6 +653,44 @@ def test_weak_or_foreign_keys_are_refused() -> None:
             build_key()
         assert excinfo.value.reason == "key"
     assert JwsKey.from_secret(b"x" * 32).kind == "oct"
+
+
+def _rsa_public_key_of(bits: int) -> rsa.RSAPublicKey:
+    """An RSA public key whose modulus has exactly ``bits`` bits (an odd number, not a product of two primes:
+    building a public key checks only its shape, and this is about the size rule)."""
+    return rsa.RSAPublicNumbers(65537, (1 << (bits - 1)) | (1 << 64) | 1).public_key()
+
+
+def _rsa_public_jwk_of(bits: int) -> dict[str, str]:
+    n = _rsa_public_key_of(bits).public_numbers().n
+    return {"kty": "RSA", "e": "AQAB", "n": b64(n.to_bytes((bits + 7) // 8, "big"))}
+
+
+@pytest.mark.parametrize(("accepted", "refused"), [(2048, 2047), (8192, 8193)])
+def test_rsa_keys_within_the_upload_rules_sizes_are_usable_and_one_bit_outside_refused(
+    accepted: int, refused: int
+) -> None:
+    """The codec's RSA sizes are the upload rules' (keyprofiles.keymaterial, 2048 to 8192 bits): any key the
+    portal stores can sign and verify, and a JWK or key one bit outside them is refused, at both edges."""
+    assert (keymaterial.RSA_MIN_BITS, keymaterial.RSA_MAX_BITS) == (2048, 8192)
+    assert JwsKey.from_public_key(_rsa_public_key_of(accepted)).kind == "RSA"
+    assert JwsKey.from_jwk(_rsa_public_jwk_of(accepted)).kind == "RSA"
+    for build_key in (
+        lambda: JwsKey.from_public_key(_rsa_public_key_of(refused)),
+        lambda: JwsKey.from_jwk(_rsa_public_jwk_of(refused)),
+    ):
+        with pytest.raises(JoseError) as excinfo:
+            build_key()
+        assert (excinfo.value.reason, str(excinfo.value)) == ("key", "An RSA key for JWS must have 2048 to 8192 bits.")
+
+
+@pytest.mark.parametrize("curve", [None, ec.SECP256R1(), ec.SECP521R1()])
+def test_the_codec_kid_and_public_jwk_are_keymaterial_s(curve: ec.EllipticCurve | None, rsa_private: Any) -> None:
+    """One key id and public JWK: the codec names a key as the JWKS, the console and the JWK download do."""
+    private = rsa_private if curve is None else ec.generate_private_key(curve)
+    for key in (JwsKey.from_private_key(private), JwsKey.from_public_key(private.public_key())):
+        assert key.public_jwk() == keymaterial.public_jwk(private.public_key())
+        assert key.thumbprint() == keymaterial.key_id(private)
 
 
 @pytest.mark.parametrize(

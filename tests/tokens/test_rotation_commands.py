@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,13 +29,16 @@ from keyprofiles import keycache
 from keyprofiles import services as keyprofile_services
 from keyprofiles.models import KeyProfile, KeyProfileBinding, Keystore
 from portal import invalidation
+from portal.background import THREAD_NAME_PREFIX
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, organization_create
 from tests import keyfixtures as fx
 from tests.commands import refused, run
 from tests.conftest import OTHER_MASTER_KEY, TEST_MASTER_KEY
+from tokens import rotation
 from tokens.demo import API_NAME, DemoSummary, demo_seed
 from tokens.models import Publication
+from tokens.rotation import lifecycle_tick
 from tokens.runtime import gateway
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -297,8 +301,19 @@ def test_rotate_keyprofile_upload_refusals(
             "--password-env",
             "NOT_SET_ANYWHERE",
         )
-        == "The environment variable NOT_SET_ANYWHERE is not set."
+        == "The environment variable NOT_SET_ANYWHERE named by --password-env is not set."
     )
+    # Read as import_keystore reads it (portal.commands): an empty variable is refused, not taken as no password.
+    monkeypatch.setenv("EMPTY_PASSPHRASE", "")
+    assert refused(
+        *base,
+        "--cert",
+        key_files["cert1.pem"],
+        "--key",
+        key_files["key1-encrypted.pem"],
+        "--password-env",
+        "EMPTY_PASSPHRASE",
+    ) == ("The environment variable EMPTY_PASSPHRASE named by --password-env is empty.")
     mismatch = refused(*base, "--cert", key_files["cert2.pem"], "--key", key_files["key1-encrypted.pem"])
     assert mismatch.startswith("'jwt-keyprofile' in personal/sandbox not rotated: ")
     assert snapshot() == before
@@ -584,6 +599,12 @@ def test_profile_page_links_to_the_rotate_page(console: Client) -> None:
     assert f'href="{rotate_url()}"' in html
 
 
+def activated_in_the_background() -> None:
+    """What the console's background step does once every process verifies with the new key (the tests in a
+    transaction never commit, so the step itself is not started there: see the transactional test below)."""
+    lifecycle_tick(actor=Actor(name="root"))
+
+
 def test_rotate_page_rotates_and_redirects_to_the_new_version(console: Client) -> None:
     response = console.post(rotate_url(), form(), follow=True)
 
@@ -591,13 +612,69 @@ def test_rotate_page_rotates_and_redirects_to_the_new_version(console: Client) -
     assert response.redirect_chain == [(reverse("admin:keyprofiles_keyprofile_change", args=[new.pk]), 302)]
     [message] = messages_of(response.content.decode())
     assert message.startswith("Rotated jwt-keyprofile in sandbox: 1.0.0 to 1.0.1; signs from 2030-01-01 12:00:00 UTC;")
-    assert "moved jwt-generation-and-validation 1.0.0." in message
-    assert (state("1.0.0"), state("1.0.1")) == (State.PASSIVE, State.ACTIVE)
+    assert "moves jwt-generation-and-validation 1.0.0 when it signs." in message
+    assert (state("1.0.0"), state("1.0.1")) == (State.ACTIVE, State.NEXT)
     assert AuditEvent.objects.get(action="keyprofile.rotate").actor == "root"
     # The new version's page lists both versions with their states and JWKS membership.
     html = response.content.decode()
-    assert "Passive (verifies only)" in html
     assert "Active (signs)" in html
+    assert "Next (in the JWKS, not yet signing)" in html
+    activated_in_the_background()
+    assert (state("1.0.0"), state("1.0.1")) == (State.PASSIVE, State.ACTIVE)
+
+
+def test_rotate_page_answers_without_waiting_for_propagation(
+    console: Client, monkeypatch: pytest.MonkeyPatch, clock: TimeMachineFixture, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The console answers at once: the new key verifies everywhere first (next), and the wait before it signs
+    is a background step's (started after the commit), not the request's. The CLI and REST still wait."""
+
+    def no_wait(seconds: float) -> None:
+        raise AssertionError(f"the console request waited {seconds} s")
+
+    monkeypatch.setattr(rotation, "propagation_seconds", invalidation.propagation_seconds)  # the real wait
+    monkeypatch.setattr(rotation, "wait_for_propagation", no_wait)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = console.post(rotate_url(), form())
+
+    assert response.status_code == 302
+    signs_at = T0 + timedelta(seconds=invalidation.propagation_seconds())
+    assert KeyProfileBinding.objects.get(profile__version="1.0.1").activates_at == signs_at
+    assert (state("1.0.0"), state("1.0.1")) == (State.ACTIVE, State.NEXT)
+    assert "run_later.<locals>.start" in [callback.__qualname__ for callback in callbacks]
+    clock.move_to(signs_at - timedelta(seconds=0.1), tick=False)
+    activated_in_the_background()
+    assert state("1.0.1") == State.NEXT  # not before every process verifies with it
+    clock.move_to(signs_at, tick=False)
+    activated_in_the_background()
+    assert (state("1.0.0"), state("1.0.1")) == (State.PASSIVE, State.ACTIVE)
+
+
+def test_rotate_page_dry_run_and_prepublish_start_no_background_step(
+    console: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The twins: nothing to activate (dry run), or retire_keys activates it when its time comes (prepublish)."""
+    for fields in ({"dry_run": "on"}, {"prepublish": "1h"}):
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert console.post(rotate_url(), form(**fields)).status_code == 302
+        assert "run_later.<locals>.start" not in [callback.__qualname__ for callback in callbacks]
+    assert (state("1.0.0"), state("1.0.1")) == (State.ACTIVE, State.NEXT)
+
+
+@pytest.mark.slow
+def test_the_background_step_activates_the_rotated_key(
+    transactional_db: None, console: Client, clock: TimeMachineFixture
+) -> None:
+    """On committed data (as in production), the console's rotation starts the background step, which makes
+    the new version sign and moves the API."""
+    assert console.post(rotate_url(), form()).status_code == 302
+
+    for thread in threading.enumerate():
+        if thread.name.startswith(THREAD_NAME_PREFIX):
+            thread.join(timeout=30)
+    assert (state("1.0.0"), state("1.0.1")) == (State.PASSIVE, State.ACTIVE)
+    publication = Publication.objects.get(api__name=API_NAME, catalog__slug="sandbox")
+    assert "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-key" in publication.document_text
 
 
 def test_rotate_page_dry_run_stays_on_the_profile_and_changes_nothing(console: Client) -> None:
@@ -638,6 +715,7 @@ def test_rotate_page_shows_an_unreadable_grace_beside_its_field(console: Client)
 
 def test_rotate_page_with_a_longer_grace(console: Client) -> None:
     console.post(rotate_url(), form(grace="2h"))
+    activated_in_the_background()
 
     grace_end = KeyProfileBinding.objects.get(profile__version="1.0.0").grace_ends_at
     assert grace_end == T0 + timedelta(hours=2)
@@ -696,7 +774,7 @@ def test_rotate_page_is_open_to_a_user_who_may_add_profiles(
 
     assert client.get(rotate_url()).status_code == 200
     assert client.post(rotate_url(), form()).status_code == 302
-    assert state("1.0.1") == State.ACTIVE
+    assert state("1.0.1") == State.NEXT
 
 
 def test_rotate_page_asks_anonymous_visitors_to_log_in(demo: DemoSummary, client: Client) -> None:
@@ -712,6 +790,7 @@ def test_rotate_page_of_an_unknown_profile_is_not_found(console: Client) -> None
 
 def test_api_publication_follows_the_console_rotation(console: Client) -> None:
     console.post(rotate_url(), form())
+    activated_in_the_background()
 
     publication = Publication.objects.get(api__name=API_NAME, catalog__slug="sandbox")
     assert "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-key" in publication.document_text

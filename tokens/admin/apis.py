@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -19,10 +19,10 @@ from portal.console import (
     form_data,
     require_permissions,
 )
+from portal.errors import REFUSALS
 from portal.services import Actor
 from tokens import editor, services, viewmodels
 from tokens.admin.assembly_editor import AssemblyEditorMixin
-from tokens.admin.common import PUBLISH_ERRORS
 from tokens.documents import document_describe, document_dump
 from tokens.errors import DocumentError, PublishError
 from tokens.forms import (
@@ -82,7 +82,7 @@ class ApiAdmin(AssemblyEditorMixin, DeclaredFiltersOnlyMixin, ServiceFormMixin, 
                     spec=form.spec(operations.operations()),
                     actor=Actor.for_user(request.user),
                 )
-            except (ValidationError, DocumentError) as e:
+            except REFUSALS as e:
                 form.add_service_error(e)
             else:
                 messages.success(request, f"API “{api}” was created. Add policies to its cases, then publish it.")
@@ -111,7 +111,6 @@ class ApiAdmin(AssemblyEditorMixin, DeclaredFiltersOnlyMixin, ServiceFormMixin, 
             title="Import an API",
             submit_label="Import",
             perform=perform,
-            errors=(DocumentError,),
             intro="Upload an API Connect style OpenAPI document (YAML or JSON).",
         )
 
@@ -190,6 +189,5 @@ class ApiAdmin(AssemblyEditorMixin, DeclaredFiltersOnlyMixin, ServiceFormMixin, 
             title=f"Publish {api}",
             submit_label="Publish",
             perform=perform,
-            errors=PUBLISH_ERRORS,
             intro="Publishing checks every policy first; a refused one is named and nothing changes.",
         )

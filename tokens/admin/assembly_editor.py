@@ -17,10 +17,10 @@ from django.views.decorators.http import require_POST
 from portal.console import require_permissions
 from portal.services import Actor
 from tokens import editor, services
-from tokens.admin.common import EDIT_ERRORS, PUBLISH_ERRORS, form_problems
+from tokens.admin.common import EDIT_ERRORS, form_problems
 from tokens.documents import document_dump
 from tokens.editor import EditorError
-from tokens.errors import PolicyConfigError
+from tokens.errors import ApiError, PolicyConfigError
 from tokens.forms import (
     POLICY_FORMS,
     ActionFormSet,
@@ -217,7 +217,7 @@ class AssemblyEditorMixin(admin.ModelAdmin):
         catalog = publish.cleaned_data["catalog"]
         try:
             publication = services.api_publish(api=api, catalog=catalog, actor=actor)
-        except PUBLISH_ERRORS as e:
+        except ApiError as e:
             # Saved, not published: the form now stands for the saved document, so it carries its new tag.
             named = form.field_for(e.prop) if isinstance(e, PolicyConfigError) and e.policy == title else None
             data = request.POST.copy()

@@ -7,9 +7,8 @@ from typing import Any
 from django import forms
 
 from tokens.editor import EditorError
-from tokens.errors import DocumentError, PolicyConfigError, PublishError
+from tokens.errors import DocumentError
 
-PUBLISH_ERRORS = (DocumentError, PolicyConfigError, PublishError)
 EDIT_ERRORS = (EditorError, DocumentError)
 
 

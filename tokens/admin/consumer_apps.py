@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -21,6 +21,7 @@ from portal.console import (
     receives_secrets,
     require_permissions,
 )
+from portal.errors import REFUSALS, refusal_text
 from portal.services import Actor
 from tokens import services
 from tokens.admin.common import form_problems, masked_client_id, may_read_client_ids
@@ -165,8 +166,8 @@ class ConsumerAppAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.ModelAd
             publication = form.cleaned_data["publication"]
             try:
                 change(app, publication, Actor.for_user(request.user))
-            except ValidationError as e:
-                messages.error(request, "; ".join(e.messages))
+            except REFUSALS as e:
+                messages.error(request, refusal_text(e))
             else:
                 messages.success(request, f"{app} {done} {publication.api}.")
         return HttpResponseRedirect(reverse("admin:tokens_consumerapp_change", args=[app.pk]) + "#subscriptions")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db import transaction
 
@@ -59,20 +58,17 @@ class Command(PortalCommand):
             )[0]
         slugs = [] if options["no_enable"] else (options["catalogs"] or ["sandbox"])
         catalogs = [self.catalog(organization, slug) for slug in slugs]
-        try:
-            with transaction.atomic():
-                profile = services.keyprofile_create(
-                    organization=organization,
-                    title=options["title"],
-                    version=options["profile_version"],
-                    keystore=keystore,
-                    truststore=truststore,
-                    catalogs=catalogs,
-                    algorithm=options["alg"],
-                    actor=self.actor,
-                )
-        except ValidationError as e:
-            self.fail(e, prefix="Key profile not created: ")
+        with self.refused("Key profile not created: "), transaction.atomic():
+            profile = services.keyprofile_create(
+                organization=organization,
+                title=options["title"],
+                version=options["profile_version"],
+                keystore=keystore,
+                truststore=truststore,
+                catalogs=catalogs,
+                algorithm=options["alg"],
+                actor=self.actor,
+            )
         names = list(CryptoObject.objects.filter(binding__profile=profile).values_list("name", flat=True))
         if options["json"]:
             self.write_json(

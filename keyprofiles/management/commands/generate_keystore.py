@@ -6,10 +6,7 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
 from keyprofiles import keymaterial, services
-from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.selectors import certificate_as_dict
 from portal.commands import PortalCommand
 
@@ -35,7 +32,7 @@ class Command(PortalCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
-        try:
+        with self.refused("Keystore not generated: "):
             keystore = services.keystore_generate(
                 organization=organization,
                 name=options["name"],
@@ -46,8 +43,6 @@ class Command(PortalCommand):
                 days=options["days"],
                 actor=self.actor,
             )
-        except (KeyMaterialError, ValidationError) as e:
-            self.fail(e, prefix="Keystore not generated: ")
         if options["json"]:
             self.write_json({"name": keystore.name, "organization": organization.slug, **certificate_as_dict(keystore)})
             return

@@ -7,12 +7,10 @@ the name of an environment variable with ``--password-env``, or type it at the p
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from keyprofiles import keymaterial, services
@@ -34,10 +32,8 @@ class Command(PortalCommand):
         parser.add_argument("--key", help="Private key file, PEM (optionally encrypted) or DER.")
         parser.add_argument("--chain", help="Intermediate certificates, PEM (up to 10).")
         parser.add_argument("--p12", help="PKCS#12 file (.p12/.pfx) holding key, certificate and chain.")
-        parser.add_argument(
-            "--password-env",
-            metavar="VAR",
-            help="Name of the environment variable holding the PKCS#12 password or key passphrase.",
+        self.add_password_env_argument(
+            parser, help="Name of the environment variable holding the PKCS#12 password or key passphrase."
         )
         self.add_org_argument(parser)
         parser.add_argument("--json", action="store_true", help="Print the keystore's facts as JSON.")
@@ -70,21 +66,20 @@ class Command(PortalCommand):
                 actor=self.actor,
             )
 
-        password = self._password(options["password_env"])
-        try:
+        password = self.password_from_env(options["password_env"])
+        with self.refused("Keystore not imported: "):
             try:
-                keystore = import_with(password)
+                try:
+                    keystore = import_with(password)
+                except KeyMaterialError as e:
+                    if e.code != "password_required" or password is not None or not sys.stdin.isatty():
+                        raise
+                    keystore = import_with(getpass.getpass("Password: ").encode())
             except KeyMaterialError as e:
-                if e.code != "password_required" or password is not None or not sys.stdin.isatty():
+                if e.code != "password_required":
                     raise
-                keystore = import_with(getpass.getpass("Password: ").encode())
-        except KeyMaterialError as e:
-            hint = ""
-            if e.code == "password_required":
-                hint = " Pass --password-env VAR naming an environment variable that holds it."
-            raise CommandError(f"Keystore not imported: {e}{hint}") from e
-        except ValidationError as e:
-            self.fail(e, prefix="Keystore not imported: ")
+                hint = "Pass --password-env VAR naming an environment variable that holds it."
+                raise CommandError(f"Keystore not imported: {e} {hint}") from e
         if options["json"]:
             self.write_json({"name": keystore.name, "organization": organization.slug, **certificate_as_dict(keystore)})
             return
@@ -93,13 +88,3 @@ class Command(PortalCommand):
         self.stdout.write(f"  key:         {keystore.key_type} {keystore.key_size}")
         self.stdout.write(f"  fingerprint: {keystore.fingerprint_sha256}")
         self.stdout.write(f"  chain:       {keystore.chain_length} intermediate certificate(s)")
-
-    def _password(self, variable: str | None) -> bytes | None:
-        if variable is None:
-            return None
-        value = os.environ.get(variable)
-        if value is None:
-            raise CommandError(f"The environment variable {variable} named by --password-env is not set.")
-        if not value:
-            raise CommandError(f"The environment variable {variable} named by --password-env is empty.")
-        return value.encode()

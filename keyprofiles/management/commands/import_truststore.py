@@ -5,10 +5,7 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
 from keyprofiles import keymaterial, services
-from keyprofiles.keymaterial import KeyMaterialError
 from portal.commands import PortalCommand
 
 
@@ -23,11 +20,9 @@ class Command(PortalCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
         data = self.read_file(options["certs"], what="certificate", limit=keymaterial.MAX_UPLOAD_BYTES)
-        try:
+        with self.refused("Truststore not imported: "):
             truststore = services.truststore_import(
                 organization=organization, name=options["name"], data=data, actor=self.actor
             )
-        except (KeyMaterialError, ValidationError) as e:
-            self.fail(e, prefix="Truststore not imported: ")
         count = truststore.certificates.count()
         self.stdout.write(self.style.SUCCESS(f"Imported truststore '{truststore.name}' with {count} certificate(s)."))

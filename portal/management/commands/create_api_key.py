@@ -5,7 +5,6 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
@@ -24,7 +23,7 @@ class Command(PortalCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name", help="Key name, unique in the organization (e.g. ci-pipeline).")
-        parser.add_argument("--org", required=True, help="Organization slug, e.g. personal.")
+        self.add_org_argument(parser, required=True, help="Organization slug, e.g. personal.")
         parser.add_argument("--role", required=True, choices=ApiKey.Role.values, help="What the key may do.")
         parser.add_argument("--profiles", default="", help="Comma-separated key profile names a signer may use.")
         parser.add_argument("--expires-in", help="Lifetime, e.g. 90d, 12h, 1w (default: no expiry).")
@@ -46,7 +45,7 @@ class Command(PortalCommand):
                 raise CommandError("--expires-in must be longer than 0 seconds.")
             expires_at = timezone.now() + lifetime
         profiles = [name.strip() for name in options["profiles"].split(",") if name.strip()]
-        try:
+        with self.refused("API key not created: "):
             key, text = services.api_key_create(
                 organization=organization,
                 name=options["name"],
@@ -59,8 +58,6 @@ class Command(PortalCommand):
                 expires_at=expires_at,
                 actor=self.actor,
             )
-        except ValidationError as e:
-            self.fail(e, prefix="API key not created: ")
         if options["json"]:
             self.write_json(
                 {

@@ -13,7 +13,7 @@ class Command(PortalCommand):
     help = "List API keys with role, display prefix and state (active, expired, revoked)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--org", help="Only this organization.")
+        self.add_org_argument(parser, default=None, help="Only this organization.")
         parser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:

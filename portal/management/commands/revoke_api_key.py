@@ -17,7 +17,7 @@ class Command(PortalCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name", help="Key name.")
-        parser.add_argument("--org", required=True, help="Organization slug.")
+        self.add_org_argument(parser, required=True, help="Organization slug.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])

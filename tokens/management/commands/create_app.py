@@ -5,8 +5,6 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
 from portal.commands import PortalCommand
 from tokens import services
 from tokens.models import Publication
@@ -29,12 +27,10 @@ class Command(PortalCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
         catalog = self.catalog(organization, options["catalog"])
-        try:
+        with self.refused("App not created: "):
             app, secret = services.app_create(
                 catalog=catalog, name=options["name"], with_secret=options["with_secret"], actor=self.actor
             )
-        except ValidationError as e:
-            self.fail(e, prefix="App not created: ")
         subscribed: list[str] = []
         if not options["no_subscribe"]:
             for publication in Publication.objects.filter(catalog=catalog).exclude(state=Publication.State.RETIRED):

@@ -11,7 +11,6 @@ from django.core.management.base import CommandError
 from portal.commands import PortalCommand
 from tokens import services
 from tokens.documents import MAX_DOCUMENT_BYTES
-from tokens.errors import DocumentError, PolicyConfigError, PublishError
 
 
 class Command(PortalCommand):
@@ -35,16 +34,12 @@ class Command(PortalCommand):
             data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
         else:
             data = self.read_file(options["file"], what="API document", limit=MAX_DOCUMENT_BYTES)
-        try:
+        with self.refused("API not imported: "):
             api, created = services.api_import(organization=organization, data=data, actor=self.actor)
-        except DocumentError as e:
-            raise CommandError(f"API not imported: {e}") from e
         verb = "Imported" if created else "Updated"
         self.stdout.write(self.style.SUCCESS(f"{verb} API '{api.name}' {api.version} (base path {api.base_path})."))
         if options["publish"]:
             assert catalog is not None
-            try:
+            with self.refused("API imported but not published: "):
                 publication = services.api_publish(api=api, catalog=catalog, actor=self.actor)
-            except (DocumentError, PolicyConfigError, PublishError) as e:
-                raise CommandError(f"API imported but not published: {e}") from e
             self.stdout.write(self.style.SUCCESS(f"Published to {catalog} (revision {publication.revision})."))

@@ -5,11 +5,8 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import CommandError
-
 from tokens import services
 from tokens.commands import ApiCommand
-from tokens.errors import DocumentError, PolicyConfigError, PublishError
 
 
 class Command(ApiCommand):
@@ -27,10 +24,8 @@ class Command(ApiCommand):
         organization = self.organization(options["org"])
         catalog = self.catalog(organization, options["catalog"])
         api = self.api(organization, options["name"], options["api_version"])
-        try:
+        with self.refused("Not published: "):
             publication = services.api_publish(api=api, catalog=catalog, actor=self.actor)
-        except (DocumentError, PolicyConfigError, PublishError) as e:
-            raise CommandError(f"Not published: {e}") from e
         self.stdout.write(
             self.style.SUCCESS(
                 f"Published {api} to {catalog} (revision {publication.revision}, base path {api.base_path})."

@@ -6,19 +6,17 @@ with ``check_key_expiry`` and ``retire_keys`` it is the cron recipe in README.md
 
 from __future__ import annotations
 
-import os
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from keyprofiles import keymaterial
-from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import KeyProfile, Keystore
 from portal.commands import PortalCommand
 from portal.durations import parse_duration
-from tokens.rotation import KeySource, RotationError, keyprofile_rotate, profiles_expiring
+from portal.errors import REFUSALS, refusal_text
+from tokens.rotation import KeySource, keyprofile_rotate, profiles_expiring
 
 
 class Command(PortalCommand):
@@ -42,7 +40,7 @@ class Command(PortalCommand):
         source.add_argument("--cert", help="Certificate file of the new key pair (with --key).")
         parser.add_argument("--key", help="Private key file of the new key pair (with --cert).")
         parser.add_argument("--chain", help="Intermediate certificates (with --cert).")
-        parser.add_argument("--password-env", metavar="VAR", help="Environment variable holding the key passphrase.")
+        self.add_password_env_argument(parser, help="Environment variable holding the key passphrase.")
         parser.add_argument(
             "--bits", type=int, choices=keymaterial.GENERATE_RSA_BITS, help="RSA size of a generated key."
         )
@@ -94,10 +92,9 @@ class Command(PortalCommand):
                     dry_run=options["dry_run"],
                     actor=self.actor,
                 )
-            except (RotationError, KeyMaterialError, ValidationError) as e:
+            except REFUSALS as e:
                 # One profile's refusal must not keep the others from rotating (a nightly --expiring-within).
-                message = "; ".join(e.messages) if isinstance(e, ValidationError) else str(e)
-                failures.append(f"'{name}' in {catalog} not rotated: {message}")
+                failures.append(f"'{name}' in {catalog} not rotated: {refusal_text(e)}")
                 continue
             plans.append(plan)
             if not options["json"]:
@@ -133,12 +130,7 @@ class Command(PortalCommand):
             if not (options["cert"] and options["key"]):
                 raise CommandError("--cert and --key go together.")
             limit = keymaterial.MAX_UPLOAD_BYTES
-            password = None
-            if options["password_env"]:
-                value = os.environ.get(options["password_env"])
-                if value is None:
-                    raise CommandError(f"The environment variable {options['password_env']} is not set.")
-                password = value.encode()
+            password = self.password_from_env(options["password_env"])
             return KeySource(
                 certificate=self.read_file(options["cert"], what="certificate", limit=limit),
                 private_key=self.read_file(options["key"], what="private key", limit=limit),

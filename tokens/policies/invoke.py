@@ -23,12 +23,12 @@ Properties (APIC v10 names):
   ``cache-response: protocol|no-cache``, ``cache-ttl``, ``parameter-control``, ``http-version: HTTP/1.1``...)
   and refused naming the property where it would not (``websocket-upgrade: true``, ``compression: true``...).
 
-What is sent: the request's headers (never ``Host``, ``Cookie``, the client secret, hop-by-hop headers or the
-length, which the client computes) overlaid by ``message.headers`` set so far, and ``message.body`` for a verb
-that carries one (an object or array as JSON). What comes back: the status, headers (hop-by-hop headers,
-``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the body, parsed when its type says
-JSON, else bytes. A refused destination, a failed connection, TLS handshake or timeout, or a response over the
-caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
+What is sent: the request's headers (never ``Host``, ``Cookie``, the client secret, hop-by-hop headers,
+``Accept-Encoding`` or the length, which the client computes) overlaid by ``message.headers`` set so far,
+and ``message.body`` for a verb that carries one (an object or array as JSON). What comes back: the status,
+headers (hop-by-hop headers, ``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the
+body, parsed when its type says JSON, else bytes. A refused destination, a failed connection, TLS handshake
+or timeout, or a response over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ _NOT_SENT = frozenset(
     {
         "host", "cookie", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authorization",
         "te", "trailer", "transfer-encoding", "upgrade", "expect", "x-ibm-client-secret",
+        # The client's codings (br, zstd...) may be ones the portal cannot decode; the backend answers identity.
+        "accept-encoding",
     }
 )  # fmt: skip
 _NOT_RETURNED = frozenset(

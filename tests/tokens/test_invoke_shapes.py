@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -318,3 +319,20 @@ def test_an_api_with_base_path_root_answers_its_paths(sandbox: Catalog, actor: A
 
     assert call(client, client_id, "/go").content == b"at the root"
     assert call(client, client_id, "/nested/go").content == b"nested"  # the longer base path wins
+
+
+# -- over real HTTP ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_order_shape_over_real_http(order_api: str, live_server: Any) -> None:
+    """The gateway (pytest-django's live server) and the backend both over real sockets, as curl would call."""
+    request = urllib.request.Request(  # noqa: S310 - the live server's http:// URL
+        f"{live_server.url}{GATEWAY}/orders/orders/9?currency=USD",
+        headers={"X-IBM-Client-Id": order_api, "X-Tenant": "acme"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the live server's URL
+        assert response.status == 200
+        assert response.headers["X-Order-Checked"] == "yes"
+        body = json.loads(response.read())
+    assert body == {"id": "9", "query": "currency=USD", "tenant": "acme", "checkedBy": "portal"}

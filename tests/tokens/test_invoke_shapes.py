@@ -336,3 +336,31 @@ def test_the_order_shape_over_real_http(order_api: str, live_server: Any) -> Non
         assert response.headers["X-Order-Checked"] == "yes"
         body = json.loads(response.read())
     assert body == {"id": "9", "query": "currency=USD", "tenant": "acme", "checkedBy": "portal"}
+
+
+def test_a_document_for_the_v5_compatible_gateway_runs_where_the_semantics_agree(
+    sandbox: Catalog, actor: Actor, client: Client, orders: Backend
+) -> None:
+    switch = {
+        "switch": {
+            "version": "1.0.0",
+            "title": "by verb",
+            "case": [
+                {
+                    "condition": "$(request.verb) === 'GET'",
+                    "execute": [
+                        {"invoke": {"version": "1.0.0", "title": "get", "target-url": orders.url("/orders/3")}}
+                    ],
+                },
+                {"otherwise": [answer("other", "not a GET")]},
+            ],
+        }
+    }
+    document = api_document(name="legacy", base_path="/legacy", execute=[switch])
+    document["x-ibm-configuration"]["gateway"] = "datapower-gateway"
+    api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
+    api_publish(api=api, catalog=sandbox, actor=actor)
+
+    response = call(client, str(sandbox.apps.get().client_id), "/legacy/go")
+
+    assert (response.status_code, response.json()["id"]) == (200, "3")

@@ -19,6 +19,7 @@ from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
 from portal.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
 from tokens.activity import LEVELS
+from tokens.conditions import ConditionError, condition_compile
 from tokens.documents import MAX_DOCUMENT_BYTES
 from tokens.editor import VERBS, NewApi
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
@@ -479,9 +480,55 @@ class InvokeForm(PolicyForm):
 
 
 class SwitchForm(PolicyForm):
-    """Its cases (a condition and the policies it runs) are edited in the assembly editor, case by case."""
+    """The conditions of the switch's cases, one per line; the policies each case runs are edited in the
+    assembly editor as its branches (the cases themselves travel in a hidden field, checked by the tag)."""
 
     policy = switch.POLICY
+    case = forms.CharField(widget=forms.HiddenInput)
+    conditions = forms.CharField(
+        label="Conditions",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 100, "class": "code-area", "spellcheck": "false"}),
+        help_text="One per case, in order; the first that holds runs its case, else otherwise. JSONata as the API "
+        "gateway writes it ($httpVerb() = 'GET', request.headers.x-tenant = 'acme') or $(name) with JavaScript "
+        "operators.",
+    )
+
+    @classmethod
+    def property_fields(cls) -> dict[str, str]:
+        return {"case": "case"}
+
+    @classmethod
+    def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
+        found = config.get("case")
+        cases = found if isinstance(found, list) else []
+        conditions = [str(c["condition"]) for c in cases if isinstance(c, dict) and "condition" in c]
+        return {"title": config.get("title", ""), "case": json.dumps(cases), "conditions": "\n".join(conditions)}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:
+            cases = json_loads(cleaned.get("case") or "[]")
+        except UntrustedTextError as e:
+            raise ValidationError(f"The cases could not be read ({e}); reload the page.") from e
+        if not isinstance(cases, list):
+            raise ValidationError("The cases could not be read; reload the page.")
+        lines = [line.strip() for line in (cleaned.get("conditions") or "").splitlines() if line.strip()]
+        with_condition = [case for case in cases if isinstance(case, dict) and "otherwise" not in case]
+        if len(lines) != len(with_condition):
+            self.add_error("conditions", f"Give one condition per case: this switch has {len(with_condition)}.")
+            return cleaned
+        for number, line in enumerate(lines, start=1):
+            try:
+                condition_compile(line)
+            except ConditionError as e:
+                self.add_error("conditions", f"Line {number}: {e}.")
+        for case, line in zip(with_condition, lines, strict=True):
+            case["condition"] = line
+        cleaned["case"] = cases
+        return cleaned
+
+    def properties(self) -> dict[str, Any]:
+        return {"title": self.cleaned_data["title"], "case": self.cleaned_data["case"]}
 
 
 class LogForm(PolicyForm):

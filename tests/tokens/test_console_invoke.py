@@ -140,3 +140,27 @@ def test_the_test_page_reads_back_the_backend_calls_of_a_test_call(
         ("backend", "GET", backend.url("/status"), 200)
     ]
     assert operator.get(setup["backendCalls"], {"trace": setup["trace"], "request": "b" * 32}).json() == {"calls": []}
+
+
+def test_an_operator_edits_the_conditions_of_a_switch_and_keeps_its_cases(operator: Client, created_api: Api) -> None:
+    at = add_policy(operator, created_api, GENERATE_CASE, "switch")
+    inner = add_policy(operator, created_api, f"{at}/case/0", "throw")
+    page = operator.get(api_url(created_api, "tokens_api_policy", at)).content.decode()
+    assert "$httpVerb() = &#x27;GET&#x27;" in page
+    created_api.refresh_from_db()
+    cases = editor.policy_get(created_api.document, at)[1]["case"]
+    form = {"tag": tag(created_api), "title": "by tenant", "case": json.dumps(cases), "_save": "Save"}
+
+    refused = operator.post(api_url(created_api, "tokens_api_policy", at), {**form, "conditions": "request.verb = "})
+    assert "Line 1: the condition ends where a value is expected." in refused.content.decode()
+    twice = operator.post(api_url(created_api, "tokens_api_policy", at), {**form, "conditions": "true\nfalse"})
+    assert "Give one condition per case: this switch has 1." in twice.content.decode()
+
+    saved = operator.post(
+        api_url(created_api, "tokens_api_policy", at), {**form, "conditions": "request.headers.x-tenant = 'acme'"}
+    )
+    assert saved.status_code == 302
+    created_api.refresh_from_db()
+    (case,) = editor.policy_get(created_api.document, at)[1]["case"]
+    assert case["condition"] == "request.headers.x-tenant = 'acme'"
+    assert editor.policy_get(created_api.document, inner)[0] == "throw"  # the case's policies are kept

@@ -83,6 +83,11 @@ class CompiledAssembly:
         self.catches = catches
         self.scope = scope
 
+    def in_scope(self, scope: ApiScope | None) -> CompiledAssembly:
+        """The same compiled policies run in another publication's scope (one whose ``compile_key`` is this
+        one's: the constant properties written into the policies are the same)."""
+        return CompiledAssembly(self.policies, self.catches, scope)
+
     def run(self, context: Context) -> None:
         """Run the assembly: the API's scope first (its variables and properties), then the policies; the
         call's activity record last when the document sets an ``activity-log``, and its backend calls for the

@@ -14,6 +14,7 @@ kept by its ``CompiledAssembly``:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,13 @@ class ApiScope:
         object.__setattr__(
             self, "_templated", tuple(name for name, value in self.properties.items() if _templated(value))
         )
+
+    def compile_key(self) -> str:
+        """What of the scope a compiled assembly depends on (the constant properties written into it), as text:
+        publications whose assembly and compile key are equal can share one compiled assembly (each with its
+        own scope: ``CompiledAssembly.in_scope``)."""
+        constants = {name: self._variables[name] for name in self.properties if name in self._variables}
+        return json.dumps(constants, sort_keys=True, default=str)
 
     def enter(self, context: Context) -> None:
         """Put the API's variables and properties in a new call's context (before its first policy runs)."""

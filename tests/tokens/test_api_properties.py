@@ -291,3 +291,20 @@ def test_a_bad_activity_log_setting_is_named(entry: Any, problem: str) -> None:
         ActivityLogSettings.from_document({"x-ibm-configuration": {"activity-log": {"enabled": False}}}).enabled
         is False
     )
+
+
+def test_publications_with_equal_constant_properties_can_share_a_compiled_assembly() -> None:
+    answer = {"set-variable": {"title": "a", "actions": [{"set": "message.body", "value": "$(target-url)"}]}}
+    first = scope(properties={"target-url": "https://x", "greeting": "hi $(request.verb)"})
+    second = scope(api_name="other", properties={"target-url": "https://x", "greeting": "yo $(request.verb)"})
+    third = scope(properties={"target-url": "https://y"})
+    assert first.compile_key() == second.compile_key()
+    assert first.compile_key() != third.compile_key()
+    shared = assembly_compile({"execute": [answer]}, _NoKeys(), scope=first)  # type: ignore[arg-type]
+    context = environ_context()
+    shared.in_scope(second).run(context)
+    assert (context.get("message.body"), context.get("api.name"), context.get("greeting")) == (
+        "https://x",
+        "other",
+        "yo GET",
+    )

@@ -8,7 +8,8 @@ nothing behind. One run measures, side by side:
    ``cryptography`` sign/verify of the same bytes, the ``tokens.jose`` codec alone, PyJWT and joserfc.
    Fixed-count ``perf_counter`` loops; every round runs every contender, in a rotating order.
    Then what a trivial ``gatewayscript`` adds to a warm request's assembly (bench/gatewayscript.py; target
-   at most 0.2 ms).
+   at most 0.2 ms), and what an ``invoke`` adds beyond a loopback backend's own time (bench/invoke.py; target
+   at most 1 ms).
 2. Over HTTP (bench/server.py, bench/load.py): a throwaway portal (temp dir, SQLite, the demo seeded, its API
    republished with an hour of validity) under two ``gunicorn -c gunicorn.conf.py bench.wsgi``, one with 2
    workers and one with 1, loaded one at a time by ``wrk`` on 127.0.0.1: gateway generate and validate
@@ -50,7 +51,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as bench/run.py: import from the project root, not from bench/
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import gatewayscript, inprocess, load
+from bench import gatewayscript, inprocess, invoke, load
 from bench.server import PRODUCTION, BenchSetupError, Portal, Server, fetch
 from bench.workload import ALGORITHM, CLAIM_HEADERS, RSA_BITS, SERVICE_SIGN_BODY, SERVICE_VALIDATE_CHECKS
 
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         timings = inprocess.measure(options.inprocess_rounds)
         _print_inprocess(timings, options.inprocess_rounds)
         gatewayscript.print_cost(gatewayscript.measure(options.gatewayscript_rounds), options.gatewayscript_rounds)
+        invoke.print_cost(invoke.measure(options.invoke_rounds), options.invoke_rounds)
         http = _measure_http(portal, wrk_load, options.rounds)
         production = _measure_production(portal, wrk_load, options.rounds)
     except (BenchSetupError, load.WrkError) as e:
@@ -120,6 +122,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gatewayscript-rounds", type=int, default=15, help="gatewayscript in-process rounds (default 15)"
     )
+    parser.add_argument("--invoke-rounds", type=int, default=9, help="invoke in-process rounds (default 9)")
     return parser.parse_args(argv)
 
 

@@ -205,6 +205,7 @@ _ROLE_MODELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("tokens", "api", _EVERYTHING),
     ("tokens", "publication", _EVERYTHING),
     ("tokens", "consumerapp", _EVERYTHING),
+    ("tokens", "apipropertyvalue", ("add", "delete", "view")),
     ("portal", "auditevent", _READ),
     ("portal", "apikey", ("add", "change", "view")),
     ("portal", "organization", _READ),

@@ -330,3 +330,11 @@ GATEWAYSCRIPT = {
     "CPU_MS": env.int("PORTAL_GATEWAYSCRIPT_CPU_MS", default=50),
     "MEMORY_MIB": env.int("PORTAL_GATEWAYSCRIPT_MEMORY_MIB", default=32),
 }
+
+# invoke policies (tokens/egress.py): the destinations an API may call and the bounds of each call.
+# PORTAL_INVOKE_ALLOW: comma-separated host names, host:port, IP addresses and CIDRs; empty allows none.
+INVOKE = {
+    "ALLOW": env.str("PORTAL_INVOKE_ALLOW", default=""),
+    "MAX_TIMEOUT_SECONDS": env.int("PORTAL_INVOKE_MAX_TIMEOUT_SECONDS", default=60),
+    "MAX_RESPONSE_KIB": env.int("PORTAL_INVOKE_MAX_RESPONSE_KIB", default=4096),
+}

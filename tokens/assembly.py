@@ -14,10 +14,12 @@ live in their policy modules).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tokens.context import Context
+from tokens.activity import activity_write
+from tokens.context import Context, http_status
 from tokens.documents import ApiDescription, document_describe
 from tokens.errors import AssemblyError, PublishError
 from tokens.policies.base import (
@@ -39,6 +41,11 @@ from tokens.policies.jwt_validate import (
 )
 from tokens.policies.registry import policy_kind, unsupported_refusal
 from tokens.policies.walker import assembly_walk
+from tokens.scope import ApiScope
+from tokens.trace import trace_record
+
+if TYPE_CHECKING:
+    from portal.models import Catalog
 
 __all__ = [
     "DEFAULT_VALIDITY_SECONDS",
@@ -69,12 +76,47 @@ class _Catch:
 
 
 class CompiledAssembly:
-    def __init__(self, policies: tuple[Policy, ...], catches: tuple[_Catch, ...]) -> None:
+    def __init__(
+        self, policies: tuple[Policy, ...], catches: tuple[_Catch, ...], scope: ApiScope | None = None
+    ) -> None:
         self.policies = policies
         self.catches = catches
+        self.scope = scope
+
+    def in_scope(self, scope: ApiScope | None) -> CompiledAssembly:
+        """The same compiled policies run in another publication's scope (one whose ``compile_key`` is this
+        one's: the constant properties written into the policies are the same)."""
+        return CompiledAssembly(self.policies, self.catches, scope)
 
     def run(self, context: Context) -> None:
-        """Run the assembly. Raises the AssemblyError no catch handles (or one a catch raises)."""
+        """Run the assembly: the API's scope first (its variables and properties), then the policies; the
+        call's activity record last when the document sets an ``activity-log``, and its backend calls for the
+        console's Test page when it is a test call (``tokens.trace``). Raises the AssemblyError no catch
+        handles (or one a catch raises)."""
+        try:
+            self._run_in_scope(context)
+        finally:
+            if context.backend_calls:
+                trace_record(context)
+
+    def _run_in_scope(self, context: Context) -> None:
+        scope = self.scope
+        if scope is None:
+            self._run(context)
+            return
+        scope.enter(context)
+        if scope.activity is None:
+            self._run(context)
+            return
+        try:
+            self._run(context)
+        except AssemblyError as error:
+            activity_write(context, scope.activity.level(context, failed=True), error=error.name)
+            raise
+        failed = http_status(context.get("message.status.code")) not in range(200, 400)
+        activity_write(context, scope.activity.level(context, failed=failed))
+
+    def _run(self, context: Context) -> None:
         try:
             run_policies(self.policies, context)
         except AssemblyError as error:
@@ -93,9 +135,12 @@ class CompiledAssembly:
             run_policies(handler.policies, context)
 
 
-def assembly_compile(assembly: dict[str, Any], resolver: CryptoResolver) -> CompiledAssembly:
-    """Compile an assembly. Raises PublishError naming every policy the portal does not run, else
-    PolicyConfigError or PublishError naming the first policy or place at fault."""
+def assembly_compile(
+    assembly: dict[str, Any], resolver: CryptoResolver, *, scope: ApiScope | None = None
+) -> CompiledAssembly:
+    """Compile an assembly; with ``scope`` (tokens.scope), its API properties are written into the policies'
+    string properties and its variables start every call. Raises PublishError naming every policy the portal
+    does not run, else PolicyConfigError or PublishError naming the first policy or place at fault."""
     unsupported = [
         (visit.title, visit.kind, visit.where) for visit in assembly_walk(assembly) if policy_kind(visit.kind) is None
     ]
@@ -116,6 +161,8 @@ def assembly_compile(assembly: dict[str, Any], resolver: CryptoResolver) -> Comp
         registered = policy_kind(kind)
         if registered is None:  # in a place the walk passes over (it names the place first)
             raise unsupported_refusal([(title, kind, where)])
+        if scope is not None and scope.properties:
+            config = scope.substituted(config)
         return registered.compile(title, config, resolver, build)
 
     policies = build(assembly.get("execute", []), "execute")
@@ -131,13 +178,27 @@ def assembly_compile(assembly: dict[str, Any], resolver: CryptoResolver) -> Comp
         if not isinstance(errors, list) or not errors or not all(isinstance(e, str) and e for e in errors):
             raise PublishError(f"assembly {where}.errors must list error names such as RuntimeError.")
         catches.append(_Catch(frozenset(errors), build(entry.get("execute", []), f"{where}.execute")))
-    return CompiledAssembly(policies, tuple(catches))
+    return CompiledAssembly(policies, tuple(catches), scope)
 
 
-def document_compile(document: dict[str, Any], resolver: CryptoResolver) -> tuple[ApiDescription, CompiledAssembly]:
-    """Describe an API document, then compile its assembly against ``resolver``.
+def document_compile(
+    document: dict[str, Any],
+    resolver: CryptoResolver,
+    *,
+    catalog: Catalog | None = None,
+    subscribers: Iterable[tuple[str, str]] = (),
+) -> tuple[ApiDescription, CompiledAssembly]:
+    """Describe an API document, then compile its assembly against ``resolver``; with ``catalog``, in the
+    API's scope there (its properties' values in that catalog; ``subscribers`` are (client id, app name)
+    pairs, for ``client.app.name``).
 
-    Raises DocumentError for a malformed document, PolicyConfigError or PublishError for its assembly.
+    Raises DocumentError for a malformed document or properties, PolicyConfigError or PublishError for its
+    assembly.
     """
     description = document_describe(document)
-    return description, assembly_compile(description.assembly, resolver)
+    scope = None
+    if catalog is not None:
+        from tokens.properties import api_scope  # reads the operator's values: needs the models loaded
+
+        scope = api_scope(catalog=catalog, document=document, description=description, subscribers=subscribers)
+    return description, assembly_compile(description.assembly, resolver, scope=scope)

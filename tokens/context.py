@@ -1,9 +1,16 @@
 """The variables an assembly runs against, named as APIC names them (DESIGN.md section 3).
 
-``request.verb``, ``request.path``, ``request.headers.<lower-case name>``, ``request.query.<name>``,
-``message.body``, ``message.headers.<name>``, ``message.status.code``, ``message.status.reason``, and any
-name a policy sets (``decoded.claims``, ``generated.jwt``, ``jwt-validate.error-message``...).
+``request.verb``, ``request.path``, ``request.uri``, ``request.headers.<lower-case name>``,
+``request.query.<name>``, ``request.parameters.<name>`` (path, then query, then header parameters),
+``request.body``, ``message.body``, ``message.headers.<name>``, ``message.status.code``,
+``message.status.reason``, ``api.operation.id``, ``api.operation.path``, and any name a policy sets
+(``decoded.claims``, ``generated.jwt``, ``jwt-validate.error-message``...). The API's own variables (``api.name``,
+``api.version``, ``api.catalog.name``, ``api.org.name``, ``client.app.*``, ``plan.name``) and its properties
+come from its ``ApiScope`` when the assembly starts (``tokens.properties``).
 Header names are case-insensitive, as in HTTP. ``$(name)`` inside a value reads a variable.
+
+The computed variables (``request.uri``, ``request.parameters.*``, ``api.operation.*``) are read on demand, so a
+call that never reads them never pays for them.
 """
 
 from __future__ import annotations
@@ -11,12 +18,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote, unquote
 
 from portal.gateway_http import header_value
 
 REQUEST_HEADERS = "request.headers."
 REQUEST_QUERY = "request.query."
+REQUEST_PARAMETERS = "request.parameters."
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 section 3.3: what a path segment holds unencoded
 MESSAGE_HEADERS = "message.headers."
 _REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 
@@ -43,6 +54,10 @@ class RequestHeaders:
             if headers is not None
             else {}
         )
+
+    @property
+    def environ(self) -> Mapping[str, Any] | None:
+        return self._environ
 
     def _environ_key(self, name: str) -> str:
         return self._SPECIAL.get(name) or "HTTP_" + name.upper().replace("-", "_")
@@ -93,10 +108,14 @@ class Context:
         self.request_query: Mapping[str, str] = query if query is not None else {}
         # message.headers by lower-case name -> (name as last written, value)
         self.message_headers: dict[str, tuple[str, str]] = {}
+        # What each invoke of this call did (verb, URL without its query, status or error, milliseconds), for
+        # the console's Test page and the activity log; never headers or bodies.
+        self.backend_calls: list[dict[str, Any]] = []
         self.variables: dict[str, Any] = {
             "request.verb": verb.upper(),
             "request.path": path,
             "message.body": body if body else None,
+            "request.body": body if body else None,
             "message.status.code": 200,
             "message.status.reason": "OK",
         }
@@ -114,7 +133,67 @@ class Context:
             return self.request_headers.as_dict()
         if name == "message.headers":
             return {original: value for original, value in self.message_headers.values()}
-        return self.variables.get(name)
+        value = self.variables.get(name)
+        if value is None and name not in self.variables:
+            return self._computed(name)
+        return value
+
+    def _computed(self, name: str) -> Any:
+        """The variables derived from the request on demand; None for any other name."""
+        if name.startswith(REQUEST_PARAMETERS):
+            return self.request_parameter(name[len(REQUEST_PARAMETERS) :])
+        if name == "request.parameters":
+            return {**self.request_headers.as_dict(), **dict(self.request_query.items()), **self.path_parameters()}
+        if name == "request.uri":
+            return self.request_uri()
+        if name in ("api.operation.id", "api.operation.path"):
+            operation = self.variables.get("api.operation")
+            if operation is None:
+                return None
+            return getattr(operation, "operation_id" if name == "api.operation.id" else "path", None)
+        return None
+
+    def path_parameters(self) -> dict[str, str]:
+        """The path parameters of the operation's template (``/orders/{id}``) in ``request.path``."""
+        operation = self.variables.get("api.operation")
+        template = getattr(operation, "path", None)
+        path = self.variables.get("request.path")
+        if not isinstance(template, str) or "{" not in template or not isinstance(path, str):
+            return {}
+        pattern, names = _path_template(template)
+        found = pattern.fullmatch(path)
+        return dict(zip(names, map(unquote, found.groups()), strict=True)) if found else {}
+
+    def request_parameter(self, name: str) -> str | None:
+        """A request parameter by name: a path parameter, else a query parameter, else a header (APIC's
+        ``request.parameters`` holds the operation's parameters of every kind)."""
+        path = self.path_parameters()
+        if name in path:
+            return path[name]
+        value = self.request_query.get(name)
+        if value is not None:
+            return value
+        return self.request_headers.get(name.lower())
+
+    def request_uri(self) -> str:
+        """The URI the client called: scheme, host, the whole path and the query (as APIC's ``request.uri``)."""
+        environ = self.request_headers.environ
+        if environ is None:
+            return str(self.variables.get("request.path") or "")
+        scheme = environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_HOST")
+        if not host:  # PEP 3333's URL reconstruction
+            port = str(environ.get("SERVER_PORT", ""))
+            default = (scheme == "https" and port == "443") or (scheme == "http" and port == "80")
+            host = f"{environ.get('SERVER_NAME', '')}" + ("" if default or not port else f":{port}")
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")  # as sent (gunicorn, uWSGI)
+        if isinstance(raw, str) and raw.startswith("/"):
+            return f"{scheme}://{host}{raw}"
+        # PEP 3333: PATH_INFO is the decoded path as latin-1 text; encode it again as it was sent.
+        path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+        uri = f"{scheme}://{host}{quote(path.encode('latin-1', 'replace'), safe=_PATH_SAFE)}"
+        query = environ.get("QUERY_STRING")
+        return f"{uri}?{query}" if query else uri
 
     def set(self, name: str, value: Any) -> None:
         if name.startswith(MESSAGE_HEADERS):
@@ -149,6 +228,15 @@ class Context:
         if whole:
             return self.get(whole.group(1))
         return _REFERENCE.sub(lambda m: _as_text(self.get(m.group(1))), template)
+
+
+@lru_cache(maxsize=1024)
+def _path_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """``/orders/{id}`` as a pattern with one group per parameter, and the parameters' names in order."""
+    parts = re.split(r"(\{[^{}/]+\})", template)
+    names = tuple(part[1:-1] for part in parts if part.startswith("{"))
+    pattern = "".join("([^/]+)" if part.startswith("{") else re.escape(part) for part in parts)
+    return re.compile(pattern), names
 
 
 def _as_text(value: Any) -> str:

@@ -24,7 +24,8 @@ CLIENT_ID_HEADER = "X-IBM-Client-Id"
 CLIENT_SECRET_HEADER = "X-IBM-Client-Secret"  # noqa: S105 - a header name, not a secret
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
-_BASE_PATH = re.compile(r"^/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$")
+# "/" alone is a base path too (API Connect allows it): the API answers every path no longer base path claims.
+_BASE_PATH = re.compile(r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~{}/-]*$")
 
 
@@ -300,7 +301,7 @@ def _base_path(document: dict[str, Any], openapi_version: str) -> str:
             raise DocumentError("servers must list at least one server whose url is the base path (e.g. /securetoken).")
         base_path = _require_str(servers[0], "url", "servers[0]")
     if not _BASE_PATH.match(base_path):
-        raise DocumentError(f"The base path {base_path!r} must start with '/' and hold plain path segments.")
+        raise DocumentError(f"The base path {base_path!r} must be '/' or start with '/' and hold plain path segments.")
     return base_path
 
 

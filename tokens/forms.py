@@ -18,12 +18,24 @@ from keyprofiles.selectors import crypto_object_list
 from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
 from portal.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
+from tokens.activity import LEVELS
+from tokens.conditions import ConditionError, condition_compile
 from tokens.documents import MAX_DOCUMENT_BYTES
 from tokens.editor import VERBS, NewApi
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
 from tokens.jose import ALGORITHMS
 from tokens.models import ConsumerApp, Publication, base_path_validator
-from tokens.policies import gatewayscript, jwt_generate, jwt_validate, operation_switch, set_variable, throw
+from tokens.policies import (
+    gatewayscript,
+    invoke,
+    jwt_generate,
+    jwt_validate,
+    log,
+    operation_switch,
+    set_variable,
+    switch,
+    throw,
+)
 from tokens.policies.base import PolicyKind
 from tokens.policies.registry import addable_kinds
 
@@ -423,6 +435,116 @@ class GatewayScriptForm(PolicyForm):
 
 class OperationSwitchForm(PolicyForm):
     policy = operation_switch.POLICY
+
+
+class InvokeForm(PolicyForm):
+    policy = invoke.POLICY
+    target_url = forms.CharField(
+        label="URL",
+        max_length=2000,
+        initial=invoke.PROPERTIES["target-url"].new_value,
+        help_text="The backend's URL; may read variables and API properties: $(target-url)/orders/"
+        "$(request.parameters.id). Only hosts PORTAL_INVOKE_ALLOW lists are reachable.",
+    )
+    verb = forms.ChoiceField(
+        label="HTTP Method",
+        choices=[("keep", "Keep (the request's)")] + [(verb, verb) for verb in invoke.VERBS],
+        initial=invoke.POLICY.default("verb"),
+    )
+    timeout = forms.IntegerField(
+        label="Timeout",
+        min_value=1,
+        initial=invoke.POLICY.default("timeout"),
+        help_text="Seconds for the whole call, redirects included.",
+    )
+    tls_profile = forms.CharField(
+        label="TLS client profile",
+        required=False,
+        max_length=100,
+        help_text="A key profile enabled in the catalog (name or name:version): its key and certificate for "
+        "mutual TLS, its truststore to verify the backend. Empty: the system's certificate authorities.",
+    )
+    output = forms.CharField(
+        label="Response object variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="A variable to receive the response (body, headers, status). Empty: the response replaces the "
+        "message.",
+    )
+
+    def clean_target_url(self) -> str:
+        url: str = self.cleaned_data["target_url"].strip()
+        if "$(" not in url and not re.match(r"^https?://", url, re.IGNORECASE):
+            raise ValidationError("The URL must start with http:// or https:// (or read a variable: $(target-url)).")
+        return url
+
+
+class SwitchForm(PolicyForm):
+    """The conditions of the switch's cases, one per line; the policies each case runs are edited in the
+    assembly editor as its branches (the cases themselves travel in a hidden field, checked by the tag)."""
+
+    policy = switch.POLICY
+    case = forms.CharField(widget=forms.HiddenInput)
+    conditions = forms.CharField(
+        label="Conditions",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 100, "class": "code-area", "spellcheck": "false"}),
+        help_text="One per case, in order; the first that holds runs its case, else otherwise. JSONata as the API "
+        "gateway writes it ($httpVerb() = 'GET', request.headers.x-tenant = 'acme') or $(name) with JavaScript "
+        "operators.",
+    )
+
+    @classmethod
+    def property_fields(cls) -> dict[str, str]:
+        return {"case": "case"}
+
+    @classmethod
+    def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
+        found = config.get("case")
+        cases = found if isinstance(found, list) else []
+        conditions = [str(c["condition"]) for c in cases if isinstance(c, dict) and "condition" in c]
+        return {"title": config.get("title", ""), "case": json.dumps(cases), "conditions": "\n".join(conditions)}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:
+            cases = json_loads(cleaned.get("case") or "[]")
+        except UntrustedTextError as e:
+            raise ValidationError(f"The cases could not be read ({e}); reload the page.") from e
+        if not isinstance(cases, list):
+            raise ValidationError("The cases could not be read; reload the page.")
+        lines = [line.strip() for line in (cleaned.get("conditions") or "").splitlines() if line.strip()]
+        with_condition = [case for case in cases if isinstance(case, dict) and "otherwise" not in case]
+        if len(lines) != len(with_condition):
+            self.add_error("conditions", f"Give one condition per case: this switch has {len(with_condition)}.")
+            return cleaned
+        for number, line in enumerate(lines, start=1):
+            try:
+                condition_compile(line)
+            except ConditionError as e:
+                self.add_error("conditions", f"Line {number}: {e}.")
+        for case, line in zip(with_condition, lines, strict=True):
+            case["condition"] = line
+        cleaned["case"] = cases
+        return cleaned
+
+    def properties(self) -> dict[str, Any]:
+        return {"title": self.cleaned_data["title"], "case": self.cleaned_data["case"]}
+
+
+class LogForm(PolicyForm):
+    policy = log.POLICY
+    log_level = forms.ChoiceField(
+        label="Log level",
+        choices=[("default", "Default (the API's activity-log setting)")] + [(level, level) for level in LEVELS],
+        initial=log.POLICY.default("log-level"),
+        help_text="What the call's activity record holds: activity, plus the request headers, plus the body.",
+    )
+    mode = forms.ChoiceField(
+        label="Mode",
+        choices=[(mode, mode) for mode in log.MODES],
+        initial=log.POLICY.default("mode"),
+        help_text="gather-only sets the level; send writes the record now (secrets redacted).",
+    )
 
 
 class SetVariableForm(PolicyForm):

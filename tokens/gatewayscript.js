@@ -75,9 +75,17 @@ globalThis.__portal = (function () {
       path: vars["request.path"],
       uri: vars["request.uri"] === undefined ? vars["request.path"] : vars["request.uri"],
       headers: plain(c.requestHeaders),
-      parameters: plain(c.query),
+      parameters: parameters(c),
       body: vars["request.body"] === undefined ? null : vars["request.body"],
     };
+  }
+
+  // request.parameters: the path and query parameters (path first), then the headers, as APIC lists an
+  // operation's parameters of every kind.
+  function parameters(c) {
+    const found = plain(c.requestHeaders);
+    for (const key of keys(c.query)) found[key] = c.query[key];
+    return found;
   }
 
   function getvariable(name) {
@@ -86,6 +94,13 @@ globalThis.__portal = (function () {
     name = StringOf(name);
     if (name === "message") return messageObject(c);
     if (name === "request") return requestObject(c);
+    if (name === "request.parameters") return parameters(c);
+    if (name.startsWith("request.parameters.")) {
+      const key = name.slice(19);
+      if (hasOwn(c.query, key)) return c.query[key];
+      const header = key.toLowerCase();
+      return hasOwn(c.requestHeaders, header) ? c.requestHeaders[header] : undefined;
+    }
     if (name === "request.headers") return plain(c.requestHeaders);
     if (name === "message.headers") return plain(c.messageHeaders);
     if (name.startsWith("request.headers.")) {

@@ -246,12 +246,22 @@ def _snapshot(context: Context) -> dict[str, Any]:
         for name, value in context.variables.items()
         if isinstance(value, str | int | float | bool | dict | list | bytes) or value is None
     }
+    # The variables computed from the request on demand (tokens.context) cross as plain values too, so a
+    # script reads request.uri and api.operation.* as it reads any variable; request.parameters.<name> is
+    # looked up by the bridge in the path and query parameters ("query"), then the headers.
+    for name in _COMPUTED:
+        if name not in variables:
+            variables[name] = context.get(name)
+    path = context.path_parameters()
     return {
         "variables": variables,
         "requestHeaders": context.request_headers.as_dict(),
         "messageHeaders": {original: value for original, value in context.message_headers.values()},
-        "query": dict(context.request_query.items()),
+        "query": {**dict(context.request_query.items()), **path},
     }
+
+
+_COMPUTED = ("request.uri", "api.operation.id", "api.operation.path")
 
 
 class GatewayScript(Policy):

@@ -14,8 +14,8 @@ from keyprofiles.models import validate_semver
 from portal.models import Catalog, Organization, slug_validator, validate_no_control_characters
 
 base_path_validator = RegexValidator(
-    r"^/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$",
-    "A base path starts with '/' and holds path segments of letters, digits and . _ ~ - (e.g. /securetoken).",
+    r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?$",
+    "A base path is '/' or starts with '/' and holds path segments of letters, digits and . _ ~ - (e.g. /securetoken).",
 )
 
 
@@ -118,3 +118,39 @@ class ConsumerApp(models.Model):
     def clean(self) -> None:
         if self.name and not self.name.strip():
             raise ValidationError({"name": "An app needs a name."})
+
+
+class ApiPropertyValue(models.Model):
+    """An API property's value in one catalog, over the document's default (``x-ibm-configuration.properties``)
+    and its ``x-ibm-configuration.catalogs.<catalog>.properties`` value: what an operator sets per catalog
+    without editing the document (a production backend URL, say). Read by ``tokens.properties``."""
+
+    api = models.ForeignKey(Api, on_delete=models.CASCADE, related_name="property_values")
+    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="api_property_values")
+    name = models.CharField(
+        max_length=100,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$",
+                "A property name holds letters, digits and . _ - (e.g. target-url).",
+            )
+        ],
+    )
+    value = models.TextField(blank=True, validators=[validate_no_control_characters])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["api", "catalog", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["api", "catalog", "name"], name="api_property_value_unique_name")
+        ]
+        verbose_name = "API property value"
+
+    def __str__(self) -> str:
+        return f"{self.api} {self.name} in {self.catalog}"
+
+    def clean(self) -> None:
+        if self.api_id is None or self.catalog_id is None:
+            return
+        if self.catalog.organization_id != self.api.organization_id:
+            raise ValidationError({"catalog": "The catalog belongs to another organization than the API."})

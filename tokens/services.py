@@ -130,7 +130,7 @@ def _compile_for_publishing(
 ) -> tuple[ApiDescription, list[tuple[Keystore, str]]]:
     """The document's description and the (keystore, algorithm) pairs its signing policies use."""
     resolver = CatalogCryptoResolver(catalog, publishing=True)
-    description, _ = document_compile(document, resolver)
+    description, _ = document_compile(document, resolver, catalog=catalog)
     return description, resolver.algorithm_uses
 
 

@@ -244,7 +244,7 @@ def test_an_empty_property_counts_as_absent(resolver: CatalogCryptoResolver) -> 
 # -- policies the portal does not run ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "known"), [("xslt", True), ("invoke", True), ("frobnicate", False)])
+@pytest.mark.parametrize(("kind", "known"), [("xslt", True), ("proxy", True), ("frobnicate", False)])
 @pytest.mark.parametrize("where", ["execute", "case", "catch"])
 def test_an_unsupported_policy_is_refused_naming_its_title_and_type(
     kind: str, known: bool, where: str, bare_resolver: CatalogCryptoResolver
@@ -270,8 +270,8 @@ def test_an_unsupported_policy_is_refused_naming_its_title_and_type(
 
 
 def test_an_unsupported_policy_without_a_title_is_named_by_its_type(bare_resolver: CatalogCryptoResolver) -> None:
-    with pytest.raises(PublishError, match="Policy 'invoke' of type 'invoke'"):
-        compile_policies([{"invoke": {"source": "x"}}], bare_resolver)
+    with pytest.raises(PublishError, match="Policy 'proxy' of type 'proxy'"):
+        compile_policies([{"proxy": {"source": "x"}}], bare_resolver)
 
 
 @pytest.mark.parametrize(

@@ -249,14 +249,14 @@ def test_publish_api_publishes_and_republishes(organization: Organization, jwt_k
 
 
 def test_publish_api_names_the_bad_policy(organization: Organization, production: Catalog, actor: Actor) -> None:
-    script = {"invoke": {"title": "legacy", "source": "x"}}
+    script = {"proxy": {"title": "legacy", "source": "x"}}
     replaced = {"set-variable": {"title": "legacy", "actions": [{"set": "message.body", "value": "x"}]}}
     api_save(organization=organization, document=api_document(name="scripted", execute=[script]), actor=actor)
 
     result = run("publish_api", "scripted", "--catalog", "production")
 
     assert result.code == 1
-    assert result.err.startswith("Not published: Policy 'legacy' of type 'invoke'")
+    assert result.err.startswith("Not published: Policy 'legacy' of type 'proxy'")
     assert not Publication.objects.exists()
     api_save(organization=organization, document=api_document(name="scripted", execute=[replaced]), actor=actor)
     assert run("publish_api", "scripted", "--catalog", "production").code == 0

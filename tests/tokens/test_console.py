@@ -451,7 +451,7 @@ def test_a_policy_the_portal_does_not_run_is_shown_kept_and_named_at_publish(
     operator: Client, demo_api: Api, sandbox: Catalog, actor: Actor
 ) -> None:
     document = demo_api.document
-    editor.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script", "source": "x"}})
+    editor.policy_list(document, VALIDATE_CASE).insert(0, {"proxy": {"title": "legacy-script", "source": "x"}})
     api, _ = api_import(organization=demo_api.organization, data=json.dumps(document), actor=actor)
 
     page = operator.get(api_url(api)).content.decode()
@@ -459,11 +459,11 @@ def test_a_policy_the_portal_does_not_run_is_shown_kept_and_named_at_publish(
     response = operator.post(api_url(api, "tokens_api_publish"), {"catalog": str(sandbox.pk)})
 
     assert "legacy-script" in page
-    assert "invoke" in page
+    assert "proxy" in page
     assert "not run by the portal" in page
     assert "source: x" in policy_page
     assert 'name="_save"' not in policy_page
-    assert "Policy &#x27;legacy-script&#x27; of type &#x27;invoke&#x27;" in response.content.decode()
+    assert "Policy &#x27;legacy-script&#x27; of type &#x27;proxy&#x27;" in response.content.decode()
     assert not Publication.objects.exists()
 
 

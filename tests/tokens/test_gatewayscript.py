@@ -220,7 +220,8 @@ def test_context_reads_the_request_and_writes_the_message(sandbox: Catalog, acto
 
     assert response.status_code == 201
     assert (response["X-Seen-Path"], response["X-Verb"]) == ("/go", "GET")
-    assert response.json() == {"path": "/go", "agent": "tests", "query": "1", "uri": "/go"}
+    uri = "http://testserver/personal/sandbox/ctx/go?q=1"
+    assert response.json() == {"path": "/go", "agent": "tests", "query": "1", "uri": uri}
 
 
 def test_a_script_cannot_set_cookies_or_security_headers(sandbox: Catalog, actor: Actor) -> None:
@@ -632,3 +633,33 @@ def test_the_editor_adds_a_gatewayscript_and_edits_its_source_in_a_code_area(
     )
     api_page = operator.get(reverse("admin:tokens_api_change", args=[api.pk])).content.decode()
     assert "JavaScript, 2 line(s)" in api_page
+
+
+def test_a_script_reads_path_query_and_header_parameters_and_the_operation(
+    sandbox: Catalog, actor: Actor, client: Client
+) -> None:
+    source = """
+    var apim = require('apim');
+    session.output.write({
+      item: apim.getvariable('request.parameters.item'),
+      q: apim.getvariable('request.parameters.q'),
+      tenant: apim.getvariable('request.parameters.x-tenant'),
+      fromRequest: context.request.parameters.item,
+      path: apim.getvariable('api.operation.path'),
+      uri: apim.getvariable('request.uri')
+    });
+    """
+    client_id = publish(sandbox, actor, name="params", paths=("/items/{item}",), execute=[script("read", source)])
+
+    response = client.get(
+        f"{GATEWAY}/params/items/a%20b?q=1", headers={"X-IBM-Client-Id": client_id, "X-Tenant": "acme"}
+    )
+
+    assert response.json() == {
+        "item": "a b",
+        "q": "1",
+        "tenant": "acme",
+        "fromRequest": "a b",
+        "path": "/items/{item}",
+        "uri": "http://testserver/personal/sandbox/params/items/a%20b?q=1",
+    }

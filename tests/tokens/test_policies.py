@@ -83,7 +83,7 @@ def test_each_registered_kind_has_its_console_form_and_unsupported_kinds_are_not
     assert set(POLICY_FORMS) == set(POLICY_KINDS)
     assert all(POLICY_FORMS[kind].policy is POLICY_KINDS[kind] for kind in POLICY_KINDS)
     assert not KNOWN_UNSUPPORTED & set(POLICY_KINDS)
-    assert policy_kind("invoke") is None
+    assert policy_kind("proxy") is None
     # Each form field sets a property its kind's schema names.
     for kind, form in POLICY_FORMS.items():
         assert set(form.property_fields().values()) <= set(POLICY_KINDS[kind].properties), kind
@@ -125,16 +125,14 @@ def test_defaults_are_read_from_the_schema_when_the_property_is_absent(bare_reso
 
 def test_several_policies_the_portal_does_not_run_are_named_at_once(bare_resolver: CatalogCryptoResolver) -> None:
     with pytest.raises(PublishError) as one:
-        compile_policies([{"invoke": {"title": "call"}}], bare_resolver)
-    assert str(one.value).startswith("Policy 'call' of type 'invoke' (an APIC policy the portal does not run)")
+        compile_policies([{"proxy": {"title": "call"}}], bare_resolver)
+    assert str(one.value).startswith("Policy 'call' of type 'proxy' (an APIC policy the portal does not run)")
     switch = {"operation-switch": {"case": [{"operations": ["x"], "execute": [{"xslt": {"title": "transform"}}]}]}}
     with pytest.raises(PublishError) as several:
-        compile_policies([{"invoke": {"title": "call"}}, switch], bare_resolver, [{"default": [{"frob": {}}]}])
+        compile_policies([{"proxy": {"title": "call"}}, switch], bare_resolver, [{"default": [{"frob": {}}]}])
     message = str(several.value)
     assert message.startswith("3 policies the portal does not run are in the assembly: ")
-    assert (
-        "'call' of type 'invoke' (an APIC policy the portal does not run) is in the assembly at execute[0]" in message
-    )
+    assert "'call' of type 'proxy' (an APIC policy the portal does not run) is in the assembly at execute[0]" in message
     assert "'transform' of type 'xslt' (an APIC policy the portal does not run) is in the assembly at " in message
     assert "execute[1].case[0].execute[0]" in message
     assert (

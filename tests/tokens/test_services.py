@@ -212,14 +212,14 @@ def test_publish_refuses_a_crypto_object_not_enabled_in_the_catalog_and_changes_
 def test_publish_refuses_an_unsupported_policy_and_changes_nothing(
     organization: Organization, sandbox: Catalog, actor: Actor
 ) -> None:
-    script = {"invoke": {"title": "legacy script", "source": "session.output.write('x')"}}
+    script = {"proxy": {"title": "legacy script", "source": "session.output.write('x')"}}
     supported = {"set-variable": {"title": "legacy script", "actions": [{"set": "message.body", "value": "x"}]}}
     bad, _ = api_save(organization=organization, document=api_document(name="bad", execute=[script]), actor=actor)
     good, _ = api_save(
         organization=organization, document=api_document(name="good", base_path="/g", execute=[supported]), actor=actor
     )
 
-    with pytest.raises(PublishError, match="Policy 'legacy script' of type 'invoke'"):
+    with pytest.raises(PublishError, match="Policy 'legacy script' of type 'proxy'"):
         api_publish(api=bad, catalog=sandbox, actor=actor)
     assert not Publication.objects.exists()
     assert api_publish(api=good, catalog=sandbox, actor=actor).api == good

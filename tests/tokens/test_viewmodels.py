@@ -12,7 +12,7 @@ VALIDATE_CASE = "execute/0/case/1"
 
 def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_type() -> None:
     document = demo_document()
-    editor.policy_list(document, VALIDATE_CASE).insert(0, {"invoke": {"title": "legacy-script"}})
+    editor.policy_list(document, VALIDATE_CASE).insert(0, {"proxy": {"title": "legacy-script"}})
 
     outline = viewmodels.assembly_outline(document)
 
@@ -23,7 +23,7 @@ def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_
     )
     validate = switch.branches[1].policies
     assert [(p.kind, p.title, p.runs) for p in validate] == [
-        ("invoke", "legacy-script", False),
+        ("proxy", "legacy-script", False),
         ("jwt-validate", "jwt-validate", True),
         ("set-variable", "set-variable", True),
     ]

@@ -7,7 +7,7 @@ saves and publishes it. Every custom view checks its permission first (``require
 checks only its own pages, and an auditor must be able to look at everything and change nothing.
 """
 
-from tokens.admin import apis, consumer_apps, publications
+from tokens.admin import api_properties, apis, consumer_apps, publications
 from tokens.admin.common import masked_client_id, may_read_client_ids
 
-__all__ = ["apis", "consumer_apps", "masked_client_id", "may_read_client_ids", "publications"]
+__all__ = ["api_properties", "apis", "consumer_apps", "masked_client_id", "may_read_client_ids", "publications"]

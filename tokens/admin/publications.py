@@ -28,6 +28,7 @@ from tokens.errors import DocumentError, PublishError
 from tokens.forms import PublicationStateForm
 from tokens.models import Publication
 from tokens.postman import postman_collection
+from tokens.trace import trace_read, trace_token
 
 
 @admin.register(Publication)
@@ -107,6 +108,11 @@ class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Model
             path("<int:pk>/state/", wrap(require_POST(self.state_view)), name="tokens_publication_state"),
             path("<int:pk>/test/", wrap(require_GET(self.test_view)), name="tokens_publication_test"),
             path("<int:pk>/keys.json", wrap(require_GET(self.keys_view)), name="tokens_publication_keys"),
+            path(
+                "<int:pk>/backend-calls.json",
+                wrap(require_GET(self.backend_calls_view)),
+                name="tokens_publication_backend_calls",
+            ),
             *super().get_urls(),
         ]
 
@@ -161,6 +167,8 @@ class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Model
         setup: dict[str, Any] = {
             "gateway": viewmodels.gateway_path(publication),
             "keys": reverse("admin:tokens_publication_keys", args=[publication.pk]),
+            "backendCalls": reverse("admin:tokens_publication_backend_calls", args=[publication.pk]),
+            "trace": trace_token(),
             "operations": [
                 {
                     "label": op.label,
@@ -186,6 +194,15 @@ class PublicationAdmin(DeclaredFiltersOnlyMixin, ViewOnlyAdminMixin, admin.Model
             "setup": setup,
         }
         response = TemplateResponse(request, "admin/tokens/publication_test.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def backend_calls_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """What the invokes of one test call did (``?trace=<token>&request=<request id>``), for the test page."""
+        require_permissions(request, "tokens.change_publication")
+        self._publication(pk)
+        calls = trace_read(request.GET.get("trace", ""), request.GET.get("request", ""))
+        response = JsonResponse({"calls": calls or []})
         response["Cache-Control"] = "no-store"
         return response
 

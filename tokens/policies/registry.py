@@ -9,18 +9,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tokens.errors import PublishError
-from tokens.policies import gatewayscript, jwt_generate, jwt_validate, operation_switch, set_variable, throw
+from tokens.policies import (
+    gatewayscript,
+    invoke,
+    jwt_generate,
+    jwt_validate,
+    log,
+    operation_switch,
+    set_variable,
+    switch,
+    throw,
+)
 from tokens.policies.base import PolicyKind
 
 POLICY_KINDS: dict[str, PolicyKind] = {
     module.POLICY.kind: module.POLICY
-    for module in (operation_switch, jwt_generate, jwt_validate, set_variable, throw, gatewayscript)
+    for module in (
+        operation_switch,
+        jwt_generate,
+        jwt_validate,
+        set_variable,
+        throw,
+        gatewayscript,
+        invoke,
+        switch,
+        log,
+    )
 }
 
 # APIC policies the portal keeps in documents but does not run: publishing refuses them by name.
 KNOWN_UNSUPPORTED = frozenset(
     {
-        "invoke",
         "proxy",
         "map",
         "validate",
@@ -28,7 +47,6 @@ KNOWN_UNSUPPORTED = frozenset(
         "xslt",
         "ratelimit",
         "rate-limit",
-        "log",
         "redaction",
         "json-to-xml",
         "xml-to-json",
@@ -38,7 +56,6 @@ KNOWN_UNSUPPORTED = frozenset(
         "websocket-upgrade",
         "graphql-introspect",
         "if",
-        "switch",
     }
     - set(POLICY_KINDS)
 )

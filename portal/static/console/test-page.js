@@ -176,6 +176,28 @@
     text("response-body", shown || "(empty)");
   }
 
+  // What the call's invoke policies did (verb, URL, status or error, time), kept by the gateway for a test call
+  // that carries this page's trace token (tokens/trace.py).
+  function showBackendCalls(requestId) {
+    var query = "?trace=" + encodeURIComponent(setup.trace) + "&request=" + encodeURIComponent(requestId);
+    fetch(setup.backendCalls + query, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : { calls: [] }; })
+      .then(function (data) {
+        var lines = (data.calls || []).map(function (call) {
+          var outcome = call.error ? "failed: " + call.error : call.status + ", " + call.bytes + " bytes";
+          return call.policy + ": " + call.verb + " " + call.url + " -> " + outcome + " (" + call.ms + " ms)";
+        });
+        text("response-backend", lines.length ? lines.join("\n") : "(none)");
+      })
+      .catch(function () { text("response-backend", "(not available)"); });
+  }
+
+  function newRequestId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var op = chosen();
@@ -193,6 +215,9 @@
     if (clientSecret && clientSecret.value) {
       requestHeaders.set("X-IBM-Client-Secret", clientSecret.value);
     }
+    var requestId = newRequestId();
+    requestHeaders.set("X-Request-Id", requestId);
+    requestHeaders.set("X-Portal-Trace", setup.trace);
     var init = { method: op.verb, headers: requestHeaders, credentials: "omit", cache: "no-store" };
     if (!body.disabled && body.value) {
       init.body = body.value;
@@ -205,6 +230,7 @@
         return response.text().then(function (bodyText) {
           showResponse(response, bodyText, Math.round(performance.now() - started));
           showToken(findToken(response, bodyText));
+          showBackendCalls(requestId);
           revealResponse();
         });
       })

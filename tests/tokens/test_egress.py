@@ -1,0 +1,275 @@
+"""The invoke policy's HTTP client and egress guard, against real loopback servers (tokens/egress.py)."""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import LazySettings as SettingsWrapper
+from django.core.exceptions import ImproperlyConfigured
+
+from keyprofiles.services import keyprofile_create, keystore_import, truststore_import
+from portal.models import Catalog, Organization
+from portal.services import Actor
+from tests.tokens.backends import TEST_PKI, Backend, Reply, Seen, json_reply
+from tokens import egress
+from tokens.egress import EgressAllowList, EgressError, egress_request
+
+pytestmark = pytest.mark.django_db
+
+
+def allow(settings: SettingsWrapper, entries: str, **more: int) -> None:
+    settings.INVOKE = {"ALLOW": entries, **more}
+
+
+def get(url: str, *, timeout: float = 5, tls: ssl.SSLContext | None = None) -> egress.BackendResponse:
+    return egress_request(
+        method="GET", url=url, headers={"Accept": "application/json"}, body=None, timeout=timeout, tls=tls
+    )
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    with Backend(json_reply(b'{"ok": true}')) as server:
+        yield server
+
+
+def test_an_allowed_backend_answers_status_headers_and_body(settings: SettingsWrapper, backend: Backend) -> None:
+    allow(settings, f"127.0.0.1:{backend.port}")
+    response = get(backend.url("/items?x=1"))
+    assert (response.status, response.body) == (200, b'{"ok": true}')
+    assert response.header("content-type") == "application/json"
+    assert backend.seen[0].path == "/items?x=1"
+    assert backend.seen[0].headers["host"] == f"127.0.0.1:{backend.port}"
+
+
+def test_a_destination_not_listed_is_refused_before_connecting(settings: SettingsWrapper, backend: Backend) -> None:
+    allow(settings, f"127.0.0.1:{backend.port + 1}")
+    with pytest.raises(EgressError, match="not an allowed destination"):
+        get(backend.url("/"))
+    assert backend.seen == []
+
+
+def test_nothing_is_allowed_by_default(settings: SettingsWrapper, backend: Backend) -> None:
+    allow(settings, "")
+    with pytest.raises(EgressError, match="not an allowed destination"):
+        get(backend.url("/"))
+
+
+def test_a_cidr_allows_its_addresses(settings: SettingsWrapper, backend: Backend) -> None:
+    allow(settings, "127.0.0.0/8")
+    assert get(backend.url("/")).status == 200
+
+
+def test_a_name_allowed_alone_never_reaches_the_loopback_address_it_resolves_to(
+    settings: SettingsWrapper, backend: Backend
+) -> None:
+    allow(settings, f"localhost:{backend.port}")
+    with pytest.raises(EgressError, match="internal address that PORTAL_INVOKE_ALLOW does not list"):
+        get(backend.url("/", host="localhost"))
+    assert backend.seen == []
+    # Twin: the loopback address listed as well.
+    allow(settings, f"localhost:{backend.port},127.0.0.1")
+    assert get(backend.url("/", host="localhost")).status == 200
+    assert backend.seen[0].headers["host"] == f"localhost:{backend.port}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata (link-local)
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+    ],
+)
+def test_internal_addresses_are_refused_unless_listed(settings: SettingsWrapper, url: str) -> None:
+    allow(settings, "example.com")
+    with pytest.raises(EgressError, match="not an allowed destination"):
+        get(url, timeout=1)
+
+
+def test_a_redirect_to_a_refused_destination_fails_cleanly(settings: SettingsWrapper) -> None:
+    with Backend(json_reply(b'"inside"')) as inside:
+        moved = lambda seen: Reply(302, {"Location": inside.url("/secret")})  # noqa: E731
+        with Backend(moved) as outside:
+            allow(settings, f"127.0.0.1:{outside.port}")
+            with pytest.raises(EgressError, match="not an allowed destination"):
+                get(outside.url("/"))
+            assert inside.seen == []
+            # Twin: both listed, the redirect is followed.
+            allow(settings, f"127.0.0.1:{outside.port},127.0.0.1:{inside.port}")
+            response = get(outside.url("/"))
+            assert (response.status, response.body, inside.seen[0].path) == (200, b'"inside"', "/secret")
+
+
+def test_a_redirect_to_the_metadata_address_is_refused(settings: SettingsWrapper) -> None:
+    with Backend(lambda seen: Reply(307, {"Location": "http://169.254.169.254/latest/"})) as outside:
+        allow(settings, f"127.0.0.1:{outside.port}")
+        with pytest.raises(EgressError, match=r"169\.254\.169\.254:80 is not an allowed destination"):
+            get(outside.url("/"))
+
+
+def test_redirects_are_bounded(settings: SettingsWrapper) -> None:
+    with Backend(lambda seen: Reply(302, {"Location": "/again"})) as loop:
+        allow(settings, f"127.0.0.1:{loop.port}", MAX_REDIRECTS=3)
+        with pytest.raises(EgressError, match="redirected more than 3 times"):
+            get(loop.url("/"))
+        assert len(loop.seen) == 4
+
+
+def test_a_see_other_redirect_turns_a_post_into_a_get(settings: SettingsWrapper) -> None:
+    def answer(seen: Seen) -> Reply:
+        return Reply(303, {"Location": "/done"}) if seen.path == "/form" else Reply(200, {}, seen.method.encode())
+
+    with Backend(answer) as server:
+        allow(settings, f"127.0.0.1:{server.port}")
+        response = egress_request(method="POST", url=server.url("/form"), headers={}, body=b"a=1", timeout=5)
+        assert response.body == b"GET"
+
+
+def test_a_response_over_the_cap_fails_whether_declared_or_not(settings: SettingsWrapper) -> None:
+    big = b"x" * 2048
+    with Backend(lambda seen: Reply(200, {}, big)) as server:
+        allow(settings, f"127.0.0.1:{server.port}", MAX_RESPONSE_KIB=1)
+        with pytest.raises(EgressError, match="larger than 1024 bytes"):
+            get(server.url("/"))
+        allow(settings, f"127.0.0.1:{server.port}", MAX_RESPONSE_KIB=2)
+        assert get(server.url("/")).body == big
+
+
+def test_a_compressed_response_is_capped_by_its_decompressed_size(settings: SettingsWrapper) -> None:
+    bomb = gzip.compress(b"\0" * 4 * 1024 * 1024)  # 4 MiB of zeros in about 4 KiB
+    with Backend(lambda seen: Reply(200, {"Content-Encoding": "gzip"}, bomb)) as server:
+        allow(settings, f"127.0.0.1:{server.port}", MAX_RESPONSE_KIB=64)
+        with pytest.raises(EgressError, match="larger than 65536 bytes"):
+            get(server.url("/"))
+
+
+def test_a_slow_backend_times_out(settings: SettingsWrapper) -> None:
+    def slow(seen: Seen) -> Reply:
+        time.sleep(1.5)
+        return Reply(200, {}, b"late")
+
+    with Backend(slow) as server:
+        allow(settings, f"127.0.0.1:{server.port}")
+        with pytest.raises(EgressError, match="timed out"):
+            get(server.url("/"), timeout=0.3)
+
+
+def test_a_closed_port_fails_as_an_egress_error(settings: SettingsWrapper, backend: Backend) -> None:
+    port = backend.port
+    backend.server.server_close()
+    allow(settings, f"127.0.0.1:{port}")
+    with pytest.raises(EgressError, match="failed"):
+        get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://user:pw@127.0.0.1/", "may not carry credentials"),
+        ("file:///etc/passwd", "is not http or https"),
+        ("gopher://127.0.0.1/", "is not http or https"),
+        ("http:///nohost", "names no host"),
+        ("http://127.0.0.1:99999/", "is not valid"),
+    ],
+)
+def test_urls_that_are_not_plain_http_are_refused(settings: SettingsWrapper, url: str, problem: str) -> None:
+    allow(settings, "127.0.0.1")
+    with pytest.raises(EgressError, match=problem):
+        get(url)
+
+
+def test_the_allow_list_reads_names_ports_addresses_and_cidrs() -> None:
+    parsed = EgressAllowList.parse("api.example.com, idp.example.com:8443, 10.1.0.0/16, [::1]:8080, 192.0.2.7")
+    assert parsed.name_allows("API.example.com.", 443)
+    assert parsed.name_allows("idp.example.com", 8443)
+    assert not parsed.name_allows("idp.example.com", 443)
+
+    assert parsed.network_allows(ipaddress.ip_address("10.1.2.3"), 80)
+    assert parsed.network_allows(ipaddress.ip_address("::1"), 8080)
+    assert not parsed.network_allows(ipaddress.ip_address("::1"), 80)
+
+
+@pytest.mark.parametrize("entry", ["bad host!", "host:notaport", "-x.example.com", "a:70000"])
+def test_a_bad_allow_entry_is_a_configuration_error(settings: SettingsWrapper, entry: str) -> None:
+    allow(settings, entry)
+    with pytest.raises(ImproperlyConfigured, match="PORTAL_INVOKE_ALLOW"):
+        egress.egress_settings()
+
+
+# -- TLS ----------------------------------------------------------------------------------------------------
+
+
+def test_https_to_an_untrusted_certificate_fails_and_its_authority_makes_it_pass(
+    settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    with Backend(json_reply(b"{}"), tls=True, tmp=tmp_path) as server:
+        allow(settings, f"localhost:{server.port},127.0.0.1")
+        with pytest.raises(EgressError, match="not trusted"):
+            get(server.url("/", host="localhost"))
+        trusted = egress.tls_client_context(private_key=None, certificate_chain_pem="", trusted_pems=[TEST_PKI.ca_pem])
+        assert get(server.url("/", host="localhost"), tls=trusted).status == 200
+
+
+def test_the_certificate_must_name_the_host_in_the_url(settings: SettingsWrapper, tmp_path: Path) -> None:
+    trusted = egress.tls_client_context(private_key=None, certificate_chain_pem="", trusted_pems=[TEST_PKI.ca_pem])
+    with Backend(json_reply(b"{}"), tls=True, tmp=tmp_path, certificate=TEST_PKI.elsewhere) as server:
+        allow(settings, "127.0.0.1")
+        with pytest.raises(EgressError, match=r"127\.0\.0\.1. doesn.t match .other\.test."):
+            get(server.url("/"), tls=trusted)
+    # Twin: a certificate (from the same authority) that names 127.0.0.1.
+    with Backend(json_reply(b"{}"), tls=True, tmp=tmp_path) as server:
+        assert get(server.url("/"), tls=trusted).status == 200
+
+
+@pytest.fixture
+def mtls_profile(organization: Organization, sandbox: Catalog, actor: Actor) -> str:
+    keystore = keystore_import(
+        organization=organization,
+        name="Invoke client",
+        certificate=TEST_PKI.client.certificate_pem.encode(),
+        private_key=TEST_PKI.client.key_pem.encode(),
+        actor=actor,
+    )
+    truststore = truststore_import(
+        organization=organization, name="Backend CA", data=TEST_PKI.ca_pem.encode(), actor=actor
+    )
+    profile = keyprofile_create(
+        organization=organization,
+        title="Backend Client",
+        keystore=keystore,
+        truststore=truststore,
+        catalogs=[sandbox],
+        actor=actor,
+    )
+    return profile.name
+
+
+def test_a_tls_client_profile_presents_its_certificate_for_mutual_tls(
+    settings: SettingsWrapper, tmp_path: Path, sandbox: Catalog, mtls_profile: str
+) -> None:
+    with Backend(json_reply(b"{}"), tls=True, require_client_certificate=True, tmp=tmp_path) as server:
+        allow(settings, f"127.0.0.1:{server.port}")
+        server_only = egress.tls_client_context(
+            private_key=None, certificate_chain_pem="", trusted_pems=[TEST_PKI.ca_pem]
+        )
+        with pytest.raises(EgressError):
+            get(server.url("/"), tls=server_only)
+        context = egress.tls_profile_context(catalog=sandbox, reference=f"{mtls_profile}:1.0.0")
+        assert egress.tls_profile_context(catalog=sandbox, reference=mtls_profile) is context
+        assert get(server.url("/"), tls=context).status == 200
+        subject = dict(item[0] for item in server.seen[-1].client_certificate["subject"])  # type: ignore[index]
+        assert subject["commonName"] == "invoke-client"
+
+
+def test_an_unknown_tls_client_profile_is_named(sandbox: Catalog, mtls_profile: str) -> None:
+    with pytest.raises(LookupError, match=r"no TLS client profile 'backend-client:2\.0\.0'"):
+        egress.tls_profile_context(catalog=sandbox, reference="backend-client:2.0.0")

@@ -1,0 +1,584 @@
+"""Outbound HTTP for the ``invoke`` policy: a pooled client behind an egress guard (DESIGN.md section 3a).
+
+An API's assembly chooses the URLs it calls (``target-url`` with ``$(...)`` from the request), so every call is
+a potential server-side request forgery. The guard:
+
+- **Allowed destinations** come from ``PORTAL_INVOKE_ALLOW`` (the ``INVOKE`` setting ``ALLOW``): comma-separated
+  host names, ``host:port``, IP addresses and CIDRs (``10.1.0.0/16``, ``[::1]:8443``). Nothing else is reachable;
+  an empty list allows no call at all.
+- **Checked after DNS resolution.** The name is resolved once, each address is checked, and the connection goes
+  to the checked address (the URL's name still travels as SNI, certificate name and ``Host``): a name that
+  resolves, or rebinds, to an internal address cannot slip through. Loopback, private, link-local, shared,
+  multicast and reserved addresses are refused unless an IP or CIDR entry lists them: allowing a *name* never
+  allows the internal address it happens to resolve to.
+- **On every redirect** the next URL goes through the same checks (redirects are followed here, never by the
+  HTTP library).
+- **Bounded:** a whole-call deadline (connect, every redirect and reading), a response body cap checked before
+  and while reading (decompressed size), and a cap on the response's header bytes.
+
+Every failure is an ``EgressError``, which the invoke policy turns into APIC's catchable ``ConnectionError``.
+
+TLS: without a TLS client profile the backend is verified against the system's certificate authorities. With
+one (``tls_client_context``) the key profile's key and certificate are presented for mutual TLS and the
+backend is verified against its truststore. Python's ``ssl`` loads a client key only from a file: the key is
+written, encrypted under a random one-time password (PKCS#8), into an anonymous in-memory file
+(``memfd_create``, never on a file system; where that does not exist, a 0600 temporary file removed at once),
+read back by OpenSSL with the password, and the file closed. The plaintext key never leaves process memory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+import urllib3  # noqa: TID251
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+from keyprofiles.keymaterial import PrivateKey
+
+if TYPE_CHECKING:
+    from portal.models import Catalog
+
+logger = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "ALLOW": "",  # PORTAL_INVOKE_ALLOW
+    "MAX_TIMEOUT_SECONDS": 60,  # the longest timeout an invoke may ask for (APIC's default timeout is 60 s)
+    "MAX_RESPONSE_KIB": 4096,  # the response body, decompressed
+    "MAX_RESPONSE_HEADER_KIB": 64,
+    "MAX_REDIRECTS": 5,
+    "POOLS": 64,  # connection pools kept per process (one per address, port, name and TLS profile)
+    "POOL_CONNECTIONS": 4,  # idle connections kept per pool
+}
+_BOUNDS: dict[str, tuple[int, int]] = {
+    "MAX_TIMEOUT_SECONDS": (1, 600),
+    "MAX_RESPONSE_KIB": (1, 1024 * 1024),
+    "MAX_RESPONSE_HEADER_KIB": (1, 1024),
+    "MAX_REDIRECTS": (0, 20),
+    "POOLS": (1, 10_000),
+    "POOL_CONNECTIONS": (1, 1000),
+}
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class EgressError(Exception):
+    """An outbound call that was refused or failed; ``str()`` is a sentence fit for ``ConnectionError``'s message
+    (it names the host, never a credential or a response body)."""
+
+
+@dataclass(frozen=True)
+class _NameEntry:
+    host: str  # lower case, no trailing dot
+    port: int | None
+
+
+@dataclass(frozen=True)
+class _NetworkEntry:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    port: int | None
+
+
+@dataclass(frozen=True)
+class EgressAllowList:
+    """The parsed ``PORTAL_INVOKE_ALLOW``: names (with an optional port) and networks (with an optional port)."""
+
+    names: tuple[_NameEntry, ...]
+    networks: tuple[_NetworkEntry, ...]
+
+    @classmethod
+    def parse(cls, text: str | Sequence[str]) -> EgressAllowList:
+        """Raises ValueError naming an entry that is neither a host name, an address nor a CIDR."""
+        entries = text.split(",") if isinstance(text, str) else list(text)
+        names: list[_NameEntry] = []
+        networks: list[_NetworkEntry] = []
+        for raw in entries:
+            entry = raw.strip().lower()
+            if not entry:
+                continue
+            host, port = _split_port(entry)
+            try:
+                networks.append(_NetworkEntry(ipaddress.ip_network(host.strip("[]"), strict=False), port))
+                continue
+            except ValueError:
+                pass
+            if not _is_host_name(host):
+                raise ValueError(f"{raw.strip()!r} is not a host name, host:port, IP address or CIDR")
+            names.append(_NameEntry(host.removesuffix("."), port))
+        return cls(tuple(names), tuple(networks))
+
+    def name_allows(self, host: str, port: int) -> bool:
+        host = host.lower().removesuffix(".")
+        return any(entry.host == host and entry.port in (None, port) for entry in self.names)
+
+    def network_allows(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
+        return any(address in entry.network and entry.port in (None, port) for entry in self.networks)
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, _port(rest[1:]) if rest.startswith(":") else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, _port(port)
+    return entry, None
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise ValueError(f"{text!r} is not a port number")
+    return int(text)
+
+
+def _is_host_name(host: str) -> bool:
+    labels = host.removesuffix(".").split(".")
+    return 0 < len(host) <= 253 and all(
+        0 < len(label) <= 63 and label.isascii() and label.replace("-", "").isalnum() and label[0] != "-"
+        for label in labels
+    )
+
+
+@dataclass(frozen=True)
+class EgressSettings:
+    allow: EgressAllowList
+    max_timeout_seconds: int
+    max_response_bytes: int
+    max_response_header_bytes: int
+    max_redirects: int
+    pools: int
+    pool_connections: int
+
+
+@cache
+def egress_settings() -> EgressSettings:
+    """The checked ``INVOKE`` settings. Raises ImproperlyConfigured naming an unknown or bad setting."""
+    configured: dict[str, Any] = getattr(settings, "INVOKE", {})
+    unknown = sorted(set(configured) - set(DEFAULTS))
+    if unknown:
+        raise ImproperlyConfigured(f"Unknown INVOKE settings: {', '.join(unknown)}.")
+    values = {**DEFAULTS, **configured}
+    for name, (low, high) in _BOUNDS.items():
+        value = values[name]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ImproperlyConfigured(f"INVOKE {name} must be a whole number from {low} to {high}, not {value!r}.")
+    try:
+        allow = EgressAllowList.parse(values["ALLOW"])
+    except ValueError as e:
+        raise ImproperlyConfigured(f"PORTAL_INVOKE_ALLOW (INVOKE ALLOW): {e}.") from e
+    return EgressSettings(
+        allow=allow,
+        max_timeout_seconds=values["MAX_TIMEOUT_SECONDS"],
+        max_response_bytes=values["MAX_RESPONSE_KIB"] * 1024,
+        max_response_header_bytes=values["MAX_RESPONSE_HEADER_KIB"] * 1024,
+        max_redirects=values["MAX_REDIRECTS"],
+        pools=values["POOLS"],
+        pool_connections=values["POOL_CONNECTIONS"],
+    )
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "INVOKE":
+        egress_settings.cache_clear()
+        _close_pools()
+
+
+setting_changed.connect(_reload)
+
+# -- addresses ----------------------------------------------------------------------------------------------
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_internal_address(address: Address) -> bool:
+    """Loopback, private (RFC 1918, ULA), link-local (cloud metadata at 169.254.169.254), shared (RFC 6598),
+    multicast, unspecified or reserved: addresses an outside caller must not reach through the gateway."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return is_internal_address(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED_ADDRESS_SPACE:
+        return True
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+        or not address.is_global
+    )
+
+
+_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _resolve(host: str, port: int) -> list[Address]:
+    """The addresses of ``host`` (itself when it is an address literal). Raises EgressError."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        raise EgressError(f"the host {host} cannot be resolved") from e
+    addresses: list[Address] = []
+    for _family, _type, _proto, _name, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise EgressError(f"the host {host} has no address")
+    return addresses
+
+
+def checked_address(host: str, port: int, allow: EgressAllowList) -> Address:
+    """The address to connect to for ``host:port``: the first one the allow list admits. Raises EgressError
+    saying why none is (the host is not listed, or it resolves only to internal addresses not listed)."""
+    name_allowed = allow.name_allows(host, port)
+    addresses = _resolve(host, port)
+    literal = len(addresses) == 1 and str(addresses[0]) == host.strip("[]")
+    if not name_allowed and not literal and not any(allow.network_allows(a, port) for a in addresses):
+        raise EgressError(f"{host}:{port} is not an allowed destination (PORTAL_INVOKE_ALLOW)")
+    for address in addresses:
+        if allow.network_allows(address, port):
+            return address
+        if name_allowed and not is_internal_address(address):
+            return address
+    if literal:
+        raise EgressError(f"{host}:{port} is not an allowed destination (PORTAL_INVOKE_ALLOW)")
+    # The addresses go to the log, not into the message: an API's caller may read the message, and must not
+    # learn the internal addresses names resolve to.
+    logger.warning("invoke refused: %s:%s resolves to internal addresses %s", host, port, addresses)
+    raise EgressError(
+        f"{host}:{port} resolves to an internal address that PORTAL_INVOKE_ALLOW does not list "
+        "(allowing a name never allows the loopback, private or link-local address it resolves to)"
+    )
+
+
+# -- TLS ----------------------------------------------------------------------------------------------------
+
+
+@cache
+def _system_tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def tls_client_context(
+    *, private_key: PrivateKey | None, certificate_chain_pem: str, trusted_pems: Sequence[str]
+) -> ssl.SSLContext:
+    """An SSL context for a TLS client profile: the key and certificate chain presented to the backend (mutual
+    TLS) when there is a key, and the trusted certificates the backend must chain to (the system's authorities
+    when there are none). Raises EgressError when OpenSSL refuses the material."""
+    context = ssl.create_default_context(cadata="".join(trusted_pems) or None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if private_key is not None:
+        password = secrets.token_bytes(32)
+        # Encrypted with a one-time password: even the in-memory file never holds the plaintext key.
+        encrypted = private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+        try:
+            with _transient_file(certificate_chain_pem.encode() + encrypted) as path:
+                context.load_cert_chain(path, password=password)
+        except (ssl.SSLError, OSError) as e:
+            raise EgressError(f"the TLS client profile's key and certificate cannot be loaded ({e})") from e
+    return context
+
+
+@contextmanager
+def _transient_file(data: bytes) -> Iterator[str]:
+    """A path OpenSSL can read ``data`` from, gone when the block ends: an anonymous memory file on Linux."""
+    if hasattr(os, "memfd_create"):
+        descriptor = os.memfd_create("portal-tls-client", os.MFD_CLOEXEC)
+        try:
+            os.write(descriptor, data)
+            yield f"/proc/self/fd/{descriptor}"
+        finally:
+            os.close(descriptor)
+        return
+    with tempfile.NamedTemporaryFile(prefix="portal-tls-client-") as handle:  # created 0600
+        handle.write(data)
+        handle.flush()
+        yield handle.name
+
+
+_profile_contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
+_profile_contexts_lock = threading.Lock()
+
+
+def tls_profile_context(*, catalog: Catalog, reference: str) -> ssl.SSLContext:
+    """The SSL context of the TLS client profile ``reference`` (``name`` for the active version in the catalog,
+    or ``name:version``, as APIC's ``tls-profile`` names them), enabled and not retired in ``catalog``.
+
+    One context per key material and process, so pools (and their kept-alive connections) survive a rebuild
+    of the gateway's state. Raises LookupError naming what is missing or unusable.
+    """
+    # Imported here: the policies (and this module) load before Django's apps in the benchmark and checks.
+    from keyprofiles import keycache
+    from keyprofiles.models import KeyProfileBinding, Keystore
+    from keyprofiles.sealing import SealingError
+
+    name, _, version = reference.partition(":")
+    bindings = KeyProfileBinding.objects.select_related("profile__keystore", "profile__truststore").filter(
+        catalog=catalog, profile__name=name.strip()
+    )
+    bindings = (
+        bindings.filter(profile__version=version.strip())
+        if version
+        else bindings.filter(state=KeyProfileBinding.State.ACTIVE)
+    )
+    binding = bindings.exclude(state=KeyProfileBinding.State.RETIRED).first()
+    if binding is None:
+        raise LookupError(f"no TLS client profile '{reference}' is enabled (and not retired) in catalog {catalog}")
+    profile = binding.profile
+    keystore = profile.keystore
+    if keystore is not None and keystore.kind != Keystore.Kind.KEY_PAIR:
+        raise LookupError(f"the TLS client profile '{reference}' holds a shared secret, not a key and certificate")
+    trusted = (
+        [(row.pk, row.certificate_pem) for row in profile.truststore.certificates.all()]
+        if profile.truststore is not None
+        else []
+    )
+    key = (keystore.uid if keystore is not None else None, tuple(pk for pk, _ in trusted))
+    with _profile_contexts_lock:
+        found = _profile_contexts.get(key)
+    if found is not None:
+        return found
+    try:
+        private_key = keycache.keystore_private_key(keystore) if keystore is not None else None
+    except SealingError as e:
+        raise LookupError(f"the key of the TLS client profile '{reference}' cannot be unsealed: {e}") from e
+    try:
+        context = tls_client_context(
+            private_key=private_key,
+            certificate_chain_pem=(keystore.certificate_pem + keystore.chain_pem) if keystore is not None else "",
+            trusted_pems=[pem for _, pem in trusted],
+        )
+    except EgressError as e:
+        raise LookupError(str(e)) from e
+    with _profile_contexts_lock:
+        return _profile_contexts.setdefault(key, context)
+
+
+# -- the client ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackendResponse:
+    """What a backend answered: the last response after redirects."""
+
+    url: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        lower = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lower), None)
+
+
+_PoolKey = tuple[str, str, int, str, ssl.SSLContext | None]
+_pools: OrderedDict[_PoolKey, urllib3.HTTPConnectionPool] = OrderedDict()
+_pools_lock = threading.Lock()
+
+
+def _pool(
+    scheme: str, address: Address, port: int, host: str, tls: ssl.SSLContext | None
+) -> urllib3.HTTPConnectionPool:
+    """The process's pool of connections to ``address:port`` for the name ``host`` (and TLS context)."""
+    config = egress_settings()
+    key: _PoolKey = (scheme, str(address), port, host, tls)
+    with _pools_lock:
+        found = _pools.get(key)
+        if found is not None:
+            _pools.move_to_end(key)
+            return found
+        pool: urllib3.HTTPConnectionPool
+        if scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                str(address),
+                port,
+                maxsize=config.pool_connections,
+                block=False,
+                retries=False,
+                ssl_context=tls or _system_tls_context(),
+                server_hostname=host.strip("[]"),
+                assert_hostname=host.strip("[]"),
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(
+                str(address), port, maxsize=config.pool_connections, block=False, retries=False
+            )
+        _pools[key] = pool
+        while len(_pools) > config.pools:
+            _pools.popitem(last=False)[1].close()
+        return pool
+
+
+def _close_pools() -> None:
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
+
+
+def egress_request(
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+    follow_redirects: bool = True,
+) -> BackendResponse:
+    """Call ``url`` through the egress guard and answer the backend's response (after redirects, each checked).
+
+    ``timeout`` bounds the whole call, redirects and reading included (at most ``MAX_TIMEOUT_SECONDS``).
+    Raises EgressError for a refused destination, a failed connection or TLS handshake, a timeout, a response
+    over the size caps, or too many redirects.
+    """
+    config = egress_settings()
+    deadline = time.monotonic() + min(timeout, config.max_timeout_seconds)
+    for _hop in range(config.max_redirects + 1):
+        response = _one_request(method, url, headers, body, deadline, tls, config)
+        location = response.header("location")
+        if not follow_redirects or response.status not in REDIRECT_STATUSES or not location:
+            return response
+        url = urljoin(url, location)
+        if response.status == 303 or (response.status in (301, 302) and method not in ("GET", "HEAD")):
+            # RFC 9110 section 15.4.4 (303), and the user agents' long-standing practice for 301/302 POST.
+            method, body = "GET", None
+    raise EgressError(f"the backend redirected more than {config.max_redirects} times")
+
+
+def _one_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    deadline: float,
+    tls: ssl.SSLContext | None,
+    config: EgressSettings,
+) -> BackendResponse:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise EgressError(f"the URL {_shown_url(url)} is not valid ({e})") from e
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise EgressError(f"the URL {_shown_url(url)} is not http or https")
+    if parts.username is not None or parts.password is not None:
+        raise EgressError("a URL may not carry credentials (send them in a header)")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise EgressError(f"the URL {_shown_url(url)} names no host")
+    port = port or DEFAULT_PORTS[scheme]
+    address = checked_address(host, port, config.allow)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise EgressError("the backend call timed out")
+    shown_host = f"[{host}]" if ":" in host else host
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    sent = {name: value for name, value in headers.items() if name.lower() != "host"}
+    sent["Host"] = shown_host if port == DEFAULT_PORTS[scheme] else f"{shown_host}:{port}"
+    pool = _pool(scheme, address, port, host, tls if scheme == "https" else None)
+    try:
+        answer = pool.urlopen(
+            method,
+            target,
+            body=body,
+            headers=sent,
+            redirect=False,
+            retries=False,
+            assert_same_host=False,
+            preload_content=False,
+            timeout=urllib3.Timeout(total=remaining),
+        )
+    except urllib3.exceptions.HTTPError as e:
+        raise EgressError(f"the call to {shown_host}:{port} failed: {_reason(e)}") from e
+    try:
+        return _read(answer, url, deadline, config, f"{shown_host}:{port}")
+    finally:
+        answer.release_conn()
+
+
+def _read(
+    answer: urllib3.BaseHTTPResponse, url: str, deadline: float, config: EgressSettings, where: str
+) -> BackendResponse:
+    header_list = [(str(name), str(value)) for name, value in answer.headers.items()]
+    if sum(len(name) + len(value) + 4 for name, value in header_list) > config.max_response_header_bytes:
+        answer.drain_conn()
+        raise EgressError(
+            f"the response from {where} has more than {config.max_response_header_bytes} bytes of headers"
+        )
+    declared = answer.headers.get("content-length")
+    cap = config.max_response_bytes
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise EgressError(f"the response from {where} is larger than {cap} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise EgressError(f"the call to {where} timed out while reading the response")
+            chunk = answer.read(64 * 1024, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > cap:
+                raise EgressError(f"the response from {where} is larger than {cap} bytes")
+            chunks.append(chunk)
+    except urllib3.exceptions.HTTPError as e:
+        raise EgressError(f"reading the response from {where} failed: {_reason(e)}") from e
+    return BackendResponse(
+        url=url, status=answer.status, reason=answer.reason or "", headers=tuple(header_list), body=b"".join(chunks)
+    )
+
+
+def _reason(error: BaseException) -> str:
+    # urllib3 wraps the cause (a refused connection, a certificate failure) in layers: name the innermost.
+    while True:
+        inner = getattr(error, "reason", None)
+        if isinstance(inner, BaseException) and inner is not error:
+            error = inner
+            continue
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, OSError | ssl.SSLError) and cause is not error:
+            error = cause
+            continue
+        break
+    if isinstance(error, TimeoutError | urllib3.exceptions.TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"the backend's certificate is not trusted ({error.verify_message})"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    text = str(error)
+    return text[:200] if text else type(error).__name__
+
+
+def _shown_url(url: str) -> str:
+    shown = url.split("?", 1)[0]
+    return repr(shown if len(shown) <= 120 else shown[:117] + "...")

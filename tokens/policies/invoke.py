@@ -1,0 +1,302 @@
+"""invoke: an HTTP call to a backend, through the egress guard (DESIGN.md section 3a).
+
+Properties (APIC v10 names):
+
+- ``target-url`` (required): the URL, ``$(name)`` allowed anywhere (an API property such as
+  ``$(target-url)``, ``$(request.parameters.id)``...). A request parameter's value is percent-encoded where it
+  lands, so ``/orders/$(request.parameters.id)`` cannot be turned into another path by the caller.
+- ``verb``: ``keep`` (the request's verb, the default) or an HTTP verb.
+- ``timeout``: seconds for the whole call, redirects included (default 60, at most ``INVOKE
+  MAX_TIMEOUT_SECONDS``).
+- ``tls-profile``: a TLS client profile (a key profile) enabled in the catalog, ``name`` or ``name:version``:
+  its key and certificate for mutual TLS, its truststore to verify the backend.
+- ``header-control``: ``{type: blocklist|allowlist, values: [regular expressions]}`` over the headers sent.
+- ``username`` / ``password``: HTTP Basic credentials for the backend (``$(name)`` allowed, so a property
+  can hold them).
+- ``inject-proxy-headers``: add ``X-Forwarded-For``, ``-Host`` and ``-Proto``.
+- ``output``: a variable to receive the response (``<output>.body``, ``<output>.headers``,
+  ``<output>.status.code``, ``<output>.status.reason``, and ``<output>`` as one object); without it the
+  response replaces ``message``, as in API Connect.
+- ``stop-on-error``: error names; with ``OperationError``, a backend status of 400 or more raises it.
+- Transport settings real documents carry from the API Connect editor are accepted where the portal behaves
+  the same way (``backend-type: detect|json``, ``persistent-connection``, ``chunked-uploads``,
+  ``cache-response: protocol|no-cache``, ``cache-ttl``, ``parameter-control``, ``http-version: HTTP/1.1``...)
+  and refused naming the property where it would not (``websocket-upgrade: true``, ``compression: true``...).
+
+What is sent: the request's headers (never ``Host``, ``Cookie``, the client secret, hop-by-hop headers,
+``Accept-Encoding`` or the length, which the client computes) overlaid by ``message.headers`` set so far,
+and ``message.body`` for a verb that carries one (an object or array as JSON). What comes back: the status,
+headers (hop-by-hop headers, ``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the
+body, parsed when its type says JSON, else bytes. A refused destination, a failed connection, TLS handshake
+or timeout, or a response over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import ssl
+import time
+from typing import Any
+from urllib.parse import quote
+
+from portal.untrusted import UntrustedTextError, json_loads
+from tokens import egress
+from tokens.context import REQUEST_PARAMETERS, Context
+from tokens.errors import AssemblyError
+from tokens.policies.base import BuildPolicies, CryptoResolver, Policy, PolicyKind, Properties, Property
+
+CONNECTION_ERROR = "ConnectionError"
+OPERATION_ERROR = "OperationError"
+VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# RFC 9110 section 7.6.1 (hop-by-hop) and the headers the client library or the gateway owns.
+_NOT_SENT = frozenset(
+    {
+        "host", "cookie", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade", "expect", "x-ibm-client-secret",
+        # The client's codings (br, zstd...) may be ones the portal cannot decode; the backend answers identity.
+        "accept-encoding",
+    }
+)  # fmt: skip
+_NOT_RETURNED = frozenset(
+    {
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "content-length", "content-encoding", "set-cookie", "set-cookie2",
+    }
+)  # fmt: skip
+_JSON_TYPE = re.compile(r"^application/(?:[\w.+-]+\+)?json\s*(?:;|$)", re.IGNORECASE)
+_REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
+
+# Settings of API Connect's invoke that change nothing here when they hold these values.
+_ACCEPTED_AS: dict[str, set[Any]] = {
+    "backend-type": {"detect", "json"},
+    "cache-response": {"protocol", "no-cache"},
+    "http-version": {"HTTP/1.1"},
+    "websocket-upgrade": {False},
+    "http2-required": {False},
+    "compression": {False},
+    "use-http-10": {False},
+    "graphql-send-type": {"detect", "json"},
+}
+_ACCEPTED_ANY = (
+    "persistent-connection", "chunked-uploads", "cache-ttl", "cache-key", "cache-putpost-response",
+    "decode-request-params", "encode-plus-char", "keep-payload", "parameter-control",
+)  # fmt: skip
+KIND = "invoke"
+PROPERTIES: dict[str, Property] = {
+    "target-url": Property(starts_new=True, new_value="$(target-url)"),
+    "verb": Property("keep", starts_new=True, new_value="keep"),
+    "timeout": Property(60, starts_new=True, new_value=60),
+    "tls-profile": Property(),
+    "header-control": Property(),
+    "username": Property(),
+    "password": Property(),
+    "inject-proxy-headers": Property(False),
+    "output": Property(),
+    "stop-on-error": Property([]),
+    **{name: Property() for name in (*_ACCEPTED_AS, *_ACCEPTED_ANY)},
+}
+
+
+class Invoke(Policy):
+    """Calls a backend; see the module docstring."""
+
+    kind = KIND
+
+    def __init__(self, title: str, config: dict[str, Any], resolver: CryptoResolver) -> None:
+        super().__init__(title)
+        props = Properties(self.kind, title, config, PROPERTIES)
+        target = props.string("target-url")
+        if not target:
+            props.fail("target-url", "is required: the backend URL, e.g. https://backend.example.com/$(request.path)")
+        if "$(" not in target and not re.match(r"^https?://", target, re.IGNORECASE):
+            props.fail("target-url", f"must be an http or https URL, not {target!r}")
+        self.target = target
+        verb = (props.string("verb") or "keep").upper()
+        if verb != "KEEP" and verb not in VERBS:
+            props.fail("verb", f"must be keep or one of {', '.join(VERBS)}, not {verb!r}")
+        self.verb = None if verb == "KEEP" else verb
+        limit = egress.egress_settings().max_timeout_seconds
+        self.timeout = props.integer("timeout", 1, limit) if "timeout" in props.config else min(60, limit)
+        self.output = props.variable("output")
+        self.username = props.string("username")
+        self.password = props.string("password")
+        if (self.username is None) != (self.password is None):
+            props.fail("password" if self.password is None else "username", "goes with username and password both")
+        self.proxy_headers = props.boolean("inject-proxy-headers")
+        self.header_filter = _header_filter(props)
+        stop = props.value("stop-on-error")
+        if not isinstance(stop, list) or not all(isinstance(name, str) for name in stop):
+            props.fail("stop-on-error", "must be a list of error names such as OperationError")
+        self.stop_on_operation_error = OPERATION_ERROR in stop
+        for prop, accepted in _ACCEPTED_AS.items():
+            value = props.config.get(prop)
+            if value is not None and value not in accepted:
+                shown = " or ".join(map(json.dumps, sorted(accepted, key=str)))
+                props.fail(prop, f"the portal runs invoke only as {shown} here, not {value!r}")
+        self.tls: ssl.SSLContext | None = None
+        profile = props.string("tls-profile")
+        if profile:
+            catalog = getattr(resolver, "catalog", None)
+            if catalog is None:
+                props.fail("tls-profile", "TLS client profiles are resolved in a catalog; this compile has none")
+            try:
+                self.tls = egress.tls_profile_context(catalog=catalog, reference=profile)
+            except LookupError as e:
+                props.fail("tls-profile", str(e.args[0]) if e.args else str(e))
+
+    def _failure(self, name: str, problem: str, status: int = 500, reason: str = "URL Open error") -> AssemblyError:
+        return AssemblyError(name, f"invoke policy '{self.title}': {problem}.", status=status, reason=reason)
+
+    def run(self, context: Context) -> None:
+        """Call the backend. Raises AssemblyError ``ConnectionError`` when the call is refused or fails, and
+        ``OperationError`` for a backend error status when ``stop-on-error`` names it."""
+        url = _url(self.target, context)
+        verb = self.verb or str(context.get("request.verb") or "GET")
+        headers = self._headers(context)
+        body = _body(context.get("message.body"), headers) if verb in _WITH_BODY else None
+        call: dict[str, Any] = {"policy": self.title, "verb": verb, "url": url.split("?", 1)[0]}
+        context.backend_calls.append(call)
+        started = time.perf_counter()
+        try:
+            response = egress.egress_request(
+                method=verb, url=url, headers=headers, body=body, timeout=self.timeout, tls=self.tls
+            )
+        except egress.EgressError as e:
+            call.update(error=str(e), ms=round((time.perf_counter() - started) * 1000, 1))
+            raise self._failure(CONNECTION_ERROR, str(e)) from e
+        call.update(
+            status=response.status, ms=round((time.perf_counter() - started) * 1000, 1), bytes=len(response.body)
+        )
+        message = _message(response)
+        if self.output:
+            context.set(self.output, message)
+            context.set(f"{self.output}.body", message["body"])
+            context.set(f"{self.output}.headers", message["headers"])
+            context.set(f"{self.output}.status.code", response.status)
+            context.set(f"{self.output}.status.reason", response.reason)
+        else:
+            context.message_headers.clear()
+            for name, value in message["headers"].items():
+                context.set(f"message.headers.{name}", value)
+            context.set("message.body", message["body"])
+            context.set("message.status.code", response.status)
+            context.set("message.status.reason", response.reason)
+        if self.stop_on_operation_error and response.status >= 400:
+            raise self._failure(
+                OPERATION_ERROR,
+                f"the backend answered {response.status}",
+                status=response.status,
+                reason=response.reason,
+            )
+
+    def _headers(self, context: Context) -> dict[str, str]:
+        sent: dict[str, str] = {}
+        for name, value in context.request_headers.as_dict().items():
+            if name not in _NOT_SENT:
+                sent[name] = value
+        for original, value in context.message_headers.values():
+            if original.lower() not in _NOT_SENT:
+                sent = {k: v for k, v in sent.items() if k.lower() != original.lower()}
+                sent[original] = value
+        if self.header_filter is not None:
+            keep, patterns = self.header_filter
+            sent = {k: v for k, v in sent.items() if any(p.search(k) for p in patterns) == keep}
+        if self.username is not None and self.password is not None:
+            credentials = f"{_text(context, self.username)}:{_text(context, self.password)}".encode()
+            sent["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+        if self.proxy_headers:
+            environ = context.request_headers.environ or {}
+            sent["X-Forwarded-For"] = str(environ.get("REMOTE_ADDR", ""))
+            sent["X-Forwarded-Host"] = str(environ.get("HTTP_HOST", ""))
+            sent["X-Forwarded-Proto"] = str(environ.get("wsgi.url_scheme", "http"))
+        return sent
+
+
+def _header_filter(props: Properties) -> tuple[bool, tuple[re.Pattern[str], ...]] | None:
+    """(keep the matches?, patterns), or None for no filter (API Connect's empty blocklist)."""
+    control = props.config.get("header-control")
+    if control is None:
+        return None
+    if not isinstance(control, dict) or control.get("type") not in ("blocklist", "allowlist"):
+        props.fail("header-control", "must be {type: blocklist or allowlist, values: [regular expressions]}")
+    values = control.get("values") or []
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        props.fail("header-control", "values must be a list of regular expressions")
+    try:
+        patterns = tuple(re.compile(value, re.IGNORECASE) for value in values)
+    except re.error as e:
+        props.fail("header-control", f"holds a pattern that is not a valid regular expression ({e})")
+    if control["type"] == "blocklist" and not patterns:
+        return None
+    return control["type"] == "allowlist", patterns
+
+
+def _text(context: Context, template: str) -> str:
+    if "$(" not in template:
+        return template
+    value = context.interpolate(template)
+    return value if isinstance(value, str) else json.dumps(value) if value is not None else ""
+
+
+def _url(template: str, context: Context) -> str:
+    """The target URL with each ``$(name)`` replaced; a request parameter's value is percent-encoded (it is
+    one value from the caller: it must not add path segments, a query or a fragment)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = context.get(name)
+        text = "" if value is None else value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        return quote(text, safe="") if name.startswith(REQUEST_PARAMETERS) else text
+
+    return _REFERENCE.sub(replace, template)
+
+
+def _body(value: Any, headers: dict[str, str]) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _message(response: egress.BackendResponse) -> dict[str, Any]:
+    """The response as APIC's message: body (parsed when JSON), headers, status."""
+    headers: dict[str, str] = {}
+    for name, value in response.headers:
+        if name.lower() in _NOT_RETURNED:
+            continue
+        existing = next((key for key in headers if key.lower() == name.lower()), None)
+        if existing is not None:
+            headers[existing] = f"{headers[existing]}, {value}"
+        else:
+            headers[name] = value
+    body: Any = response.body
+    content_type = response.header("content-type") or ""
+    if body and _JSON_TYPE.match(content_type):
+        # An API that says JSON and sends something else gets the bytes, as they came.
+        with contextlib.suppress(UntrustedTextError):
+            body = json_loads(body)
+    elif not body:
+        body = None
+    return {"body": body, "headers": headers, "status": {"code": response.status, "reason": response.reason}}
+
+
+class InvokeKind(PolicyKind):
+    def summary(self, config: dict[str, Any]) -> str:
+        verb = str(config.get("verb") or "keep")
+        return f"{'the request verb' if verb == 'keep' else verb.upper()} {config.get('target-url') or '?'}"
+
+
+def _compile(title: str, config: dict[str, Any], resolver: CryptoResolver, build: BuildPolicies) -> Policy:
+    return Invoke(title, config, resolver)
+
+
+POLICY = InvokeKind(kind=KIND, properties=PROPERTIES, compile=_compile)

@@ -1,0 +1,111 @@
+"""What every call of one publication starts with: the API's own variables and its properties (DESIGN.md 3a).
+
+``ApiScope`` is built when a publication is compiled (``tokens.properties.api_scope`` reads the values) and
+kept by its ``CompiledAssembly``:
+
+- at compile time, each ``$(name)`` of an API property whose value is a constant is written into every string
+  property of every policy (a gatewayscript's ``source`` apart: that is JavaScript, not a template), so a
+  ``jws-crypto``, ``iss-claim`` or ``target-url`` read from a property is checked at publish like a literal;
+- at the start of each call, ``ApiScope.enter`` puts ``api.name``, ``api.version``, ``api.catalog.name``,
+  ``api.org.name``, ``plan.name``, ``client.app.id`` / ``client.app.name`` (when the gateway checked the
+  client id) and the properties in the context, in one dict update; a property whose value itself reads a
+  variable (``$(request.parameters.region)``) is read per call, as API Connect reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokens.activity import ActivityLogSettings
+from tokens.context import Context
+from tokens.documents import CLIENT_ID_HEADER
+
+# API Connect publishes an API alone through a generated product whose plan is "default-plan"; the portal has
+# no products, so every call runs under that plan.
+DEFAULT_PLAN = "default-plan"
+NOT_TEMPLATES = frozenset({"source"})  # properties never substituted: gatewayscript's JavaScript
+_CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
+_REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
+
+
+@dataclass(frozen=True)
+class ApiScope:
+    """The variables every call of one publication starts with; see the module docstring."""
+
+    api_name: str
+    api_version: str
+    catalog: str
+    organization: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    client_id_required: bool = False
+    app_names: Mapping[str, str] = field(default_factory=dict)  # client id -> app name
+    activity: ActivityLogSettings | None = None  # None: the document sets no activity-log
+    _variables: dict[str, Any] = field(init=False, repr=False, compare=False)
+    _templated: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        variables = {
+            "api.name": self.api_name,
+            "api.version": self.api_version,
+            "api.catalog.name": self.catalog,
+            "api.org.name": self.organization,
+            "plan.name": DEFAULT_PLAN,
+        }
+        plain = {name: value for name, value in self.properties.items() if not _templated(value)}
+        object.__setattr__(self, "_variables", {**plain, **variables})
+        object.__setattr__(
+            self, "_templated", tuple(name for name, value in self.properties.items() if _templated(value))
+        )
+
+    def compile_key(self) -> str:
+        """What of the scope a compiled assembly depends on (the constant properties written into it), as text:
+        publications whose assembly and compile key are equal can share one compiled assembly (each with its
+        own scope: ``CompiledAssembly.in_scope``)."""
+        constants = {name: self._variables[name] for name in self.properties if name in self._variables}
+        return json.dumps(constants, sort_keys=True, default=str)
+
+    def enter(self, context: Context) -> None:
+        """Put the API's variables and properties in a new call's context (before its first policy runs)."""
+        context.variables.update(self._variables)
+        for name in self._templated:
+            context.variables[name] = context.interpolate(self.properties[name])
+        if self.client_id_required:
+            # Set only when the gateway checked the client id: an unchecked one names no app.
+            environ = context.request_headers.environ
+            client_id = (environ.get(_CLIENT_ID_META) if environ is not None else None) or context.request_query.get(
+                "client_id"
+            )
+            if client_id:
+                context.variables["client.app.id"] = client_id
+                context.variables["client.app.name"] = self.app_names.get(client_id)
+
+    def substituted(self, config: Any, key: str = "") -> Any:
+        """``config`` with each ``$(property)`` of a constant property replaced by its value (a whole-string
+        reference keeps the value's type); other references are left for the policy to read per call."""
+        if isinstance(config, dict):
+            return {k: v if k in NOT_TEMPLATES else self.substituted(v, k) for k, v in config.items()}
+        if isinstance(config, list):
+            return [self.substituted(item) for item in config]
+        if not isinstance(config, str) or "$(" not in config:
+            return config
+        constants = self._variables
+        whole = _REFERENCE.fullmatch(config)
+        if whole and whole.group(1) in self.properties and whole.group(1) in constants:
+            return constants[whole.group(1)]
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in self.properties and name in constants:
+                value = constants[name]
+                return value if isinstance(value, str) else str(value)
+            return match.group(0)
+
+        return _REFERENCE.sub(replace, config)
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and "$(" in value

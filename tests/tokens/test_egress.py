@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,6 +171,128 @@ def test_a_closed_port_fails_as_an_egress_error(settings: SettingsWrapper, backe
     allow(settings, f"127.0.0.1:{port}")
     with pytest.raises(EgressError, match="failed"):
         get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+# -- DNS lookups within the call's deadline -----------------------------------------------------------------
+
+
+class StandInResolver:
+    """Stands in for the module's lookup function: ``fast.test`` answers 127.0.0.1 at once, a lookup of any
+    ``*.slow.test`` name blocks until the test ends (as a resolver that never answers does)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[tuple[object, ...]]:
+        self.asked.append(host)
+        if host.endswith(".slow.test"):
+            self.release.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        if host == "fast.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInResolver]:
+    stand_in = StandInResolver()
+    monkeypatch.setattr(egress, "_getaddrinfo", stand_in)
+    yield stand_in
+    stand_in.release.set()  # the blocked lookups end, and their threads go back to the pool
+
+
+# The margin allows for a loaded machine; a lookup that waited for the resolver would take 30 s.
+MARGIN = 1.5
+
+
+def test_a_lookup_that_outlasts_the_timeout_fails_within_it(
+    settings: SettingsWrapper, resolver: StandInResolver
+) -> None:
+    allow(settings, "api.slow.test")
+    started = time.monotonic()
+    with pytest.raises(EgressError, match=r"the host api\.slow\.test cannot be resolved \(DNS lookup timed out\)"):
+        get("http://api.slow.test/", timeout=0.5)
+    assert time.monotonic() - started < 0.5 + MARGIN
+    assert resolver.asked == ["api.slow.test"]
+
+
+def test_a_name_that_resolves_in_time_is_called_at_its_address(
+    settings: SettingsWrapper, resolver: StandInResolver, backend: Backend
+) -> None:
+    allow(settings, f"fast.test:{backend.port},127.0.0.1")
+    response = get(backend.url("/", host="fast.test"), timeout=0.5)
+    assert response.status == 200
+    assert backend.seen[0].headers["host"] == f"fast.test:{backend.port}"
+
+
+def test_a_name_that_does_not_resolve_fails_at_once_naming_the_host(
+    settings: SettingsWrapper, resolver: StandInResolver
+) -> None:
+    allow(settings, "nowhere.test")
+    with pytest.raises(EgressError, match=r"^the host nowhere\.test cannot be resolved$") as failure:
+        get("http://nowhere.test/", timeout=5)
+    assert isinstance(failure.value.__cause__, socket.gaierror)
+
+
+def test_the_system_resolver_answers_through_the_lookup_threads(settings: SettingsWrapper, backend: Backend) -> None:
+    allow(settings, f"localhost:{backend.port},127.0.0.0/8,::1")
+    assert get(backend.url("/", host="localhost")).status == 200
+
+
+def test_a_redirect_to_a_slow_name_fails_within_the_whole_call_timeout(
+    settings: SettingsWrapper, resolver: StandInResolver
+) -> None:
+    def slow_then_moved(seen: Seen) -> Reply:
+        time.sleep(0.3)  # part of the call's time goes on the first hop
+        return Reply(302, {"Location": "http://next.slow.test/"})
+
+    with Backend(slow_then_moved) as outside:
+        allow(settings, f"127.0.0.1:{outside.port},next.slow.test")
+        started = time.monotonic()
+        with pytest.raises(EgressError, match=r"next\.slow\.test cannot be resolved \(DNS lookup timed out\)"):
+            get(outside.url("/"), timeout=0.8)
+        assert time.monotonic() - started < 0.8 + MARGIN
+    # Twin: the redirect names a host that resolves in time.
+    with (
+        Backend(json_reply(b'"there"')) as there,
+        Backend(lambda seen: Reply(302, {"Location": there.url("/", host="fast.test")})) as outside,
+    ):
+        allow(settings, f"127.0.0.1:{outside.port},fast.test:{there.port},127.0.0.1:{there.port}")
+        assert get(outside.url("/"), timeout=0.8).body == b'"there"'
+
+
+def test_when_every_lookup_thread_is_busy_a_lookup_waits_within_its_deadline_then_fails_the_same_way(
+    settings: SettingsWrapper, resolver: StandInResolver, backend: Backend
+) -> None:
+    allow(settings, f"a.slow.test,b.slow.test,c.slow.test,fast.test:{backend.port},127.0.0.1", DNS_LOOKUPS=2)
+    failures: list[str] = []
+
+    def call(host: str) -> None:
+        try:
+            get(f"http://{host}/", timeout=2)
+        except EgressError as e:
+            failures.append(str(e))
+
+    storm = [threading.Thread(target=call, args=(host,)) for host in ("a.slow.test", "b.slow.test", "c.slow.test")]
+    for caller in storm:
+        caller.start()
+    for _ in range(500):  # until both threads are in a lookup (at most 5 s)
+        if len(resolver.asked) == 2:
+            break
+        time.sleep(0.01)
+    # Two slow lookups hold both threads; the third caller waits for one, as does a lookup that would be fast.
+    with pytest.raises(EgressError, match=r"the host fast\.test cannot be resolved \(DNS lookup timed out\)"):
+        get(backend.url("/", host="fast.test"), timeout=0.3)
+    assert egress._dns_lookups().threads == 2
+    assert "fast.test" not in resolver.asked
+    # Twin: once the slow lookups end, the threads serve the next one.
+    resolver.release.set()
+    for caller in storm:
+        caller.join()
+    assert len(failures) == 3
+    assert get(backend.url("/", host="fast.test"), timeout=2).status == 200
+    assert egress._dns_lookups().threads <= 2
 
 
 @pytest.mark.parametrize(

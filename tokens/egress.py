@@ -50,11 +50,10 @@ from urllib.parse import urljoin, urlsplit
 
 import urllib3  # noqa: TID251
 from cryptography.hazmat.primitives import serialization
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from keyprofiles.keymaterial import PrivateKey
+from portal.conf import AppSettings, whole_number
 
 if TYPE_CHECKING:
     from portal.models import Catalog
@@ -70,15 +69,6 @@ DEFAULTS: dict[str, Any] = {
     "POOLS": 64,  # connection pools kept per process (one per address, port, name and TLS profile)
     "POOL_CONNECTIONS": 4,  # idle connections kept per pool
     "DNS_LOOKUPS": 8,  # DNS lookups running at once per process (threads); more wait for one, within the deadline
-}
-_BOUNDS: dict[str, tuple[int, int]] = {
-    "MAX_TIMEOUT_SECONDS": (1, 600),
-    "MAX_RESPONSE_KIB": (1, 1024 * 1024),
-    "MAX_RESPONSE_HEADER_KIB": (1, 1024),
-    "MAX_REDIRECTS": (0, 20),
-    "POOLS": (1, 10_000),
-    "POOL_CONNECTIONS": (1, 1000),
-    "DNS_LOOKUPS": (1, 1000),
 }
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -173,31 +163,47 @@ class EgressSettings:
     dns_lookups: int
 
 
+def _allow_list(value: Any) -> EgressAllowList:
+    """The ``ALLOW`` setting's check: text (``PORTAL_INVOKE_ALLOW``, comma-separated) or a list of entries."""
+    if not isinstance(value, str) and not (
+        isinstance(value, list | tuple) and all(isinstance(entry, str) for entry in value)
+    ):
+        raise ValueError(f"(PORTAL_INVOKE_ALLOW) must be text or a list of text, not {type(value).__name__}")
+    try:
+        return EgressAllowList.parse(value)
+    except ValueError as e:
+        raise ValueError(f"(PORTAL_INVOKE_ALLOW) lists an entry that is not a destination: {e}") from e
+
+
+invoke_settings = AppSettings(
+    "INVOKE",
+    DEFAULTS,
+    checks={
+        "ALLOW": _allow_list,
+        "MAX_TIMEOUT_SECONDS": whole_number(1, 600),
+        "MAX_RESPONSE_KIB": whole_number(1, 1024 * 1024),
+        "MAX_RESPONSE_HEADER_KIB": whole_number(1, 1024),
+        "MAX_REDIRECTS": whole_number(0, 20),
+        "POOLS": whole_number(1, 10_000),
+        "POOL_CONNECTIONS": whole_number(1, 1000),
+        "DNS_LOOKUPS": whole_number(1, 1000),
+    },
+)
+
+
 @cache
 def egress_settings() -> EgressSettings:
-    """The checked ``INVOKE`` settings. Raises ImproperlyConfigured naming an unknown or bad setting."""
-    configured: dict[str, Any] = getattr(settings, "INVOKE", {})
-    unknown = sorted(set(configured) - set(DEFAULTS))
-    if unknown:
-        raise ImproperlyConfigured(f"Unknown INVOKE settings: {', '.join(unknown)}.")
-    values = {**DEFAULTS, **configured}
-    for name, (low, high) in _BOUNDS.items():
-        value = values[name]
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ImproperlyConfigured(f"INVOKE {name} must be a whole number from {low} to {high}, not {value!r}.")
-    try:
-        allow = EgressAllowList.parse(values["ALLOW"])
-    except ValueError as e:
-        raise ImproperlyConfigured(f"PORTAL_INVOKE_ALLOW (INVOKE ALLOW): {e}.") from e
+    """The ``INVOKE`` settings, typed (checked by ``invoke_settings``). Raises ImproperlyConfigured naming an
+    unknown or bad setting."""
     return EgressSettings(
-        allow=allow,
-        max_timeout_seconds=values["MAX_TIMEOUT_SECONDS"],
-        max_response_bytes=values["MAX_RESPONSE_KIB"] * 1024,
-        max_response_header_bytes=values["MAX_RESPONSE_HEADER_KIB"] * 1024,
-        max_redirects=values["MAX_REDIRECTS"],
-        pools=values["POOLS"],
-        pool_connections=values["POOL_CONNECTIONS"],
-        dns_lookups=values["DNS_LOOKUPS"],
+        allow=invoke_settings.ALLOW,
+        max_timeout_seconds=invoke_settings.MAX_TIMEOUT_SECONDS,
+        max_response_bytes=invoke_settings.MAX_RESPONSE_KIB * 1024,
+        max_response_header_bytes=invoke_settings.MAX_RESPONSE_HEADER_KIB * 1024,
+        max_redirects=invoke_settings.MAX_REDIRECTS,
+        pools=invoke_settings.POOLS,
+        pool_connections=invoke_settings.POOL_CONNECTIONS,
+        dns_lookups=invoke_settings.DNS_LOOKUPS,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -325,8 +326,38 @@ def test_the_allow_list_reads_names_ports_addresses_and_cidrs() -> None:
 @pytest.mark.parametrize("entry", ["bad host!", "host:notaport", "-x.example.com", "a:70000"])
 def test_a_bad_allow_entry_is_a_configuration_error(settings: SettingsWrapper, entry: str) -> None:
     allow(settings, entry)
-    with pytest.raises(ImproperlyConfigured, match="PORTAL_INVOKE_ALLOW"):
+    with pytest.raises(ImproperlyConfigured, match=r"^INVOKE\['ALLOW'\] \(PORTAL_INVOKE_ALLOW\) lists an entry"):
         egress.egress_settings()
+
+
+def test_the_allow_list_may_be_a_list_of_entries(settings: SettingsWrapper) -> None:
+    settings.INVOKE = {"ALLOW": ["api.example.com", "10.0.0.0/8"]}
+    assert egress.egress_settings().allow.name_allows("api.example.com", 443)
+    settings.INVOKE = {"ALLOW": 7}
+    with pytest.raises(
+        ImproperlyConfigured, match=r"^INVOKE\['ALLOW'\] \(PORTAL_INVOKE_ALLOW\) must be text or a list"
+    ):
+        egress.egress_settings()
+
+
+@pytest.mark.parametrize(
+    ("configured", "message"),
+    [
+        ({"MAX_TIMEOUT_SECONDS": 0}, "INVOKE['MAX_TIMEOUT_SECONDS'] must be a whole number from 1 to 600, not 0."),
+        ({"DNS_LOOKUPS": True}, "INVOKE['DNS_LOOKUPS'] must be a whole number from 1 to 1000, not True."),
+        ({"MAX_REDIRECTS": "5"}, "INVOKE['MAX_REDIRECTS'] must be a whole number from 0 to 20, not '5'."),
+        ({"TIMEOUT": 5}, "Unknown INVOKE settings: TIMEOUT."),
+    ],
+)
+def test_invoke_settings_out_of_range_or_unknown_are_refused_by_name(
+    settings: SettingsWrapper, configured: dict[str, object], message: str
+) -> None:
+    settings.INVOKE = {"ALLOW": "", **configured}
+    with pytest.raises(ImproperlyConfigured, match=f"^{re.escape(message)}$"):
+        egress.egress_settings()
+    # The twin: the same setting in range.
+    settings.INVOKE = {"ALLOW": "", "MAX_TIMEOUT_SECONDS": 600, "DNS_LOOKUPS": 1, "MAX_REDIRECTS": 0}
+    assert (egress.egress_settings().max_timeout_seconds, egress.egress_settings().dns_lookups) == (600, 1)
 
 
 # -- TLS ----------------------------------------------------------------------------------------------------

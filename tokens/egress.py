@@ -332,6 +332,11 @@ def _dns_lookups() -> _DnsLookups:
     return _DnsLookups(egress_settings().dns_lookups)
 
 
+# A forked child (a gunicorn worker after preload_app) has none of its parent's lookup threads: a pool that
+# counted them idle would hand them lookups nobody serves. The child makes its own.
+os.register_at_fork(after_in_child=_dns_lookups.cache_clear)
+
+
 def _resolve(host: str, port: int, deadline: float) -> list[Address]:
     """The addresses of ``host`` (itself when it is an address literal), looked up before ``deadline``. Raises
     EgressError when the name cannot be resolved in time."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -294,6 +295,27 @@ def test_when_every_lookup_thread_is_busy_a_lookup_waits_within_its_deadline_the
     assert len(failures) == 3
     assert get(backend.url("/", host="fast.test"), timeout=2).status == 200
     assert egress._dns_lookups().threads <= 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_looks_names_up_on_threads_of_its_own(
+    settings: SettingsWrapper, resolver: StandInResolver, backend: Backend
+) -> None:
+    """As a gunicorn worker forked after preload_app: the parent's lookup threads are not in the child."""
+    allow(settings, f"fast.test:{backend.port},127.0.0.1")
+    assert get(backend.url("/", host="fast.test")).status == 200  # the parent's pool has a thread, idle
+    child = os.fork()
+    if child == 0:
+        code = 3
+        try:
+            code = 0 if get(backend.url("/", host="fast.test"), timeout=2).status == 200 else 1
+        except EgressError:
+            code = 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(backend.seen) == 2
 
 
 @pytest.mark.parametrize(

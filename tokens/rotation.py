@@ -144,9 +144,13 @@ def _token_validity(document: dict[str, Any], key_names: Collection[str]) -> int
         signing[1]
         for visit, kind in _key_naming_policies(document)
         if (signing := kind.signs_with(visit.config)) is not None
-        and any(visit.config.get(prop) in key_names for prop in kind.crypto_properties)
+        and any(_names(visit.config.get(prop), key_names) for prop in kind.crypto_properties)
     ]
     return max(validities) if validities else None
+
+
+def _names(value: object, key_names: Collection[str]) -> bool:
+    return isinstance(value, str) and value in key_names
 
 
 def _renames(old: KeyProfileBinding, new_prefix: str) -> dict[str, str]:

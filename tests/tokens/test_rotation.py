@@ -1123,6 +1123,7 @@ def test_the_longest_validity_counts_only_policies_signing_with_or_encrypting_to
                 },
                 {"jwt-generate": {"jws-crypto": "third-key", "jwe-crypto": certificate, "exp-claim": 4000}},
                 {"jwt-validate": {"jws-crypto": "third-key", "jwe-crypto": key}},
+                {"jwt-generate": {"jws-crypto": "fourth-key", "jwe-crypto": [key], "exp-claim": 50000}},  # not a name
             ],
             "catch": [{"errors": ["E"], "execute": [{"jwt-generate": {"jws-crypto": key, "exp-claim": "120"}}]}],
         }

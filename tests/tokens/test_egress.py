@@ -21,8 +21,11 @@ from keyprofiles.services import keyprofile_create, keystore_import, truststore_
 from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.tokens.backends import TEST_PKI, Backend, Reply, Seen, json_reply
+from tests.tokens.helpers import compile_policies, make_context
 from tokens import egress
 from tokens.egress import EgressAllowList, EgressError, egress_request
+from tokens.errors import AssemblyError
+from tokens.runtime import CatalogCryptoResolver
 
 pytestmark = pytest.mark.django_db
 
@@ -295,6 +298,29 @@ def test_when_every_lookup_thread_is_busy_a_lookup_waits_within_its_deadline_the
     assert len(failures) == 3
     assert get(backend.url("/", host="fast.test"), timeout=2).status == 200
     assert egress._dns_lookups().threads <= 2
+
+
+def test_an_invoke_whose_lookup_times_out_raises_a_connection_error_a_catch_handles(
+    settings: SettingsWrapper, resolver: StandInResolver, bare_resolver: CatalogCryptoResolver
+) -> None:
+    allow(settings, "api.slow.test")
+    call = {"invoke": {"title": "call backend", "target-url": "http://api.slow.test/orders", "timeout": 1}}
+    answer = {
+        "set-variable": {
+            "title": "answer",
+            "actions": [{"set": "message.body", "value": "$(error.name): $(error.message)", "type": "string"}],
+        }
+    }
+    context = make_context()
+    compile_policies([call], bare_resolver, [{"errors": ["ConnectionError"], "execute": [answer]}]).run(context)
+    assert context.get("message.body") == (
+        "ConnectionError: invoke policy 'call backend': the host api.slow.test cannot be resolved "
+        "(DNS lookup timed out)."
+    )
+    # Its twin without the catch: the error reaches the caller, as the gateway's 500 "URL Open error".
+    with pytest.raises(AssemblyError) as raised:
+        compile_policies([call], bare_resolver).run(make_context())
+    assert (raised.value.name, raised.value.status) == ("ConnectionError", 500)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -40,7 +40,14 @@ from bench.workload import (
     policy_config,
 )
 from tokens import jose
-from tokens.assembly import EncryptionMaterial, JwtGenerate, JwtValidate, SigningMaterial, VerificationMaterial
+from tokens.assembly import (
+    DecryptionMaterial,
+    EncryptionMaterial,
+    JwtGenerate,
+    JwtValidate,
+    SigningMaterial,
+    VerificationMaterial,
+)
 from tokens.context import Context
 
 SIGN_COUNT = 30  # about 12 ms of RSA-2048 signing per contender and round: short rounds, many of them
@@ -99,7 +106,7 @@ class _FixedKeyResolver:
     def encrypting(self, name: str) -> EncryptionMaterial:
         raise LookupError("the benchmark does not encrypt")
 
-    def decrypting(self, name: str) -> EncryptionMaterial:
+    def decrypting(self, name: str) -> DecryptionMaterial:
         raise LookupError("the benchmark does not decrypt")
 
     def signing_algorithm_use(self, name: str, alg: str) -> None:

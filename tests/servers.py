@@ -20,11 +20,15 @@ its workers too: SIGTERM first (a graceful shutdown), SIGKILL for whatever is le
 ``{port}`` is replaced in the environment's values too (``GUNICORN_BIND=127.0.0.1:{port}``). A server that
 does not speak HTTP (Redis) is started with ``ready=``, a callable that says whether it answers yet, in place
 of the ``/healthz`` check.
+
+A test that waits for a change to reach every worker of a gunicorn server polls ``every_worker_serves`` (each
+worker's ``/readyz`` reports the configuration version it serves) instead of sleeping.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -37,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -263,3 +268,45 @@ class ServerFactory:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop_all()
+
+
+# -- what each worker of a portal server serves -----------------------------------------------------------------
+
+
+def configuration_version(env: Mapping[str, str]) -> int:
+    """The gateway's configuration version committed now (the database row, as a management command run in
+    ``env`` reads it)."""
+    code = "from portal.invalidation import GATEWAY; print(GATEWAY.stored())"
+    return int(manage(env, "shell", "-v", "0", "--no-imports", "-c", code))
+
+
+def readyz_of_each_worker(server: ServerProcess, *, workers: int) -> list[dict[str, Any]]:
+    """``/readyz`` as each of the server's ``workers`` (sync) workers answers it, one answer per worker.
+
+    A sync worker serves one connection at a time, and the workers take connections from the listening
+    socket's queue in the order they came. ``workers`` connections are opened and sent nothing, so a worker
+    that takes one waits on it and takes no other. The last one is asked first: its answer means every earlier
+    one was taken already (each by a worker of its own, still waiting), so the last was taken by the one
+    worker left. Then the others are asked: one answer from each worker, whatever other clients do meanwhile.
+    """
+    connections = [socket.create_connection((LOOPBACK, server.port), timeout=10) for _ in range(workers)]
+    answers = []
+    try:
+        for connection in reversed(connections):
+            connection.sendall(f"GET /readyz HTTP/1.1\r\nHost: {LOOPBACK}\r\nConnection: close\r\n\r\n".encode())
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+            answers.append(json.loads(received.partition(b"\r\n\r\n")[2]))
+    finally:
+        for connection in connections:
+            connection.close()
+    return answers
+
+
+def every_worker_serves(server: ServerProcess, version: int, *, workers: int) -> bool:
+    """True when each of the server's ``workers`` serves configuration ``version`` or a later one: its
+    ``/readyz`` reports it as ``gateway_version``, or reports None (it has built nothing yet, so its first
+    gateway request builds from what is committed then)."""
+    served = [answer.get("gateway_version") for answer in readyz_of_each_worker(server, workers=workers)]
+    return all(value is None or value >= version for value in served)

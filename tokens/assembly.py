@@ -25,6 +25,7 @@ from tokens.errors import AssemblyError, PublishError
 from tokens.policies.base import (
     RUNTIME_ERROR,
     CryptoResolver,
+    DecryptionMaterial,
     EncryptionMaterial,
     Policy,
     SigningMaterial,
@@ -54,6 +55,7 @@ __all__ = [
     "RUNTIME_ERROR",
     "CompiledAssembly",
     "CryptoResolver",
+    "DecryptionMaterial",
     "EncryptionMaterial",
     "JwtGenerate",
     "JwtValidate",

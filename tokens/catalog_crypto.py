@@ -16,7 +16,7 @@ from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
 from keyprofiles.sealing import SealingError
 from portal.models import Catalog
 from tokens import jose
-from tokens.assembly import EncryptionMaterial, SigningMaterial, VerificationMaterial
+from tokens.assembly import DecryptionMaterial, EncryptionMaterial, SigningMaterial, VerificationMaterial
 
 
 def catalog_crypto_objects(catalog: Catalog) -> list[CryptoObject]:
@@ -36,7 +36,9 @@ class CatalogCryptoResolver:
 
     Signing needs the active version of a profile. Verification with a keystore's object also accepts the
     other non-retired versions of the same profile in the catalog, so tokens signed before or after a
-    rotation validate during the grace period (Keycloak's passive keys).
+    rotation validate during the grace period (Keycloak's passive keys). Decryption does the same: tokens
+    encrypted to the old version's certificate still decrypt while it is passive, and to the new one's as soon
+    as it is enabled (``next``), before any API encrypts to it. A retired version does neither.
 
     The catalog's crypto objects are read on first use and kept for the resolver's life: make a new resolver
     after a change to the catalog's keys (the gateway rebuilds the catalog then).
@@ -124,21 +126,30 @@ class CatalogCryptoResolver:
         assert material.public_key is not None
         return EncryptionMaterial(jose.JweKey.from_public_key(material.public_key), material.kid)
 
-    def decrypting(self, name: str) -> EncryptionMaterial:
-        resolved: EncryptionMaterial | None = self._resolved.get(("decrypting", name))
+    def decrypting(self, name: str) -> DecryptionMaterial:
+        resolved: DecryptionMaterial | None = self._resolved.get(("decrypting", name))
         if resolved is None:
             resolved = self._resolved[("decrypting", name)] = self._decrypting(name)
         return resolved
 
-    def _decrypting(self, name: str) -> EncryptionMaterial:
+    def _decrypting(self, name: str) -> DecryptionMaterial:
         crypto_object = self._object(name)
         if crypto_object.role == CryptoObject.Role.CERTIFICATE:
             raise LookupError(f"'{name}' is a certificate; decrypting needs a private key or secret (a '-key' object)")
-        material = self._material(crypto_object)
-        if material.secret is not None:
-            return EncryptionMaterial(jose.JweKey.from_secret(material.secret), material.kid)
-        assert material.private_key is not None
-        return EncryptionMaterial(jose.JweKey.from_private_key(material.private_key), material.kid)
+        keys: list[jose.JweKey] = []
+        # The named version first: outside a rotation's grace period it is the one that opens the token.
+        for candidate in self._versions(crypto_object):
+            if candidate.binding.state == KeyProfileBinding.State.RETIRED:
+                continue
+            material = self._material(candidate)
+            if material.secret is not None:
+                keys.append(jose.JweKey.from_secret(material.secret))
+            else:
+                assert material.private_key is not None
+                keys.append(jose.JweKey.from_private_key(material.private_key))
+        if not keys:
+            raise LookupError(f"'{name}' and every other version of its profile are retired")
+        return DecryptionMaterial(tuple(keys))
 
     def signing_algorithm_use(self, name: str, alg: str) -> None:
         if not self.publishing:
@@ -159,8 +170,9 @@ class CatalogCryptoResolver:
             resolved = self._resolved[("verifying", name)] = self._verifying(name)
         return resolved
 
-    def _verifying(self, name: str) -> VerificationMaterial:
-        crypto_object = self._object(name)
+    def _versions(self, crypto_object: CryptoObject) -> list[CryptoObject]:
+        """``crypto_object``, then (for a keystore's object) the key objects of the profile's other versions
+        enabled in the catalog, newest first, whatever their state."""
         candidates = [crypto_object]
         if crypto_object.keystore is not None:
             profile = crypto_object.binding.profile
@@ -173,9 +185,12 @@ class CatalogCryptoResolver:
                 and sibling.binding.profile.organization_id == profile.organization_id
                 and sibling.binding.profile.name == profile.name
             )
+        return candidates
+
+    def _verifying(self, name: str) -> VerificationMaterial:
         keys: list[jose.JwsKey] = []
         retired: dict[str, str] = {}
-        for candidate in candidates:
+        for candidate in self._versions(self._object(name)):
             material = self._material(candidate)
             if candidate.binding.state == KeyProfileBinding.State.RETIRED:
                 retired[material.kid] = str(candidate.binding.profile)

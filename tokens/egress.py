@@ -13,8 +13,10 @@ a potential server-side request forgery. The guard:
   allows the internal address it happens to resolve to.
 - **On every redirect** the next URL goes through the same checks (redirects are followed here, never by the
   HTTP library).
-- **Bounded:** a whole-call deadline (connect, every redirect and reading), a response body cap checked before
-  and while reading (decompressed size), and a cap on the response's header bytes.
+- **Bounded:** a whole-call deadline (DNS, connect, every redirect and reading), a response body cap checked
+  before and while reading (decompressed size), and a cap on the response's header bytes. ``getaddrinfo`` takes
+  no timeout and cannot be interrupted, so lookups run on a small bounded set of threads (``DNS_LOOKUPS``) and
+  the call waits for its answer only until the deadline; nothing is cached (the system resolver gives no TTL).
 
 Every failure is an ``EgressError``, which the invoke policy turns into APIC's catchable ``ConnectionError``.
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import queue
 import secrets
 import socket
 import ssl
@@ -47,11 +50,10 @@ from urllib.parse import urljoin, urlsplit
 
 import urllib3  # noqa: TID251
 from cryptography.hazmat.primitives import serialization
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from keyprofiles.keymaterial import PrivateKey
+from portal.conf import AppSettings, whole_number
 
 if TYPE_CHECKING:
     from portal.models import Catalog
@@ -66,14 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_REDIRECTS": 5,
     "POOLS": 64,  # connection pools kept per process (one per address, port, name and TLS profile)
     "POOL_CONNECTIONS": 4,  # idle connections kept per pool
-}
-_BOUNDS: dict[str, tuple[int, int]] = {
-    "MAX_TIMEOUT_SECONDS": (1, 600),
-    "MAX_RESPONSE_KIB": (1, 1024 * 1024),
-    "MAX_RESPONSE_HEADER_KIB": (1, 1024),
-    "MAX_REDIRECTS": (0, 20),
-    "POOLS": (1, 10_000),
-    "POOL_CONNECTIONS": (1, 1000),
+    "DNS_LOOKUPS": 8,  # DNS lookups running at once per process (threads); more wait for one, within the deadline
 }
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -165,38 +160,57 @@ class EgressSettings:
     max_redirects: int
     pools: int
     pool_connections: int
+    dns_lookups: int
+
+
+def _allow_list(value: Any) -> EgressAllowList:
+    """The ``ALLOW`` setting's check: text (``PORTAL_INVOKE_ALLOW``, comma-separated) or a list of entries."""
+    if not isinstance(value, str) and not (
+        isinstance(value, list | tuple) and all(isinstance(entry, str) for entry in value)
+    ):
+        raise ValueError(f"(PORTAL_INVOKE_ALLOW) must be text or a list of text, not {type(value).__name__}")
+    try:
+        return EgressAllowList.parse(value)
+    except ValueError as e:
+        raise ValueError(f"(PORTAL_INVOKE_ALLOW) lists an entry that is not a destination: {e}") from e
+
+
+invoke_settings = AppSettings(
+    "INVOKE",
+    DEFAULTS,
+    checks={
+        "ALLOW": _allow_list,
+        "MAX_TIMEOUT_SECONDS": whole_number(1, 600),
+        "MAX_RESPONSE_KIB": whole_number(1, 1024 * 1024),
+        "MAX_RESPONSE_HEADER_KIB": whole_number(1, 1024),
+        "MAX_REDIRECTS": whole_number(0, 20),
+        "POOLS": whole_number(1, 10_000),
+        "POOL_CONNECTIONS": whole_number(1, 1000),
+        "DNS_LOOKUPS": whole_number(1, 1000),
+    },
+)
 
 
 @cache
 def egress_settings() -> EgressSettings:
-    """The checked ``INVOKE`` settings. Raises ImproperlyConfigured naming an unknown or bad setting."""
-    configured: dict[str, Any] = getattr(settings, "INVOKE", {})
-    unknown = sorted(set(configured) - set(DEFAULTS))
-    if unknown:
-        raise ImproperlyConfigured(f"Unknown INVOKE settings: {', '.join(unknown)}.")
-    values = {**DEFAULTS, **configured}
-    for name, (low, high) in _BOUNDS.items():
-        value = values[name]
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ImproperlyConfigured(f"INVOKE {name} must be a whole number from {low} to {high}, not {value!r}.")
-    try:
-        allow = EgressAllowList.parse(values["ALLOW"])
-    except ValueError as e:
-        raise ImproperlyConfigured(f"PORTAL_INVOKE_ALLOW (INVOKE ALLOW): {e}.") from e
+    """The ``INVOKE`` settings, typed (checked by ``invoke_settings``). Raises ImproperlyConfigured naming an
+    unknown or bad setting."""
     return EgressSettings(
-        allow=allow,
-        max_timeout_seconds=values["MAX_TIMEOUT_SECONDS"],
-        max_response_bytes=values["MAX_RESPONSE_KIB"] * 1024,
-        max_response_header_bytes=values["MAX_RESPONSE_HEADER_KIB"] * 1024,
-        max_redirects=values["MAX_REDIRECTS"],
-        pools=values["POOLS"],
-        pool_connections=values["POOL_CONNECTIONS"],
+        allow=invoke_settings.ALLOW,
+        max_timeout_seconds=invoke_settings.MAX_TIMEOUT_SECONDS,
+        max_response_bytes=invoke_settings.MAX_RESPONSE_KIB * 1024,
+        max_response_header_bytes=invoke_settings.MAX_RESPONSE_HEADER_KIB * 1024,
+        max_redirects=invoke_settings.MAX_REDIRECTS,
+        pools=invoke_settings.POOLS,
+        pool_connections=invoke_settings.POOL_CONNECTIONS,
+        dns_lookups=invoke_settings.DNS_LOOKUPS,
     )
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting == "INVOKE":
         egress_settings.cache_clear()
+        _dns_lookups.cache_clear()
         _close_pools()
 
 
@@ -228,16 +242,109 @@ def is_internal_address(address: Address) -> bool:
 _SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
 
 
-def _resolve(host: str, port: int) -> list[Address]:
-    """The addresses of ``host`` (itself when it is an address literal). Raises EgressError."""
+# -- DNS ----------------------------------------------------------------------------------------------------
+
+
+def _getaddrinfo(host: str, port: int) -> list[tuple[Any, ...]]:
+    """The system resolver's answer for ``host:port`` (TCP). Its own name, so tests can stand in a slow resolver."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+class _Lookup:
+    """One lookup handed to a worker: the answer or the error, and an event set when it is done."""
+
+    __slots__ = ("answer", "done", "error", "host", "port")
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.answer: list[tuple[Any, ...]] = []
+        self.error: Exception | None = None
+        self.done = threading.Event()
+
+
+class _DnsLookups:
+    """``getaddrinfo`` on at most ``size`` threads, so that a caller can stop waiting at its deadline.
+
+    A lookup cannot be interrupted: one a caller gave up on runs on in its worker (the resolver's own timeouts
+    end it) and holds its slot until then. At most ``size`` lookups run at once, so a storm of slow lookups uses
+    ``size`` threads and later callers wait for a slot, within their deadline. The workers are daemon threads
+    (a hung lookup never delays the process's exit, as ``ThreadPoolExecutor``'s joined workers would) and end
+    after ``IDLE_SECONDS`` without work.
+    """
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._work: queue.SimpleQueue[_Lookup] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # workers waiting for work and not yet promised a lookup
+        self.threads = 0
+
+    def resolve(self, host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
+        """``getaddrinfo(host, port)`` if it answers before ``deadline`` (``time.monotonic()``). Raises EgressError
+        when it fails, or when it (or the wait for a free slot) outlasts the deadline."""
+        timed_out = EgressError(f"the host {host} cannot be resolved (DNS lookup timed out)")
+        if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            logger.warning("invoke: all %s DNS lookup threads are busy; the lookup of %s timed out", self.size, host)
+            raise timed_out
+        lookup = _Lookup(host, port)
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                # Each started worker holds a slot's lookup or is counted idle, so there are never more than size.
+                self.threads += 1
+                threading.Thread(target=self._serve, name="egress-dns", daemon=True).start()
+        self._work.put(lookup)
+        if not lookup.done.wait(max(0.0, deadline - time.monotonic())):
+            raise timed_out
+        if lookup.error is not None:
+            raise EgressError(f"the host {host} cannot be resolved") from lookup.error
+        return lookup.answer
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                lookup = self._work.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle:  # else every idle worker was promised a lookup that is on its way
+                        self._idle -= 1
+                        self.threads -= 1
+                        return
+                continue
+            try:
+                lookup.answer = _getaddrinfo(lookup.host, lookup.port)
+            except Exception as e:  # OSError, UnicodeError (IDNA): handed to the caller, who names the host
+                lookup.error = e
+            finally:
+                with self._lock:
+                    self._idle += 1
+                self._slots.release()
+                lookup.done.set()
+
+
+@cache
+def _dns_lookups() -> _DnsLookups:
+    return _DnsLookups(egress_settings().dns_lookups)
+
+
+# A forked child (a gunicorn worker after preload_app) has none of its parent's lookup threads: a pool that
+# counted them idle would hand them lookups nobody serves. The child makes its own.
+os.register_at_fork(after_in_child=_dns_lookups.cache_clear)
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[Address]:
+    """The addresses of ``host`` (itself when it is an address literal), looked up before ``deadline``. Raises
+    EgressError when the name cannot be resolved in time."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as e:
-        raise EgressError(f"the host {host} cannot be resolved") from e
+    found = _dns_lookups().resolve(host, port, deadline)
     addresses: list[Address] = []
     for _family, _type, _proto, _name, sockaddr in found:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -248,11 +355,12 @@ def _resolve(host: str, port: int) -> list[Address]:
     return addresses
 
 
-def checked_address(host: str, port: int, allow: EgressAllowList) -> Address:
+def checked_address(host: str, port: int, allow: EgressAllowList, *, deadline: float) -> Address:
     """The address to connect to for ``host:port``: the first one the allow list admits. Raises EgressError
-    saying why none is (the host is not listed, or it resolves only to internal addresses not listed)."""
+    saying why none is (the host is not listed, or it resolves only to internal addresses not listed), or
+    when the name cannot be resolved before ``deadline`` (``time.monotonic()``)."""
     name_allowed = allow.name_allows(host, port)
-    addresses = _resolve(host, port)
+    addresses = _resolve(host, port, deadline)
     literal = len(addresses) == 1 and str(addresses[0]) == host.strip("[]")
     if not name_allowed and not literal and not any(allow.network_allows(a, port) for a in addresses):
         raise EgressError(f"{host}:{port} is not an allowed destination (PORTAL_INVOKE_ALLOW)")
@@ -495,7 +603,7 @@ def _one_request(
     if not host:
         raise EgressError(f"the URL {_shown_url(url)} names no host")
     port = port or DEFAULT_PORTS[scheme]
-    address = checked_address(host, port, config.allow)
+    address = checked_address(host, port, config.allow, deadline=deadline)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise EgressError("the backend call timed out")

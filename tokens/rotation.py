@@ -5,16 +5,22 @@
 process has seen that (a few seconds; or after the ``--prepublish`` period), the new version is activated:
 every served API that names the old version's crypto objects moves to the new ones (its snapshot is
 republished with only the key names changed) and the old version turns passive for a grace period at least
-as long as the longest token validity among the APIs that signed with it. ``lifecycle_tick`` activates
-pre-published versions when their time comes and retires passive versions whose grace has ended; run it
-every minute (``manage.py retire_keys``).
+as long as the longest token validity among the APIs that signed with it or encrypted to it.
+``lifecycle_tick`` activates pre-published versions when their time comes and retires passive versions whose
+grace has ended; run it every minute (``manage.py retire_keys``).
+
+Encrypted tokens (the policies' ``jwe-crypto``, renamed like ``jws-crypto``) follow the same two steps. The
+decrypting side is ready first: ``jwt-validate`` decrypts with every non-retired version of the profile it
+names (``CatalogCryptoResolver.decrypting``), so once the new version is ``next`` every process opens tokens
+encrypted to either key. Only then, at activation, does ``jwt-generate`` encrypt to the new version's
+certificate; tokens encrypted to the old one before that keep decrypting until the old version retires.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -129,14 +135,22 @@ def document_with_renamed_keys(document: dict[str, Any], renames: dict[str, str]
     return renamed if changed else None
 
 
-def _signing_validity(document: dict[str, Any], key_name: str) -> int | None:
-    """The longest token validity of the policies that sign with ``key_name``; None if none do."""
+def _token_validity(document: dict[str, Any], key_names: Collection[str]) -> int | None:
+    """The longest validity of the tokens that depend on one of ``key_names`` (an old version's crypto objects):
+    made by a policy that signs with a crypto object (``signs_with``) and names one of them in any of its crypto
+    properties, that is, signs with it or encrypts to it (the old key must decrypt those until they expire).
+    None if no policy does."""
     validities = [
         signing[1]
         for visit, kind in _key_naming_policies(document)
-        if (signing := kind.signs_with(visit.config)) is not None and signing[0] == key_name
+        if (signing := kind.signs_with(visit.config)) is not None
+        and any(_names(visit.config.get(prop), key_names) for prop in kind.crypto_properties)
     ]
     return max(validities) if validities else None
+
+
+def _names(value: object, key_names: Collection[str]) -> bool:
+    return isinstance(value, str) and value in key_names
 
 
 def _renames(old: KeyProfileBinding, new_prefix: str) -> dict[str, str]:
@@ -223,16 +237,15 @@ def keyprofile_rotate(
                 conflict=True,
             )
         renames = _renames(old, f"tlsp-{old.profile.name}V{version}")
-        key_name = next((n for n in renames if n.endswith("-key")), "")
         publications = _served(catalog)
-        validities = [v for p in publications if (v := _signing_validity(p.document, key_name)) is not None]
+        validities = [v for p in publications if (v := _token_validity(p.document, renames)) is not None]
         minimum = timedelta(seconds=max(validities, default=DEFAULT_VALIDITY_SECONDS))
         grace = minimum if grace is None else grace
         if grace < minimum:
             raise RotationError(
                 f"The grace period {_seconds(grace)} is shorter than {_seconds(minimum)}, the longest token "
-                f"validity among the APIs that sign with {old.profile}: tokens minted just before the rotation "
-                "would fail.",
+                f"validity among the APIs that sign with or encrypt to {old.profile}: tokens minted just before the "
+                "rotation would fail.",
                 code="grace_too_short",
                 field="grace",
             )

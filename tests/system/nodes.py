@@ -38,9 +38,18 @@ import pytest
 import redis
 from psycopg import sql
 
-from portal import invalidation
 from tests.conftest import TEST_MASTER_KEY
-from tests.servers import LOOPBACK, HttpAnswer, ServerFactory, ServerProcess, free_port, http_get, manage
+from tests.servers import (
+    LOOPBACK,
+    HttpAnswer,
+    ServerFactory,
+    ServerProcess,
+    configuration_version,
+    every_worker_serves,
+    free_port,
+    http_get,
+    manage,
+)
 
 POSTGRES_PASS = os.environ.get("DATABASE_URL", "").startswith("postgres")
 postgres_pass_only = pytest.mark.skipif(
@@ -313,6 +322,11 @@ class Node:
     client_id: str
     base_path: str = "/securetoken"
 
+    @property
+    def workers(self) -> int:
+        """How many gunicorn workers serve it (``WEB_CONCURRENCY``, which ``portal_env`` sets)."""
+        return int(self.server.env["WEB_CONCURRENCY"])
+
     def get(self, path: str, headers: dict[str, str] | None = None, *, timeout: float = 10.0) -> HttpAnswer:
         return http_get(self.server.url(path), headers, timeout=timeout)
 
@@ -370,9 +384,17 @@ def poll(check: Callable[[], Any], *, since: float, within: float, what: str) ->
         time.sleep(POLL_INTERVAL_SECONDS)
 
 
-def settle(since: float) -> None:
-    """Wait until every worker has looked at the configuration version since ``since`` (time.monotonic())."""
-    time.sleep(max(0.0, since + invalidation.recheck_seconds() + 0.5 - time.monotonic()))
+def settle(env: dict[str, str], *nodes: Node) -> None:
+    """Wait until every worker of ``nodes`` serves the configuration committed now (read in ``env``, as a
+    management command reads it): each worker's /readyz reports that version or a later one, or that it has
+    built nothing yet."""
+    target = configuration_version(env)
+    poll(
+        lambda: all(every_worker_serves(node.server, target, workers=node.workers) for node in nodes),
+        since=time.monotonic(),
+        within=SWITCH_SECONDS,
+        what=f"every worker of {', '.join(node.server.name for node in nodes)} serves configuration version {target}",
+    )
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -240,7 +240,7 @@ def test_with_redis_down_the_service_keeps_answering_and_follows_publishes(stack
             what="the node serves an API published while Redis is down",
         )
         print(f"a publish while Redis is down is served after {elapsed:.2f}s")
-        settle(published)
+        settle(stack.env, node)
         for _ in range(SAMPLES):
             assert node.hello("/redis-down", client_id=node.client_id).text == "published without Redis"
 

@@ -100,7 +100,7 @@ def test_a_publish_on_node_a_is_served_by_node_b(cluster: Cluster) -> None:
     )
     assert answer.text == "hello from A"
     print(f"a publish on A is served by B after {elapsed:.2f}s")
-    settle(published)
+    settle(cluster.env, a, b)
     for _ in range(SAMPLES):
         assert b.hello("/multinode", client_id=b.client_id).text == "hello from A"
         assert a.hello("/multinode", client_id=a.client_id).text == "hello from A"
@@ -125,7 +125,7 @@ def test_credential_resets_on_node_a_are_refused_by_node_b(cluster: Cluster) -> 
         within=SWITCH_SECONDS,
         what="node B serves the API published on node A",
     )
-    settle(published)
+    settle(cluster.env, a, b)
     assert b.hello("/multinode-secret", client_id=client_id, secret=secret).status == 200
 
     # A secret reset on A: B refuses the old secret and takes the new one.
@@ -138,7 +138,7 @@ def test_credential_resets_on_node_a_are_refused_by_node_b(cluster: Cluster) -> 
         what="node B refuses the client secret reset on node A",
     )
     print(f"a secret reset on A is refused by B after {elapsed:.2f}s")
-    settle(reset)
+    settle(cluster.env, a, b)
     for _ in range(SAMPLES):
         assert b.hello("/multinode-secret", client_id=client_id, secret=secret).status == 401
         assert b.hello("/multinode-secret", client_id=client_id, secret=new_secret).status == 200
@@ -156,7 +156,7 @@ def test_credential_resets_on_node_a_are_refused_by_node_b(cluster: Cluster) -> 
     )
     assert json.loads(refused.body)["moreInformation"] == "Invalid client id or secret."
     print(f"a client id reset on A is refused by B after {elapsed:.2f}s")
-    settle(reset)
+    settle(cluster.env, a, b)
     for _ in range(SAMPLES):
         assert b.generate(client_id).status == 401
         assert b.generate(new_client_id).status == 200
@@ -177,7 +177,7 @@ def test_a_rotation_on_node_a_changes_the_key_node_b_signs_with(cluster: Cluster
         what="node B mints with the key of the rotation made on node A",
     )
     print(f"a rotation on A changes the kid B mints with after {elapsed:.2f}s")
-    settle(rotated)
+    settle(cluster.env, a, b)
     for _ in range(SAMPLES // 2):
         from_a, from_b = a.token(), b.token()
         assert kid(from_a) == kid(from_b) == new_kid

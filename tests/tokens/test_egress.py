@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import os
+import re
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +21,11 @@ from keyprofiles.services import keyprofile_create, keystore_import, truststore_
 from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.tokens.backends import TEST_PKI, Backend, Reply, Seen, json_reply
+from tests.tokens.helpers import compile_policies, make_context
 from tokens import egress
 from tokens.egress import EgressAllowList, EgressError, egress_request
+from tokens.errors import AssemblyError
+from tokens.runtime import CatalogCryptoResolver
 
 pytestmark = pytest.mark.django_db
 
@@ -171,6 +178,172 @@ def test_a_closed_port_fails_as_an_egress_error(settings: SettingsWrapper, backe
         get(f"http://127.0.0.1:{port}/", timeout=2)
 
 
+# -- DNS lookups within the call's deadline -----------------------------------------------------------------
+
+
+class StandInResolver:
+    """Stands in for the module's lookup function: ``fast.test`` answers 127.0.0.1 at once, a lookup of any
+    ``*.slow.test`` name blocks until the test ends (as a resolver that never answers does)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[tuple[object, ...]]:
+        self.asked.append(host)
+        if host.endswith(".slow.test"):
+            self.release.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        if host == "fast.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInResolver]:
+    stand_in = StandInResolver()
+    monkeypatch.setattr(egress, "_getaddrinfo", stand_in)
+    yield stand_in
+    stand_in.release.set()  # the blocked lookups end, and their threads go back to the pool
+
+
+# The margin allows for a loaded machine; a lookup that waited for the resolver would take 30 s.
+MARGIN = 1.5
+
+
+def test_a_lookup_that_outlasts_the_timeout_fails_within_it(
+    settings: SettingsWrapper, resolver: StandInResolver
+) -> None:
+    allow(settings, "api.slow.test")
+    started = time.monotonic()
+    with pytest.raises(EgressError, match=r"the host api\.slow\.test cannot be resolved \(DNS lookup timed out\)"):
+        get("http://api.slow.test/", timeout=0.5)
+    assert time.monotonic() - started < 0.5 + MARGIN
+    assert resolver.asked == ["api.slow.test"]
+
+
+def test_a_name_that_resolves_in_time_is_called_at_its_address(
+    settings: SettingsWrapper, resolver: StandInResolver, backend: Backend
+) -> None:
+    allow(settings, f"fast.test:{backend.port},127.0.0.1")
+    response = get(backend.url("/", host="fast.test"), timeout=0.5)
+    assert response.status == 200
+    assert backend.seen[0].headers["host"] == f"fast.test:{backend.port}"
+
+
+def test_a_name_that_does_not_resolve_fails_at_once_naming_the_host(
+    settings: SettingsWrapper, resolver: StandInResolver
+) -> None:
+    allow(settings, "nowhere.test")
+    with pytest.raises(EgressError, match=r"^the host nowhere\.test cannot be resolved$") as failure:
+        get("http://nowhere.test/", timeout=5)
+    assert isinstance(failure.value.__cause__, socket.gaierror)
+
+
+def test_the_system_resolver_answers_through_the_lookup_threads(settings: SettingsWrapper, backend: Backend) -> None:
+    allow(settings, f"localhost:{backend.port},127.0.0.0/8,::1")
+    assert get(backend.url("/", host="localhost")).status == 200
+
+
+def test_a_redirect_to_a_slow_name_fails_within_the_whole_call_timeout(
+    settings: SettingsWrapper, resolver: StandInResolver
+) -> None:
+    def slow_then_moved(seen: Seen) -> Reply:
+        time.sleep(0.3)  # part of the call's time goes on the first hop
+        return Reply(302, {"Location": "http://next.slow.test/"})
+
+    with Backend(slow_then_moved) as outside:
+        allow(settings, f"127.0.0.1:{outside.port},next.slow.test")
+        started = time.monotonic()
+        with pytest.raises(EgressError, match=r"next\.slow\.test cannot be resolved \(DNS lookup timed out\)"):
+            get(outside.url("/"), timeout=0.8)
+        assert time.monotonic() - started < 0.8 + MARGIN
+    # Twin: the redirect names a host that resolves in time.
+    with (
+        Backend(json_reply(b'"there"')) as there,
+        Backend(lambda seen: Reply(302, {"Location": there.url("/", host="fast.test")})) as outside,
+    ):
+        allow(settings, f"127.0.0.1:{outside.port},fast.test:{there.port},127.0.0.1:{there.port}")
+        assert get(outside.url("/"), timeout=0.8).body == b'"there"'
+
+
+def test_when_every_lookup_thread_is_busy_a_lookup_waits_within_its_deadline_then_fails_the_same_way(
+    settings: SettingsWrapper, resolver: StandInResolver, backend: Backend
+) -> None:
+    allow(settings, f"a.slow.test,b.slow.test,c.slow.test,fast.test:{backend.port},127.0.0.1", DNS_LOOKUPS=2)
+    failures: list[str] = []
+
+    def call(host: str) -> None:
+        try:
+            get(f"http://{host}/", timeout=2)
+        except EgressError as e:
+            failures.append(str(e))
+
+    storm = [threading.Thread(target=call, args=(host,)) for host in ("a.slow.test", "b.slow.test", "c.slow.test")]
+    for caller in storm:
+        caller.start()
+    for _ in range(500):  # until both threads are in a lookup (at most 5 s)
+        if len(resolver.asked) == 2:
+            break
+        time.sleep(0.01)
+    # Two slow lookups hold both threads; the third caller waits for one, as does a lookup that would be fast.
+    with pytest.raises(EgressError, match=r"the host fast\.test cannot be resolved \(DNS lookup timed out\)"):
+        get(backend.url("/", host="fast.test"), timeout=0.3)
+    assert egress._dns_lookups().threads == 2
+    assert "fast.test" not in resolver.asked
+    # Twin: once the slow lookups end, the threads serve the next one.
+    resolver.release.set()
+    for caller in storm:
+        caller.join()
+    assert len(failures) == 3
+    assert get(backend.url("/", host="fast.test"), timeout=2).status == 200
+    assert egress._dns_lookups().threads <= 2
+
+
+def test_an_invoke_whose_lookup_times_out_raises_a_connection_error_a_catch_handles(
+    settings: SettingsWrapper, resolver: StandInResolver, bare_resolver: CatalogCryptoResolver
+) -> None:
+    allow(settings, "api.slow.test")
+    call = {"invoke": {"title": "call backend", "target-url": "http://api.slow.test/orders", "timeout": 1}}
+    answer = {
+        "set-variable": {
+            "title": "answer",
+            "actions": [{"set": "message.body", "value": "$(error.name): $(error.message)", "type": "string"}],
+        }
+    }
+    context = make_context()
+    compile_policies([call], bare_resolver, [{"errors": ["ConnectionError"], "execute": [answer]}]).run(context)
+    assert context.get("message.body") == (
+        "ConnectionError: invoke policy 'call backend': the host api.slow.test cannot be resolved "
+        "(DNS lookup timed out)."
+    )
+    # Its twin without the catch: the error reaches the caller, as the gateway's 500 "URL Open error".
+    with pytest.raises(AssemblyError) as raised:
+        compile_policies([call], bare_resolver).run(make_context())
+    assert (raised.value.name, raised.value.status) == ("ConnectionError", 500)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_looks_names_up_on_threads_of_its_own(
+    settings: SettingsWrapper, resolver: StandInResolver, backend: Backend
+) -> None:
+    """As a gunicorn worker forked after preload_app: the parent's lookup threads are not in the child."""
+    allow(settings, f"fast.test:{backend.port},127.0.0.1")
+    assert get(backend.url("/", host="fast.test")).status == 200  # the parent's pool has a thread, idle
+    child = os.fork()
+    if child == 0:
+        code = 3
+        try:
+            code = 0 if get(backend.url("/", host="fast.test"), timeout=2).status == 200 else 1
+        except EgressError:
+            code = 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(backend.seen) == 2
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
@@ -201,8 +374,38 @@ def test_the_allow_list_reads_names_ports_addresses_and_cidrs() -> None:
 @pytest.mark.parametrize("entry", ["bad host!", "host:notaport", "-x.example.com", "a:70000"])
 def test_a_bad_allow_entry_is_a_configuration_error(settings: SettingsWrapper, entry: str) -> None:
     allow(settings, entry)
-    with pytest.raises(ImproperlyConfigured, match="PORTAL_INVOKE_ALLOW"):
+    with pytest.raises(ImproperlyConfigured, match=r"^INVOKE\['ALLOW'\] \(PORTAL_INVOKE_ALLOW\) lists an entry"):
         egress.egress_settings()
+
+
+def test_the_allow_list_may_be_a_list_of_entries(settings: SettingsWrapper) -> None:
+    settings.INVOKE = {"ALLOW": ["api.example.com", "10.0.0.0/8"]}
+    assert egress.egress_settings().allow.name_allows("api.example.com", 443)
+    settings.INVOKE = {"ALLOW": 7}
+    with pytest.raises(
+        ImproperlyConfigured, match=r"^INVOKE\['ALLOW'\] \(PORTAL_INVOKE_ALLOW\) must be text or a list"
+    ):
+        egress.egress_settings()
+
+
+@pytest.mark.parametrize(
+    ("configured", "message"),
+    [
+        ({"MAX_TIMEOUT_SECONDS": 0}, "INVOKE['MAX_TIMEOUT_SECONDS'] must be a whole number from 1 to 600, not 0."),
+        ({"DNS_LOOKUPS": True}, "INVOKE['DNS_LOOKUPS'] must be a whole number from 1 to 1000, not True."),
+        ({"MAX_REDIRECTS": "5"}, "INVOKE['MAX_REDIRECTS'] must be a whole number from 0 to 20, not '5'."),
+        ({"TIMEOUT": 5}, "Unknown INVOKE settings: TIMEOUT."),
+    ],
+)
+def test_invoke_settings_out_of_range_or_unknown_are_refused_by_name(
+    settings: SettingsWrapper, configured: dict[str, object], message: str
+) -> None:
+    settings.INVOKE = {"ALLOW": "", **configured}
+    with pytest.raises(ImproperlyConfigured, match=f"^{re.escape(message)}$"):
+        egress.egress_settings()
+    # The twin: the same setting in range.
+    settings.INVOKE = {"ALLOW": "", "MAX_TIMEOUT_SECONDS": 600, "DNS_LOOKUPS": 1, "MAX_REDIRECTS": 0}
+    assert (egress.egress_settings().max_timeout_seconds, egress.egress_settings().dns_lookups) == (600, 1)
 
 
 # -- TLS ----------------------------------------------------------------------------------------------------

@@ -398,8 +398,8 @@ def test_grace_shorter_than_the_longest_token_validity_is_refused_and_changes_no
         rotate(sandbox_catalog, actor, grace=timedelta(seconds=59))
 
     assert str(caught.value) == (
-        "The grace period 59 s is shorter than 60 s, the longest token validity among the APIs that sign with "
-        "jwt-keyprofile 1.0.0: tokens minted just before the rotation would fail."
+        "The grace period 59 s is shorter than 60 s, the longest token validity among the APIs that sign with or "
+        "encrypt to jwt-keyprofile 1.0.0: tokens minted just before the rotation would fail."
     )
     assert counts() == before
 
@@ -1109,8 +1109,8 @@ def test_rotation_renames_the_keys_of_policies_at_any_depth_and_nothing_else() -
     assert rotation.document_with_renamed_keys(document, {"another-key": new}) is None
 
 
-def test_the_longest_validity_counts_only_policies_signing_with_the_key() -> None:
-    key = "org_cat_tlsp-pV1.0.0-key"
+def test_the_longest_validity_counts_only_policies_signing_with_or_encrypting_to_the_keys() -> None:
+    key, certificate = "org_cat_tlsp-pV1.0.0-key", "org_cat_tlsp-pV1.0.0-ca-0"
     document = _assembly_document(
         {
             "execute": [
@@ -1121,10 +1121,14 @@ def test_the_longest_validity_counts_only_policies_signing_with_the_key() -> Non
                         "actions": [{"set": "x", "value": {"jwt-generate": {"jws-crypto": key, "exp-claim": 7200}}}]
                     }
                 },
+                {"jwt-generate": {"jws-crypto": "third-key", "jwe-crypto": certificate, "exp-claim": 4000}},
+                {"jwt-validate": {"jws-crypto": "third-key", "jwe-crypto": key}},
+                {"jwt-generate": {"jws-crypto": "fourth-key", "jwe-crypto": [key], "exp-claim": 50000}},  # not a name
             ],
             "catch": [{"errors": ["E"], "execute": [{"jwt-generate": {"jws-crypto": key, "exp-claim": "120"}}]}],
         }
     )
-    assert rotation._signing_validity(document, key) == 3600  # the default beats the catch's 120
-    assert rotation._signing_validity(document, "other-key") == 9000
-    assert rotation._signing_validity(document, "unused-key") is None
+    assert rotation._token_validity(document, {key}) == 3600  # the default beats the catch's 120
+    assert rotation._token_validity(document, {key, certificate}) == 4000  # encrypted to the old certificate
+    assert rotation._token_validity(document, {"other-key"}) == 9000
+    assert rotation._token_validity(document, {"unused-key"}) is None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -30,7 +29,16 @@ import pytest
 
 from portal import invalidation
 from tests.conftest import TEST_MASTER_KEY
-from tests.servers import HttpAnswer, ServerFactory, ServerProcess, http_get, manage
+from tests.servers import (
+    HttpAnswer,
+    ServerFactory,
+    ServerProcess,
+    configuration_version,
+    every_worker_serves,
+    http_get,
+    manage,
+    readyz_of_each_worker,
+)
 from tokens.demo import API_DOCUMENT
 
 TOKEN_SECONDS = 8
@@ -146,39 +154,11 @@ class Traffic:
 WORKERS = 2
 
 
-def readyz_of_each_worker(server: ServerProcess) -> list[dict[str, Any]]:
-    """``/readyz`` as each of the server's two (sync) workers answers it.
-
-    A sync worker serves one connection at a time, and the listening socket hands connections out in the
-    order they came. Connection ``held`` is opened first and sent nothing, so the worker that takes it waits
-    on it; ``probe``, opened second, can only be taken by the other worker (the first to be free after ``held``
-    was taken). Only then is ``held`` asked too: two answers, from two different workers.
-    """
-    held = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    probe = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    answers = []
-    for connection in (probe, held):
-        with connection:
-            connection.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            received = b""
-            while chunk := connection.recv(65536):
-                received += chunk
-        answers.append(json.loads(received.partition(b"\r\n\r\n")[2]))
-    return answers
-
-
-def configuration_version(env: dict[str, str]) -> int:
-    """The configuration version committed now (the database row, as a management command reads it)."""
-    return int(
-        manage(env, "shell", "-v", "0", "-c", "from portal.invalidation import GATEWAY; print(GATEWAY.stored())")
-    )
-
-
 def settle(portal: Portal, env: dict[str, str]) -> None:
     """Wait until every worker serves the configuration committed now: poll the version /readyz reports."""
     target = configuration_version(env)
     poll(
-        lambda: all((answer["gateway_version"] or 0) >= target for answer in readyz_of_each_worker(portal.server)),
+        lambda: every_worker_serves(portal.server, target, workers=WORKERS),
         within=SWITCH_SECONDS,
         what=f"every worker serves configuration version {target}",
     )
@@ -218,7 +198,9 @@ def portal(tmp_path: Path, servers: ServerFactory) -> tuple[Portal, dict[str, st
     assert (var_dir / "portal.sqlite3").is_file()
 
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    server = servers.start([gunicorn, "portal.wsgi", "-b", "127.0.0.1:{port}", "-w", "2"], env=env, name="gunicorn")
+    server = servers.start(
+        [gunicorn, "portal.wsgi", "-b", "127.0.0.1:{port}", "-w", str(WORKERS)], env=env, name="gunicorn"
+    )
     path = "/" + demo["gateway_url"].split("/", 3)[3]
     return Portal(server=server, client_id=demo["client_id"], gateway=path), env
 
@@ -226,11 +208,14 @@ def portal(tmp_path: Path, servers: ServerFactory) -> tuple[Portal, dict[str, st
 @pytest.mark.slow
 def test_rotation_under_traffic_fails_no_request(portal: tuple[Portal, dict[str, str]]) -> None:
     gateway, env = portal
-    assert [answer["gateway_version"] for answer in readyz_of_each_worker(gateway.server)] == [None, None]
+
+    def served_versions() -> list[int | None]:
+        return [answer["gateway_version"] for answer in readyz_of_each_worker(gateway.server, workers=WORKERS)]
+
+    assert served_versions() == [None, None]
     old_token = gateway.token()
     # One call warmed one worker: the probe reaches each worker, not one twice.
-    warm = [answer["gateway_version"] is not None for answer in readyz_of_each_worker(gateway.server)]
-    assert sorted(warm) == [False, True]
+    assert sorted(version is not None for version in served_versions()) == [False, True]
     old_kid = kid(old_token)
     assert gateway.validate(old_token).status == 200
     assert gateway.jwks_kids() == {old_kid}

@@ -42,6 +42,14 @@ class EncryptionMaterial:
 
 
 @dataclass(frozen=True)
+class DecryptionMaterial:
+    """The keys a JWE is decrypted with, tried in order: the named crypto object's first, then the other
+    non-retired versions of its profile (tokens encrypted on either side of a rotation decrypt)."""
+
+    keys: tuple[jose.JweKey, ...]
+
+
+@dataclass(frozen=True)
 class VerificationMaterial:
     """The keys a validation accepts, and the kids of retired versions (which verify nothing, but are named
     in the failure message so an operator knows why an old token fails)."""
@@ -62,8 +70,9 @@ class CryptoResolver(Protocol):
     def encrypting(self, name: str) -> EncryptionMaterial:
         """The key to encrypt tokens to: a certificate's or key's public key, or a secret. Raises LookupError."""
 
-    def decrypting(self, name: str) -> EncryptionMaterial:
-        """The key to decrypt tokens with: a private key or a secret (a '-key' object). Raises LookupError."""
+    def decrypting(self, name: str) -> DecryptionMaterial:
+        """The keys to decrypt tokens with: private keys or secrets (a '-key' object and the other non-retired
+        versions of its profile). Raises LookupError."""
 
     def signing_algorithm_use(self, name: str, alg: str) -> None:
         """Note that a policy signs with ``alg`` using crypto object ``name`` (one key, one algorithm).

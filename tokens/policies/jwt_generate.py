@@ -203,5 +203,5 @@ def _compile(title: str, config: dict[str, Any], resolver: CryptoResolver, build
 
 
 POLICY = JwtGenerateKind(
-    kind=KIND, properties=PROPERTIES, compile=_compile, makes_token=True, crypto_properties=("jws-crypto",)
+    kind=KIND, properties=PROPERTIES, compile=_compile, makes_token=True, crypto_properties=("jws-crypto", "jwe-crypto")
 )

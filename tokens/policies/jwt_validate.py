@@ -279,4 +279,6 @@ def _compile(title: str, config: dict[str, Any], resolver: CryptoResolver, build
     return JwtValidate(title, config, resolver)
 
 
-POLICY = JwtValidateKind(kind=KIND, properties=PROPERTIES, compile=_compile, crypto_properties=("jws-crypto",))
+POLICY = JwtValidateKind(
+    kind=KIND, properties=PROPERTIES, compile=_compile, crypto_properties=("jws-crypto", "jwe-crypto")
+)

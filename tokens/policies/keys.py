@@ -146,7 +146,7 @@ class Decryption:
         keys: tuple[jose.JweKey, ...] = ()
         if crypto:
             try:
-                keys = (resolver.decrypting(crypto).key,)
+                keys = resolver.decrypting(crypto).keys
             except LookupError as e:
                 props.fail("jwe-crypto", lookup_message(e))
         return cls(keys, jwk)

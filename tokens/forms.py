@@ -23,7 +23,7 @@ from tokens.conditions import ConditionError, condition_compile
 from tokens.documents import MAX_DOCUMENT_BYTES
 from tokens.editor import VERBS, NewApi
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
-from tokens.jose import ALGORITHMS
+from tokens.jose import ALGORITHMS, JWE_ALGORITHMS, JWE_ENCRYPTIONS
 from tokens.models import ConsumerApp, Publication, base_path_validator
 from tokens.policies import (
     gatewayscript,
@@ -219,6 +219,50 @@ class CatchRemoveForm(DocumentTagForm):
     index = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
+class CaseAddForm(DocumentTagForm):
+    """A new case of the switch (its condition) or operation-switch (an operation, "GET /path") at ``at``."""
+
+    at = forms.CharField(widget=forms.HiddenInput)
+    condition = forms.CharField(label="Condition", required=False, max_length=2000, strip=True)
+    operation = forms.CharField(label="Operation", required=False, max_length=220)
+
+    def clean_condition(self) -> str:
+        condition: str = self.cleaned_data["condition"]
+        if condition:
+            try:
+                condition_compile(condition)
+            except ConditionError as e:
+                raise ValidationError(f"{e} (in {condition!r}).") from e
+        return condition
+
+    def clean_operation(self) -> tuple[str, str] | None:
+        verb, _, path = self.cleaned_data["operation"].partition(" ")
+        if not verb:
+            return None
+        if verb.lower() not in VERBS or not path.startswith("/"):
+            raise ValidationError("Choose one of the API's operations, such as GET /generate.")
+        return verb.upper(), path
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors and not cleaned.get("condition") and not cleaned.get("operation"):
+            raise ValidationError("Give the new case a condition (or, in an operation-switch, an operation).")
+        return cleaned
+
+
+class CaseRemoveForm(DocumentTagForm):
+    """Remove the case at ``at`` with its policies; ``confirmed`` once the page said how many go."""
+
+    at = forms.CharField(widget=forms.HiddenInput)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class BranchAddForm(DocumentTagForm):
+    """Give the switch at ``at`` an otherwise."""
+
+    at = forms.CharField(widget=forms.HiddenInput)
+
+
 # The console form of each policy kind, by kind: filled by PolicyForm subclasses naming their ``policy``.
 POLICY_FORMS: dict[str, type[PolicyForm]] = {}
 
@@ -280,8 +324,9 @@ def crypto_object_choices(organization: Organization, current: str | None) -> li
 class _KeyedPolicyForm(PolicyForm):
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, organization=organization, **kwargs)
-        current = self.data.get(self.add_prefix("jws_crypto")) if self.is_bound else self.initial.get("jws_crypto")
-        self.fields["jws_crypto"].choices = crypto_object_choices(organization, current)  # type: ignore[attr-defined]
+        for name in ("jws_crypto", "jwe_crypto"):
+            current = self.data.get(self.add_prefix(name)) if self.is_bound else self.initial.get(name)
+            self.fields[name].choices = crypto_object_choices(organization, current)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -347,6 +392,55 @@ class JwtGenerateForm(_KeyedPolicyForm):
         help_text="Instead of a crypto object: the variable holding a private JWK or a JWK set (its own kid goes "
         "into the header). With a crypto object set too, the crypto object wins, as in API Connect.",
     )
+    custom_kid_value_jws = forms.CharField(
+        label="Custom kid (JWS)",
+        required=False,
+        max_length=200,
+        help_text="The kid of the token's header. Empty: the key's own kid, else its RFC 7638 thumbprint.",
+    )
+    jwe_crypto = forms.ChoiceField(
+        label="Encrypt Crypto Object",
+        required=False,
+        help_text="To encrypt the signed token (a nested JWT): the recipient's certificate or a shared secret "
+        "enabled in the catalog. Empty, with no JWK variable either: the token is only signed.",
+    )
+    jwe_jwk = forms.CharField(
+        label="Encrypt JWK variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="Instead of a crypto object: the variable holding the recipient's public JWK or a JWK set.",
+    )
+    jwe_alg = forms.ChoiceField(
+        label="Key Management Algorithm",
+        required=False,
+        choices=[("", "---------"), *((alg, alg) for alg in JWE_ALGORITHMS)],
+        help_text="How the content key is encrypted for the recipient (required to encrypt).",
+    )
+    jwe_enc = forms.ChoiceField(
+        label="Encryption Algorithm",
+        required=False,
+        choices=[("", "---------"), *((enc, enc) for enc in JWE_ENCRYPTIONS)],
+        help_text="How the signed token is encrypted (required to encrypt).",
+    )
+    custom_kid_value_jwe = forms.CharField(
+        label="Custom kid (JWE)",
+        required=False,
+        max_length=200,
+        help_text="The kid of the encrypted token's header. Empty: the recipient key's kid.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        encrypts = cleaned.get("jwe_crypto") or cleaned.get("jwe_jwk")
+        if encrypts:
+            for name in ("jwe_alg", "jwe_enc"):
+                if not cleaned.get(name) and name not in self.errors:
+                    self.add_error(name, "Choose an algorithm to encrypt with.")
+        else:
+            for name in ("jwe_alg", "jwe_enc", "custom_kid_value_jwe"):
+                if cleaned.get(name):
+                    self.add_error(name, "Encrypting needs a key: choose an encrypt crypto object or JWK variable.")
+        return cleaned
 
 
 class JwtValidateForm(_KeyedPolicyForm):
@@ -389,6 +483,18 @@ class JwtValidateForm(_KeyedPolicyForm):
         validators=[variable_validator],
         help_text="Instead of a crypto object: the variable holding a public JWK or a JWK set (searched by the "
         "token's kid and alg). With a crypto object set too, the crypto object wins, as in API Connect.",
+    )
+    jwe_crypto = forms.ChoiceField(
+        label="Decrypt Crypto Object",
+        required=False,
+        help_text="For encrypted tokens (a nested JWT): a private key or shared secret enabled in the catalog. "
+        "Empty, with no JWK variable either: the token must be a plain signed one.",
+    )
+    jwe_jwk = forms.CharField(
+        label="Decrypt JWK variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="Instead of a crypto object: the variable holding the private JWK or JWK set to decrypt with.",
     )
     jti_replay_check = forms.BooleanField(
         label="Reject replayed tokens",

@@ -10,6 +10,7 @@ and ``api_create_from_spec`` (a new API from the create form). Publishing stays 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.db import transaction
 
 from portal.models import Organization
 from portal.services import Actor
+from tokens.activity import ActivityLogSettings
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, Operation, document_describe
 from tokens.errors import DocumentError
 from tokens.models import Api
@@ -364,6 +366,80 @@ def case_remove(document: dict[str, Any], *, at: str) -> CaseRemoval:
     else:
         del config["case"][int(below.split("/")[1])]
     return removal
+
+
+# -- API properties and activity logging --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiProperty:
+    """One of ``x-ibm-configuration.properties``: its name (``$(name)`` reads it), its default value and what
+    it is for. Catalog values override the value (``tokens.properties``)."""
+
+    name: str
+    value: str
+    description: str = ""
+
+
+def _configuration(document: dict[str, Any]) -> dict[str, Any]:
+    configuration = document.get("x-ibm-configuration")
+    if not isinstance(configuration, dict):
+        raise EditorError("The document has no x-ibm-configuration mapping.")
+    return configuration
+
+
+def api_properties(document: dict[str, Any]) -> list[ApiProperty]:
+    """The document's declared properties in order; a value that is not text is shown as JSON."""
+    declared = _configuration(document).get("properties")
+    found: list[ApiProperty] = []
+    for name, entry in (declared if isinstance(declared, dict) else {}).items():
+        entry = entry if isinstance(entry, dict) else {}
+        found.append(ApiProperty(str(name), _shown(entry.get("value", "")), str(entry.get("description") or "")))
+    return found
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def api_activity_log(document: dict[str, Any]) -> ActivityLogSettings:
+    """The document's ``activity-log`` settings (APIC's defaults where absent). Raises EditorError for a
+    malformed entry."""
+    try:
+        return ActivityLogSettings.from_document(document)
+    except ValueError as e:
+        raise EditorError(f"{e}; fix it in the YAML (import the corrected document).") from e
+
+
+def api_settings_update(
+    document: dict[str, Any], *, properties: list[ApiProperty], activity_log: ActivityLogSettings
+) -> None:
+    """Set the document's properties, in the given order (other keys of a kept property's entry, such as
+    ``encoded``, stay, and a value shown unchanged keeps its type), and its ``activity-log`` (left out while
+    it is absent and the defaults are chosen)."""
+    configuration = _configuration(document)
+    before = configuration.get("properties")
+    before = before if isinstance(before, dict) else {}
+    declared: dict[str, Any] = {}
+    for prop in properties:
+        entry = dict(before[prop.name]) if isinstance(before.get(prop.name), dict) else {}
+        if "value" not in entry or _shown(entry["value"]) != prop.value:  # an unchanged number stays a number
+            entry["value"] = prop.value
+        if prop.description:
+            entry["description"] = prop.description
+        else:
+            entry.pop("description", None)
+        declared[prop.name] = entry
+    if declared:
+        configuration["properties"] = declared
+    else:
+        configuration.pop("properties", None)
+    if "activity-log" in configuration or activity_log != ActivityLogSettings():
+        configuration["activity-log"] = {
+            "enabled": activity_log.enabled,
+            "success-content": activity_log.success_content,
+            "error-content": activity_log.error_content,
+        }
 
 
 # -- a new API --------------------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from keyprofiles.selectors import crypto_object_list
 from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
 from portal.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
-from tokens.activity import LEVELS
+from tokens.activity import LEVELS, ActivityLogSettings
 from tokens.conditions import ConditionError, condition_compile
 from tokens.documents import MAX_DOCUMENT_BYTES
-from tokens.editor import VERBS, NewApi
+from tokens.editor import VERBS, ApiProperty, NewApi
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
 from tokens.jose import ALGORITHMS, JWE_ALGORITHMS, JWE_ENCRYPTIONS
 from tokens.models import ConsumerApp, Publication, base_path_validator
@@ -38,6 +38,7 @@ from tokens.policies import (
 )
 from tokens.policies.base import PolicyKind
 from tokens.policies.registry import addable_kinds
+from tokens.properties import document_property_problems
 
 
 class ApiUploadForm(ServiceForm):
@@ -734,6 +735,82 @@ def typed_value(text: str, value_type: str) -> Any:
         except UntrustedTextError:
             return text
     return text
+
+
+# -- API properties and activity logging ------------------------------------------------------------------
+
+
+class ActivityLogForm(DocumentTagForm):
+    """``x-ibm-configuration.activity-log``: what each call's activity record holds, by outcome."""
+
+    enabled = forms.BooleanField(
+        label="Log activity", required=False, initial=True, help_text="Off: no call of this API is recorded."
+    )
+    success_content = forms.ChoiceField(
+        label="Content for success",
+        choices=[(level, level) for level in LEVELS],
+        initial=ActivityLogSettings().success_content,
+        help_text="none, activity (API, operation, status, app), header (and the request's headers, secrets "
+        "redacted) or payload (and the request body).",
+    )
+    error_content = forms.ChoiceField(
+        label="Content for errors",
+        choices=[(level, level) for level in LEVELS],
+        initial=ActivityLogSettings().error_content,
+    )
+
+    @classmethod
+    def initial_from(cls, settings: ActivityLogSettings) -> dict[str, Any]:
+        return {
+            "enabled": settings.enabled,
+            "success_content": settings.success_content,
+            "error_content": settings.error_content,
+        }
+
+    def settings(self) -> ActivityLogSettings:
+        data = self.cleaned_data
+        return ActivityLogSettings(data["enabled"], data["success_content"], data["error_content"])
+
+
+class PropertyForm(forms.Form):
+    name = forms.CharField(label="Name", required=False, max_length=100)
+    value = forms.CharField(label="Value", required=False, max_length=2000, strip=False)
+    description = forms.CharField(label="Description", required=False, max_length=300)
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if name:
+            problems = document_property_problems({"x-ibm-configuration": {"properties": {name: {"value": ""}}}})
+            if problems:
+                raise ValidationError(problems[0])
+        return name
+
+
+class BasePropertyFormSet(forms.BaseFormSet):
+    @staticmethod
+    def initial_from(properties: list[ApiProperty]) -> list[dict[str, str]]:
+        return [{"name": p.name, "value": p.value, "description": p.description} for p in properties]
+
+    def properties(self) -> list[ApiProperty]:
+        """The filled rows not marked for removal, in order."""
+        return [
+            ApiProperty(form.cleaned_data["name"], form.cleaned_data["value"], form.cleaned_data["description"])
+            for form in self.forms
+            if form.cleaned_data.get("name") and not form.cleaned_data.get("DELETE")
+        ]
+
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        names = [prop.name for prop in self.properties()]
+        if len(set(names)) != len(names):
+            raise ValidationError("Each property name may appear once.")
+
+
+PropertyFormSet = cast(
+    type[BasePropertyFormSet],
+    forms.formset_factory(PropertyForm, formset=BasePropertyFormSet, extra=2, can_delete=True, max_num=200),
+)
 
 
 class PublicationStateForm(ServiceForm):

@@ -1,6 +1,6 @@
-"""What console pages show, shaped for their templates: the assembly editor's outline, the test page's
-operations, where a publication is served, and the console home. Built from documents and selector results;
-no database query here (``tokens.selectors`` reads the database).
+"""What console pages show, shaped for their templates: the assembly editor's outline, the API's properties
+and activity logging, the test page's operations, where a publication is served, and the console home.
+Built from documents and selector results; no database query here (``tokens.selectors`` reads the database).
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from django.http.request import split_domain_port
 
 from keyprofiles.models import CryptoObject
 from portal.models import AuditEvent, Catalog
+from tokens.activity import ActivityLogSettings
 from tokens.documents import document_describe
 from tokens.editor import (
     CASE_KINDS,
+    ApiProperty,
     EditorError,
+    api_activity_log,
+    api_properties,
     case_removal,
     editable_assembly,
     is_switch_otherwise,
@@ -170,6 +174,25 @@ def assembly_outline(document: dict[str, Any]) -> AssemblyOutline:
         ),
         has_default_catch=any(catch.key == "default" for catch in catches),
     )
+
+
+# -- properties and activity logging (the API page's summary) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiSettingsSummary:
+    """The API's properties and activity logging as its page lists them; ``problem`` names a malformed entry."""
+
+    properties: tuple[ApiProperty, ...]
+    activity_log: ActivityLogSettings | None
+    problem: str = ""
+
+
+def api_settings_summary(document: dict[str, Any]) -> ApiSettingsSummary:
+    try:
+        return ApiSettingsSummary(tuple(api_properties(document)), api_activity_log(document))
+    except EditorError as e:
+        return ApiSettingsSummary((), None, str(e))
 
 
 # -- the test page ----------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from tokens.errors import ApiError, PolicyConfigError
 from tokens.forms import (
     POLICY_FORMS,
     ActionFormSet,
+    ActivityLogForm,
     BranchAddForm,
     CaseAddForm,
     CaseRemoveForm,
@@ -35,6 +36,7 @@ from tokens.forms import (
     PolicyForm,
     PolicyMoveForm,
     PolicyRemoveForm,
+    PropertyFormSet,
     PublishForm,
 )
 from tokens.models import Api
@@ -77,6 +79,7 @@ class AssemblyEditorMixin(admin.ModelAdmin):
                 name="tokens_api_otherwise_add",
             ),
             path("<int:pk>/assembly/policy/<path:at>/", wrap(self.policy_edit_view), name="tokens_api_policy"),
+            path("<int:pk>/settings/", wrap(self.api_settings_view), name="tokens_api_settings"),
         ]
 
     # -- editor actions: each a POST that edits the document and saves it -----------------------------------
@@ -229,6 +232,52 @@ class AssemblyEditorMixin(admin.ModelAdmin):
             return f"Removed “{removal.label}”{went} from “{removal.switch_title}”."
 
         return self._edit(request, pk, form, edit, anchor=lambda _: "assembly")
+
+    def api_settings_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The API's properties (``$(name)`` in any policy; catalog values override them) and its activity
+        logging: both saved into the document at once."""
+        require_permissions(request, "tokens.change_api")
+        api = get_object_or_404(Api, pk=pk)
+        target = reverse("admin:tokens_api_change", args=[api.pk])
+        try:
+            current = editor.api_activity_log(api.document)
+            properties = editor.api_properties(api.document)
+        except EditorError as e:
+            messages.error(request, str(e))
+            return HttpResponseRedirect(target)
+        if request.method == "POST":
+            form = ActivityLogForm(request.POST)
+            rows = PropertyFormSet(request.POST, prefix="properties")
+            if form.is_valid() and rows.is_valid():
+                chosen, settings = rows.properties(), form.settings()
+                try:
+                    editor.api_document_edit(
+                        api=api,
+                        edit=lambda document: editor.api_settings_update(
+                            document, properties=chosen, activity_log=settings
+                        ),
+                        tag=form.cleaned_data.get("tag") or None,
+                        actor=Actor.for_user(request.user),
+                    )
+                except EDIT_ERRORS as e:
+                    form.add_error(None, str(e))
+                else:
+                    messages.success(
+                        request, f"Saved the properties and activity logging of {api}; publish to serve them."
+                    )
+                    return HttpResponseRedirect(target + "#settings")
+        else:
+            form = ActivityLogForm(initial={**ActivityLogForm.initial_from(current), "tag": editor.document_tag(api)})
+            rows = PropertyFormSet(initial=PropertyFormSet.initial_from(properties), prefix="properties")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "api": api,
+            "title": f"Properties and activity logging of {api}",
+            "form": form,
+            "rows": rows,
+        }
+        return TemplateResponse(request, "admin/tokens/api_settings.html", context)
 
     def policy_edit_view(self, request: HttpRequest, pk: int, at: str) -> HttpResponse:
         """A policy's properties under API Connect's labels: Save, or Save and Publish to a catalog."""

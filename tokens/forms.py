@@ -579,6 +579,59 @@ class InvokeForm(PolicyForm):
         "message.",
     )
 
+    username = forms.CharField(
+        label="Username",
+        required=False,
+        max_length=200,
+        help_text="HTTP Basic credentials for the backend, with the password; may read an API property: "
+        "$(backend-user).",
+    )
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        max_length=200,
+        help_text="Kept in the API document as written: use $(name) of an API property set per catalog rather "
+        "than the password itself.",
+    )
+    inject_proxy_headers = forms.BooleanField(
+        label="Inject proxy headers", required=False, help_text="Send X-Forwarded-For, -Host and -Proto."
+    )
+    stop_on_error = forms.CharField(
+        label="Stop on error",
+        required=False,
+        max_length=500,
+        help_text="Error names, comma-separated. OperationError: a backend status of 400 or more raises it, for a "
+        "catch to handle; otherwise the backend's answer is the message whatever its status.",
+    )
+
+    @classmethod
+    def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
+        initial = super().initial_from(config)
+        stop = config.get("stop-on-error")
+        if isinstance(stop, list):
+            initial["stop_on_error"] = ", ".join(str(name) for name in stop)
+        return initial
+
+    def clean_stop_on_error(self) -> list[str] | None:
+        names = [name.strip() for name in self.cleaned_data["stop_on_error"].split(",") if name.strip()]
+        for name in names:
+            error_name_validator(name)
+        return names or None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if bool(cleaned.get("username")) != bool(cleaned.get("password")):
+            missing = "password" if cleaned.get("username") else "username"
+            self.add_error(missing, "Username and password go together: set both, or neither.")
+        return cleaned
+
+    def properties(self) -> dict[str, Any]:
+        """As the base form, with an unchecked proxy-header box left out of the document (off by default)."""
+        properties = super().properties()
+        if not properties.get("inject-proxy-headers"):
+            properties["inject-proxy-headers"] = None
+        return properties
+
     def clean_target_url(self) -> str:
         url: str = self.cleaned_data["target_url"].strip()
         if "$(" not in url and not re.match(r"^https?://", url, re.IGNORECASE):

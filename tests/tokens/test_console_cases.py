@@ -27,6 +27,7 @@ from tests.tokens.test_console import (
     tag,
     validate_form,
 )
+from tests.tokens.test_console_invoke import invoke_form
 from tokens import editor
 from tokens.models import Api
 
@@ -354,3 +355,50 @@ def test_a_property_that_would_hide_a_context_variable_or_appears_twice_is_refus
 
 def test_an_auditor_cannot_open_the_settings_page(auditor: Client, created_api: Api) -> None:
     assert auditor.get(api_url(created_api, "tokens_api_settings")).status_code == 403
+
+
+# -- invoke's credentials, proxy headers and stop-on-error ----------------------------------------------------
+
+
+def test_invoke_credentials_proxy_headers_and_stop_on_error_are_set_in_its_form(
+    operator: Client, created_api: Api
+) -> None:
+    at = add_policy(operator, created_api, GENERATE_CASE, "invoke")
+    url = api_url(created_api, "tokens_api_policy", at)
+
+    saved = operator.post(
+        url,
+        invoke_form(
+            created_api,
+            username="$(backend-user)",
+            password="$(backend-password)",
+            inject_proxy_headers="on",
+            stop_on_error="OperationError, ConnectionError",
+        ),
+    )
+
+    assert saved.status_code == 302
+    created_api.refresh_from_db()
+    config = editor.policy_get(created_api.document, at)[1]
+    assert (config["username"], config["password"]) == ("$(backend-user)", "$(backend-password)")
+    assert config["inject-proxy-headers"] is True
+    assert config["stop-on-error"] == ["OperationError", "ConnectionError"]
+    assert 'value="OperationError, ConnectionError"' in operator.get(url).content.decode()
+    operator.post(url, invoke_form(created_api))  # unticked and emptied: the properties go
+    created_api.refresh_from_db()
+    assert not {"username", "inject-proxy-headers", "stop-on-error"} & set(
+        editor.policy_get(created_api.document, at)[1]
+    )
+
+
+def test_an_invoke_username_without_password_or_a_bad_error_name_is_refused_beside_the_field(
+    operator: Client, created_api: Api
+) -> None:
+    at = add_policy(operator, created_api, GENERATE_CASE, "invoke")
+    url = api_url(created_api, "tokens_api_policy", at)
+
+    lone = operator.post(url, invoke_form(created_api, username="svc")).content.decode()
+    bad = operator.post(url, invoke_form(created_api, stop_on_error="Operation Error")).content.decode()
+
+    assert re.search(r'id="id_password_error" role="alert"><li>Username and password go together', lone)
+    assert re.search(r'id="id_stop_on_error_error" role="alert"><li>Use an error name', bad)

@@ -10,6 +10,7 @@ and ``api_create_from_spec`` (a new API from the create form). Publishing stays 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from django.db import transaction
 
 from portal.models import Organization
 from portal.services import Actor
-from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
+from tokens.activity import ActivityLogSettings
+from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, Operation, document_describe
+from tokens.errors import DocumentError
 from tokens.models import Api
-from tokens.policies import operation_switch
+from tokens.policies import operation_switch, switch
 from tokens.policies.base import POLICY_VERSION, Branch
 from tokens.policies.registry import addable_kinds, policy_kind
 from tokens.policies.walker import assembly_branches, assembly_walk, one_policy, policy_branches
@@ -208,6 +211,235 @@ def caught_errors(document: dict[str, Any]) -> list[str]:
 def catch_remove(document: dict[str, Any], *, index: int) -> None:
     catches = editable_assembly(document).get("catch") or []
     del catches[_index(str(index), len(catches), f"catch/{index}")]
+
+
+def catch_default_add(document: dict[str, Any]) -> str:
+    """Add the default catch (APIC's ``- default: [...]``, run for any error no other catch names) after the
+    others; returns its list address. Raises EditorError when the assembly has one already."""
+    catches = editable_assembly(document).setdefault("catch", [])
+    if not isinstance(catches, list):
+        raise EditorError("The assembly's catch is not a list.")
+    if any(isinstance(entry, dict) and "default" in entry for entry in catches):
+        raise EditorError("The assembly has a default catch already; add policies to it instead.")
+    catches.append({"default": []})
+    return f"catch/{len(catches) - 1}"
+
+
+# -- the cases of switch and operation-switch --------------------------------------------------------------
+
+# The kinds whose cases the editor adds and removes. A switch's cases are conditions (its otherwise is a last
+# case ``{otherwise: [...]}``, or the v5-compatible gateway's ``otherwise`` property); an operation-switch's are
+# operations of the document, and its otherwise is always there.
+CASE_KINDS = (switch.KIND, operation_switch.KIND)
+_CASE_ADDRESS = re.compile(r"(?P<policy>.+)/(?P<branch>case/[0-9]{1,9}|otherwise)")
+
+
+def _cases_of(document: dict[str, Any], at: str, *, create: bool = True) -> tuple[str, dict[str, Any], list[Any]]:
+    """(kind, properties, case list) of the switch or operation-switch at the policy address ``at``; the list
+    is the document's own, created empty when absent if ``create``."""
+    kind, config = policy_get(document, at)
+    if kind not in CASE_KINDS:
+        raise EditorError(f"'{at}' is a {kind} policy; only {' and '.join(CASE_KINDS)} policies have cases.")
+    cases = config.setdefault("case", []) if create else config.get("case", [])
+    if not isinstance(cases, list):
+        raise EditorError(f"The case property of '{config.get('title') or kind}' is not a list.")
+    return kind, config, cases
+
+
+def is_switch_otherwise(case: Any) -> bool:
+    """Whether a switch case is its ``otherwise`` (as ``SwitchKind.branches`` reads it)."""
+    return isinstance(case, dict) and "otherwise" in case and "condition" not in case
+
+
+def document_operations(document: dict[str, Any]) -> tuple[Operation, ...]:
+    """The document's operations; none when its structure is broken (the API page names the problem)."""
+    try:
+        return document_describe(document).operations
+    except DocumentError:
+        return ()
+
+
+def operations_without_case(document: dict[str, Any], config: dict[str, Any]) -> list[Operation]:
+    """The document's operations that no case of the operation-switch ``config`` names (they run its
+    otherwise)."""
+    cases = config.get("case")
+    named = [case for case in cases if isinstance(case, dict)] if isinstance(cases, list) else []
+    return [
+        operation
+        for operation in document_operations(document)
+        if not any(operation_switch.case_names(case, operation) for case in named)
+    ]
+
+
+def switch_case_add(document: dict[str, Any], *, at: str, condition: str) -> str:
+    """Add a case with ``condition`` and no policies to the switch at ``at``, after its other cases and before
+    its otherwise; returns the case's list address. The caller checks the condition (``condition_compile``)."""
+    kind, _, cases = _cases_of(document, at)
+    if kind != switch.KIND:
+        raise EditorError(f"An {kind} case names an operation, not a condition.")
+    position = len(cases) - 1 if cases and is_switch_otherwise(cases[-1]) else len(cases)
+    cases.insert(position, {"condition": condition, "execute": []})
+    return f"{at}/case/{position}"
+
+
+def operation_case_add(document: dict[str, Any], *, at: str, verb: str, path: str) -> str:
+    """Add a case for the operation ``verb path`` (one of the document's, which no case names yet) to the
+    operation-switch at ``at``; returns the case's list address."""
+    kind, config, cases = _cases_of(document, at)
+    if kind != operation_switch.KIND:
+        raise EditorError(f"A {kind} case holds a condition, not an operation.")
+    free = {(operation.verb, operation.path) for operation in operations_without_case(document, config)}
+    if (verb.upper(), path) not in free:
+        raise EditorError(
+            f"{verb.upper()} {path} is not an operation of the API without a case; a case per operation is enough."
+        )
+    cases.append({"operations": [{"verb": verb.lower(), "path": path}], "execute": []})
+    return f"{at}/case/{len(cases) - 1}"
+
+
+def switch_otherwise_add(document: dict[str, Any], *, at: str) -> str:
+    """Give the switch at ``at`` an otherwise (as its last case, where the API gateway writes it); returns its
+    list address. Raises EditorError when it has one (an operation-switch always has one)."""
+    kind, config, cases = _cases_of(document, at)
+    if kind != switch.KIND:
+        raise EditorError(f"An {kind} always has an otherwise.")
+    if "otherwise" in config or any(is_switch_otherwise(case) for case in cases):
+        raise EditorError(f"“{config.get('title') or kind}” has an otherwise already.")
+    cases.append({"otherwise": []})
+    return f"{at}/case/{len(cases) - 1}"
+
+
+@dataclass(frozen=True)
+class CaseRemoval:
+    """What removing a case takes with it: the case's label, the switch's title and the count of policies it
+    holds at any depth (what the confirmation names)."""
+
+    label: str
+    switch_title: str
+    policies: int
+
+
+def _policy_count(policies: list[Any]) -> int:
+    count = 0
+    for entry in policies:
+        policy = one_policy(entry)
+        if policy is not None:
+            count += 1 + sum(_policy_count(branch.policies()) for branch in policy_branches(*policy))
+    return count
+
+
+def _case_at(document: dict[str, Any], at: str) -> tuple[str, dict[str, Any], Branch, str]:
+    """(kind, properties, branch, branch address below the policy) of the case at the list address ``at``."""
+    match = _CASE_ADDRESS.fullmatch(at)
+    if match is None:
+        raise EditorError(f"'{at}' does not name a case of a switch.")
+    kind, config, _ = _cases_of(document, match["policy"], create=False)
+    branch = next((b for b in policy_branches(kind, config) if b.at == match["branch"]), None)
+    if branch is None:
+        raise EditorError(f"The assembly has no case '{at}' (reload the page: it may have changed).")
+    return kind, config, branch, match["branch"]
+
+
+def case_removal(document: dict[str, Any], *, at: str) -> CaseRemoval:
+    """What ``case_remove`` would take away. Raises EditorError as ``case_remove`` does."""
+    kind, config, branch, below = _case_at(document, at)
+    cases = config.get("case") or []
+    if kind == operation_switch.KIND and below == "otherwise":
+        raise EditorError("An operation-switch keeps its otherwise (operations no case names run it).")
+    if below != "otherwise" and not is_switch_otherwise(cases[int(below.split("/")[1])]):
+        remaining = [case for case in cases if not is_switch_otherwise(case)]
+        if len(remaining) == 1:
+            raise EditorError(
+                f"“{config.get('title') or kind}” needs at least one case; remove the {kind} policy instead."
+            )
+    return CaseRemoval(branch.label, str(config.get("title") or kind), _policy_count(branch.policies()))
+
+
+def case_remove(document: dict[str, Any], *, at: str) -> CaseRemoval:
+    """Remove the case (or a switch's otherwise) at the list address ``at`` with the policies it holds;
+    returns what went. Raises EditorError for a place that is no such case, for an operation-switch's otherwise
+    and for the last case with a condition or operation (a switch needs one)."""
+    removal = case_removal(document, at=at)
+    _, config, _, below = _case_at(document, at)
+    if below == "otherwise" and "otherwise" in config:
+        del config["otherwise"]
+    else:
+        del config["case"][int(below.split("/")[1])]
+    return removal
+
+
+# -- API properties and activity logging --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiProperty:
+    """One of ``x-ibm-configuration.properties``: its name (``$(name)`` reads it), its default value and what
+    it is for. Catalog values override the value (``tokens.properties``)."""
+
+    name: str
+    value: str
+    description: str = ""
+
+
+def _configuration(document: dict[str, Any]) -> dict[str, Any]:
+    configuration = document.get("x-ibm-configuration")
+    if not isinstance(configuration, dict):
+        raise EditorError("The document has no x-ibm-configuration mapping.")
+    return configuration
+
+
+def api_properties(document: dict[str, Any]) -> list[ApiProperty]:
+    """The document's declared properties in order; a value that is not text is shown as JSON."""
+    declared = _configuration(document).get("properties")
+    found: list[ApiProperty] = []
+    for name, entry in (declared if isinstance(declared, dict) else {}).items():
+        entry = entry if isinstance(entry, dict) else {}
+        found.append(ApiProperty(str(name), _shown(entry.get("value", "")), str(entry.get("description") or "")))
+    return found
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def api_activity_log(document: dict[str, Any]) -> ActivityLogSettings:
+    """The document's ``activity-log`` settings (APIC's defaults where absent). Raises EditorError for a
+    malformed entry."""
+    try:
+        return ActivityLogSettings.from_document(document)
+    except ValueError as e:
+        raise EditorError(f"{e}; fix it in the YAML (import the corrected document).") from e
+
+
+def api_settings_update(
+    document: dict[str, Any], *, properties: list[ApiProperty], activity_log: ActivityLogSettings
+) -> None:
+    """Set the document's properties, in the given order (other keys of a kept property's entry, such as
+    ``encoded``, stay, and a value shown unchanged keeps its type), and its ``activity-log`` (left out while
+    it is absent and the defaults are chosen)."""
+    configuration = _configuration(document)
+    before = configuration.get("properties")
+    before = before if isinstance(before, dict) else {}
+    declared: dict[str, Any] = {}
+    for prop in properties:
+        entry = dict(before[prop.name]) if isinstance(before.get(prop.name), dict) else {}
+        if "value" not in entry or _shown(entry["value"]) != prop.value:  # an unchanged number stays a number
+            entry["value"] = prop.value
+        if prop.description:
+            entry["description"] = prop.description
+        else:
+            entry.pop("description", None)
+        declared[prop.name] = entry
+    if declared:
+        configuration["properties"] = declared
+    else:
+        configuration.pop("properties", None)
+    if "activity-log" in configuration or activity_log != ActivityLogSettings():
+        configuration["activity-log"] = {
+            "enabled": activity_log.enabled,
+            "success-content": activity_log.success_content,
+            "error-content": activity_log.error_content,
+        }
 
 
 # -- a new API --------------------------------------------------------------------------------------------

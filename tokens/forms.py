@@ -18,12 +18,12 @@ from keyprofiles.selectors import crypto_object_list
 from portal.console import ServiceForm
 from portal.models import SANDBOX, Catalog, Organization, slug_validator
 from portal.untrusted import MAX_INTEGER_DIGITS, UntrustedTextError, json_loads
-from tokens.activity import LEVELS
+from tokens.activity import LEVELS, ActivityLogSettings
 from tokens.conditions import ConditionError, condition_compile
 from tokens.documents import MAX_DOCUMENT_BYTES
-from tokens.editor import VERBS, NewApi
+from tokens.editor import VERBS, ApiProperty, NewApi
 from tokens.gatewayscript import ScriptSyntaxError, script_compile
-from tokens.jose import ALGORITHMS
+from tokens.jose import ALGORITHMS, JWE_ALGORITHMS, JWE_ENCRYPTIONS
 from tokens.models import ConsumerApp, Publication, base_path_validator
 from tokens.policies import (
     gatewayscript,
@@ -38,6 +38,7 @@ from tokens.policies import (
 )
 from tokens.policies.base import PolicyKind
 from tokens.policies.registry import addable_kinds
+from tokens.properties import document_property_problems
 
 
 class ApiUploadForm(ServiceForm):
@@ -219,6 +220,50 @@ class CatchRemoveForm(DocumentTagForm):
     index = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
+class CaseAddForm(DocumentTagForm):
+    """A new case of the switch (its condition) or operation-switch (an operation, "GET /path") at ``at``."""
+
+    at = forms.CharField(widget=forms.HiddenInput)
+    condition = forms.CharField(label="Condition", required=False, max_length=2000, strip=True)
+    operation = forms.CharField(label="Operation", required=False, max_length=220)
+
+    def clean_condition(self) -> str:
+        condition: str = self.cleaned_data["condition"]
+        if condition:
+            try:
+                condition_compile(condition)
+            except ConditionError as e:
+                raise ValidationError(f"{e} (in {condition!r}).") from e
+        return condition
+
+    def clean_operation(self) -> tuple[str, str] | None:
+        verb, _, path = self.cleaned_data["operation"].partition(" ")
+        if not verb:
+            return None
+        if verb.lower() not in VERBS or not path.startswith("/"):
+            raise ValidationError("Choose one of the API's operations, such as GET /generate.")
+        return verb.upper(), path
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors and not cleaned.get("condition") and not cleaned.get("operation"):
+            raise ValidationError("Give the new case a condition (or, in an operation-switch, an operation).")
+        return cleaned
+
+
+class CaseRemoveForm(DocumentTagForm):
+    """Remove the case at ``at`` with its policies; ``confirmed`` once the page said how many go."""
+
+    at = forms.CharField(widget=forms.HiddenInput)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class BranchAddForm(DocumentTagForm):
+    """Give the switch at ``at`` an otherwise."""
+
+    at = forms.CharField(widget=forms.HiddenInput)
+
+
 # The console form of each policy kind, by kind: filled by PolicyForm subclasses naming their ``policy``.
 POLICY_FORMS: dict[str, type[PolicyForm]] = {}
 
@@ -280,8 +325,9 @@ def crypto_object_choices(organization: Organization, current: str | None) -> li
 class _KeyedPolicyForm(PolicyForm):
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, organization=organization, **kwargs)
-        current = self.data.get(self.add_prefix("jws_crypto")) if self.is_bound else self.initial.get("jws_crypto")
-        self.fields["jws_crypto"].choices = crypto_object_choices(organization, current)  # type: ignore[attr-defined]
+        for name in ("jws_crypto", "jwe_crypto"):
+            current = self.data.get(self.add_prefix(name)) if self.is_bound else self.initial.get(name)
+            self.fields[name].choices = crypto_object_choices(organization, current)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -347,6 +393,55 @@ class JwtGenerateForm(_KeyedPolicyForm):
         help_text="Instead of a crypto object: the variable holding a private JWK or a JWK set (its own kid goes "
         "into the header). With a crypto object set too, the crypto object wins, as in API Connect.",
     )
+    custom_kid_value_jws = forms.CharField(
+        label="Custom kid (JWS)",
+        required=False,
+        max_length=200,
+        help_text="The kid of the token's header. Empty: the key's own kid, else its RFC 7638 thumbprint.",
+    )
+    jwe_crypto = forms.ChoiceField(
+        label="Encrypt Crypto Object",
+        required=False,
+        help_text="To encrypt the signed token (a nested JWT): the recipient's certificate or a shared secret "
+        "enabled in the catalog. Empty, with no JWK variable either: the token is only signed.",
+    )
+    jwe_jwk = forms.CharField(
+        label="Encrypt JWK variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="Instead of a crypto object: the variable holding the recipient's public JWK or a JWK set.",
+    )
+    jwe_alg = forms.ChoiceField(
+        label="Key Management Algorithm",
+        required=False,
+        choices=[("", "---------"), *((alg, alg) for alg in JWE_ALGORITHMS)],
+        help_text="How the content key is encrypted for the recipient (required to encrypt).",
+    )
+    jwe_enc = forms.ChoiceField(
+        label="Encryption Algorithm",
+        required=False,
+        choices=[("", "---------"), *((enc, enc) for enc in JWE_ENCRYPTIONS)],
+        help_text="How the signed token is encrypted (required to encrypt).",
+    )
+    custom_kid_value_jwe = forms.CharField(
+        label="Custom kid (JWE)",
+        required=False,
+        max_length=200,
+        help_text="The kid of the encrypted token's header. Empty: the recipient key's kid.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        encrypts = cleaned.get("jwe_crypto") or cleaned.get("jwe_jwk")
+        if encrypts:
+            for name in ("jwe_alg", "jwe_enc"):
+                if not cleaned.get(name) and name not in self.errors:
+                    self.add_error(name, "Choose an algorithm to encrypt with.")
+        else:
+            for name in ("jwe_alg", "jwe_enc", "custom_kid_value_jwe"):
+                if cleaned.get(name):
+                    self.add_error(name, "Encrypting needs a key: choose an encrypt crypto object or JWK variable.")
+        return cleaned
 
 
 class JwtValidateForm(_KeyedPolicyForm):
@@ -389,6 +484,18 @@ class JwtValidateForm(_KeyedPolicyForm):
         validators=[variable_validator],
         help_text="Instead of a crypto object: the variable holding a public JWK or a JWK set (searched by the "
         "token's kid and alg). With a crypto object set too, the crypto object wins, as in API Connect.",
+    )
+    jwe_crypto = forms.ChoiceField(
+        label="Decrypt Crypto Object",
+        required=False,
+        help_text="For encrypted tokens (a nested JWT): a private key or shared secret enabled in the catalog. "
+        "Empty, with no JWK variable either: the token must be a plain signed one.",
+    )
+    jwe_jwk = forms.CharField(
+        label="Decrypt JWK variable",
+        required=False,
+        validators=[variable_validator],
+        help_text="Instead of a crypto object: the variable holding the private JWK or JWK set to decrypt with.",
     )
     jti_replay_check = forms.BooleanField(
         label="Reject replayed tokens",
@@ -471,6 +578,59 @@ class InvokeForm(PolicyForm):
         help_text="A variable to receive the response (body, headers, status). Empty: the response replaces the "
         "message.",
     )
+
+    username = forms.CharField(
+        label="Username",
+        required=False,
+        max_length=200,
+        help_text="HTTP Basic credentials for the backend, with the password; may read an API property: "
+        "$(backend-user).",
+    )
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        max_length=200,
+        help_text="Kept in the API document as written: use $(name) of an API property set per catalog rather "
+        "than the password itself.",
+    )
+    inject_proxy_headers = forms.BooleanField(
+        label="Inject proxy headers", required=False, help_text="Send X-Forwarded-For, -Host and -Proto."
+    )
+    stop_on_error = forms.CharField(
+        label="Stop on error",
+        required=False,
+        max_length=500,
+        help_text="Error names, comma-separated. OperationError: a backend status of 400 or more raises it, for a "
+        "catch to handle; otherwise the backend's answer is the message whatever its status.",
+    )
+
+    @classmethod
+    def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
+        initial = super().initial_from(config)
+        stop = config.get("stop-on-error")
+        if isinstance(stop, list):
+            initial["stop_on_error"] = ", ".join(str(name) for name in stop)
+        return initial
+
+    def clean_stop_on_error(self) -> list[str] | None:
+        names = [name.strip() for name in self.cleaned_data["stop_on_error"].split(",") if name.strip()]
+        for name in names:
+            error_name_validator(name)
+        return names or None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if bool(cleaned.get("username")) != bool(cleaned.get("password")):
+            missing = "password" if cleaned.get("username") else "username"
+            self.add_error(missing, "Username and password go together: set both, or neither.")
+        return cleaned
+
+    def properties(self) -> dict[str, Any]:
+        """As the base form, with an unchecked proxy-header box left out of the document (off by default)."""
+        properties = super().properties()
+        if not properties.get("inject-proxy-headers"):
+            properties["inject-proxy-headers"] = None
+        return properties
 
     def clean_target_url(self) -> str:
         url: str = self.cleaned_data["target_url"].strip()
@@ -628,6 +788,82 @@ def typed_value(text: str, value_type: str) -> Any:
         except UntrustedTextError:
             return text
     return text
+
+
+# -- API properties and activity logging ------------------------------------------------------------------
+
+
+class ActivityLogForm(DocumentTagForm):
+    """``x-ibm-configuration.activity-log``: what each call's activity record holds, by outcome."""
+
+    enabled = forms.BooleanField(
+        label="Log activity", required=False, initial=True, help_text="Off: no call of this API is recorded."
+    )
+    success_content = forms.ChoiceField(
+        label="Content for success",
+        choices=[(level, level) for level in LEVELS],
+        initial=ActivityLogSettings().success_content,
+        help_text="none, activity (API, operation, status, app), header (and the request's headers, secrets "
+        "redacted) or payload (and the request body).",
+    )
+    error_content = forms.ChoiceField(
+        label="Content for errors",
+        choices=[(level, level) for level in LEVELS],
+        initial=ActivityLogSettings().error_content,
+    )
+
+    @classmethod
+    def initial_from(cls, settings: ActivityLogSettings) -> dict[str, Any]:
+        return {
+            "enabled": settings.enabled,
+            "success_content": settings.success_content,
+            "error_content": settings.error_content,
+        }
+
+    def settings(self) -> ActivityLogSettings:
+        data = self.cleaned_data
+        return ActivityLogSettings(data["enabled"], data["success_content"], data["error_content"])
+
+
+class PropertyForm(forms.Form):
+    name = forms.CharField(label="Name", required=False, max_length=100)
+    value = forms.CharField(label="Value", required=False, max_length=2000, strip=False)
+    description = forms.CharField(label="Description", required=False, max_length=300)
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if name:
+            problems = document_property_problems({"x-ibm-configuration": {"properties": {name: {"value": ""}}}})
+            if problems:
+                raise ValidationError(problems[0])
+        return name
+
+
+class BasePropertyFormSet(forms.BaseFormSet):
+    @staticmethod
+    def initial_from(properties: list[ApiProperty]) -> list[dict[str, str]]:
+        return [{"name": p.name, "value": p.value, "description": p.description} for p in properties]
+
+    def properties(self) -> list[ApiProperty]:
+        """The filled rows not marked for removal, in order."""
+        return [
+            ApiProperty(form.cleaned_data["name"], form.cleaned_data["value"], form.cleaned_data["description"])
+            for form in self.forms
+            if form.cleaned_data.get("name") and not form.cleaned_data.get("DELETE")
+        ]
+
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        names = [prop.name for prop in self.properties()]
+        if len(set(names)) != len(names):
+            raise ValidationError("Each property name may appear once.")
+
+
+PropertyFormSet = cast(
+    type[BasePropertyFormSet],
+    forms.formset_factory(PropertyForm, formset=BasePropertyFormSet, extra=2, can_delete=True, max_num=200),
+)
 
 
 class PublicationStateForm(ServiceForm):

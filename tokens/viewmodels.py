@@ -1,6 +1,6 @@
-"""What console pages show, shaped for their templates: the assembly editor's outline, the test page's
-operations, where a publication is served, and the console home. Built from documents and selector results;
-no database query here (``tokens.selectors`` reads the database).
+"""What console pages show, shaped for their templates: the assembly editor's outline, the API's properties
+and activity logging, the test page's operations, where a publication is served, and the console home.
+Built from documents and selector results; no database query here (``tokens.selectors`` reads the database).
 """
 
 from __future__ import annotations
@@ -15,9 +15,21 @@ from django.http.request import split_domain_port
 
 from keyprofiles.models import CryptoObject
 from portal.models import AuditEvent, Catalog
+from tokens.activity import ActivityLogSettings
 from tokens.documents import document_describe
-from tokens.editor import editable_assembly
+from tokens.editor import (
+    CASE_KINDS,
+    ApiProperty,
+    EditorError,
+    api_activity_log,
+    api_properties,
+    case_removal,
+    editable_assembly,
+    is_switch_otherwise,
+    operations_without_case,
+)
 from tokens.models import Publication
+from tokens.policies import switch
 from tokens.policies.base import PolicyKind
 from tokens.policies.registry import NOT_RUN, policy_kind
 from tokens.policies.walker import PolicyVisit, assembly_branches, assembly_walk, one_policy, policy_branches
@@ -36,6 +48,7 @@ class PolicyItem:
     first: bool
     last: bool
     branches: tuple[PolicyBranch, ...] = ()
+    cases: CaseControls | None = None  # a switch or operation-switch: what the editor offers for its cases
 
     @property
     def dom_id(self) -> str:
@@ -43,14 +56,30 @@ class PolicyItem:
 
 
 @dataclass(frozen=True)
+class CaseControls:
+    """The case actions of a switch (a new case takes a condition; otherwise may be added) or of an
+    operation-switch (a new case takes one of the operations no case names)."""
+
+    by_condition: bool
+    can_add_otherwise: bool = False
+    free_operations: tuple[str, ...] = ()  # "GET /path"
+
+
+@dataclass(frozen=True)
 class PolicyBranch:
     at: str  # list address
     label: str
     policies: tuple[PolicyItem, ...]
+    removable: bool = False  # a case (or a switch's otherwise) the editor may remove with its policies
 
     @property
     def dom_id(self) -> str:
-        return "branch-" + self.at.replace("/", "-")
+        return branch_dom_id(self.at)
+
+
+def branch_dom_id(at: str) -> str:
+    """The element id of the branch at the list address ``at`` on the API page (an editor action's anchor)."""
+    return "branch-" + at.replace("/", "-")
 
 
 @dataclass(frozen=True)
@@ -64,9 +93,34 @@ class CatchItem:
 class AssemblyOutline:
     execute: PolicyBranch
     catches: tuple[CatchItem, ...]
+    has_default_catch: bool = False
 
 
-def _branch(policies: list[Any], at: str, label: str) -> PolicyBranch:
+def _case_controls(document: dict[str, Any], kind: str, config: dict[str, Any]) -> CaseControls | None:
+    if kind not in CASE_KINDS:
+        return None
+    if kind == switch.KIND:
+        cases = config.get("case")
+        has_otherwise = "otherwise" in config or (isinstance(cases, list) and any(map(is_switch_otherwise, cases)))
+        return CaseControls(by_condition=True, can_add_otherwise=not has_otherwise)
+    free = tuple(f"{operation.verb} {operation.path}" for operation in operations_without_case(document, config))
+    return CaseControls(by_condition=False, free_operations=free)
+
+
+def _removable(document: dict[str, Any], at: str) -> bool:
+    """Whether the editor offers to remove the branch at ``at``: a case of a switch or operation-switch, or a
+    switch's otherwise, unless ``tokens.editor.case_remove`` would refuse it (the last case, an
+    operation-switch's otherwise)."""
+    try:
+        case_removal(document, at=at)
+    except EditorError:
+        return False
+    return True
+
+
+def _branch(
+    document: dict[str, Any], policies: list[Any], at: str, label: str, *, removable: bool = False
+) -> PolicyBranch:
     items: list[PolicyItem] = []
     for index, entry in enumerate(policies):
         item_at = f"{at}/{index}"
@@ -87,14 +141,21 @@ def _branch(policies: list[Any], at: str, label: str) -> PolicyBranch:
                 first=index == 0,
                 last=False,
                 branches=tuple(
-                    _branch(branch.policies(), f"{item_at}/{branch.at}", branch.label)
+                    _branch(
+                        document,
+                        branch.policies(),
+                        f"{item_at}/{branch.at}",
+                        branch.label,
+                        removable=kind in CASE_KINDS and _removable(document, f"{item_at}/{branch.at}"),
+                    )
                     for branch in policy_branches(kind, config)
                 ),
+                cases=_case_controls(document, kind, config),
             )
         )
     if items:
         items[-1] = replace(items[-1], last=True)
-    return PolicyBranch(at=at, label=label, policies=tuple(items))
+    return PolicyBranch(at=at, label=label, policies=tuple(items), removable=removable)
 
 
 def assembly_outline(document: dict[str, Any]) -> AssemblyOutline:
@@ -104,12 +165,34 @@ def assembly_outline(document: dict[str, Any]) -> AssemblyOutline:
     """
     execute, *catches = assembly_branches(editable_assembly(document))
     return AssemblyOutline(
-        execute=_branch(execute.policies(), execute.at, execute.label),
+        execute=_branch(document, execute.policies(), execute.at, execute.label),
         catches=tuple(
-            CatchItem(int(catch.at.split("/")[1]), catch.label, _branch(catch.policies(), catch.at, catch.label))
+            CatchItem(
+                int(catch.at.split("/")[1]), catch.label, _branch(document, catch.policies(), catch.at, catch.label)
+            )
             for catch in catches
         ),
+        has_default_catch=any(catch.key == "default" for catch in catches),
     )
+
+
+# -- properties and activity logging (the API page's summary) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiSettingsSummary:
+    """The API's properties and activity logging as its page lists them; ``problem`` names a malformed entry."""
+
+    properties: tuple[ApiProperty, ...]
+    activity_log: ActivityLogSettings | None
+    problem: str = ""
+
+
+def api_settings_summary(document: dict[str, Any]) -> ApiSettingsSummary:
+    try:
+        return ApiSettingsSummary(tuple(api_properties(document)), api_activity_log(document))
+    except EditorError as e:
+        return ApiSettingsSummary((), None, str(e))
 
 
 # -- the test page ----------------------------------------------------------------------------------------

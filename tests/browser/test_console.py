@@ -313,6 +313,7 @@ CONSOLE_PAGES = (
     "/admin/tokens/api/{api}/change/",
     "/admin/tokens/api/{api}/assembly/policy/execute/0/case/0/0/",
     "/admin/tokens/api/{api}/assembly/policy/execute/0/case/1/1/",
+    "/admin/tokens/api/{api}/settings/",
     "/admin/tokens/publication/{publication}/test/",
     "/admin/tokens/publication/{publication}/change/",
     "/admin/tokens/consumerapp/{app}/change/",

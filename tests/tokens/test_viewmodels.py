@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tokens import editor, viewmodels
 
-from .helpers import demo_document
+from .helpers import demo_document, new_api
 
 VALIDATE_CASE = "execute/0/case/1"
 
@@ -29,6 +29,41 @@ def test_the_outline_shows_cases_in_order_and_unsupported_policies_by_title_and_
     ]
     assert (validate[0].first, validate[-1].last) == (True, True)
     assert [c.label for c in outline.catches] == ["Catch RuntimeError"]
+
+
+def test_the_outline_offers_the_case_actions_the_editor_accepts() -> None:
+    document = editor.document_new(new_api())
+    at = editor.policy_add(document, at="execute/0/case/0", kind="switch")
+    editor.catch_default_add(document)
+
+    outline = viewmodels.assembly_outline(document)
+
+    operation_switch = outline.execute.policies[0]
+    assert operation_switch.cases == viewmodels.CaseControls(by_condition=False, free_operations=())
+    assert [(b.label, b.removable) for b in operation_switch.branches] == [
+        ("Case GET /generate", True),
+        ("Case GET /validate", True),
+        ("Otherwise", False),  # an operation-switch keeps its otherwise
+    ]
+    switch = operation_switch.branches[0].policies[0]
+    assert switch.at == at
+    assert switch.cases == viewmodels.CaseControls(by_condition=True, can_add_otherwise=True)
+    assert [(b.label, b.removable) for b in switch.branches] == [("When $httpVerb() = 'GET'", False)]  # the last
+    assert outline.has_default_catch
+
+    editor.switch_otherwise_add(document, at=at)
+    editor.case_remove(document, at="execute/0/case/1")
+    outline = viewmodels.assembly_outline(document)
+
+    operation_switch = outline.execute.policies[0]
+    assert operation_switch.cases == viewmodels.CaseControls(by_condition=False, free_operations=("GET /validate",))
+    assert [b.removable for b in operation_switch.branches] == [False, False]
+    switch = operation_switch.branches[0].policies[0]
+    assert not switch.cases.can_add_otherwise  # type: ignore[union-attr]
+    assert [(b.label, b.removable) for b in switch.branches] == [
+        ("When $httpVerb() = 'GET'", False),
+        ("Otherwise", True),
+    ]
 
 
 def test_the_test_page_prefills_the_demo_headers() -> None:

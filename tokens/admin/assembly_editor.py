@@ -1,6 +1,7 @@
-"""The assembly editor's actions on an API page: add, move and remove policies and catches, and a policy's
-properties form (Save, or Save and Publish). Each action is a POST that edits the document through
-``tokens.editor.api_document_edit`` and returns to the API page."""
+"""The assembly editor's actions on an API page: add, move and remove policies, catches (a default catch too)
+and the cases of switch and operation-switch policies, and a policy's properties form (Save, or Save and
+Publish). Each action is a POST that edits the document through ``tokens.editor.api_document_edit`` and
+returns to the API page; removing a case that holds policies first answers a page saying how many go."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from tokens.errors import ApiError, PolicyConfigError
 from tokens.forms import (
     POLICY_FORMS,
     ActionFormSet,
+    ActivityLogForm,
+    BranchAddForm,
+    CaseAddForm,
+    CaseRemoveForm,
     CatchAddForm,
     CatchRemoveForm,
     DocumentTagForm,
@@ -31,9 +36,11 @@ from tokens.forms import (
     PolicyForm,
     PolicyMoveForm,
     PolicyRemoveForm,
+    PropertyFormSet,
     PublishForm,
 )
 from tokens.models import Api
+from tokens.viewmodels import branch_dom_id
 
 
 class AssemblyEditorMixin(admin.ModelAdmin):
@@ -55,7 +62,24 @@ class AssemblyEditorMixin(admin.ModelAdmin):
                 wrap(require_POST(self.catch_remove_view)),
                 name="tokens_api_catch_remove",
             ),
+            path(
+                "<int:pk>/assembly/catch/default/",
+                wrap(require_POST(self.catch_default_add_view)),
+                name="tokens_api_catch_default_add",
+            ),
+            path("<int:pk>/assembly/case/add/", wrap(require_POST(self.case_add_view)), name="tokens_api_case_add"),
+            path(
+                "<int:pk>/assembly/case/remove/",
+                wrap(require_POST(self.case_remove_view)),
+                name="tokens_api_case_remove",
+            ),
+            path(
+                "<int:pk>/assembly/otherwise/add/",
+                wrap(require_POST(self.otherwise_add_view)),
+                name="tokens_api_otherwise_add",
+            ),
             path("<int:pk>/assembly/policy/<path:at>/", wrap(self.policy_edit_view), name="tokens_api_policy"),
+            path("<int:pk>/settings/", wrap(self.api_settings_view), name="tokens_api_settings"),
         ]
 
     # -- editor actions: each a POST that edits the document and saves it -----------------------------------
@@ -138,6 +162,122 @@ class AssemblyEditorMixin(admin.ModelAdmin):
             return "Removed the catch."
 
         return self._edit(request, pk, form, edit, anchor=lambda _: "catches")
+
+    def catch_default_add_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        form = DocumentTagForm(request.POST)
+
+        def edit(document: dict[str, Any]) -> str:
+            editor.catch_default_add(document)
+            return "Added the default catch (any error no other catch names); add the policies it runs."
+
+        return self._edit(request, pk, form, edit, anchor=lambda _: "catches")
+
+    def case_add_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        form = CaseAddForm(request.POST)
+
+        added: list[str] = []
+
+        def edit(document: dict[str, Any]) -> str:
+            at, condition, operation = (form.cleaned_data[name] for name in ("at", "condition", "operation"))
+            if operation is not None:
+                added.append(editor.operation_case_add(document, at=at, verb=operation[0], path=operation[1]))
+                return f"Added a case for {operation[0]} {operation[1]}; add the policies it runs."
+            added.append(editor.switch_case_add(document, at=at, condition=condition))
+            return f"Added a case when {condition}; add the policies it runs."
+
+        return self._edit(request, pk, form, edit, anchor=lambda _: branch_dom_id(added[0]))
+
+    def otherwise_add_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        form = BranchAddForm(request.POST)
+
+        added: list[str] = []
+
+        def edit(document: dict[str, Any]) -> str:
+            added.append(editor.switch_otherwise_add(document, at=form.cleaned_data["at"]))
+            return "Added otherwise (it runs when no condition holds); add the policies it runs."
+
+        return self._edit(request, pk, form, edit, anchor=lambda _: branch_dom_id(added[0]))
+
+    def case_remove_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Remove a case with its policies; a case holding policies is removed only once confirmed, on a page
+        naming how many go (a POST answering a form with the same tag, so it removes what it named)."""
+        require_permissions(request, "tokens.change_api")
+        form = CaseRemoveForm(request.POST)
+        if form.is_valid() and not form.cleaned_data["confirmed"]:
+            api = get_object_or_404(Api, pk=pk)
+            try:
+                removal = editor.case_removal(api.document, at=form.cleaned_data["at"])
+            except EditorError as e:
+                messages.error(request, str(e))
+                return HttpResponseRedirect(reverse("admin:tokens_api_change", args=[api.pk]) + "#assembly")
+            if removal.policies:
+                context = {
+                    **self.admin_site.each_context(request),
+                    "opts": self.opts,
+                    "api": api,
+                    "title": f"Remove “{removal.label}” of “{removal.switch_title}”?",
+                    "removal": removal,
+                    "at": form.cleaned_data["at"],
+                    "tag": form.cleaned_data.get("tag") or "",
+                }
+                return TemplateResponse(request, "admin/tokens/case_remove_confirm.html", context)
+
+        def edit(document: dict[str, Any]) -> str:
+            removal = editor.case_remove(document, at=form.cleaned_data["at"])
+            went = (
+                f" and its {removal.policies} polic{'y' if removal.policies == 1 else 'ies'}"
+                if removal.policies
+                else ""
+            )
+            return f"Removed “{removal.label}”{went} from “{removal.switch_title}”."
+
+        return self._edit(request, pk, form, edit, anchor=lambda _: "assembly")
+
+    def api_settings_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The API's properties (``$(name)`` in any policy; catalog values override them) and its activity
+        logging: both saved into the document at once."""
+        require_permissions(request, "tokens.change_api")
+        api = get_object_or_404(Api, pk=pk)
+        target = reverse("admin:tokens_api_change", args=[api.pk])
+        try:
+            current = editor.api_activity_log(api.document)
+            properties = editor.api_properties(api.document)
+        except EditorError as e:
+            messages.error(request, str(e))
+            return HttpResponseRedirect(target)
+        if request.method == "POST":
+            form = ActivityLogForm(request.POST)
+            rows = PropertyFormSet(request.POST, prefix="properties")
+            if form.is_valid() and rows.is_valid():
+                chosen, settings = rows.properties(), form.settings()
+                try:
+                    editor.api_document_edit(
+                        api=api,
+                        edit=lambda document: editor.api_settings_update(
+                            document, properties=chosen, activity_log=settings
+                        ),
+                        tag=form.cleaned_data.get("tag") or None,
+                        actor=Actor.for_user(request.user),
+                    )
+                except EDIT_ERRORS as e:
+                    form.add_error(None, str(e))
+                else:
+                    messages.success(
+                        request, f"Saved the properties and activity logging of {api}; publish to serve them."
+                    )
+                    return HttpResponseRedirect(target + "#settings")
+        else:
+            form = ActivityLogForm(initial={**ActivityLogForm.initial_from(current), "tag": editor.document_tag(api)})
+            rows = PropertyFormSet(initial=PropertyFormSet.initial_from(properties), prefix="properties")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "api": api,
+            "title": f"Properties and activity logging of {api}",
+            "form": form,
+            "rows": rows,
+        }
+        return TemplateResponse(request, "admin/tokens/api_settings.html", context)
 
     def policy_edit_view(self, request: HttpRequest, pk: int, at: str) -> HttpResponse:
         """A policy's properties under API Connect's labels: Save, or Save and Publish to a catalog."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from typing import Any
 
 from django.db import DatabaseError
@@ -24,8 +23,8 @@ from tokens.conf import tokens_settings
 from tokens.context import Context, http_status
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
-from tokens.metrics import TOKENS_MINTED, TOKENS_VALIDATED, VALIDATION_FAILURES
-from tokens.runtime import CatalogState, Route, gateway
+from tokens.metrics import api_token_recorder
+from tokens.runtime import CatalogState, gateway
 
 logger = logging.getLogger("tokens.gateway")
 
@@ -100,46 +99,18 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     body = _request_body(request)
     if isinstance(body, HttpResponse):
         return body
-    context = ObservedContext(route, verb=verb, path=operation_path, environ=request.META, query=request.GET, body=body)
+    context = Context(verb=verb, path=operation_path, environ=request.META, query=request.GET, body=body)
     context.set("api.operation", operation)
     context.set("api.name", route.api)
+    context.recorder = api_token_recorder(route.api)  # the metrics of the tokens its policies mint or check
     try:
         route.assembly.run(context)
     except AssemblyError as e:
-        if e.message.startswith(JWT_GENERATE_FAILURE):
-            TOKENS_MINTED.labels(route.api, "failure").inc()
         return gateway_error(e.status, e.message, headers=e.headers, reason=e.reason)
     response = _response_from(context)
     if route.deprecated:
         response["Deprecation"] = "true"
     return response
-
-
-JWT_GENERATE_FAILURE = "jwt-generate '"  # how jwt-generate's errors begin (tokens.assembly.JwtGenerate)
-
-
-class ObservedContext(Context):
-    """A call's context that counts, as the assembly sets APIC's variables, the tokens it mints
-    (``generated.jwt``) and validates (the route's ``output-claims`` variables, or ``jwt-validate.error-message``
-    with the failure's reason), for the metrics (``tokens.metrics``). Calls that do neither count nothing."""
-
-    def __init__(self, route: Route, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.route = route
-
-    def set(self, name: str, value: Any) -> None:
-        super().set(name, value)
-        if name == "generated.jwt":
-            TOKENS_MINTED.labels(self.route.api, "success").inc()
-        elif name == "jwt-validate.error-message":
-            # jwt-validate sets it while it handles the JwtValidationFailed it re-raises: that carries the reason.
-            reason = getattr(sys.exc_info()[1], "code", "invalid_token")
-            TOKENS_VALIDATED.labels(self.route.api, "failure").inc()
-            VALIDATION_FAILURES.labels(self.route.api, reason).inc()
-        elif name == "error.message" and str(value).startswith(JWT_GENERATE_FAILURE):
-            TOKENS_MINTED.labels(self.route.api, "failure").inc()  # caught by the API's catch
-        elif name in self.route.validation_outputs:
-            TOKENS_VALIDATED.labels(self.route.api, "success").inc()
 
 
 def _request_body(request: HttpRequest) -> bytes | HttpResponse:

@@ -110,6 +110,22 @@ class JwtGenerate(Policy):
         return value if isinstance(value, str) else str(value)
 
     def run(self, context: Context) -> None:
+        """Mint the token and put it in ``generated.jwt`` and the ``jwt`` variable (or the Authorization header);
+        the call's recorder counts the token, or the failure. Raises AssemblyError (a 400 for what the request
+        supplied, a 500 for a key that cannot sign)."""
+        try:
+            token = self._token(context)
+        except AssemblyError:
+            context.recorder.minted(False)
+            raise
+        context.recorder.minted(True)
+        context.set("generated.jwt", token)
+        if self.output:
+            context.set(self.output, token)
+        else:
+            context.set("message.headers.Authorization", f"Bearer {token}")
+
+    def _token(self, context: Context) -> str:
         claims: dict[str, Any] = {}
         if self.private_claims:
             claims.update(self._private_claims(context))
@@ -136,11 +152,7 @@ class JwtGenerate(Policy):
             raise AssemblyError(RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=500) from e
         if self.encryption is not None:
             token = self.encryption.encrypt(context, token, f"jwt-generate '{self.title}'")
-        context.set("generated.jwt", token)
-        if self.output:
-            context.set(self.output, token)
-        else:
-            context.set("message.headers.Authorization", f"Bearer {token}")
+        return token
 
     def _jwk_signing_key(self, context: Context, variable: str) -> tuple[jose.JwsKey, str]:
         """The key of the JWK (set) in ``variable`` that signs ``jws-alg``, and its own kid for the header."""

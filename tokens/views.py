@@ -25,11 +25,13 @@ from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
 from tokens.metrics import api_token_recorder
 from tokens.runtime import CatalogState, gateway
+from tokens.trace import TRACE_HEADER
 
 logger = logging.getLogger("tokens.gateway")
 
 CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
 CLIENT_SECRET_META = "HTTP_" + CLIENT_SECRET_HEADER.upper().replace("-", "_")
+TRACE_META = "HTTP_" + TRACE_HEADER.upper().replace("-", "_")  # a console test call (tokens.trace)
 SECRET_IN_QUERY = (
     f"Send the client secret in the {CLIENT_SECRET_HEADER} header, never in the query string: "
     "URLs are kept in logs, proxies and browser history."
@@ -104,7 +106,10 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     context.set("api.name", route.api)
     context.recorder = api_token_recorder(route.api)  # the metrics of the tokens its policies mint or check
     try:
-        route.assembly.run(context)
+        if TRACE_META in request.META:
+            route.assembly.run_traced(context)
+        else:
+            route.assembly.run(context)
     except AssemblyError as e:
         return gateway_error(e.status, e.message, headers=e.headers, reason=e.reason)
     response = _response_from(context)

@@ -107,6 +107,8 @@ def is_forbidden_header(name: str) -> bool:
 def header_value(text: str) -> str:
     """``text`` made safe as one header value: each run of control characters becomes one space, and the
     value is cut at ``MAX_HEADER_VALUE_CHARS``."""
+    if text.isascii() and text.isprintable():  # the usual value (a token, a type): no control character to scan for
+        return text[:MAX_HEADER_VALUE_CHARS]
     return _CONTROL.sub(" ", text)[:MAX_HEADER_VALUE_CHARS]
 
 

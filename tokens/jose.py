@@ -19,6 +19,7 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Final, Literal
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -163,8 +164,29 @@ def _refuse_constant(name: str) -> Any:
 
 
 _JSON_DECODER: Final = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant)
-# Made once: json.dumps with these arguments builds a new encoder for every token.
-_JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
+
+
+def _not_json(value: object) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# The C encoder JSONEncoder.encode makes for every call (json.dumps with these arguments makes a JSONEncoder as
+# well), made once: compact, ASCII, no NaN. Claims come from the policy or from parsed JSON, so there is no
+# cycle to look for; an absurdly deep value ends in RecursionError, which sign refuses like any other.
+_C_CLAIMS_ENCODER: Final = (
+    c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _claims_json(claims: dict[str, Any]) -> bytes:
+    """``claims`` as compact JSON (what ``json.dumps(claims, separators=(",", ":"), allow_nan=False)`` writes).
+    Raises TypeError, ValueError or RecursionError for a value JSON cannot hold."""
+    if _C_CLAIMS_ENCODER is None:
+        return _JSON_ENCODER.encode(claims).encode("ascii")
+    return "".join(_C_CLAIMS_ENCODER(claims, 0)).encode("ascii")
 
 
 def _b64url_encode(data: bytes) -> bytes:
@@ -761,8 +783,8 @@ class CompactSigner:
         if not isinstance(claims, dict):
             raise JoseError("malformed", "The claims must be a JSON object.")
         try:
-            payload = _JSON_ENCODER.encode(claims).encode("ascii")
-        except (TypeError, ValueError) as e:
+            payload = _claims_json(claims)
+        except (TypeError, ValueError, RecursionError) as e:
             raise JoseError("malformed", "The claims cannot be written as JSON.") from e
         signing_input = self._prefix + _b64url_encode(payload)
         token = signing_input + b"." + _b64url_encode(self._signer(signing_input))

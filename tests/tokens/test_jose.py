@@ -922,3 +922,39 @@ def test_the_header_returned_is_the_callers_to_change(rsa_private: Any, rsa_veri
     again, _ = verify_compact(token, keys=[rsa_verifier])
 
     assert again == {"alg": "RS256", "typ": "JWT", "kid": "k-mine"}
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        CLAIMS,
+        {"name": 'Zoë \u2603 "quoted" \\ \n', "aud": ["a", "b"], "n": -1.5e-7, "big": 2**70},
+        {"ok": True, "no": False, "none": None, "zero": 0, "float": 12.5},
+        {"nested": {"list": [{"a": [1, 2.0, "x"]}], "empty": {}}},
+    ],
+)
+def test_claims_are_written_as_json_dumps_writes_them(claims: dict[str, Any], rsa_signer: JwsKey) -> None:
+    token = sign_compact(claims=claims, key=rsa_signer, alg="RS256", kid=None)
+
+    assert unb64(token.split(".")[1]) == json.dumps(claims, separators=(",", ":")).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"n": float("nan")}, {"n": float("inf")}, {"s": {1, 2}}, {"b": b"bytes"}, {(1, 2): "key"}],
+    ids=["nan", "infinity", "set", "bytes", "tuple-key"],
+)
+def test_claims_json_cannot_hold_are_refused_as_malformed(claims: dict[Any, Any], rsa_signer: JwsKey) -> None:
+    with pytest.raises(JoseError) as refusal:
+        sign_compact(claims=claims, key=rsa_signer, alg="RS256", kid=None)
+    assert refusal.value.reason == "malformed"
+
+
+def test_claims_nested_deeper_than_the_interpreter_goes_are_refused_as_malformed(rsa_signer: JwsKey) -> None:
+    deep: Any = "bottom"
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(JoseError) as refusal:
+        sign_compact(claims={"deep": deep}, key=rsa_signer, alg="RS256", kid=None)
+    assert refusal.value.reason == "malformed"
+    assert sign_compact(claims={"shallow": [[["bottom"]]]}, key=rsa_signer, alg="RS256", kid=None)

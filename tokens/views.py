@@ -121,13 +121,15 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
 
 def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     """The request body, or a 400/413 answer. The declared length is checked before anything is read."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
+    declared = request.META.get("CONTENT_LENGTH")
+    if not declared or declared == "0":  # most calls (GET): nothing to check or read
+        return b""
     if not (declared.isascii() and declared.isdigit()):
         return gateway_error(400, "The Content-Length header is not a number.")
     limit = tokens_settings.MAX_BODY_BYTES
     if int(declared) > limit:
         return gateway_error(413, f"The request body is larger than {limit} bytes.")
-    return request.body if declared != "0" else b""
+    return request.body
 
 
 # RFC 9110 sections 15.2, 15.3.5 and 15.4.5: these answers carry no content; bytes sent anyway would be read as

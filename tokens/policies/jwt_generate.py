@@ -67,28 +67,26 @@ class JwtGenerate(Policy):
         crypto, self.jwk_variable = props.key_source()
         self.custom_kid = props.string("custom-kid-value-jws")
         self.encryption = Encryption.configured(props, resolver)
-        self.material: SigningMaterial | None = None
         # With a crypto object the key, algorithm and header are fixed: checked and encoded once, here.
         self.signer: jose.CompactSigner | None = None
         if crypto:
+            material: SigningMaterial
             try:
-                self.material = resolver.signing(crypto)
+                material = resolver.signing(crypto)
             except LookupError as e:
                 props.fail("jws-crypto", lookup_message(e))
-            if self.alg not in self.material.key.allowed_algorithms():
+            if self.alg not in material.key.allowed_algorithms():
                 props.fail(
                     "jws-alg",
-                    f"{self.alg} does not fit the {self.material.key.kind} key of '{crypto}' "
-                    f"(allowed: {', '.join(sorted(self.material.key.allowed_algorithms()))})",
+                    f"{self.alg} does not fit the {material.key.kind} key of '{crypto}' "
+                    f"(allowed: {', '.join(sorted(material.key.allowed_algorithms()))})",
                 )
             try:
                 resolver.signing_algorithm_use(crypto, self.alg)
             except LookupError as e:
                 props.fail("jws-alg", lookup_message(e))
             try:
-                self.signer = jose.CompactSigner(
-                    key=self.material.key, alg=self.alg, kid=self.custom_kid or self.material.kid
-                )
+                self.signer = jose.CompactSigner(key=material.key, alg=self.alg, kid=self.custom_kid or material.kid)
             except jose.JoseError as e:
                 props.fail("jws-crypto", f"'{crypto}' cannot sign {self.alg} ({e})")
 

@@ -5,8 +5,10 @@
 PyJWT reference views (bench/reference.py) with WSGI environs as gunicorn builds them: no socket, no worker,
 so what is left is the portal's own per-request work. It prints microseconds per request (wall and this
 thread's CPU time, medians of interleaved rounds), and with ``--profile`` the functions that cost the most
-beyond the RSA operation (cProfile, by own time). For instruction counts, run it under
-``valgrind --tool=callgrind --toggle-collect=...`` with ``--rounds 1``.
+beyond the RSA operation (cProfile, by own time). With ``--hooks``, it measures only what the assembly's run
+path adds to a call (no portal needed). For instruction counts, run the same calls under
+``valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce`` driving the measured loop
+with ``functools.reduce`` (docs/benchmark-results.md, session 4).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench.timing import interleaved
 from bench.workload import CLAIM_HEADERS
 
 COUNT = {"sign": 100, "verify": 1000}  # requests per endpoint and round: a few tenths of a second each
+HOOK_COUNT = 20000  # calls per round of the run path's measurement (--hooks)
 
 Call = Callable[[], bytes]
 
@@ -113,6 +116,59 @@ def _token(application: Any, path: str, headers: dict[str, str]) -> str:
     return answer["authorization"].removeprefix("Bearer ")
 
 
+class _NoKeys:
+    def signing(self, name: str) -> Any:
+        raise LookupError("the hooks' assembly names no key")
+
+    verifying = signing
+
+
+def _hook_calls() -> dict[str, Callable[[], object]]:
+    """What the run path adds to a call: one ``set-variable`` run as the gateway runs it (a fresh context from
+    an environ, then ``CompiledAssembly.run``) with no scope, with an ``ApiScope``, and with a scope and an
+    activity-log, beside the same work called directly (the context, ``ApiScope.enter``, the policy)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+    from tokens.activity import ActivityLogSettings
+    from tokens.assembly import assembly_compile
+    from tokens.context import Context
+    from tokens.scope import ApiScope
+
+    assembly = {"execute": [{"set-variable": {"title": "one", "actions": [{"set": "x", "value": "1"}]}}]}
+    scope = ApiScope(api_name="hooks", api_version="1.0.0", catalog="sandbox", organization="personal")
+    logged = ApiScope(
+        api_name="hooks", api_version="1.0.0", catalog="sandbox", organization="personal",
+        activity=ActivityLogSettings(success_content="none", error_content="none"),
+    )  # fmt: skip
+    plain = assembly_compile(assembly, _NoKeys())
+    scoped, with_log = plain.in_scope(scope), plain.in_scope(logged)
+    (policy,) = plain.policies
+    environ = _environ("/personal/sandbox/hooks/go", {"X-IBM-Client-Id": "bench"})
+
+    def direct() -> object:
+        context = Context(verb="GET", path="/go", environ=environ)
+        scope.enter(context)
+        policy.run(context)
+        return context
+
+    def run(compiled: Any) -> Callable[[], object]:
+        def call() -> object:
+            context = Context(verb="GET", path="/go", environ=environ)
+            compiled.run(context)
+            return context
+
+        return call
+
+    return {
+        "direct: context, enter, policy": direct,
+        "run, no scope": run(plain),
+        "run, scope": run(scoped),
+        "run, scope and activity-log": run(with_log),
+    }
+
+
 def _profile(call: Call, count: int, top: int) -> str:
     profile = cProfile.Profile()
     profile.enable()
@@ -130,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (default 9)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of each gateway call")
     parser.add_argument("--top", type=int, default=25, help="functions shown per profile (default 25)")
+    parser.add_argument("--hooks", action="store_true", help="only what the assembly's run path adds to a call")
     options = parser.parse_args(argv)
+    if options.hooks:
+        for name, timing in interleaved(_hook_calls(), HOOK_COUNT, options.rounds).items():
+            print(f"{name:32} {timing.cpu_microseconds * 1000:8.0f} ns/call CPU")
+        return 0
     portal = Portal.create()
     try:
         calls = _calls(portal)

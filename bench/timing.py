@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -65,7 +65,7 @@ def per_call(operation: Callable[[], object], count: int) -> tuple[float, float]
     return (time.perf_counter() - start) / count, (time.thread_time() - start_cpu) / count
 
 
-def interleaved(operations: dict[str, Callable[[], object]], count: int, rounds: int) -> dict[str, Timing]:
+def interleaved(operations: Mapping[str, Callable[[], object]], count: int, rounds: int) -> dict[str, Timing]:
     """Seconds per call of each operation, per round, after one warm-up loop each (caches, lazy imports).
     Every round runs every contender, in an order that rotates from round to round (with two, they
     alternate), so that drift and neighbours hit all of them alike."""

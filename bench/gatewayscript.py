@@ -10,11 +10,11 @@ per-round difference, as wall time and as this thread's CPU time (which other pr
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from bench.timing import interleaved
 
 TARGET_US = 200.0
 COUNT = 2000  # requests per contender and round
@@ -84,13 +84,6 @@ def _request(assembly: Any) -> Callable[[], Any]:
     return run
 
 
-def _per_call(operation: Callable[[], Any]) -> tuple[float, float]:
-    start, start_cpu = time.perf_counter(), time.thread_time()
-    for _ in range(COUNT):
-        operation()
-    return (time.perf_counter() - start) / COUNT * 1e6, (time.thread_time() - start_cpu) / COUNT * 1e6
-
-
 def measure(rounds: int) -> ScriptCost:
     """The added cost of the script per warm request, interleaving the two assemblies round by round.
     Raises RuntimeError when the script does not answer what the tutorial's script answers."""
@@ -98,21 +91,12 @@ def measure(rounds: int) -> ScriptCost:
     answer = with_script().get("message.body")
     if answer != {"jwt": "a.b.c"}:
         raise RuntimeError(f"the benchmark's gatewayscript answered {answer!r}")
-    for operation in (without, with_script):
-        _per_call(operation)  # warm-up
-    walls: dict[str, list[float]] = {"without": [], "with": []}
-    cpus: dict[str, list[float]] = {"without": [], "with": []}
-    for round_number in range(rounds):
-        order = [("without", without), ("with", with_script)]
-        for name, operation in order if round_number % 2 == 0 else order[::-1]:
-            wall, cpu = _per_call(operation)
-            walls[name].append(wall)
-            cpus[name].append(cpu)
+    timings = interleaved({"without": without, "with": with_script}, COUNT, rounds)
     return ScriptCost(
-        without_us=statistics.median(walls["without"]),
-        with_us=statistics.median(walls["with"]),
-        added_us=statistics.median(b - a for a, b in zip(walls["without"], walls["with"], strict=True)),
-        added_cpu_us=statistics.median(b - a for a, b in zip(cpus["without"], cpus["with"], strict=True)),
+        without_us=timings["without"].microseconds,
+        with_us=timings["with"].microseconds,
+        added_us=timings["with"].added_microseconds(timings["without"]),
+        added_cpu_us=timings["with"].added_cpu_microseconds(timings["without"]),
     )
 
 

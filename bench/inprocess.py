@@ -16,11 +16,8 @@ Every contender signs the demo's claims (iss, aud, iat, exp one hour on, a UUID4
 from __future__ import annotations
 
 import base64
-import statistics
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jwt as pyjwt
@@ -29,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import RSAKey
 
+from bench.timing import Timing, interleaved
 from bench.workload import (
     ALGORITHM,
     AUDIENCE,
@@ -54,41 +52,6 @@ SIGN_COUNT = 30  # about 12 ms of RSA-2048 signing per contender and round: shor
 VERIFY_COUNT = 300  # verifying is some 15 times cheaper per call
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Seconds per operation, one sample per round, as wall time (``perf_counter``) and as this thread's
-    CPU time (``thread_time``, which other programs taking the CPU do not inflate); rounds are paired
-    across contenders by index."""
-
-    samples: tuple[float, ...]
-    cpu_samples: tuple[float, ...]
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def per_second(self) -> float:
-        return 1.0 / self.seconds
-
-    @property
-    def microseconds(self) -> float:
-        return self.seconds * 1e6
-
-    def speed_ratio(self, other: Timing) -> float:
-        """How many times faster this is than ``other`` in wall time: the median of the per-round ratios,
-        so that load which slows one round slows both sides of its ratio."""
-        return _median_ratio(other.samples, self.samples)
-
-    def cpu_speed_ratio(self, other: Timing) -> float:
-        """The same in CPU time."""
-        return _median_ratio(other.cpu_samples, self.cpu_samples)
-
-
-def _median_ratio(numerators: tuple[float, ...], denominators: tuple[float, ...]) -> float:
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
-
-
 class _FixedKeyResolver:
     """A ``CryptoResolver`` that answers every crypto object name with the benchmark's one key."""
 
@@ -111,31 +74,6 @@ class _FixedKeyResolver:
 
     def signing_algorithm_use(self, name: str, alg: str) -> None:
         """The benchmark's key signs RS256 only; nothing to record."""
-
-
-def _loop(operation: Callable[[], object], count: int) -> tuple[float, float]:
-    """Wall and CPU seconds per call of ``operation`` over ``count`` calls."""
-    start, start_cpu = time.perf_counter(), time.thread_time()
-    for _ in range(count):
-        operation()
-    return (time.perf_counter() - start) / count, (time.thread_time() - start_cpu) / count
-
-
-def _interleaved(operations: dict[str, Callable[[], object]], count: int, rounds: int) -> dict[str, Timing]:
-    """Seconds per call of each operation, per round. Every round runs every contender, in an order that
-    rotates from round to round, so that drift and neighbours hit all of them alike."""
-    for operation in operations.values():
-        _loop(operation, count)  # warm-up: caches, lazy imports
-    names = list(operations)
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    for round_number in range(rounds):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            seconds, cpu_seconds = _loop(operations[name], count)
-            wall[name].append(seconds)
-            cpu[name].append(cpu_seconds)
-    return {name: Timing(tuple(wall[name]), tuple(cpu[name])) for name in names}
 
 
 def _claims() -> dict[str, Any]:
@@ -174,7 +112,7 @@ def measure(rounds: int) -> dict[str, dict[str, Timing]]:
     def joserfc_verify() -> None:
         joserfc_claims.validate(joserfc_jwt.decode(token, joserfc_public, algorithms=[ALGORITHM]).claims)
 
-    sign = _interleaved(
+    sign = interleaved(
         {
             "raw": lambda: private_key.sign(message, pkcs1, sha256),
             "policy": lambda: generate.run(generate_context),
@@ -185,7 +123,7 @@ def measure(rounds: int) -> dict[str, dict[str, Timing]]:
         SIGN_COUNT,
         rounds,
     )
-    verify = _interleaved(
+    verify = interleaved(
         {
             "raw": lambda: public_key.verify(signature, message, pkcs1, sha256),
             "policy": lambda: validate.run(validate_context),

@@ -17,14 +17,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from bench.timing import interleaved
 
 TARGET_US = 1000.0
 COUNT = 500  # calls per contender and round
@@ -108,13 +108,6 @@ def _invoke(port: int) -> Callable[[], Any]:
     return call
 
 
-def _per_call(operation: Callable[[], Any]) -> tuple[float, float]:
-    start, start_cpu = time.perf_counter(), time.thread_time()
-    for _ in range(COUNT):
-        operation()
-    return (time.perf_counter() - start) / COUNT * 1e6, (time.thread_time() - start_cpu) / COUNT * 1e6
-
-
 def measure(rounds: int) -> InvokeCost:
     """The added cost of an invoke per warm request. Raises RuntimeError when the invoke does not answer what
     the backend sends."""
@@ -132,24 +125,15 @@ def measure(rounds: int) -> InvokeCost:
             answer = invoke()
             if answer != json.loads(BODY):
                 raise RuntimeError(f"the benchmark's invoke answered {answer!r}")
-            for operation in (direct, invoke):
-                _per_call(operation)  # warm-up
-            walls: dict[str, list[float]] = {"direct": [], "invoke": []}
-            cpus: dict[str, list[float]] = {"direct": [], "invoke": []}
-            for round_number in range(rounds):
-                order = [("direct", direct), ("invoke", invoke)]
-                for name, operation in order if round_number % 2 == 0 else order[::-1]:
-                    wall, cpu = _per_call(operation)
-                    walls[name].append(wall)
-                    cpus[name].append(cpu)
+            timings = interleaved({"direct": direct, "invoke": invoke}, COUNT, rounds)
     finally:
         backend.terminate()
         backend.wait(timeout=10)
     return InvokeCost(
-        direct_us=statistics.median(walls["direct"]),
-        invoke_us=statistics.median(walls["invoke"]),
-        added_us=statistics.median(b - a for a, b in zip(walls["direct"], walls["invoke"], strict=True)),
-        added_cpu_us=statistics.median(b - a for a, b in zip(cpus["direct"], cpus["invoke"], strict=True)),
+        direct_us=timings["direct"].microseconds,
+        invoke_us=timings["invoke"].microseconds,
+        added_us=timings["invoke"].added_microseconds(timings["direct"]),
+        added_cpu_us=timings["invoke"].added_cpu_microseconds(timings["direct"]),
     )
 
 

@@ -53,6 +53,7 @@ if __package__ in (None, ""):  # run as bench/run.py: import from the project ro
 
 from bench import gatewayscript, inprocess, invoke, load
 from bench.server import PRODUCTION, BenchSetupError, Portal, Server, fetch
+from bench.timing import Timing
 from bench.workload import ALGORITHM, CLAIM_HEADERS, RSA_BITS, SERVICE_SIGN_BODY, SERVICE_VALIDATE_CHECKS
 
 CONTENDERS = {
@@ -289,10 +290,10 @@ def _production_ratios(http: Measurements) -> list[Ratio]:
 # -- report ----------------------------------------------------------------------------------------------------
 
 
-def _ratios(timings: dict[str, dict[str, inprocess.Timing]], http: Measurements) -> list[Ratio]:
+def _ratios(timings: dict[str, dict[str, Timing]], http: Measurements) -> list[Ratio]:
     sign, verify = timings["sign"], timings["verify"]
 
-    def in_process(label: str, results: dict[str, inprocess.Timing], peer: str, target: float | None) -> Ratio:
+    def in_process(label: str, results: dict[str, Timing], peer: str, target: float | None) -> Ratio:
         policy, other = results["policy"], results[peer]
         note = f"by CPU time {policy.cpu_speed_ratio(other):.2f}x"
         return Ratio(f"in process  {label}", policy.speed_ratio(other), target, note)
@@ -326,7 +327,7 @@ def _ratios(timings: dict[str, dict[str, inprocess.Timing]], http: Measurements)
     ]
 
 
-def _print_inprocess(timings: dict[str, dict[str, inprocess.Timing]], rounds: int) -> None:
+def _print_inprocess(timings: dict[str, dict[str, Timing]], rounds: int) -> None:
     sign, verify = timings["sign"], timings["verify"]
     print(
         f"\nIn process, medians of {rounds} interleaved rounds "

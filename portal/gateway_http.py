@@ -75,6 +75,7 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Every C0 control character and DEL: \r and \n would split the answer; \x00, \x0b, \x0c and the rest are
 # refused or misread by some clients and proxies (RFC 9110 section 5.5 allows none of them in a value).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL_BYTES = bytes(range(0x20)) + b"\x7f"
 
 
 def is_header_name(name: str) -> bool:
@@ -107,6 +108,10 @@ def is_forbidden_header(name: str) -> bool:
 def header_value(text: str) -> str:
     """``text`` made safe as one header value: each run of control characters becomes one space, and the
     value is cut at ``MAX_HEADER_VALUE_CHARS``."""
+    # The usual value (a token, a media type) is ASCII without control characters: found so by deleting them from
+    # its bytes in one pass, several times faster than the substitution (or str.isprintable) over a long token.
+    if text.isascii() and len(text.encode("ascii").translate(None, _CONTROL_BYTES)) == len(text):
+        return text[:MAX_HEADER_VALUE_CHARS]
     return _CONTROL.sub(" ", text)[:MAX_HEADER_VALUE_CHARS]
 
 

@@ -14,7 +14,7 @@ live in their policy modules).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,49 +78,67 @@ class _Catch:
 
 
 class CompiledAssembly:
+    """Compiled policies and catches, and the publication's scope (None outside a publication).
+
+    ``run(context)`` runs the assembly: the API's scope first (its variables and properties), then the
+    policies; the call's activity record last when the document sets an ``activity-log``. An AssemblyError
+    goes to the first catch naming it; ``run`` raises the one no catch handles (or one a catch raises).
+    ``run_traced`` does the same for a console test call and keeps its backend calls for the Test page.
+    """
+
+    run: Callable[[Context], None]
+
     def __init__(
         self, policies: tuple[Policy, ...], catches: tuple[_Catch, ...], scope: ApiScope | None = None
     ) -> None:
         self.policies = policies
         self.catches = catches
         self.scope = scope
+        self.run = self._runner(scope)
 
     def in_scope(self, scope: ApiScope | None) -> CompiledAssembly:
         """The same compiled policies run in another publication's scope (one whose ``compile_key`` is this
         one's: the constant properties written into the policies are the same)."""
         return CompiledAssembly(self.policies, self.catches, scope)
 
-    def run(self, context: Context) -> None:
-        """Run the assembly: the API's scope first (its variables and properties), then the policies; the
-        call's activity record last when the document sets an ``activity-log``, and its backend calls for the
-        console's Test page when it is a test call (``tokens.trace``). Raises the AssemblyError no catch
-        handles (or one a catch raises)."""
+    def run_traced(self, context: Context) -> None:
+        """``run``, then, for a console test call (``tokens.trace``), keep what its invokes did, failed or not."""
         try:
-            self._run_in_scope(context)
+            self.run(context)
         finally:
-            if context.backend_calls:
-                trace_record(context)
+            trace_record(context)
 
-    def _run_in_scope(self, context: Context) -> None:
-        scope = self.scope
+    def _runner(self, scope: ApiScope | None) -> Callable[[Context], None]:
+        """``run`` for this scope, chosen once rather than per call: a call pays only for the hooks its
+        publication has (with a scope and no activity-log, one dict update before the policies)."""
+        run = self._run
         if scope is None:
-            self._run(context)
-            return
-        scope.enter(context)
-        if scope.activity is None:
-            self._run(context)
-            return
-        try:
-            self._run(context)
-        except AssemblyError as error:
-            activity_write(context, scope.activity.level(context, failed=True), error=error.name)
-            raise
-        failed = http_status(context.get("message.status.code")) not in range(200, 400)
-        activity_write(context, scope.activity.level(context, failed=failed))
+            return run
+        enter, activity = scope.enter, scope.activity
+        if activity is None:
+
+            def run_in_scope(context: Context) -> None:
+                enter(context)
+                run(context)
+
+            return run_in_scope
+
+        def run_logged(context: Context) -> None:
+            enter(context)
+            try:
+                run(context)
+            except AssemblyError as error:
+                activity_write(context, activity.level(context, failed=True), error=error.name)
+                raise
+            failed = http_status(context.get("message.status.code")) not in range(200, 400)
+            activity_write(context, activity.level(context, failed=failed))
+
+        return run_logged
 
     def _run(self, context: Context) -> None:
         try:
-            run_policies(self.policies, context)
+            for policy in self.policies:
+                policy.run(context)
         except AssemblyError as error:
             handler = next(
                 (c for c in self.catches if c.errors is None or error.name in c.errors),

@@ -19,10 +19,13 @@ import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from portal.gateway_http import header_value
+
+if TYPE_CHECKING:
+    from tokens.policies.base import TokenRecorder
 
 REQUEST_HEADERS = "request.headers."
 REQUEST_QUERY = "request.query."
@@ -92,7 +95,20 @@ class RequestHeaders:
         return found
 
 
+class _Unrecorded:
+    """A ``TokenRecorder`` that counts nothing: what a context records unless the gateway gives it one."""
+
+    def minted(self, ok: bool) -> None:
+        pass
+
+    def validated(self, ok: bool, reason: str = "") -> None:
+        pass
+
+
 class Context:
+    # Where jwt-generate and jwt-validate report their outcome; the gateway sets its API's (tokens.metrics).
+    recorder: TokenRecorder = _Unrecorded()
+
     def __init__(
         self,
         *,

@@ -1,9 +1,11 @@
 """Compact JWS signing and verification: the project's only user of josepy (DESIGN.md section 5).
 
-josepy supplies the JWA algorithm objects for HS*, RS* and ES*; everything around them is a deliberately thin
+josepy supplies the JWA algorithm objects for HS* and ES*; everything around them is a deliberately thin
 codec written here, because josepy's own JWS object path trusts an embedded ``jwk`` header, its
 ``JWK.load()`` turns garbage into an ``oct`` key, and it signs PS* with the maximum salt length where
-RFC 7518 section 3.5 requires a salt as long as the hash (so PS* uses ``cryptography`` directly).
+RFC 7518 section 3.5 requires a salt as long as the hash (so PS* uses ``cryptography`` directly). RS* calls
+``cryptography`` directly too: the same PKCS #1 v1.5 call josepy makes, without its two wrapping frames on
+the gateway's hot path.
 
 Key material arrives here as ``cryptography`` key objects (parsed by ``keyprofiles.keymaterial``), as an HMAC
 secret, or as a JWK built with ``cryptography``'s numbers classes; this module never parses PEM or DER.
@@ -17,6 +19,7 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Final, Literal
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -39,6 +42,7 @@ __all__ = [
     "JWE_ENCRYPTIONS",
     "MAX_JWE_BYTES",
     "MAX_TOKEN_BYTES",
+    "CompactSigner",
     "JoseError",
     "JoseErrorReason",
     "JweKey",
@@ -94,12 +98,14 @@ _JWA_BY_NAME: Final[dict[str, jwa.JWASignature]] = {
     "HS256": jwa.HS256,
     "HS384": jwa.HS384,
     "HS512": jwa.HS512,
-    "RS256": jwa.RS256,
-    "RS384": jwa.RS384,
-    "RS512": jwa.RS512,
     "ES256": jwa.ES256,
     "ES384": jwa.ES384,
     "ES512": jwa.ES512,
+}
+_PKCS1_HASHES: Final[dict[str, Callable[[], hashes.HashAlgorithm]]] = {
+    "RS256": hashes.SHA256,
+    "RS384": hashes.SHA384,
+    "RS512": hashes.SHA512,
 }
 _PSS_HASHES: Final[dict[str, Callable[[], hashes.HashAlgorithm]]] = {
     "PS256": hashes.SHA256,
@@ -158,6 +164,29 @@ def _refuse_constant(name: str) -> Any:
 
 
 _JSON_DECODER: Final = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant)
+_JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
+
+
+def _not_json(value: object) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# The C encoder JSONEncoder.encode makes for every call (json.dumps with these arguments makes a JSONEncoder as
+# well), made once: compact, ASCII, no NaN. Claims come from the policy or from parsed JSON, so there is no
+# cycle to look for; an absurdly deep value ends in RecursionError, which sign refuses like any other.
+_C_CLAIMS_ENCODER: Final = (
+    c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _claims_json(claims: dict[str, Any]) -> bytes:
+    """``claims`` as compact JSON (what ``json.dumps(claims, separators=(",", ":"), allow_nan=False)`` writes).
+    Raises TypeError, ValueError or RecursionError for a value JSON cannot hold."""
+    if _C_CLAIMS_ENCODER is None:
+        return _JSON_ENCODER.encode(claims).encode("ascii")
+    return "".join(_C_CLAIMS_ENCODER(claims, 0)).encode("ascii")
 
 
 def _b64url_encode(data: bytes) -> bytes:
@@ -197,8 +226,8 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
 
 def _rsa_signers(private: rsa.RSAPrivateKey) -> dict[str, _Signer]:
     signers: dict[str, _Signer] = {}
-    for name in ("RS256", "RS384", "RS512"):
-        signers[name] = _jwa_signer(_JWA_BY_NAME[name], private)
+    for name, hash_type in _PKCS1_HASHES.items():
+        signers[name] = _pkcs1_signer(private, hash_type())
     for name, hash_type in _PSS_HASHES.items():
         signers[name] = _pss_signer(private, hash_type())
     return signers
@@ -208,11 +237,35 @@ def _rsa_verifiers(public: rsa.RSAPublicKey) -> dict[str, _Verifier]:
     # An RSA signature is exactly as long as the modulus (RFC 8017 sections 8.1.2 and 8.2.2).
     signature_length = (public.key_size + 7) // 8
     verifiers: dict[str, _Verifier] = {}
-    for name in ("RS256", "RS384", "RS512"):
-        verifiers[name] = _jwa_verifier(_JWA_BY_NAME[name], public, signature_length)
+    for name, hash_type in _PKCS1_HASHES.items():
+        verifiers[name] = _pkcs1_verifier(public, hash_type(), signature_length)
     for name, hash_type in _PSS_HASHES.items():
         verifiers[name] = _pss_verifier(public, hash_type(), signature_length)
     return verifiers
+
+
+def _pkcs1_signer(private: rsa.RSAPrivateKey, hash_algorithm: hashes.HashAlgorithm) -> _Signer:
+    pkcs1 = padding.PKCS1v15()  # RFC 7518 section 3.3: RSASSA-PKCS1-v1_5
+
+    def sign(message: bytes) -> bytes:
+        return private.sign(message, pkcs1, hash_algorithm)
+
+    return sign
+
+
+def _pkcs1_verifier(public: rsa.RSAPublicKey, hash_algorithm: hashes.HashAlgorithm, signature_length: int) -> _Verifier:
+    pkcs1 = padding.PKCS1v15()
+
+    def verify(message: bytes, signature: bytes) -> bool:
+        if len(signature) != signature_length:
+            return False
+        try:
+            public.verify(signature, message, pkcs1, hash_algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify
 
 
 def _pss_padding(hash_algorithm: hashes.HashAlgorithm) -> padding.PSS:
@@ -699,6 +752,47 @@ def _kid_fits(kid: str | None, query: _KidQuery, is_set: bool) -> bool:
     return kid == query
 
 
+class CompactSigner:
+    """Signs claims as compact JWS with one key, algorithm and ``kid``, checked once: the protected header's
+    base64url segment is encoded once and the signing function chosen once, so a token costs the claims'
+    JSON, two base64url encodings and the signature (jwt-generate keeps one per policy).
+
+    Raises ``JoseError`` when made: ``'algorithm'`` if ``alg`` is not one this key may use, ``'key'`` if the
+    key cannot sign, ``'header'`` for a non-string ``kid``.
+    """
+
+    __slots__ = ("_prefix", "_signer")
+
+    def __init__(self, *, key: JwsKey, alg: str, kid: str | None) -> None:
+        if alg not in key._allowed:
+            raise JoseError("algorithm", _algorithm_refusal(alg, "this key"))
+        signer = key._signers.get(alg)
+        if signer is None:
+            raise JoseError("key", "This key holds no private part, so it cannot sign.")
+        if kid is not None and not isinstance(kid, str):
+            raise JoseError("header", "The key id must be a string.")
+        self._signer = signer
+        self._prefix = key._header_prefix(alg, kid)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """The token text for ``claims``, with header ``{"alg", "typ": "JWT", "kid"}`` (no ``kid`` when None).
+
+        Raises ``JoseError``: ``'malformed'`` if ``claims`` is not a JSON-serialisable object, ``'size'`` if
+        the token would exceed ``MAX_TOKEN_BYTES``.
+        """
+        if not isinstance(claims, dict):
+            raise JoseError("malformed", "The claims must be a JSON object.")
+        try:
+            payload = _claims_json(claims)
+        except (TypeError, ValueError, RecursionError) as e:
+            raise JoseError("malformed", "The claims cannot be written as JSON.") from e
+        signing_input = self._prefix + _b64url_encode(payload)
+        token = signing_input + b"." + _b64url_encode(self._signer(signing_input))
+        if len(token) > MAX_TOKEN_BYTES:
+            raise JoseError("size", f"The signed token would be larger than {MAX_TOKEN_BYTES} bytes.")
+        return token.decode("ascii")
+
+
 def sign_compact(*, claims: dict[str, Any], key: JwsKey, alg: str, kid: str | None) -> str:
     """Sign ``claims`` as a compact JWS with header ``{"alg": alg, "typ": "JWT", "kid": kid}``.
 
@@ -707,24 +801,14 @@ def sign_compact(*, claims: dict[str, Any], key: JwsKey, alg: str, kid: str | No
     cannot sign, ``'malformed'`` if ``claims`` is not a JSON-serialisable object, ``'header'`` for a
     non-string ``kid``, ``'size'`` if the token would exceed ``MAX_TOKEN_BYTES``.
     """
-    if alg not in key._allowed:
-        raise JoseError("algorithm", _algorithm_refusal(alg, "this key"))
-    signer = key._signers.get(alg)
-    if signer is None:
-        raise JoseError("key", "This key holds no private part, so it cannot sign.")
-    if kid is not None and not isinstance(kid, str):
-        raise JoseError("header", "The key id must be a string.")
-    if not isinstance(claims, dict):
-        raise JoseError("malformed", "The claims must be a JSON object.")
-    try:
-        payload = json.dumps(claims, separators=(",", ":"), allow_nan=False).encode("ascii")
-    except (TypeError, ValueError) as e:
-        raise JoseError("malformed", "The claims cannot be written as JSON.") from e
-    signing_input = key._header_prefix(alg, kid) + _b64url_encode(payload)
-    token = signing_input + b"." + _b64url_encode(signer(signing_input))
-    if len(token) > MAX_TOKEN_BYTES:
-        raise JoseError("size", f"The signed token would be larger than {MAX_TOKEN_BYTES} bytes.")
-    return token.decode("ascii")
+    return CompactSigner(key=key, alg=alg, kid=kid).sign(claims)
+
+
+# The protected headers of tokens that verified, parsed once by their encoded segment: a key's tokens share one
+# or a few. Only a header whose token verified is kept (a forger cannot fill the table), and only so many; each
+# token's header is still checked in full (its algorithm against this call's keys and algorithms, crit, b64).
+_MAX_VERIFIED_HEADERS: Final = 256
+_verified_headers: dict[bytes, dict[str, Any]] = {}
 
 
 def verify_compact(
@@ -758,13 +842,14 @@ def verify_compact(
     parts = raw.split(b".")
     if len(parts) != 3 or b"" in parts or raw.translate(None, _COMPACT_ALPHABET):
         raise JoseError("malformed", "The token is not three unpadded base64url parts joined by dots.")
+    known = _verified_headers.get(parts[0])
     try:
-        header_json = _b64url_decode(parts[0])
+        header_json = _b64url_decode(parts[0]) if known is None else b""
         payload_json = _b64url_decode(parts[1])
         signature = _b64url_decode(parts[2])
     except ValueError as e:  # binascii.Error is a ValueError
         raise JoseError("malformed", "The token has a part that is not canonical base64url.") from e
-    header = _json_object(header_json, "header")
+    header = _json_object(header_json, "header") if known is None else dict(known)
     claims = _json_object(payload_json, "payload")
 
     alg = header.get("alg")
@@ -795,6 +880,8 @@ def verify_compact(
     signing_input = raw[: len(raw) - len(parts[2]) - 1]
     for key in candidates:
         if key._verifiers[alg](signing_input, signature):
+            if known is None and len(_verified_headers) < _MAX_VERIFIED_HEADERS:
+                _verified_headers[parts[0]] = dict(header)
             return header, claims
     raise JoseError(
         "signature",

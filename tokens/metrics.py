@@ -1,11 +1,12 @@
 """The gateway's metrics (docs/metrics.md), served by ``portal.metrics`` at ``/metrics``.
 
-Counted on the gateway's hot path, so each costs one labelled increment: tokens minted and validated by API
-and outcome, and validation failures by reason (the stable codes of ``JwtValidationFailed``:
-``token_expired``, ``bad_signature``...); the latency of every gateway answer is the gateway handler's
-(``portal.metrics``). Counted per refresh of the warm state: how many, how long, and the configuration
-version each process serves. Read from the database at scrape time: the days until each certificate that a
-catalog serves expires.
+Counted on the gateway's hot path by the policies themselves, through the ``TokenRecorder`` the gateway gives
+each call's context (``api_token_recorder``): tokens minted and validated by API and outcome, and validation
+failures by reason (the stable codes of ``JwtValidationFailed``: ``token_expired``, ``bad_signature``...). Each
+API's labelled counters are looked up once, so a token costs one increment; the latency of every gateway answer
+is the gateway handler's (``portal.metrics``). Counted per refresh of the warm state: how many, how long, and the
+configuration version each process serves. Read from the database at scrape time: the days until each
+certificate that a catalog serves expires.
 """
 
 from __future__ import annotations
@@ -47,6 +48,51 @@ CONFIG_VERSION = Gauge(
     "The configuration version each process serves.",
     multiprocess_mode="liveall",
 )
+
+SUCCESS, FAILURE = "success", "failure"
+
+
+class ApiTokenRecorder:
+    """The ``TokenRecorder`` of one API (``tokens.policies.base``): its labelled counters, each looked up on its
+    first use and kept (``Counter.labels`` costs a dictionary lookup under a lock; a token then costs only the
+    increment). A series appears once it is first counted, as before."""
+
+    __slots__ = ("_failures", "_minted", "_validated", "api")
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self._minted: dict[bool, Counter] = {}
+        self._validated: dict[bool, Counter] = {}
+        self._failures: dict[str, Counter] = {}
+
+    def minted(self, ok: bool) -> None:
+        counter = self._minted.get(ok)
+        if counter is None:
+            counter = self._minted[ok] = TOKENS_MINTED.labels(self.api, SUCCESS if ok else FAILURE)
+        counter.inc()
+
+    def validated(self, ok: bool, reason: str = "") -> None:
+        counter = self._validated.get(ok)
+        if counter is None:
+            counter = self._validated[ok] = TOKENS_VALIDATED.labels(self.api, SUCCESS if ok else FAILURE)
+        counter.inc()
+        if not ok:
+            failures = self._failures.get(reason)
+            if failures is None:
+                failures = self._failures[reason] = VALIDATION_FAILURES.labels(self.api, reason or "invalid_token")
+            failures.inc()
+
+
+# One recorder per API name served by this process: as many as prometheus-client keeps series for anyway.
+_recorders: dict[str, ApiTokenRecorder] = {}
+
+
+def api_token_recorder(api: str) -> ApiTokenRecorder:
+    """The recorder counting the tokens of ``api`` (its name and version, as the metrics' ``api`` label)."""
+    recorder = _recorders.get(api)
+    if recorder is None:
+        recorder = _recorders.setdefault(api, ApiTokenRecorder(api))
+    return recorder
 
 
 class CertificateExpiry:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from typing import Any
 
 from django.db import DatabaseError
@@ -24,13 +23,15 @@ from tokens.conf import tokens_settings
 from tokens.context import Context, http_status
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
-from tokens.metrics import TOKENS_MINTED, TOKENS_VALIDATED, VALIDATION_FAILURES
-from tokens.runtime import CatalogState, Route, gateway
+from tokens.metrics import api_token_recorder
+from tokens.runtime import CatalogState, gateway
+from tokens.trace import TRACE_HEADER
 
 logger = logging.getLogger("tokens.gateway")
 
 CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
 CLIENT_SECRET_META = "HTTP_" + CLIENT_SECRET_HEADER.upper().replace("-", "_")
+TRACE_META = "HTTP_" + TRACE_HEADER.upper().replace("-", "_")  # a console test call (tokens.trace)
 SECRET_IN_QUERY = (
     f"Send the client secret in the {CLIENT_SECRET_HEADER} header, never in the query string: "
     "URLs are kept in logs, proxies and browser history."
@@ -90,7 +91,8 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
         )
     # A secret in the URL is refused whether or not the API asks for one (DESIGN.md section 4). The query
     # string is parsed only when there is one (percent-encoded names too: client%5Fsecret).
-    if request.META.get("QUERY_STRING") and "client_secret" in request.GET:
+    query = request.GET if request.META.get("QUERY_STRING") else None  # a QueryDict costs ~3 µs, even empty
+    if query is not None and "client_secret" in query:
         return gateway_error(400, SECRET_IN_QUERY)
     # META, not request.headers: that would parse every header of every call.
     client_id = request.META.get(CLIENT_ID_META) or request.GET.get("client_id")
@@ -100,14 +102,16 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     body = _request_body(request)
     if isinstance(body, HttpResponse):
         return body
-    context = ObservedContext(route, verb=verb, path=operation_path, environ=request.META, query=request.GET, body=body)
+    context = Context(verb=verb, path=operation_path, environ=request.META, query=query, body=body)
     context.set("api.operation", operation)
     context.set("api.name", route.api)
+    context.recorder = api_token_recorder(route.api)  # the metrics of the tokens its policies mint or check
     try:
-        route.assembly.run(context)
+        if TRACE_META in request.META:
+            route.assembly.run_traced(context)
+        else:
+            route.assembly.run(context)
     except AssemblyError as e:
-        if e.message.startswith(JWT_GENERATE_FAILURE):
-            TOKENS_MINTED.labels(route.api, "failure").inc()
         return gateway_error(e.status, e.message, headers=e.headers, reason=e.reason)
     response = _response_from(context)
     if route.deprecated:
@@ -115,42 +119,17 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     return response
 
 
-JWT_GENERATE_FAILURE = "jwt-generate '"  # how jwt-generate's errors begin (tokens.assembly.JwtGenerate)
-
-
-class ObservedContext(Context):
-    """A call's context that counts, as the assembly sets APIC's variables, the tokens it mints
-    (``generated.jwt``) and validates (the route's ``output-claims`` variables, or ``jwt-validate.error-message``
-    with the failure's reason), for the metrics (``tokens.metrics``). Calls that do neither count nothing."""
-
-    def __init__(self, route: Route, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.route = route
-
-    def set(self, name: str, value: Any) -> None:
-        super().set(name, value)
-        if name == "generated.jwt":
-            TOKENS_MINTED.labels(self.route.api, "success").inc()
-        elif name == "jwt-validate.error-message":
-            # jwt-validate sets it while it handles the JwtValidationFailed it re-raises: that carries the reason.
-            reason = getattr(sys.exc_info()[1], "code", "invalid_token")
-            TOKENS_VALIDATED.labels(self.route.api, "failure").inc()
-            VALIDATION_FAILURES.labels(self.route.api, reason).inc()
-        elif name == "error.message" and str(value).startswith(JWT_GENERATE_FAILURE):
-            TOKENS_MINTED.labels(self.route.api, "failure").inc()  # caught by the API's catch
-        elif name in self.route.validation_outputs:
-            TOKENS_VALIDATED.labels(self.route.api, "success").inc()
-
-
 def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     """The request body, or a 400/413 answer. The declared length is checked before anything is read."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
+    declared = request.META.get("CONTENT_LENGTH")
+    if not declared or declared == "0":  # most calls (GET): nothing to check or read
+        return b""
     if not (declared.isascii() and declared.isdigit()):
         return gateway_error(400, "The Content-Length header is not a number.")
     limit = tokens_settings.MAX_BODY_BYTES
     if int(declared) > limit:
         return gateway_error(413, f"The request body is larger than {limit} bytes.")
-    return request.body if declared != "0" else b""
+    return request.body
 
 
 # RFC 9110 sections 15.2, 15.3.5 and 15.4.5: these answers carry no content; bytes sent anyway would be read as

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.gateway_http import MAX_HEADER_VALUE_CHARS
+from portal.gateway_http import MAX_HEADER_VALUE_CHARS, header_value
 from tokens.context import Context
 
 
@@ -89,6 +89,14 @@ def test_no_control_character_reaches_a_header_value(control: str) -> None:
     assert context.get("message.headers.X-A") == "one Set-Cookie: evil=1"
     assert context.get("request.headers.x-c") == "two three"
     assert context.get("message.headers.X-B") == "plain text, with: punctuation; é"
+
+
+@pytest.mark.parametrize("code", [*range(0x20), 0x7F])
+def test_every_control_character_is_replaced_in_ascii_text_and_in_other_text(code: int) -> None:
+    """ASCII text takes a quicker path than other text (portal.gateway_http.header_value): both replace each."""
+    assert header_value(f"Bearer a.b{chr(code)}{chr(code)}c") == "Bearer a.b c"
+    assert header_value(f"caf\u00e9{chr(code)}x") == "caf\u00e9 x"
+    assert header_value("Bearer a.b-c_d~e") == "Bearer a.b-c_d~e"  # the positive twin: printable ASCII as it is
 
 
 def test_a_header_value_is_cut_at_its_cap() -> None:

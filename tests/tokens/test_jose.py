@@ -20,7 +20,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from keyprofiles import keymaterial
-from tokens.jose import ALGORITHMS, MAX_TOKEN_BYTES, JoseError, JwsKey, sign_compact, verify_compact
+from tokens.jose import (
+    ALGORITHMS,
+    MAX_TOKEN_BYTES,
+    CompactSigner,
+    JoseError,
+    JwsKey,
+    sign_compact,
+    verify_compact,
+)
 
 CLAIMS = {"iss": "apic", "aud": "id1", "sub": "client-1", "iat": 1_700_000_000, "jti": "j-1"}
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -861,3 +869,92 @@ def test_rsa_jwk_numbers_longer_than_the_modulus_are_refused_before_any_arithmet
         JwsKey.from_jwk({**jwk, member: b64(b"\x01" * 6000)})
 
     assert str(excinfo.value) == f"The JWK member '{member}' is longer than the modulus."
+
+
+# -- what is computed once: the signer of a fixed key and header, the headers of verified tokens ------------------
+
+
+def test_a_compact_signer_makes_the_tokens_sign_compact_makes(rsa_signer: JwsKey, rsa_verifier: JwsKey) -> None:
+    signer = CompactSigner(key=rsa_signer, alg="RS256", kid="k-1")
+
+    token = signer.sign(CLAIMS)
+
+    # RSASSA-PKCS1-v1_5 is deterministic: the same bytes, header included.
+    assert token == sign_compact(claims=CLAIMS, key=rsa_signer, alg="RS256", kid="k-1")
+    assert verify_compact(token, keys=[rsa_verifier]) == ({"alg": "RS256", "typ": "JWT", "kid": "k-1"}, CLAIMS)
+
+
+def test_a_compact_signer_is_refused_when_made_for_a_key_that_cannot_sign(
+    rsa_signer: JwsKey, rsa_verifier: JwsKey
+) -> None:
+    with pytest.raises(JoseError) as public:
+        CompactSigner(key=rsa_verifier, alg="RS256", kid=None)
+    with pytest.raises(JoseError) as wrong_type:
+        CompactSigner(key=rsa_signer, alg="ES256", kid=None)
+
+    assert (public.value.reason, wrong_type.value.reason) == ("key", "algorithm")
+    assert CompactSigner(key=rsa_signer, alg="PS256", kid=None).sign(CLAIMS)  # the positive twin
+
+
+def test_a_header_seen_on_a_verified_token_is_still_checked_for_every_token(
+    rsa_private: Any, attacker_rsa: Any, rsa_verifier: JwsKey, secret: bytes
+) -> None:
+    """verify_compact parses the header of a token that verified once per header segment; a later token with
+    the same header bytes still needs its own signature, and the header's algorithm is still held against the
+    keys and algorithms of each call."""
+    header = {"alg": "RS256", "typ": "JWT", "kid": "k-cached"}
+    genuine = build(header, CLAIMS, "RS256", rsa_private)
+    assert claims_of(genuine, [rsa_verifier]) == CLAIMS
+
+    forged = build(header, {**CLAIMS, "sub": "admin"}, "RS256", attacker_rsa)
+
+    assert refused(forged, [rsa_verifier]) == "signature"
+    assert refused(genuine, [JwsKey.from_secret(secret)]) == "algorithm"
+    assert refused(genuine, [rsa_verifier], algorithms=["PS256"]) == "algorithm"
+    assert claims_of(genuine, [rsa_verifier]) == CLAIMS
+
+
+def test_the_header_returned_is_the_callers_to_change(rsa_private: Any, rsa_verifier: JwsKey) -> None:
+    token = build({"alg": "RS256", "typ": "JWT", "kid": "k-mine"}, CLAIMS, "RS256", rsa_private)
+    first, _ = verify_compact(token, keys=[rsa_verifier])
+    first["kid"] = "changed"
+
+    again, _ = verify_compact(token, keys=[rsa_verifier])
+
+    assert again == {"alg": "RS256", "typ": "JWT", "kid": "k-mine"}
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        CLAIMS,
+        {"name": 'Zoë \u2603 "quoted" \\ \n', "aud": ["a", "b"], "n": -1.5e-7, "big": 2**70},
+        {"ok": True, "no": False, "none": None, "zero": 0, "float": 12.5},
+        {"nested": {"list": [{"a": [1, 2.0, "x"]}], "empty": {}}},
+    ],
+)
+def test_claims_are_written_as_json_dumps_writes_them(claims: dict[str, Any], rsa_signer: JwsKey) -> None:
+    token = sign_compact(claims=claims, key=rsa_signer, alg="RS256", kid=None)
+
+    assert unb64(token.split(".")[1]) == json.dumps(claims, separators=(",", ":")).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"n": float("nan")}, {"n": float("inf")}, {"s": {1, 2}}, {"b": b"bytes"}, {(1, 2): "key"}],
+    ids=["nan", "infinity", "set", "bytes", "tuple-key"],
+)
+def test_claims_json_cannot_hold_are_refused_as_malformed(claims: dict[Any, Any], rsa_signer: JwsKey) -> None:
+    with pytest.raises(JoseError) as refusal:
+        sign_compact(claims=claims, key=rsa_signer, alg="RS256", kid=None)
+    assert refusal.value.reason == "malformed"
+
+
+def test_claims_nested_deeper_than_the_interpreter_goes_are_refused_as_malformed(rsa_signer: JwsKey) -> None:
+    deep: Any = "bottom"
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(JoseError) as refusal:
+        sign_compact(claims={"deep": deep}, key=rsa_signer, alg="RS256", kid=None)
+    assert refusal.value.reason == "malformed"
+    assert sign_compact(claims={"shallow": [[["bottom"]]]}, key=rsa_signer, alg="RS256", kid=None)

@@ -81,6 +81,18 @@ class CryptoResolver(Protocol):
         """
 
 
+class TokenRecorder(Protocol):
+    """What a call's tokens are counted by (the gateway's metrics, ``tokens.metrics``), told by the policies that
+    know the outcome: jwt-generate when it mints or fails to, jwt-validate when it accepts or refuses a token.
+    A context outside the gateway counts nothing (``Context.recorder``)."""
+
+    def minted(self, ok: bool) -> None:
+        """jwt-generate minted a token (``ok``) or raised instead."""
+
+    def validated(self, ok: bool, reason: str = "") -> None:
+        """jwt-validate accepted a token (``ok``), or refused it for ``reason`` (``JwtValidationFailed.code``)."""
+
+
 def lookup_message(error: LookupError) -> str:
     """A resolver's refusal as a sentence (str() of a KeyError would quote it)."""
     return str(error.args[0]) if error.args else str(error)

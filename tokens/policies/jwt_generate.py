@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 from portal.untrusted import UntrustedTextError, json_loads
@@ -67,22 +67,28 @@ class JwtGenerate(Policy):
         crypto, self.jwk_variable = props.key_source()
         self.custom_kid = props.string("custom-kid-value-jws")
         self.encryption = Encryption.configured(props, resolver)
-        self.material: SigningMaterial | None = None
+        # With a crypto object the key, algorithm and header are fixed: checked and encoded once, here.
+        self.signer: jose.CompactSigner | None = None
         if crypto:
+            material: SigningMaterial
             try:
-                self.material = resolver.signing(crypto)
+                material = resolver.signing(crypto)
             except LookupError as e:
                 props.fail("jws-crypto", lookup_message(e))
-            if self.alg not in self.material.key.allowed_algorithms():
+            if self.alg not in material.key.allowed_algorithms():
                 props.fail(
                     "jws-alg",
-                    f"{self.alg} does not fit the {self.material.key.kind} key of '{crypto}' "
-                    f"(allowed: {', '.join(sorted(self.material.key.allowed_algorithms()))})",
+                    f"{self.alg} does not fit the {material.key.kind} key of '{crypto}' "
+                    f"(allowed: {', '.join(sorted(material.key.allowed_algorithms()))})",
                 )
             try:
                 resolver.signing_algorithm_use(crypto, self.alg)
             except LookupError as e:
                 props.fail("jws-alg", lookup_message(e))
+            try:
+                self.signer = jose.CompactSigner(key=material.key, alg=self.alg, kid=self.custom_kid or material.kid)
+            except jose.JoseError as e:
+                props.fail("jws-crypto", f"'{crypto}' cannot sign {self.alg} ({e})")
 
     def _claim(self, context: Context, claim: str, variable: str) -> Any:
         value = context.get(variable)
@@ -110,6 +116,22 @@ class JwtGenerate(Policy):
         return value if isinstance(value, str) else str(value)
 
     def run(self, context: Context) -> None:
+        """Mint the token and put it in ``generated.jwt`` and the ``jwt`` variable (or the Authorization header);
+        the call's recorder counts the token, or the failure. Raises AssemblyError (a 400 for what the request
+        supplied, a 500 for a key that cannot sign)."""
+        try:
+            token = self._token(context)
+        except AssemblyError:
+            context.recorder.minted(False)
+            raise
+        context.recorder.minted(True)
+        context.set("generated.jwt", token)
+        if self.output:
+            context.set(self.output, token)
+        else:
+            context.set("message.headers.Authorization", f"Bearer {token}")
+
+    def _token(self, context: Context) -> str:
         claims: dict[str, Any] = {}
         if self.private_claims:
             claims.update(self._private_claims(context))
@@ -119,14 +141,14 @@ class JwtGenerate(Policy):
         claims["iat"] = now
         claims["exp"] = now + self.validity
         if self.jti:
-            claims["jti"] = str(uuid.uuid4())
-        if self.material is not None:
-            key, kid = self.material.key, self.material.kid
-        else:
-            assert self.jwk_variable is not None
-            key, kid = self._jwk_signing_key(context, self.jwk_variable)
+            claims["jti"] = _uuid4()
+        signer = self.signer
         try:
-            token = jose.sign_compact(claims=claims, key=key, alg=self.alg, kid=self.custom_kid or kid)
+            if signer is None:
+                assert self.jwk_variable is not None
+                key, kid = self._jwk_signing_key(context, self.jwk_variable)
+                signer = jose.CompactSigner(key=key, alg=self.alg, kid=self.custom_kid or kid)
+            token = signer.sign(claims)
         except jose.JoseError as e:
             # Claims too large or not JSON come from the request (a 400); a key that cannot sign is the API's.
             if e.reason in ("size", "malformed"):
@@ -136,11 +158,7 @@ class JwtGenerate(Policy):
             raise AssemblyError(RUNTIME_ERROR, f"jwt-generate '{self.title}': {e}", status=500) from e
         if self.encryption is not None:
             token = self.encryption.encrypt(context, token, f"jwt-generate '{self.title}'")
-        context.set("generated.jwt", token)
-        if self.output:
-            context.set(self.output, token)
-        else:
-            context.set("message.headers.Authorization", f"Bearer {token}")
+        return token
 
     def _jwk_signing_key(self, context: Context, variable: str) -> tuple[jose.JwsKey, str]:
         """The key of the JWK (set) in ``variable`` that signs ``jws-alg``, and its own kid for the header."""
@@ -176,6 +194,16 @@ class JwtGenerate(Policy):
                 reason="Bad Request",
             )
         return value
+
+
+def _uuid4() -> str:
+    """A random UUID (RFC 9562 section 5.4) as text, as ``str(uuid.uuid4())`` writes it, without building a
+    ``uuid.UUID`` (whose checks cost more than the random bytes)."""
+    octets = bytearray(os.urandom(16))
+    octets[6] = (octets[6] & 0x0F) | 0x40  # version 4
+    octets[8] = (octets[8] & 0x3F) | 0x80  # variant 10
+    text = octets.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class JwtGenerateKind(PolicyKind):

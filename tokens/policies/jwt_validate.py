@@ -149,11 +149,16 @@ class JwtValidate(Policy):
                 props.fail("jws-crypto", f"'{crypto}' and every other version of its profile are retired")
 
     def run(self, context: Context) -> None:
+        """Put the token's claims in the ``output-claims`` variable; the call's recorder counts the token as
+        accepted, or as refused with the failure's code. Raises JwtValidationFailed (after setting
+        ``jwt-validate.error-message``), or AssemblyError for a JWK variable it cannot use."""
         try:
             claims = self._validate(context)
         except JwtValidationFailed as e:
+            context.recorder.validated(False, e.code)
             context.set("jwt-validate.error-message", e.message)
             raise
+        context.recorder.validated(True)
         context.set(self.output, claims)
 
     def _decrypted(self, context: Context, token: str) -> str:

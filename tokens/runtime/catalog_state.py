@@ -24,7 +24,7 @@ from tokens.catalog_crypto import CatalogCryptoResolver
 from tokens.documents import document_describe
 from tokens.models import ConsumerApp, Publication
 from tokens.runtime.jwks import jwks_document
-from tokens.runtime.routing import Route, RouteTable, path_pattern, validation_outputs
+from tokens.runtime.routing import Route, RouteTable, path_pattern
 
 logger = logging.getLogger("tokens.runtime")
 
@@ -108,7 +108,7 @@ def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> 
         return routes
     # Publications with the same assembly share one compiled assembly: it depends on nothing but the assembly
     # and the catalog's crypto objects, and holds no per-API state (the API's name comes with each request).
-    compiled: dict[str, tuple[CompiledAssembly, frozenset[str]]] = {}
+    compiled: dict[str, CompiledAssembly] = {}
     rows = (
         Publication.objects.filter(pk__in=ids)
         .values_list("pk", "api__name", "api__version", "base_path", "state", "document_text")
@@ -120,11 +120,8 @@ def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> 
             description = document_describe(json.loads(document_text))
             key = json.dumps(description.assembly)
             if key not in compiled:
-                compiled[key] = (
-                    assembly_compile(description.assembly, resolver),
-                    validation_outputs(description.assembly),
-                )
-            assembly, outputs = compiled[key]
+                compiled[key] = assembly_compile(description.assembly, resolver)
+            assembly = compiled[key]
         except Exception as e:  # one broken snapshot must not stop the others from serving
             logger.error("publication not served", extra={"api": api, "error": str(e)})
             continue
@@ -138,7 +135,6 @@ def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> 
                 assembly=assembly,
                 client_id_required=description.client_id_required,
                 client_secret_required=description.client_secret_required,
-                validation_outputs=outputs,
             )
         )
     return routes

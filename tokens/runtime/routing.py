@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from tokens.assembly import CompiledAssembly
 from tokens.documents import Operation
@@ -30,8 +29,6 @@ class Route:
     assembly: CompiledAssembly
     client_id_required: bool
     client_secret_required: bool
-    # The variables the API's jwt-validate policies put claims in: setting one means a token validated.
-    validation_outputs: frozenset[str] = frozenset()
 
     def match(self, path: str, verb: str) -> tuple[Operation | None, list[str]]:
         """The operation for a path and verb, and the verbs the path allows (empty: no such path)."""
@@ -100,21 +97,3 @@ class RouteTable:
         if root is not None:
             return root, path
         return None
-
-
-def validation_outputs(assembly: Any) -> frozenset[str]:
-    """The ``output-claims`` variables (default ``decoded.claims``) of every jwt-validate in an assembly as the
-    document writes it (APIC's shape: any depth, in switch cases and catches)."""
-    found: set[str] = set()
-    pending = [assembly]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            config = node.get("jwt-validate")
-            if isinstance(config, dict):
-                output = config.get("output-claims")
-                found.add(output if isinstance(output, str) and output else "decoded.claims")
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-    return frozenset(found)

@@ -14,7 +14,7 @@ live in their policy modules).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -206,11 +206,9 @@ def document_compile(
     resolver: CryptoResolver,
     *,
     catalog: Catalog | None = None,
-    subscribers: Iterable[tuple[str, str]] = (),
 ) -> tuple[ApiDescription, CompiledAssembly]:
     """Describe an API document, then compile its assembly against ``resolver``; with ``catalog``, in the
-    API's scope there (its properties' values in that catalog; ``subscribers`` are (client id, app name)
-    pairs, for ``client.app.name``).
+    API's scope there (its properties' values in that catalog, as the gateway compiles it).
 
     Raises DocumentError for a malformed document or properties, PolicyConfigError or PublishError for its
     assembly.
@@ -220,5 +218,5 @@ def document_compile(
     if catalog is not None:
         from tokens.properties import api_scope  # reads the operator's values: needs the models loaded
 
-        scope = api_scope(catalog=catalog, document=document, description=description, subscribers=subscribers)
+        scope = api_scope(catalog=catalog, document=document, description=description)
     return description, assembly_compile(description.assembly, resolver, scope=scope)

@@ -29,7 +29,9 @@ def check_publications(app_configs: Any = None, databases: Any = None, **kwargs:
         )
         for publication in publications:
             try:
-                document_compile(publication.document, CatalogCryptoResolver(publication.catalog))
+                document_compile(
+                    publication.document, CatalogCryptoResolver(publication.catalog), catalog=publication.catalog
+                )
             except ApiError as e:
                 errors.append(
                     Error(
@@ -55,7 +57,11 @@ def _algorithm_conflicts(publication: Any) -> list[CheckMessage]:
     from tokens.runtime import CatalogCryptoResolver
 
     try:
-        document_compile(publication.document, CatalogCryptoResolver(publication.catalog, publishing=True))
+        document_compile(
+            publication.document,
+            CatalogCryptoResolver(publication.catalog, publishing=True),
+            catalog=publication.catalog,
+        )
     except PolicyConfigError as e:
         return [
             Warning(

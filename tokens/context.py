@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote
 
 from portal.gateway_http import header_value
@@ -95,6 +95,16 @@ class RequestHeaders:
         return found
 
 
+class ClientApp(Protocol):
+    """The consumer app the gateway admitted a call for (its client-id check): ``client.app.*``."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
 class _Unrecorded:
     """A ``TokenRecorder`` that counts nothing: what a context records unless the gateway gives it one."""
 
@@ -108,6 +118,8 @@ class _Unrecorded:
 class Context:
     # Where jwt-generate and jwt-validate report their outcome; the gateway sets its API's (tokens.metrics).
     recorder: TokenRecorder = _Unrecorded()
+    # The app the gateway admitted the call for; None when the API checks no client id (no client.app.*).
+    client_app: ClientApp | None = None
 
     def __init__(
         self,

@@ -9,10 +9,14 @@ the API is published in, by precedence (last wins):
 3. the operator's value for that catalog (``ApiPropertyValue``, set in the console or with
    ``api_property_set``), which needs no new document version.
 
-``ApiScope`` holds what a publication's calls share: the API's name, version, catalog and organization, its
-properties' values, and the names of the apps subscribed to it (``client.app.name``). It is built when the
-publication is compiled and puts its variables in each call's context in one dict update
-(``ApiScope.enter``); a property value holding ``$(...)`` is read per call, as APIC reads it.
+``ApiScope`` holds what a publication's calls share: the API's name, version, catalog and organization and
+its properties' values. It is built when the publication is compiled and puts its variables in each call's
+context in one dict update (``ApiScope.enter``); a property value holding ``$(...)`` is read per call, as APIC
+reads it. The gateway reads a whole catalog's operator values in one query (``catalog_property_values``).
+
+Setting or clearing a value is refused when the API published in that catalog would no longer compile with
+it (a ``jws-crypto`` naming a crypto object that does not exist, say); otherwise only that publication is
+recompiled, in every gateway process.
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from portal.invalidation import bump_version
 from portal.models import Catalog
 from portal.services import Actor, audit_record
 from tokens.activity import ActivityLogSettings
+from tokens.assembly import document_compile
+from tokens.catalog_crypto import CatalogCryptoResolver
 from tokens.documents import ApiDescription
-from tokens.errors import DocumentError
-from tokens.models import Api, ApiPropertyValue
+from tokens.errors import ApiError, DocumentError
+from tokens.models import Api, ApiPropertyValue, Publication
 from tokens.scope import ApiScope
 
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
@@ -92,24 +99,46 @@ def document_property_problems(document: Mapping[str, Any]) -> list[str]:
 def api_property_values(*, catalog: Catalog, document: Mapping[str, Any], name: str, version: str) -> dict[str, Any]:
     """The effective property values of API ``name`` ``version`` in ``catalog`` (document defaults, the
     document's catalog values, then the operator's values). One query."""
-    values = document_property_values(document, catalog.slug)
-    operator_values = ApiPropertyValue.objects.filter(
+    return {**document_property_values(document, catalog.slug), **_operator_values(catalog, name, version)}
+
+
+def _operator_values(catalog: Catalog, name: str, version: str) -> dict[str, str]:
+    rows = ApiPropertyValue.objects.filter(
         catalog=catalog, api__organization_id=catalog.organization_id, api__name=name, api__version=version
     ).values_list("name", "value")
-    for property_name, value in operator_values:
-        values[property_name] = value
+    return dict(rows)
+
+
+def catalog_property_values(
+    catalog: Catalog, *, publication_ids: Iterable[int] | None = None
+) -> dict[int, dict[str, str]]:
+    """The operator's property values in ``catalog`` by API id: of every API (None), or of the APIs of these
+    publications. What the gateway reads once for the publications it compiles together. One query."""
+    rows = ApiPropertyValue.objects.filter(catalog=catalog)
+    if publication_ids is not None:
+        rows = rows.filter(api__publications__in=list(publication_ids))
+    values: dict[int, dict[str, str]] = {}
+    for api_id, name, value in rows.values_list("api_id", "name", "value").distinct():
+        values.setdefault(api_id, {})[name] = value
     return values
 
 
-def api_scope(
+def api_scope(*, catalog: Catalog, document: Mapping[str, Any], description: ApiDescription) -> ApiScope:
+    """The scope of the API ``document`` describes, published in ``catalog``. One query (the operator's
+    values). Raises DocumentError naming a malformed property or activity-log setting."""
+    operator_values = _operator_values(catalog, description.name, description.version)
+    return api_scope_from(catalog=catalog, document=document, description=description, operator_values=operator_values)
+
+
+def api_scope_from(
     *,
     catalog: Catalog,
     document: Mapping[str, Any],
     description: ApiDescription,
-    subscribers: Iterable[tuple[str, str]] = (),
+    operator_values: Mapping[str, Any],
 ) -> ApiScope:
-    """The scope of the API ``document`` describes, published in ``catalog``; ``subscribers`` are (client id,
-    app name) pairs. Raises DocumentError naming a malformed property or activity-log setting."""
+    """``api_scope`` with the operator's values of this API in ``catalog`` already read (the gateway reads a
+    whole catalog's at once: ``catalog_property_values``). No query once ``catalog.organization`` is loaded."""
     problems = document_property_problems(document)
     if problems:
         raise DocumentError(" ".join(problems))
@@ -127,11 +156,7 @@ def api_scope(
         api_version=description.version,
         catalog=catalog.slug,
         organization=catalog.organization.slug,
-        properties=api_property_values(
-            catalog=catalog, document=document, name=description.name, version=description.version
-        ),
-        client_id_required=description.client_id_required,
-        app_names=dict(subscribers),
+        properties={**document_property_values(document, catalog.slug), **operator_values},
         activity=activity,
     )
 
@@ -139,7 +164,8 @@ def api_scope(
 @transaction.atomic
 def api_property_set(*, api: Api, catalog: Catalog, name: str, value: str, actor: Actor) -> ApiPropertyValue:
     """Set the value of property ``name`` of ``api`` in ``catalog``; every gateway process serves it within
-    seconds. Raises ValidationError naming the field at fault."""
+    seconds. Raises ValidationError naming the field at fault, or the value when the API published in
+    ``catalog`` would not compile with it."""
     if name.startswith(_RESERVED_PREFIXES):
         raise ValidationError({"name": f"'{name}' would hide the context variable of the same name."})
     row = ApiPropertyValue.objects.select_for_update().filter(api=api, catalog=catalog, name=name).first()
@@ -147,6 +173,7 @@ def api_property_set(*, api: Api, catalog: Catalog, name: str, value: str, actor
     row.value = value
     row.full_clean()
     row.save()
+    _served_publications_recompile(api=api, catalog=catalog, field="value")
     # The value itself is not audited: properties may hold credentials for a backend.
     audit_record(
         actor=actor,
@@ -155,16 +182,16 @@ def api_property_set(*, api: Api, catalog: Catalog, name: str, value: str, actor
         organization=api.organization,
         detail={"catalog": catalog.slug, "property": name},
     )
-    bump_version()
     return row
 
 
 @transaction.atomic
 def api_property_clear(*, api: Api, catalog: Catalog, name: str, actor: Actor) -> bool:
     """Remove the catalog's value of property ``name`` (the document's value applies again); False when
-    there was none."""
+    there was none. Raises ValidationError when the API published in ``catalog`` would not compile without it."""
     deleted, _ = ApiPropertyValue.objects.filter(api=api, catalog=catalog, name=name).delete()
     if deleted:
+        _served_publications_recompile(api=api, catalog=catalog, field="name")
         audit_record(
             actor=actor,
             action="api.property.clear",
@@ -172,5 +199,27 @@ def api_property_clear(*, api: Api, catalog: Catalog, name: str, actor: Actor) -
             organization=api.organization,
             detail={"catalog": catalog.slug, "property": name},
         )
-        bump_version()
     return bool(deleted)
+
+
+def _served_publications_recompile(*, api: Api, catalog: Catalog, field: str) -> None:
+    """After a property value changed (in the caller's transaction): check that each publication of ``api``
+    served in ``catalog`` still compiles with the values now stored, then have every gateway process recompile
+    it (its snapshot's time moves, and the change names it). Raises ValidationError on ``field`` otherwise, so
+    the caller's transaction rolls the value back."""
+    served = list(
+        Publication.objects.select_for_update()
+        .filter(api=api, catalog=catalog)
+        .exclude(state=Publication.State.RETIRED)
+    )
+    if not served:
+        return
+    resolver = CatalogCryptoResolver(catalog)
+    for publication in served:
+        try:
+            document_compile(publication.document, resolver, catalog=catalog)
+        except ApiError as e:
+            raise ValidationError({field: f"{api} published in {catalog} would not run with this value: {e}"}) from e
+    Publication.objects.filter(pk__in=[p.pk for p in served]).update(updated_at=timezone.now())
+    for publication in served:
+        bump_version(catalog_id=catalog.pk, publication_id=publication.pk)

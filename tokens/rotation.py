@@ -308,7 +308,7 @@ def _check_moves(publications: list[Publication], renames: dict[str, str], new: 
         if snapshot is None:
             continue
         try:
-            document_compile(snapshot, resolver)
+            document_compile(snapshot, resolver, catalog=new.catalog)
         except ApiError as e:
             raise RotationError(
                 f"{publication.api} cannot use the new key {new.profile}: {e}", code="api_cannot_use_key", conflict=True

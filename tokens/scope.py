@@ -7,8 +7,9 @@ kept by its ``CompiledAssembly``:
   property of every policy (a gatewayscript's ``source`` apart: that is JavaScript, not a template), so a
   ``jws-crypto``, ``iss-claim`` or ``target-url`` read from a property is checked at publish like a literal;
 - at the start of each call, ``ApiScope.enter`` puts ``api.name``, ``api.version``, ``api.catalog.name``,
-  ``api.org.name``, ``plan.name``, ``client.app.id`` / ``client.app.name`` (when the gateway checked the
-  client id) and the properties in the context, in one dict update; a property whose value itself reads a
+  ``api.org.name``, ``plan.name`` and the properties in the context, in one dict update, and
+  ``client.app.id`` / ``client.app.name`` when the gateway admitted the call for an app (``Context.client_app``:
+  set only when the API checks client ids, as in API Connect); a property whose value itself reads a
   variable (``$(request.parameters.region)``) is read per call, as API Connect reads it.
 """
 
@@ -22,13 +23,11 @@ from typing import Any
 
 from tokens.activity import ActivityLogSettings
 from tokens.context import Context
-from tokens.documents import CLIENT_ID_HEADER
 
 # API Connect publishes an API alone through a generated product whose plan is "default-plan"; the portal has
 # no products, so every call runs under that plan.
 DEFAULT_PLAN = "default-plan"
 NOT_TEMPLATES = frozenset({"source"})  # properties never substituted: gatewayscript's JavaScript
-_CLIENT_ID_META = "HTTP_" + CLIENT_ID_HEADER.upper().replace("-", "_")
 _REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 
 
@@ -41,8 +40,6 @@ class ApiScope:
     catalog: str
     organization: str
     properties: Mapping[str, Any] = field(default_factory=dict)
-    client_id_required: bool = False
-    app_names: Mapping[str, str] = field(default_factory=dict)  # client id -> app name
     activity: ActivityLogSettings | None = None  # None: the document sets no activity-log
     _variables: dict[str, Any] = field(init=False, repr=False, compare=False)
     _templated: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -71,17 +68,12 @@ class ApiScope:
     def enter(self, context: Context) -> None:
         """Put the API's variables and properties in a new call's context (before its first policy runs)."""
         context.variables.update(self._variables)
+        app = context.client_app
+        if app is not None:
+            context.variables["client.app.id"] = app.client_id
+            context.variables["client.app.name"] = app.name
         for name in self._templated:
             context.variables[name] = context.interpolate(self.properties[name])
-        if self.client_id_required:
-            # Set only when the gateway checked the client id: an unchecked one names no app.
-            environ = context.request_headers.environ
-            client_id = (environ.get(_CLIENT_ID_META) if environ is not None else None) or context.request_query.get(
-                "client_id"
-            )
-            if client_id:
-                context.variables["client.app.id"] = client_id
-                context.variables["client.app.name"] = self.app_names.get(client_id)
 
     def substituted(self, config: Any, key: str = "") -> Any:
         """``config`` with each ``$(property)`` of a constant property replaced by its value (a whole-string

@@ -24,7 +24,7 @@ from tokens.context import Context, http_status
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
 from tokens.errors import AssemblyError
 from tokens.metrics import api_token_recorder
-from tokens.runtime import CatalogState, gateway
+from tokens.runtime import NO_APP, CatalogState, gateway
 from tokens.trace import TRACE_HEADER
 
 logger = logging.getLogger("tokens.gateway")
@@ -97,14 +97,16 @@ def _call(request: HttpRequest, organization: str, catalog: str, path: str) -> H
     # META, not request.headers: that would parse every header of every call.
     client_id = request.META.get(CLIENT_ID_META) or request.GET.get("client_id")
     client_secret = request.META.get(CLIENT_SECRET_META)
-    if not state.client_allowed(route, client_id, client_secret):
+    app = state.client_allowed(route, client_id, client_secret)
+    if app is None:
         return gateway_error(401, "Invalid client id or secret.")
     body = _request_body(request)
     if isinstance(body, HttpResponse):
         return body
     context = Context(verb=verb, path=operation_path, environ=request.META, query=query, body=body)
     context.set("api.operation", operation)
-    context.set("api.name", route.api)
+    if app is not NO_APP:
+        context.client_app = app  # client.app.id and client.app.name, set by the API's scope
     context.recorder = api_token_recorder(route.api)  # the metrics of the tokens its policies mint or check
     try:
         if TRACE_META in request.META:

@@ -25,6 +25,7 @@ from tokens.properties import (
     document_property_problems,
     document_property_values,
 )
+from tokens.runtime import AppEntry
 from tokens.scope import ApiScope
 from tokens.services import api_publish, api_save
 
@@ -109,21 +110,20 @@ def test_interpolation_reads_computed_variables() -> None:
 
 
 def scope(**overrides: Any) -> ApiScope:
-    """A publication's scope: shop 1.0.0 in personal/sandbox, with two properties and a subscribed app."""
+    """A publication's scope: shop 1.0.0 in personal/sandbox, with two properties."""
     values: dict[str, Any] = {
         "api_name": "shop",
         "api_version": "1.0.0",
         "catalog": "sandbox",
         "organization": "personal",
         "properties": {"target-url": "https://backend.example.com", "greeting": "hello $(request.parameters.who)"},
-        "client_id_required": True,
-        "app_names": {"c" * 32: "Sandbox Test App"},
     }
     return ApiScope(**{**values, **overrides})
 
 
 def test_the_scope_sets_the_api_variables_and_properties() -> None:
     context = environ_context(query="who=ann", HTTP_X_IBM_CLIENT_ID="c" * 32)
+    context.client_app = AppEntry(1, "c" * 32, "", frozenset(), "Sandbox Test App")  # as the gateway admitted it
     scope().enter(context)
     assert context.get("api.name") == "shop"
     assert context.get("api.version") == "1.0.0"
@@ -134,14 +134,15 @@ def test_the_scope_sets_the_api_variables_and_properties() -> None:
     assert (context.get("client.app.id"), context.get("client.app.name")) == ("c" * 32, "Sandbox Test App")
 
 
-def test_client_app_is_set_only_when_the_gateway_checked_the_client_id() -> None:
-    context = environ_context(HTTP_X_IBM_CLIENT_ID="c" * 32)
-    scope(client_id_required=False).enter(context)
-    assert context.get("client.app.id") is None
-    # Twin: the API asks for the client id, so the gateway checked it.
-    context = environ_context(query="client_id=" + "c" * 32)
+def test_client_app_is_set_only_when_the_gateway_admitted_the_call_for_an_app() -> None:
+    context = environ_context(HTTP_X_IBM_CLIENT_ID="c" * 32)  # sent, but the API checks no client id
     scope().enter(context)
-    assert context.get("client.app.id") == "c" * 32
+    assert (context.get("client.app.id"), context.get("client.app.name")) == (None, None)
+    # Twin: the API asks for the client id, so the gateway checked it and names the app.
+    context = environ_context(query="client_id=" + "c" * 32)
+    context.client_app = AppEntry(1, "c" * 32, "", frozenset(), "Mobile")
+    scope().enter(context)
+    assert (context.get("client.app.id"), context.get("client.app.name")) == ("c" * 32, "Mobile")
 
 
 # -- properties in documents and per catalog ----------------------------------------------------------------
@@ -206,15 +207,9 @@ def test_a_property_value_with_a_bad_name_is_refused(
 
 def test_the_scope_of_a_publication_reads_its_catalog_values(api: Api, production: Catalog, actor: Actor) -> None:
     api_property_set(api=api, catalog=production, name="target-url", value="https://prod", actor=actor)
-    built = api_scope(
-        catalog=production,
-        document=api.document,
-        description=document_describe(api.document),
-        subscribers=[("a" * 32, "App")],
-    )
+    built = api_scope(catalog=production, document=api.document, description=document_describe(api.document))
     assert (built.api_name, built.catalog, built.organization) == ("shop", "production", "personal")
     assert built.properties == {"target-url": "https://prod"}
-    assert built.app_names == {"a" * 32: "App"}
     assert built.activity is None
 
 

@@ -32,7 +32,7 @@ from tests.tokens.test_console import (
     validate_form,
 )
 from tests.tokens.test_console_cases import settings_form
-from tests.tokens.test_invoke_shapes import ANSWER_CLAIMS, ENRICH, EXPLAIN, PICK_KEY, RUNTIME_SCOPE, idp_token
+from tests.tokens.test_invoke_shapes import ANSWER_CLAIMS, ENRICH, EXPLAIN, PICK_KEY, idp_token
 from tokens import editor
 from tokens.models import Api, ConsumerApp
 from tokens.services import SANDBOX_TEST_APP
@@ -201,7 +201,6 @@ def test_an_invoke_with_a_path_parameter_is_enriched_and_its_failure_caught(
     assert failed.json() == {"error": "ConnectionError", "detail": "the order service failed: database down"}
 
 
-@pytest.mark.xfail(strict=True, reason=RUNTIME_SCOPE)  # issue 13: the gateway does not compile in the API's scope yet
 def test_properties_and_activity_logging_set_on_the_settings_page_reach_the_gateway(
     operator: Client,
     organization: Organization,

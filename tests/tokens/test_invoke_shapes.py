@@ -277,16 +277,9 @@ def test_the_default_catch_handles_every_apic_error_name(
     assert response.content == f"caught {name}: it failed".encode()
 
 
-# -- what needs the gateway's runtime (helper "scale") to compile publications in their scope -----------------
-
-RUNTIME_SCOPE = (
-    "tokens/runtime/catalog_state.py compiles publications with assembly_compile(description.assembly, resolver); "
-    "API properties and api.* need document_compile(publication.document, resolver, catalog=catalog, "
-    "subscribers=[(app.client_id, app.name) for app in publication.subscribers.all()])"
-)
+# -- API properties: a value per catalog ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=RUNTIME_SCOPE)  # issue 13: the runtime does not compile in the API's scope yet
 def test_an_api_property_names_the_backend_in_each_catalog(
     sandbox: Catalog, actor: Actor, client: Client, orders: Backend
 ) -> None:

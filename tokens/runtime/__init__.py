@@ -6,11 +6,12 @@ against a catalog).
 """
 
 from tokens.catalog_crypto import CatalogCryptoResolver
-from tokens.runtime.catalog_state import AppEntry, CatalogState, catalog_state_build
+from tokens.runtime.catalog_state import NO_APP, AppEntry, CatalogState, catalog_state_build
 from tokens.runtime.routing import Route, RouteTable
 from tokens.runtime.state_cache import Gateway, RefreshReport, gateway
 
 __all__ = [
+    "NO_APP",
     "AppEntry",
     "CatalogCryptoResolver",
     "CatalogState",

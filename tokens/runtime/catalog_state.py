@@ -23,6 +23,7 @@ from tokens.assembly import CompiledAssembly, assembly_compile
 from tokens.catalog_crypto import CatalogCryptoResolver
 from tokens.documents import document_describe
 from tokens.models import ConsumerApp, Publication
+from tokens.properties import api_scope_from, catalog_property_values
 from tokens.runtime.jwks import jwks_document
 from tokens.runtime.routing import Route, RouteTable, path_pattern
 
@@ -33,13 +34,18 @@ Subscriptions = ConsumerApp.subscriptions.through
 
 @dataclass(frozen=True)
 class AppEntry:
-    """A consumer app as the gateway checks it: its client id, secret hash ("" for none) and the ids of the
-    publications it subscribes to."""
+    """A consumer app as the gateway checks it: its client id, secret hash ("" for none), the ids of the
+    publications it subscribes to, and its name (``client.app.name`` in the calls it is admitted for)."""
 
     app_id: int
     client_id: str
     secret_hash: str
     subscriptions: frozenset[int]
+    name: str = ""
+
+
+# What ``CatalogState.client_allowed`` admits a call for when the API checks no client id: no app.
+NO_APP = AppEntry(0, "", "", frozenset())
 
 
 def client_key(client_id: str) -> bytes:
@@ -70,23 +76,25 @@ class CatalogState:
         """The route whose base path prefixes ``path``, and the rest of the path; longest base path wins."""
         return self.routes.route_for(path)
 
-    def client_allowed(self, route: Route, client_id: str | None, secret: str | None) -> bool:
+    def client_allowed(self, route: Route, client_id: str | None, secret: str | None) -> AppEntry | None:
+        """The app a call to ``route`` is admitted for: ``NO_APP`` when the API checks no client id; None when
+        the call is refused (no, an unknown or an unsubscribed client id, or a wrong secret)."""
         if not route.client_id_required:
-            return True
+            return NO_APP
         if not client_id:
-            return False
+            return None
         entry = self.apps.get(client_key(client_id))
         if (
             entry is None
             or not hmac.compare_digest(entry.client_id, client_id)
             or route.publication_id not in entry.subscriptions
         ):
-            return False
-        if route.client_secret_required:
-            return (
-                bool(secret) and bool(entry.secret_hash) and credentials.secret_matches(secret or "", entry.secret_hash)
-            )
-        return True
+            return None
+        if route.client_secret_required and not (
+            secret and entry.secret_hash and credentials.secret_matches(secret, entry.secret_hash)
+        ):
+            return None
+        return entry
 
 
 def _served_publications(catalog: Catalog) -> dict[int, Fingerprint]:
@@ -99,29 +107,42 @@ def _served_publications(catalog: Catalog) -> dict[int, Fingerprint]:
 
 
 def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> list[Route]:
-    """The routes of these publications, compiled against the catalog's crypto objects. A publication that no
-    longer compiles (say, its crypto object was removed) is left out and logged rather than taking the catalog
-    down."""
+    """The routes of these publications, each compiled in its API's scope in the catalog (its properties'
+    values there: ``tokens.properties``) against the catalog's crypto objects. Two queries whatever the count:
+    the publications and the operator's property values. A publication that no longer compiles (say, its
+    crypto object was removed) is left out and logged rather than taking the catalog down."""
     routes: list[Route] = []
     ids = list(publication_ids)
     if not ids:
         return routes
-    # Publications with the same assembly share one compiled assembly: it depends on nothing but the assembly
-    # and the catalog's crypto objects, and holds no per-API state (the API's name comes with each request).
-    compiled: dict[str, CompiledAssembly] = {}
+    catalog = resolver.catalog
+    # A whole catalog's values at once; a few publications' values alone (a publish, a property set).
+    operator_values = catalog_property_values(catalog, publication_ids=None if len(ids) > 100 else ids)
     rows = (
         Publication.objects.filter(pk__in=ids)
-        .values_list("pk", "api__name", "api__version", "base_path", "state", "document_text")
+        .values_list("pk", "api_id", "api__name", "api__version", "base_path", "state", "document_text")
         .iterator(chunk_size=500)
     )
-    for pk, name, version, base_path, state, document_text in rows:
+    # Publications whose assembly and constant properties are equal share one compiled assembly, each in its
+    # own scope (CompiledAssembly.in_scope): 5,000 copies of one API compile once.
+    compiled: dict[tuple[str, str], CompiledAssembly] = {}
+    for pk, api_id, name, version, base_path, state, document_text in rows:
         api = f"{name} {version}"  # as str(Api)
         try:
-            description = document_describe(json.loads(document_text))
-            key = json.dumps(description.assembly)
-            if key not in compiled:
-                compiled[key] = assembly_compile(description.assembly, resolver)
-            assembly = compiled[key]
+            document = json.loads(document_text)
+            description = document_describe(document)
+            scope = api_scope_from(
+                catalog=catalog,
+                document=document,
+                description=description,
+                operator_values=operator_values.get(api_id, {}),
+            )
+            key = (json.dumps(description.assembly), scope.compile_key())
+            shared = compiled.get(key)
+            if shared is None:
+                assembly = compiled[key] = assembly_compile(description.assembly, resolver, scope=scope)
+            else:
+                assembly = shared.in_scope(scope)
         except Exception as e:  # one broken snapshot must not stop the others from serving
             logger.error("publication not served", extra={"api": api, "error": str(e)})
             continue
@@ -140,14 +161,14 @@ def _routes(publication_ids: Iterable[int], resolver: CatalogCryptoResolver) -> 
     return routes
 
 
-def _app_entries(rows: Iterable[tuple[int, str, str]], pairs: Iterable[tuple[int, int]]) -> dict[int, AppEntry]:
-    """App entries from (id, client id, secret hash) rows and (app id, publication id) subscription pairs."""
+def _app_entries(rows: Iterable[tuple[int, str, str, str]], pairs: Iterable[tuple[int, int]]) -> dict[int, AppEntry]:
+    """App entries from (id, client id, secret hash, name) rows and (app id, publication id) subscription pairs."""
     subscriptions: dict[int, set[int]] = {}
     for app_id, publication_id in pairs:
         subscriptions.setdefault(app_id, set()).add(publication_id)
     return {
-        pk: AppEntry(pk, client_id, secret_hash, frozenset(subscriptions.get(pk, ())))
-        for pk, client_id, secret_hash in rows
+        pk: AppEntry(pk, client_id, secret_hash, frozenset(subscriptions.get(pk, ())), name)
+        for pk, client_id, secret_hash, name in rows
     }
 
 
@@ -157,7 +178,7 @@ def catalog_state_build(catalog: Catalog) -> CatalogState:
     resolver = CatalogCryptoResolver(catalog)
     served = _served_publications(catalog)
     entries = _app_entries(
-        ConsumerApp.objects.filter(catalog=catalog).values_list("pk", "client_id", "client_secret_hash"),
+        ConsumerApp.objects.filter(catalog=catalog).values_list("pk", "client_id", "client_secret_hash", "name"),
         Subscriptions.objects.filter(consumerapp__catalog=catalog).values_list("consumerapp_id", "publication_id"),
     )
     return CatalogState(
@@ -213,10 +234,10 @@ def apps_refresh(state: CatalogState, *, client_ids: Iterable[str]) -> CatalogSt
         return state
     rows = list(
         ConsumerApp.objects.filter(catalog_id=state.catalog_id, client_id__in=list(wanted)).values_list(
-            "pk", "client_id", "client_secret_hash"
+            "pk", "client_id", "client_secret_hash", "name"
         )
     )
-    pairs = Subscriptions.objects.filter(consumerapp_id__in=[pk for pk, _, _ in rows]).values_list(
+    pairs = Subscriptions.objects.filter(consumerapp_id__in=[row[0] for row in rows]).values_list(
         "consumerapp_id", "publication_id"
     )
     entries = _app_entries(rows, pairs)

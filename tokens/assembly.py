@@ -166,6 +166,8 @@ def assembly_compile(
     ]
     if unsupported:
         raise unsupported_refusal(unsupported)
+    if scope is not None and scope.properties:
+        assembly = scope.substituted(assembly)  # once for the whole tree, nested policies included
 
     def build(policies: Any, where: str) -> tuple[Policy, ...]:
         if not isinstance(policies, list):
@@ -181,8 +183,6 @@ def assembly_compile(
         registered = policy_kind(kind)
         if registered is None:  # in a place the walk passes over (it names the place first)
             raise unsupported_refusal([(title, kind, where)])
-        if scope is not None and scope.properties:
-            config = scope.substituted(config)
         return registered.compile(title, config, resolver, build)
 
     policies = build(assembly.get("execute", []), "execute")

@@ -116,9 +116,9 @@ def catalog_property_values(
     publications. What the gateway reads once for the publications it compiles together. One query."""
     rows = ApiPropertyValue.objects.filter(catalog=catalog)
     if publication_ids is not None:
-        rows = rows.filter(api__publications__in=list(publication_ids))
+        rows = rows.filter(api__publications__in=list(publication_ids)).distinct()
     values: dict[int, dict[str, str]] = {}
-    for api_id, name, value in rows.values_list("api_id", "name", "value").distinct():
+    for api_id, name, value in rows.values_list("api_id", "name", "value"):
         values.setdefault(api_id, {})[name] = value
     return values
 

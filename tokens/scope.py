@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +58,16 @@ class ApiScope:
             self, "_templated", tuple(name for name, value in self.properties.items() if _templated(value))
         )
 
-    def compile_key(self) -> str:
+    def compile_key(self, referenced: Collection[str] | None = None) -> str:
         """What of the scope a compiled assembly depends on (the constant properties written into it), as text:
         publications whose assembly and compile key are equal can share one compiled assembly (each with its
-        own scope: ``CompiledAssembly.in_scope``)."""
-        constants = {name: self._variables[name] for name in self.properties if name in self._variables}
+        own scope: ``CompiledAssembly.in_scope``). ``referenced``: the names the assembly reads
+        (``references``); properties it never reads then do not tell publications apart."""
+        constants = {
+            name: self._variables[name]
+            for name in self.properties
+            if name in self._variables and (referenced is None or name in referenced)
+        }
         return json.dumps(constants, sort_keys=True, default=str)
 
     def enter(self, context: Context) -> None:
@@ -75,17 +80,31 @@ class ApiScope:
         for name in self._templated:
             context.variables[name] = context.interpolate(self.properties[name])
 
-    def substituted(self, config: Any, key: str = "") -> Any:
+    def substituted(self, config: Any) -> Any:
         """``config`` with each ``$(property)`` of a constant property replaced by its value (a whole-string
-        reference keeps the value's type); other references are left for the policy to read per call."""
+        reference keeps the value's type); other references are left for the policy to read per call. A part
+        with nothing to replace is returned as it is, not copied (compiling 5,000 APIs walks every part)."""
         if isinstance(config, dict):
-            return {k: v if k in NOT_TEMPLATES else self.substituted(v, k) for k, v in config.items()}
+            changed = {}
+            for key, value in config.items():
+                if key not in NOT_TEMPLATES:
+                    new = self._part(value)
+                    if new is not value:
+                        changed[key] = new
+            return {**config, **changed} if changed else config
         if isinstance(config, list):
-            return [self.substituted(item) for item in config]
-        if not isinstance(config, str) or "$(" not in config:
-            return config
+            items = [self._part(item) for item in config]
+            return items if any(new is not old for new, old in zip(items, config, strict=True)) else config
+        return self._part(config)
+
+    def _part(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._substituted_text(value) if "$(" in value else value
+        return self.substituted(value) if isinstance(value, dict | list) else value
+
+    def _substituted_text(self, text: str) -> Any:
         constants = self._variables
-        whole = _REFERENCE.fullmatch(config)
+        whole = _REFERENCE.fullmatch(text)
         if whole and whole.group(1) in self.properties and whole.group(1) in constants:
             return constants[whole.group(1)]
 
@@ -96,7 +115,14 @@ class ApiScope:
                 return value if isinstance(value, str) else str(value)
             return match.group(0)
 
-        return _REFERENCE.sub(replace, config)
+        replaced = _REFERENCE.sub(replace, text)
+        return text if replaced == text else replaced
+
+
+def references(text: str) -> frozenset[str]:
+    """Every name ``text`` reads as ``$(name)`` (an assembly as JSON text, say): a superset of the properties
+    substituted into its policies, since a script's source is searched too."""
+    return frozenset(_REFERENCE.findall(text))
 
 
 def _templated(value: Any) -> bool:

@@ -242,3 +242,20 @@ def test_publications_with_one_assembly_and_equal_constant_values_share_their_co
     assert body(client, sandbox, "/twin-b/go", **{"X-IBM-Client-Id": client_id}) == "twin-b same"
     assert route(sandbox, "/twin-a/go").assembly.policies is route(sandbox, "/twin-b/go").assembly.policies
     assert Publication.objects.count() == 2
+
+
+def test_a_property_the_assembly_never_reads_does_not_keep_publications_from_sharing(
+    sandbox: Catalog, actor: Actor
+) -> None:
+    for name, unread in (("quiet-a", "one"), ("quiet-b", "two")):
+        published(sandbox, actor, name=name, execute=[answer("$(x)")], properties={"x": "same", "unread": unread})
+    published(sandbox, actor, name="loud", execute=[answer("$(x)")], properties={"x": "other"})
+    state = catalog_state_build(Catalog.objects.select_related("organization").get(pk=sandbox.pk))
+
+    def policies(base_path: str) -> Any:
+        found = state.route_for(f"{base_path}/go")
+        assert found is not None
+        return found[0].assembly.policies
+
+    assert policies("/quiet-a") is policies("/quiet-b")
+    assert policies("/loud") is not policies("/quiet-a")  # a value it reads differs

@@ -108,6 +108,7 @@ def crypto_object_field(label: str, help_text: str) -> forms.ChoiceField:
 
 
 def optional_text_field(label: str, help_text: str, *, max_length: int = 200) -> forms.CharField:
+    """An optional free-text field of at most ``max_length`` characters."""
     return forms.CharField(label=label, required=False, max_length=max_length, help_text=help_text)
 
 

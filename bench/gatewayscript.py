@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from bench.timing import interleaved
+from bench.timing import AddedCost, interleaved
 
 TARGET_US = 200.0
 COUNT = 2000  # requests per contender and round
@@ -37,20 +36,6 @@ ENVIRON = {
     "HTTP_AUD_CLAIM": "id1",
     "HTTP_X_REQUEST_ID": "bench",
 }
-
-
-@dataclass(frozen=True)
-class ScriptCost:
-    """Per-request microseconds of the assembly without and with the script, and the median added cost."""
-
-    without_us: float
-    with_us: float
-    added_us: float
-    added_cpu_us: float
-
-    @staticmethod
-    def verdict(microseconds: float) -> str:
-        return "PASS" if microseconds <= TARGET_US else "ABOVE"
 
 
 class _NoKeys:
@@ -84,7 +69,7 @@ def _request(assembly: Any) -> Callable[[], Any]:
     return run
 
 
-def measure(rounds: int) -> ScriptCost:
+def measure(rounds: int) -> AddedCost:
     """The added cost of the script per warm request, interleaving the two assemblies round by round.
     Raises RuntimeError when the script does not answer what the tutorial's script answers."""
     without, with_script = (_request(assembly) for assembly in _assemblies())
@@ -92,19 +77,16 @@ def measure(rounds: int) -> ScriptCost:
     if answer != {"jwt": "a.b.c"}:
         raise RuntimeError(f"the benchmark's gatewayscript answered {answer!r}")
     timings = interleaved({"without": without, "with": with_script}, COUNT, rounds)
-    return ScriptCost(
-        without_us=timings["without"].microseconds,
-        with_us=timings["with"].microseconds,
-        added_us=timings["with"].added_microseconds(timings["without"]),
-        added_cpu_us=timings["with"].added_cpu_microseconds(timings["without"]),
+    return AddedCost.between(baseline=timings["without"], measured=timings["with"], target_us=TARGET_US)
+
+
+def print_cost(cost: AddedCost, rounds: int) -> None:
+    lines = cost.report(
+        heading=f"gatewayscript, in process: medians of {rounds} interleaved rounds ({COUNT} requests a round)",
+        baseline="assembly without the script",
+        measured="assembly with the script",
+        unit="request",
+        added="added by a trivial gatewayscript, warm",
     )
-
-
-def print_cost(cost: ScriptCost, rounds: int) -> None:
-    print(f"\ngatewayscript, in process: medians of {rounds} interleaved rounds ({COUNT} requests a round)")
-    print(f"  assembly without the script {cost.without_us:9.1f} µs/request")
-    print(f"  assembly with the script    {cost.with_us:9.1f} µs/request")
-    target = f"target <= {TARGET_US:.0f} µs"
-    for label, value in (("wall", cost.added_us), ("CPU ", cost.added_cpu_us)):
-        print(f"  added by a trivial gatewayscript, warm, {label} {value:7.1f} µs  {target}  {cost.verdict(value)}")
+    print("\n".join(lines))
     print("  (CPU: this thread's CPU time, which other programs do not inflate; on a busy machine read that one)")

@@ -20,11 +20,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bench.timing import interleaved
+from bench.timing import AddedCost, interleaved
 
 TARGET_US = 1000.0
 COUNT = 500  # calls per contender and round
@@ -37,18 +36,6 @@ ENVIRON = {
     "HTTP_ACCEPT": "application/json",
     "HTTP_X_IBM_CLIENT_ID": "0123456789abcdef0123456789abcdef",
 }
-
-
-@dataclass(frozen=True)
-class InvokeCost:
-    direct_us: float
-    invoke_us: float
-    added_us: float
-    added_cpu_us: float
-
-    @staticmethod
-    def verdict(microseconds: float) -> str:
-        return "PASS" if microseconds <= TARGET_US else "ABOVE"
 
 
 class _Backend(BaseHTTPRequestHandler):
@@ -108,7 +95,7 @@ def _invoke(port: int) -> Callable[[], Any]:
     return call
 
 
-def measure(rounds: int) -> InvokeCost:
+def measure(rounds: int) -> AddedCost:
     """The added cost of an invoke per warm request. Raises RuntimeError when the invoke does not answer what
     the backend sends."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -129,21 +116,18 @@ def measure(rounds: int) -> InvokeCost:
     finally:
         backend.terminate()
         backend.wait(timeout=10)
-    return InvokeCost(
-        direct_us=timings["direct"].microseconds,
-        invoke_us=timings["invoke"].microseconds,
-        added_us=timings["invoke"].added_microseconds(timings["direct"]),
-        added_cpu_us=timings["invoke"].added_cpu_microseconds(timings["direct"]),
+    return AddedCost.between(baseline=timings["direct"], measured=timings["invoke"], target_us=TARGET_US)
+
+
+def print_cost(cost: AddedCost, rounds: int) -> None:
+    lines = cost.report(
+        heading=f"invoke, in process: medians of {rounds} interleaved rounds ({COUNT} calls a round), loopback backend",
+        baseline="backend called directly (kept-alive http.client)",
+        measured="backend called by an invoke policy",
+        unit="call",
+        added="added by invoke beyond the backend's time",
     )
-
-
-def print_cost(cost: InvokeCost, rounds: int) -> None:
-    print(f"\ninvoke, in process: medians of {rounds} interleaved rounds ({COUNT} calls a round), loopback backend")
-    print(f"  backend called directly (kept-alive http.client) {cost.direct_us:9.1f} µs/call")
-    print(f"  backend called by an invoke policy               {cost.invoke_us:9.1f} µs/call")
-    target = f"target <= {TARGET_US:.0f} µs"
-    for label, value in (("wall", cost.added_us), ("CPU ", cost.added_cpu_us)):
-        print(f"  added by invoke beyond the backend's time, {label} {value:7.1f} µs  {target}  {cost.verdict(value)}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -81,3 +81,44 @@ def interleaved(operations: Mapping[str, Callable[[], object]], count: int, roun
             wall[name].append(seconds)
             cpu[name].append(cpu_seconds)
     return {name: Timing(tuple(wall[name]), tuple(cpu[name])) for name in names}
+
+
+@dataclass(frozen=True)
+class AddedCost:
+    """What one contender adds to a baseline per operation, in microseconds: the medians of both, and the
+    median of the per-round differences as wall time and as this thread's CPU time, against a target."""
+
+    baseline_us: float
+    measured_us: float
+    added_us: float
+    added_cpu_us: float
+    target_us: float
+
+    @classmethod
+    def between(cls, *, baseline: Timing, measured: Timing, target_us: float) -> AddedCost:
+        """The cost ``measured`` adds to ``baseline``, rounds paired by index (as ``interleaved`` returns them)."""
+        return cls(
+            baseline_us=baseline.microseconds,
+            measured_us=measured.microseconds,
+            added_us=measured.added_microseconds(baseline),
+            added_cpu_us=measured.added_cpu_microseconds(baseline),
+            target_us=target_us,
+        )
+
+    def verdict(self, microseconds: float) -> str:
+        return "PASS" if microseconds <= self.target_us else "ABOVE"
+
+    def report(self, *, heading: str, baseline: str, measured: str, unit: str, added: str) -> list[str]:
+        """The printed report: ``heading``, the two medians labelled ``baseline`` and ``measured`` (per
+        ``unit``, e.g. "call"), then the added cost as ``added`` (its wall and CPU figures) with the verdict."""
+        width = max(len(baseline), len(measured))
+        target = f"target <= {self.target_us:.0f} µs"
+        return [
+            f"\n{heading}",
+            f"  {baseline.ljust(width)} {self.baseline_us:9.1f} µs/{unit}",
+            f"  {measured.ljust(width)} {self.measured_us:9.1f} µs/{unit}",
+            *(
+                f"  {added}, {label} {value:7.1f} µs  {target}  {self.verdict(value)}"
+                for label, value in (("wall", self.added_us), ("CPU ", self.added_cpu_us))
+            ),
+        ]

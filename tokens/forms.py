@@ -92,6 +92,26 @@ def pattern_validator(value: str) -> None:
         raise ValidationError(f"This is not a valid regular expression ({e}).") from e
 
 
+def optional_choices(values: Collection[str]) -> list[tuple[str, str]]:
+    """Select choices for ``values`` after an empty one, Django's "---------"."""
+    return [("", "---------"), *((value, value) for value in values)]
+
+
+def variable_field(label: str, help_text: str, **options: Any) -> forms.CharField:
+    """An optional field naming a context variable, such as request.headers.iss-claim or decoded.claims."""
+    return forms.CharField(label=label, required=False, validators=[variable_validator], help_text=help_text, **options)
+
+
+def crypto_object_field(label: str, help_text: str) -> forms.ChoiceField:
+    """An optional select of a crypto object; ``_KeyedPolicyForm`` gives it the organization's as choices."""
+    return forms.ChoiceField(label=label, required=False, help_text=help_text)
+
+
+def optional_text_field(label: str, help_text: str, *, max_length: int = 200) -> forms.CharField:
+    """An optional free-text field of at most ``max_length`` characters."""
+    return forms.CharField(label=label, required=False, max_length=max_length, help_text=help_text)
+
+
 class DocumentTagForm(ServiceForm):
     """A form that edits an API document: it carries the document's tag, so an edit never lands on a
     document that changed since the page was read."""
@@ -278,6 +298,9 @@ class PolicyForm(DocumentTagForm):
     title = forms.CharField(max_length=100, help_text="Publish errors name the policy by its title.")
     policy: PolicyKind | None = None
     with_actions = False  # the page adds the set-variable action rows (ActionFormSet)
+    # Boolean properties that are off by default: an unchecked box removes the property from the document
+    # instead of writing false into it.
+    omitted_when_off: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -301,7 +324,11 @@ class PolicyForm(DocumentTagForm):
     def properties(self) -> dict[str, Any]:
         """The APIC properties the form sets; "" or None removes one."""
         data = self.cleaned_data
-        return {"title": data["title"], **{prop: data.get(name) for name, prop in self.property_fields().items()}}
+        properties = {"title": data["title"], **{prop: data.get(name) for name, prop in self.property_fields().items()}}
+        for prop in self.omitted_when_off:
+            if not properties.get(prop):
+                properties[prop] = None
+        return properties
 
     def field_for(self, prop: str) -> str | None:
         """The form field of an APIC property (a publish error names the property)."""
@@ -340,27 +367,15 @@ class _KeyedPolicyForm(PolicyForm):
 
 class JwtGenerateForm(_KeyedPolicyForm):
     policy = jwt_generate.POLICY
-    jwt = forms.CharField(
-        label="JSON Web Token",
-        required=False,
-        validators=[variable_validator],
-        help_text="The variable to receive the token. Empty: the token is returned in the Authorization response "
-        "header as Bearer <jwt>.",
+    jwt = variable_field(
+        "JSON Web Token",
+        "The variable to receive the token. Empty: the token is returned in the Authorization response header as "
+        "Bearer <jwt>.",
     )
-    iss_claim = forms.CharField(
-        label="Issuer Claim",
-        required=False,
-        validators=[variable_validator],
-        help_text="The variable holding the iss claim, e.g. request.headers.iss-claim.",
-    )
-    sub_claim = forms.CharField(
-        label="Subject Claim", required=False, validators=[variable_validator], help_text="The variable holding sub."
-    )
-    aud_claim = forms.CharField(
-        label="Audience Claim",
-        required=False,
-        validators=[variable_validator],
-        help_text="The variable holding aud (a comma-separated list gives several audiences).",
+    iss_claim = variable_field("Issuer Claim", "The variable holding the iss claim, e.g. request.headers.iss-claim.")
+    sub_claim = variable_field("Subject Claim", "The variable holding sub.")
+    aud_claim = variable_field(
+        "Audience Claim", "The variable holding aud (a comma-separated list gives several audiences)."
     )
     exp_claim = forms.IntegerField(
         label="Validity period",
@@ -370,64 +385,48 @@ class JwtGenerateForm(_KeyedPolicyForm):
         help_text="Seconds from issue to expiry (exp = iat + this).",
     )
     jti_claim = forms.BooleanField(label="JTI claim", required=False, help_text="Add a unique jti (a UUID4).")
-    private_claims = forms.CharField(
-        label="Private claims",
-        required=False,
-        validators=[variable_validator],
-        help_text="The variable holding a JSON object of extra claims (never registered ones).",
+    private_claims = variable_field(
+        "Private claims", "The variable holding a JSON object of extra claims (never registered ones)."
     )
     jws_alg = forms.ChoiceField(
         label="Cryptographic Algorithm",
         choices=[(alg, alg) for alg in ALGORITHMS],
         initial=jwt_generate.PROPERTIES["jws-alg"].new_value,
     )
-    jws_crypto = forms.ChoiceField(
-        label="Sign Crypto Object",
-        required=False,
-        help_text="A private key (…-key) or shared secret enabled in the catalog you publish to.",
+    jws_crypto = crypto_object_field(
+        "Sign Crypto Object", "A private key (…-key) or shared secret enabled in the catalog you publish to."
     )
-    jws_jwk = forms.CharField(
-        label="Sign JWK variable",
-        required=False,
-        validators=[variable_validator],
-        help_text="Instead of a crypto object: the variable holding a private JWK or a JWK set (its own kid goes "
-        "into the header). With a crypto object set too, the crypto object wins, as in API Connect.",
+    jws_jwk = variable_field(
+        "Sign JWK variable",
+        "Instead of a crypto object: the variable holding a private JWK or a JWK set (its own kid goes into the "
+        "header). With a crypto object set too, the crypto object wins, as in API Connect.",
     )
-    custom_kid_value_jws = forms.CharField(
-        label="Custom kid (JWS)",
-        required=False,
-        max_length=200,
-        help_text="The kid of the token's header. Empty: the key's own kid, else its RFC 7638 thumbprint.",
+    custom_kid_value_jws = optional_text_field(
+        "Custom kid (JWS)", "The kid of the token's header. Empty: the key's own kid, else its RFC 7638 thumbprint."
     )
-    jwe_crypto = forms.ChoiceField(
-        label="Encrypt Crypto Object",
-        required=False,
-        help_text="To encrypt the signed token (a nested JWT): the recipient's certificate or a shared secret "
-        "enabled in the catalog. Empty, with no JWK variable either: the token is only signed.",
+    jwe_crypto = crypto_object_field(
+        "Encrypt Crypto Object",
+        "To encrypt the signed token (a nested JWT): the recipient's certificate or a shared secret enabled in the "
+        "catalog. Empty, with no JWK variable either: the token is only signed.",
     )
-    jwe_jwk = forms.CharField(
-        label="Encrypt JWK variable",
-        required=False,
-        validators=[variable_validator],
-        help_text="Instead of a crypto object: the variable holding the recipient's public JWK or a JWK set.",
+    jwe_jwk = variable_field(
+        "Encrypt JWK variable",
+        "Instead of a crypto object: the variable holding the recipient's public JWK or a JWK set.",
     )
     jwe_alg = forms.ChoiceField(
         label="Key Management Algorithm",
         required=False,
-        choices=[("", "---------"), *((alg, alg) for alg in JWE_ALGORITHMS)],
+        choices=optional_choices(JWE_ALGORITHMS),
         help_text="How the content key is encrypted for the recipient (required to encrypt).",
     )
     jwe_enc = forms.ChoiceField(
         label="Encryption Algorithm",
         required=False,
-        choices=[("", "---------"), *((enc, enc) for enc in JWE_ENCRYPTIONS)],
+        choices=optional_choices(JWE_ENCRYPTIONS),
         help_text="How the signed token is encrypted (required to encrypt).",
     )
-    custom_kid_value_jwe = forms.CharField(
-        label="Custom kid (JWE)",
-        required=False,
-        max_length=200,
-        help_text="The kid of the encrypted token's header. Empty: the recipient key's kid.",
+    custom_kid_value_jwe = optional_text_field(
+        "Custom kid (JWE)", "The kid of the encrypted token's header. Empty: the recipient key's kid."
     )
 
     def clean(self) -> dict[str, Any]:
@@ -446,20 +445,15 @@ class JwtGenerateForm(_KeyedPolicyForm):
 
 class JwtValidateForm(_KeyedPolicyForm):
     policy = jwt_validate.POLICY
-    jwt = forms.CharField(
-        label="JSON Web Token",
-        required=False,
+    jwt = variable_field(
+        "JSON Web Token",
+        "The variable holding the token (a leading 'Bearer ' is stripped). Empty: request.headers.authorization.",
         initial=jwt_validate.POLICY.default("jwt"),
-        validators=[variable_validator],
-        help_text="The variable holding the token (a leading 'Bearer ' is stripped). "
-        "Empty: request.headers.authorization.",
     )
-    output_claims = forms.CharField(
-        label="Output Claims",
-        required=False,
+    output_claims = variable_field(
+        "Output Claims",
+        "The variable that receives the claims. Empty: decoded.claims.",
         initial=jwt_validate.POLICY.default("output-claims"),
-        validators=[variable_validator],
-        help_text="The variable that receives the claims. Empty: decoded.claims.",
     )
     iss_claim = forms.CharField(
         label="Issuer Claim",
@@ -473,29 +467,22 @@ class JwtValidateForm(_KeyedPolicyForm):
         validators=[pattern_validator],
         help_text="A regular expression the whole aud claim (or one of its values) must match, e.g. id1.",
     )
-    jws_crypto = forms.ChoiceField(
-        label="Verify Crypto Object",
-        required=False,
-        help_text="A certificate (…-ca-0) or shared secret enabled in the catalog you publish to.",
+    jws_crypto = crypto_object_field(
+        "Verify Crypto Object", "A certificate (…-ca-0) or shared secret enabled in the catalog you publish to."
     )
-    jws_jwk = forms.CharField(
-        label="Verify JWK variable",
-        required=False,
-        validators=[variable_validator],
-        help_text="Instead of a crypto object: the variable holding a public JWK or a JWK set (searched by the "
-        "token's kid and alg). With a crypto object set too, the crypto object wins, as in API Connect.",
+    jws_jwk = variable_field(
+        "Verify JWK variable",
+        "Instead of a crypto object: the variable holding a public JWK or a JWK set (searched by the token's kid "
+        "and alg). With a crypto object set too, the crypto object wins, as in API Connect.",
     )
-    jwe_crypto = forms.ChoiceField(
-        label="Decrypt Crypto Object",
-        required=False,
-        help_text="For encrypted tokens (a nested JWT): a private key or shared secret enabled in the catalog. "
-        "Empty, with no JWK variable either: the token must be a plain signed one.",
+    jwe_crypto = crypto_object_field(
+        "Decrypt Crypto Object",
+        "For encrypted tokens (a nested JWT): a private key or shared secret enabled in the catalog. Empty, with no "
+        "JWK variable either: the token must be a plain signed one.",
     )
-    jwe_jwk = forms.CharField(
-        label="Decrypt JWK variable",
-        required=False,
-        validators=[variable_validator],
-        help_text="Instead of a crypto object: the variable holding the private JWK or JWK set to decrypt with.",
+    jwe_jwk = variable_field(
+        "Decrypt JWK variable",
+        "Instead of a crypto object: the variable holding the private JWK or JWK set to decrypt with.",
     )
     jti_replay_check = forms.BooleanField(
         label="Reject replayed tokens",
@@ -503,13 +490,7 @@ class JwtValidateForm(_KeyedPolicyForm):
         help_text="Beyond API Connect: accept each token (by its iss and jti) once until it expires, across every "
         "process sharing the cache; a token without jti is refused.",
     )
-
-    def properties(self) -> dict[str, Any]:
-        """As the base form, with an unchecked replay check left out of the document (it is off by default)."""
-        properties = super().properties()
-        if not properties.get("jti-replay-check"):
-            properties["jti-replay-check"] = None
-        return properties
+    omitted_when_off = ("jti-replay-check",)
 
 
 class ThrowForm(PolicyForm):
@@ -564,45 +545,36 @@ class InvokeForm(PolicyForm):
         initial=invoke.POLICY.default("timeout"),
         help_text="Seconds for the whole call, redirects included.",
     )
-    tls_profile = forms.CharField(
-        label="TLS client profile",
-        required=False,
+    tls_profile = optional_text_field(
+        "TLS client profile",
+        "A key profile enabled in the catalog (name or name:version): its key and certificate for mutual TLS, its "
+        "truststore to verify the backend. Empty: the system's certificate authorities.",
         max_length=100,
-        help_text="A key profile enabled in the catalog (name or name:version): its key and certificate for "
-        "mutual TLS, its truststore to verify the backend. Empty: the system's certificate authorities.",
     )
-    output = forms.CharField(
-        label="Response object variable",
-        required=False,
-        validators=[variable_validator],
-        help_text="A variable to receive the response (body, headers, status). Empty: the response replaces the "
-        "message.",
+    output = variable_field(
+        "Response object variable",
+        "A variable to receive the response (body, headers, status). Empty: the response replaces the message.",
     )
 
-    username = forms.CharField(
-        label="Username",
-        required=False,
-        max_length=200,
-        help_text="HTTP Basic credentials for the backend, with the password; may read an API property: "
-        "$(backend-user).",
+    username = optional_text_field(
+        "Username",
+        "HTTP Basic credentials for the backend, with the password; may read an API property: $(backend-user).",
     )
-    password = forms.CharField(
-        label="Password",
-        required=False,
-        max_length=200,
-        help_text="Kept in the API document as written: use $(name) of an API property set per catalog rather "
-        "than the password itself.",
+    password = optional_text_field(
+        "Password",
+        "Kept in the API document as written: use $(name) of an API property set per catalog rather than the "
+        "password itself.",
     )
     inject_proxy_headers = forms.BooleanField(
         label="Inject proxy headers", required=False, help_text="Send X-Forwarded-For, -Host and -Proto."
     )
-    stop_on_error = forms.CharField(
-        label="Stop on error",
-        required=False,
+    stop_on_error = optional_text_field(
+        "Stop on error",
+        "Error names, comma-separated. OperationError: a backend status of 400 or more raises it, for a catch to "
+        "handle; otherwise the backend's answer is the message whatever its status.",
         max_length=500,
-        help_text="Error names, comma-separated. OperationError: a backend status of 400 or more raises it, for a "
-        "catch to handle; otherwise the backend's answer is the message whatever its status.",
     )
+    omitted_when_off = ("inject-proxy-headers",)
 
     @classmethod
     def initial_from(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -624,13 +596,6 @@ class InvokeForm(PolicyForm):
             missing = "password" if cleaned.get("username") else "username"
             self.add_error(missing, "Username and password go together: set both, or neither.")
         return cleaned
-
-    def properties(self) -> dict[str, Any]:
-        """As the base form, with an unchecked proxy-header box left out of the document (off by default)."""
-        properties = super().properties()
-        if not properties.get("inject-proxy-headers"):
-            properties["inject-proxy-headers"] = None
-        return properties
 
     def clean_target_url(self) -> str:
         url: str = self.cleaned_data["target_url"].strip()

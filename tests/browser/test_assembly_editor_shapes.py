@@ -21,7 +21,9 @@ from portal.console import OPERATORS
 from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.browser.conftest import console_user
-from tests.tokens.helpers import JWK_SECRET, new_api, oct_jwk, segment
+from tests.tokens.helpers import new_api, segment
+from tests.tokens.test_console_shapes import ANSWER_JWT, EXPLAIN_JWT, HS_JWK, PRIVATE_CLAIMS
+from tests.tokens.test_invoke_shapes import ANSWER_CLAIMS
 from tokens import editor
 from tokens.models import Api
 
@@ -32,21 +34,6 @@ Shot = Callable[..., Path]
 VIOLATIONS = """
 window.__cspViolations = [];
 document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective));
-"""
-HS_JWK = json.dumps({**oct_jwk(JWK_SECRET), "kid": "hs-1", "alg": "HS256"})
-PRIVATE_CLAIMS = "require('apim').setvariable('token.claims', {scope: 'orders'});\n"
-ANSWER_JWT = """var apim = require('apim');
-apim.output('application/json');
-session.output.write({jwt: apim.getvariable('generated.jwt')});
-"""
-ANSWER_CLAIMS = """var apim = require('apim');
-apim.output('application/json');
-session.output.write(apim.getvariable('decoded.claims'));
-"""
-EXPLAIN = """var apim = require('apim');
-apim.output('application/json');
-context.message.statusCode = apim.getvariable('error.status.code');
-session.output.write({error: apim.getvariable('error.name'), detail: apim.getvariable('jwt-validate.error-message')});
 """
 
 
@@ -84,7 +71,7 @@ def add_key(page: Page, branch: str, title: str) -> None:
     add_policy(page, branch, "set-variable", title)
     page.get_by_label("Action of action 1", exact=True).select_option("set")
     page.get_by_label("Variable of action 1", exact=True).fill("hs.jwk")
-    page.get_by_label("Value of action 1", exact=True).fill(HS_JWK)
+    page.get_by_label("Value of action 1", exact=True).fill(json.dumps(HS_JWK))
     page.get_by_label("Type of action 1", exact=True).select_option("object")
     save(page, title)
 
@@ -128,7 +115,7 @@ def test_an_hs256_jwk_api_with_scripts_and_a_default_catch_is_built_and_answers(
     page.get_by_role("button", name="Add default catch").click()
     expect(page.get_by_role("heading", name="Default (any other error)")).to_be_visible()
     add_policy(page, "Default (any other error)", "gatewayscript", "explain")
-    page.get_by_label("Source").fill(EXPLAIN)
+    page.get_by_label("Source").fill(EXPLAIN_JWT)
     page.get_by_label("Publish to").select_option(label="personal/sandbox")
     page.get_by_role("button", name="Save and Publish").click()
     expect(page.locator(".messagelist")).to_contain_text("published jwt-generation-and-validation 1.0.0")

@@ -1,6 +1,10 @@
-"""Fixtures of the tokens tests: a fresh gateway per test, key profiles from the fixed test keys, the demo."""
+"""Fixtures of the tokens tests: a fresh gateway per test, key profiles from the fixed test keys, the demo, a
+clock to move, and gateway workers as separate processes would hold them."""
 
 from __future__ import annotations
+
+import types
+from collections.abc import Callable
 
 import pytest
 from django.conf import LazySettings
@@ -8,10 +12,12 @@ from time_machine import TimeMachineFixture
 
 from keyprofiles.models import KeyProfile, Keystore
 from keyprofiles.services import keyprofile_create, keystore_import, keystore_secret_create
+from portal import invalidation
 from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.keyfixtures import CERT1_PEM, EC256_CERT_PEM, EC256_KEY_PEM, KEY1_PEM
-from tests.tokens.helpers import HMAC_SECRET, INSTANT, NOW
+from tests.tokens.helpers import HMAC_SECRET, INSTANT, NOW, FakeMonotonic
+from tokens import views
 from tokens.demo import DemoSummary, demo_seed
 from tokens.runtime import CatalogCryptoResolver, Gateway
 
@@ -32,6 +38,13 @@ def frozen(time_machine: TimeMachineFixture) -> int:
     """Freeze the clock at INSTANT; returns it as a Unix time."""
     time_machine.move_to(INSTANT, tick=False)
     return NOW
+
+
+@pytest.fixture
+def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """Freeze the clock at INSTANT, for a test that moves it on (``helpers.clock_after``)."""
+    time_machine.move_to(INSTANT, tick=False)
+    return time_machine
 
 
 @pytest.fixture
@@ -101,3 +114,24 @@ def demo(rsa_keystore: Keystore, actor: Actor) -> DemoSummary:
     summary = demo_seed(admin_password="x", actor=actor)
     assert KeyProfile.objects.get(name="jwt-keyprofile").keystore == rsa_keystore
     return summary
+
+
+@pytest.fixture
+def sandbox_catalog(demo: DemoSummary) -> Catalog:
+    """The sandbox of the demo the test module seeds (its own ``demo`` fixture, if it has one)."""
+    return Catalog.objects.get(organization__slug="personal", slug="sandbox")
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> tuple[FakeMonotonic, Callable[[Gateway], None]]:
+    """Two or more gateway workers as separate processes would hold them, each with its own warm state, looking
+    at the configuration once a second by a clock the test moves; ``on(worker)`` routes the Django test client's
+    next gateway calls to that worker."""
+    clock = FakeMonotonic()
+    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 1.0}
+    monkeypatch.setattr(invalidation, "time", types.SimpleNamespace(monotonic=clock.monotonic))
+
+    def on(worker: Gateway) -> None:
+        monkeypatch.setattr(views, "gateway", worker)
+
+    return clock, on

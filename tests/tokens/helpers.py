@@ -1,5 +1,5 @@
 """What the tokens tests share: byte-built tokens, the fixed test keys as cryptography objects and JWKs,
-and small API documents.
+small API documents, and the demo called through the gateway across rotations of its key profile.
 
 Tokens here are built straight from bytes with ``cryptography`` (never with ``tokens.jose``), so an attack
 test exercises the code under test with exactly the bytes an attacker would send.
@@ -9,25 +9,33 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from django.test import Client
+from time_machine import TimeMachineFixture
 
 from keyprofiles import keymaterial
+from portal.models import Catalog
+from portal.services import Actor
 from tests.keyfixtures import EC256_KEY_PEM, KEY1_PEM, KEY2_PEM, der_of
+from tokens import services
 from tokens.assembly import CompiledAssembly, assembly_compile
 from tokens.context import Context
 from tokens.demo import API_DOCUMENT
 from tokens.documents import document_load
 from tokens.editor import NewApi
+from tokens.models import Publication
 from tokens.policies.base import CryptoResolver
+from tokens.rotation import KeySource, RotationPlan, keyprofile_rotate
 
 # Every test that looks at exp, nbf or iat runs at this frozen instant.
 INSTANT = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -221,12 +229,111 @@ def api_document(
     }
 
 
-def demo_variant(*, name: str, base_path: str, catch: bool = True) -> dict[str, Any]:
-    """The demo document under another name and base path, optionally without its catch."""
-    document = copy.deepcopy(demo_document())
+def renamed_copy(document: dict[str, Any], *, name: str, base_path: str) -> dict[str, Any]:
+    """A deep copy of an API document under another name (and title) and base path."""
+    document = copy.deepcopy(document)
     document["info"]["x-ibm-name"] = name
     document["info"]["title"] = name
     document["basePath"] = base_path
+    return document
+
+
+def demo_variant(*, name: str, base_path: str, catch: bool = True) -> dict[str, Any]:
+    """The demo document under another name and base path, optionally without its catch."""
+    document = renamed_copy(demo_document(), name=name, base_path=base_path)
     if not catch:
         del document["x-ibm-configuration"]["assembly"]["catch"]
     return document
+
+
+# -- the demo through the gateway, across rotations of its key profile -----------------------------------------
+
+DEMO_PROFILE = "jwt-keyprofile"
+# The crypto objects of the version one rotation of the demo profile makes (1.0.0 -> 1.0.1).
+NEW_KEY_OBJECT = "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-key"
+NEW_CERT_OBJECT = "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-ca-0"
+DEMO_BASE = "/personal/sandbox/securetoken"
+
+
+def clock_after(clock: TimeMachineFixture, **delta: float) -> datetime:
+    """Move the frozen clock to INSTANT + ``timedelta(**delta)``, without ticking; returns that moment."""
+    moment = INSTANT + timedelta(**delta)
+    clock.move_to(moment, tick=False)
+    return moment
+
+
+def gateway_generate(client: Client, client_id: str, base: str = DEMO_BASE) -> str:
+    """The token ``GET <base>/generate`` answers (the demo's API by default) in its ``Authorization: Bearer``
+    header, for iss ``apic`` and aud ``id1``; fails the test unless the answer is 200 with that header."""
+    response = client.get(
+        f"{base}/generate", headers={"X-IBM-Client-Id": client_id, "iss-claim": "apic", "aud-claim": "id1"}
+    )
+    assert response.status_code == 200, response.content
+    header = response["Authorization"]
+    assert header.startswith("Bearer ")
+    return str(header).removeprefix("Bearer ")
+
+
+def gateway_validate(client: Client, client_id: str, token: str, base: str = DEMO_BASE) -> tuple[int, str]:
+    """(status, body) of ``GET <base>/validate`` with ``token`` as the bearer token."""
+    response = client.get(
+        f"{base}/validate", headers={"X-IBM-Client-Id": client_id, "Authorization": f"Bearer {token}"}
+    )
+    return response.status_code, response.content.decode()
+
+
+def token_kid(token: str) -> str:
+    kid: str = segment(token, 0)["kid"]
+    return kid
+
+
+@functools.cache
+def certificate_kid(certificate_pem: str) -> str:
+    """The RFC 7638 thumbprint of a certificate's key: the kid the tokens it verifies and the JWKS carry."""
+    return keymaterial.key_id(keymaterial.public_key_from_certificate_pem(certificate_pem))
+
+
+def jwt_policies(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every (type, properties) of the document's jwt-generate and jwt-validate policies, in document order."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("jwt-generate", "jwt-validate") and isinstance(value, dict):
+                    found.append((key, value))
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(document["x-ibm-configuration"]["assembly"])
+    return found
+
+
+def document_publish(document: dict[str, Any], catalog: Catalog, actor: Actor) -> Publication:
+    """Save ``document`` as an API of the catalog's organization and publish it to the catalog."""
+    api, _ = services.api_save(organization=catalog.organization, document=document, actor=actor)
+    return services.api_publish(api=api, catalog=catalog, actor=actor)
+
+
+def demo_profile_rotate(catalog: Catalog, actor: Actor, **options: Any) -> RotationPlan:
+    """Rotate the demo profile (or ``name``) in ``catalog`` with a generated key unless ``source`` says
+    otherwise; the other options are ``keyprofile_rotate``'s."""
+    return keyprofile_rotate(
+        catalog=catalog,
+        name=options.pop("name", DEMO_PROFILE),
+        source=options.pop("source", KeySource()),
+        actor=actor,
+        **options,
+    )
+
+
+class FakeMonotonic:
+    """A monotonic clock for ``portal.invalidation`` only, so a test decides when a worker looks again."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now

@@ -49,15 +49,21 @@ def save(client: Client, api: Api, at: str, data: dict[str, str]) -> None:
     assert response.status_code == 302, re.findall(r'role="alert">(.*?)</', response.content.decode(), re.S)
 
 
+def add_saved(client: Client, api: Api, at: str, kind: str, data: dict[str, str]) -> str:
+    """Add a ``kind`` policy to the branch at ``at`` and save its form with ``data`` (under the document's tag
+    after the add, whatever tag ``data`` holds); returns the policy's address."""
+    added = add_policy(client, api, at, kind)
+    save(client, api, added, {**data, "tag": tag(api)})
+    return added
+
+
 def script(client: Client, api: Api, at: str, title: str, source: str) -> None:
-    added = add_policy(client, api, at, "gatewayscript")
-    save(client, api, added, {"tag": tag(api), "title": title, "source": source, "_save": "Save"})
+    add_saved(client, api, at, "gatewayscript", {"title": title, "source": source, "_save": "Save"})
 
 
 def invoke(client: Client, api: Api, at: str, title: str, target_url: str, *, output: str = "") -> None:
-    added = add_policy(client, api, at, "invoke")
-    data = {"tag": tag(api), "title": title, "target_url": target_url, "verb": "GET", "timeout": "10"}
-    save(client, api, added, {**data, "tls_profile": "", "output": output, "_save": "Save"})
+    data = {"title": title, "target_url": target_url, "verb": "GET", "timeout": "10", "tls_profile": ""}
+    add_saved(client, api, at, "invoke", {**data, "output": output, "_save": "Save"})
 
 
 def add_catch(client: Client, api: Api, error: str | None) -> str:
@@ -108,31 +114,16 @@ def test_an_hs256_jwk_signs_private_claims_and_the_default_catch_explains_a_refu
 ) -> None:
     api = created_api
     for case in (GENERATE_CASE, VALIDATE_CASE):
-        key = add_policy(operator, api, case, "set-variable")
-        save(
-            operator,
-            api,
-            key,
-            set_variable_form(api, f"key {case[-1]}", [("set", "hs.jwk", json.dumps(HS_JWK), "object")]),
-        )
+        key = set_variable_form(api, f"key {case[-1]}", [("set", "hs.jwk", json.dumps(HS_JWK), "object")])
+        add_saved(operator, api, case, "set-variable", key)
     script(operator, api, GENERATE_CASE, "private claims", PRIVATE_CLAIMS)
-    generate = add_policy(operator, api, GENERATE_CASE, "jwt-generate")
-    save(
-        operator,
-        api,
-        generate,
-        generate_form(
-            api, jwt="generated.jwt", private_claims="token.claims", jws_alg="HS256", jws_crypto="", jws_jwk="hs.jwk"
-        ),
+    generate = generate_form(
+        api, jwt="generated.jwt", private_claims="token.claims", jws_alg="HS256", jws_crypto="", jws_jwk="hs.jwk"
     )
+    add_saved(operator, api, GENERATE_CASE, "jwt-generate", generate)
     script(operator, api, GENERATE_CASE, "answer jwt", ANSWER_JWT)
-    validate = add_policy(operator, api, VALIDATE_CASE, "jwt-validate")
-    save(
-        operator,
-        api,
-        validate,
-        validate_form(api, iss_claim="apic|idp", aud_claim="id[0-9]+", jws_crypto="", jws_jwk="hs.jwk"),
-    )
+    validate = validate_form(api, iss_claim="apic|idp", aud_claim="id[0-9]+", jws_crypto="", jws_jwk="hs.jwk")
+    add_saved(operator, api, VALIDATE_CASE, "jwt-validate", validate)
     script(operator, api, VALIDATE_CASE, "answer claims", ANSWER_CLAIMS)
     script(operator, api, add_catch(operator, api, None), "explain", EXPLAIN_JWT)
     client_id = publish(operator, api, sandbox)
@@ -237,15 +228,10 @@ def test_a_token_is_checked_with_a_key_from_a_fetched_jwks(
         api = create(operator, organization, "Partner", "/partner", "/go")
         invoke(operator, api, FIRST_CASE, "fetch jwks", idp.url("/.well-known/jwks.json"), output="idp")
         script(operator, api, FIRST_CASE, "pick key", PICK_KEY)
-        validate = add_policy(operator, api, FIRST_CASE, "jwt-validate")
-        save(
-            operator,
-            api,
-            validate,
-            validate_form(
-                api, iss_claim=r"https://idp\.example\.com", aud_claim="portal", jws_crypto="", jws_jwk="idp.key"
-            ),
+        validate = validate_form(
+            api, iss_claim=r"https://idp\.example\.com", aud_claim="portal", jws_crypto="", jws_jwk="idp.key"
         )
+        add_saved(operator, api, FIRST_CASE, "jwt-validate", validate)
         script(operator, api, FIRST_CASE, "answer", ANSWER_CLAIMS)
         client_id = publish(operator, api, sandbox)
 
@@ -271,13 +257,8 @@ def test_a_switch_on_variables_answers_by_the_case_whose_condition_holds(
     operator: Client, organization: Organization, sandbox: Catalog, client: Client
 ) -> None:
     api = create(operator, organization, "Tenants", "/tenants", "/go")
-    tier = add_policy(operator, api, FIRST_CASE, "set-variable")
-    save(
-        operator,
-        api,
-        tier,
-        set_variable_form(api, "tier", [("set", "route.tier", "$(request.parameters.tier)", "string")]),
-    )
+    tier = set_variable_form(api, "tier", [("set", "route.tier", "$(request.parameters.tier)", "string")])
+    add_saved(operator, api, FIRST_CASE, "set-variable", tier)
     switch = add_policy(operator, api, FIRST_CASE, "switch")
     cases = editor.policy_get(Api.objects.get(pk=api.pk).document, switch)[1]["case"]
     conditions = {"tag": tag(api), "title": "by tenant", "case": json.dumps(cases), "_save": "Save"}
@@ -287,10 +268,8 @@ def test_a_switch_on_variables_answers_by_the_case_whose_condition_holds(
     )
     operator.post(api_url(api, "tokens_api_otherwise_add"), {"tag": tag(api), "at": switch})
     for index, body in enumerate(("for acme", "gold", "for anyone")):
-        answer = add_policy(operator, api, f"{switch}/case/{index}", "set-variable")
-        save(
-            operator, api, answer, set_variable_form(api, f"answer {index}", [("set", "message.body", body, "string")])
-        )
+        answer = set_variable_form(api, f"answer {index}", [("set", "message.body", body, "string")])
+        add_saved(operator, api, f"{switch}/case/{index}", "set-variable", answer)
     client_id = publish(operator, api, sandbox)
 
     def call(path: str, **headers: str) -> bytes:

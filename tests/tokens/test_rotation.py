@@ -10,11 +10,9 @@ every request (``RECHECK_SECONDS = 0``), so no test resets it by hand after a ch
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
-import types
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from time_machine import TimeMachineFixture
 
-from keyprofiles import keymaterial, lifecycle
+from keyprofiles import lifecycle
 from keyprofiles import services as keyprofile_services
 from keyprofiles.keymaterial import KeyMaterialError
 from keyprofiles.models import CryptoObject, KeyProfile, KeyProfileBinding, Keystore
@@ -32,7 +30,26 @@ from portal.durations import parse_duration
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor, organization_create
 from tests import keyfixtures as fx
-from tokens import rotation, services, views
+from tests.tokens.helpers import (
+    CERT_OBJECT,
+    DEMO_PROFILE,
+    INSTANT,
+    KEY_OBJECT,
+    NEW_CERT_OBJECT,
+    NEW_KEY_OBJECT,
+    FakeMonotonic,
+    certificate_kid,
+    clock_after,
+    demo_profile_rotate,
+    document_publish,
+    gateway_generate,
+    gateway_validate,
+    jwt_policies,
+    renamed_copy,
+    segment,
+    token_kid,
+)
+from tokens import rotation, services
 from tokens.demo import API_DOCUMENT, API_NAME, DemoSummary, demo_seed
 from tokens.documents import document_load
 from tokens.errors import PolicyConfigError
@@ -40,20 +57,11 @@ from tokens.models import Api, Publication
 from tokens.rotation import (
     KeySource,
     RotationError,
-    RotationPlan,
-    keyprofile_rotate,
     lifecycle_tick,
 )
 from tokens.runtime import Gateway
 
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 State = KeyProfileBinding.State
-PROFILE = "jwt-keyprofile"
-OLD_KEY = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-key"
-OLD_CA = "personal_sandbox_tlsp-jwt-keyprofileV1.0.0-ca-0"
-NEW_KEY = "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-key"
-NEW_CA = "personal_sandbox_tlsp-jwt-keyprofileV1.0.1-ca-0"
-BASE = "/personal/sandbox/securetoken"
 RETIRED_MESSAGE = re.compile(
     r"^JWT validation failed, because the JWT was signed by a retired key \(jwt-keyprofile 1\.0\.0, kid [\w-]+\)$"
 )
@@ -64,57 +72,11 @@ pytestmark = pytest.mark.usefixtures("recheck_always")
 
 
 @pytest.fixture
-def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
-    time_machine.move_to(T0, tick=False)
-    return time_machine
-
-
-@pytest.fixture
 def demo(db: None, clock: TimeMachineFixture, actor: Actor) -> DemoSummary:
     return demo_seed(admin_password="x", actor=actor)
 
 
-@pytest.fixture
-def sandbox_catalog(demo: DemoSummary) -> Catalog:
-    return Catalog.objects.get(organization__slug="personal", slug="sandbox")
-
-
 # -- what a caller sees ---------------------------------------------------------------------------------------
-
-
-def at(clock: TimeMachineFixture, seconds: float) -> datetime:
-    """Move the frozen clock to T0 + seconds; returns that moment."""
-    moment = T0 + timedelta(seconds=seconds)
-    clock.move_to(moment, tick=False)
-    return moment
-
-
-def generate(client: Client, client_id: str, base: str = BASE) -> str:
-    response = client.get(
-        f"{base}/generate", headers={"X-IBM-Client-Id": client_id, "iss-claim": "apic", "aud-claim": "id1"}
-    )
-    assert response.status_code == 200, response.content
-    header = response["Authorization"]
-    assert header.startswith("Bearer ")
-    return header.removeprefix("Bearer ")
-
-
-def validate(client: Client, client_id: str, token: str, base: str = BASE) -> tuple[int, str]:
-    response = client.get(
-        f"{base}/validate", headers={"X-IBM-Client-Id": client_id, "Authorization": f"Bearer {token}"}
-    )
-    return response.status_code, response.content.decode()
-
-
-def header(token: str) -> dict[str, Any]:
-    text = token.split(".")[0]
-    value: dict[str, Any] = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    return value
-
-
-def kid(token: str) -> str:
-    value: str = header(token)["kid"]
-    return value
 
 
 def jwks_kids(client: Client, catalog: str = "sandbox") -> set[str]:
@@ -123,13 +85,7 @@ def jwks_kids(client: Client, catalog: str = "sandbox") -> set[str]:
     return {key["kid"] for key in response.json()["keys"]}
 
 
-def kid_of(keystore: Keystore) -> str:
-    """The RFC 7638 thumbprint of a key pair's certificate key: the kid its tokens and the JWKS carry."""
-    public = keymaterial.public_key_from_certificate_pem(keystore.certificate_pem)
-    return keymaterial.jwk_thumbprint(keymaterial.public_jwk(public))
-
-
-def binding(version: str, name: str = PROFILE, catalog: str = "sandbox") -> KeyProfileBinding:
+def binding(version: str, name: str = DEMO_PROFILE, catalog: str = "sandbox") -> KeyProfileBinding:
     return KeyProfileBinding.objects.select_related("profile__keystore").get(
         profile__name=name, profile__version=version, catalog__slug=catalog
     )
@@ -139,27 +95,9 @@ def publication() -> Publication:
     return Publication.objects.select_related("api").get(api__name=API_NAME, catalog__slug="sandbox")
 
 
-def policies(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every (type, properties) of the document's jwt-generate and jwt-validate policies, in document order."""
-    found: list[tuple[str, dict[str, Any]]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("jwt-generate", "jwt-validate") and isinstance(value, dict):
-                    found.append((key, value))
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(document["x-ibm-configuration"]["assembly"])
-    return found
-
-
 def jws_cryptos(document: dict[str, Any]) -> list[str]:
     """The crypto objects the document's jwt policies name, in document order."""
-    return [properties.get("jws-crypto", "") for _, properties in policies(document)]
+    return [properties.get("jws-crypto", "") for _, properties in jwt_policies(document)]
 
 
 def counts() -> dict[str, Any]:
@@ -174,17 +112,6 @@ def counts() -> dict[str, Any]:
     }
 
 
-def rotate(catalog: Catalog, actor: Actor, **options: Any) -> RotationPlan:
-    """Rotate the demo profile (or ``name``) with a generated key unless ``source`` says otherwise."""
-    return keyprofile_rotate(
-        catalog=catalog,
-        name=options.pop("name", PROFILE),
-        source=options.pop("source", KeySource()),
-        actor=actor,
-        **options,
-    )
-
-
 def variant(
     document: dict[str, Any],
     *,
@@ -196,11 +123,8 @@ def variant(
     alg: str | None = None,
 ) -> dict[str, Any]:
     """The demo document under another name and base path, optionally with another validity, keys or alg."""
-    document = copy.deepcopy(document)
-    document["info"]["x-ibm-name"] = name
-    document["info"]["title"] = name
-    document["basePath"] = base_path
-    for kind, properties in policies(document):
+    document = renamed_copy(document, name=name, base_path=base_path)
+    for kind, properties in jwt_policies(document):
         if kind == "jwt-generate":
             if exp is not None:
                 properties["exp-claim"] = exp
@@ -214,14 +138,9 @@ def variant(
 
 
 def swap_crypto(document: dict[str, Any], renames: dict[str, str]) -> None:
-    for _, properties in policies(document):
+    for _, properties in jwt_policies(document):
         if properties.get("jws-crypto") in renames:
             properties["jws-crypto"] = renames[properties["jws-crypto"]]
-
-
-def publish(document: dict[str, Any], catalog: Catalog, actor: Actor) -> Publication:
-    api, _ = services.api_save(organization=catalog.organization, document=document, actor=actor)
-    return services.api_publish(api=api, catalog=catalog, actor=actor)
 
 
 # -- parse_duration ---------------------------------------------------------------------------------------------
@@ -260,7 +179,7 @@ def test_rotation_makes_a_new_version_with_a_new_key_and_moves_the_demo_api(
     before = publication()
     old_keystore = binding("1.0.0").profile.keystore
 
-    plan = rotate(sandbox_catalog, actor)
+    plan = demo_profile_rotate(sandbox_catalog, actor)
 
     new = binding("1.0.1")
     assert new.state == State.ACTIVE
@@ -272,31 +191,31 @@ def test_rotation_makes_a_new_version_with_a_new_key_and_moves_the_demo_api(
     assert new.profile.keystore.name == "JWT Keystore 1.0.1"
     assert new.profile.keystore.fingerprint_sha256 != old_keystore.fingerprint_sha256
     assert (new.profile.keystore.key_type, new.profile.keystore.key_size) == ("RSA", 2048)
-    assert sorted(new.crypto_objects.values_list("name", flat=True)) == [NEW_CA, NEW_KEY]
+    assert sorted(new.crypto_objects.values_list("name", flat=True)) == [NEW_CERT_OBJECT, NEW_KEY_OBJECT]
     # Only the key names change in the republished snapshot, and the API's draft follows.
     after = publication()
     assert after.revision == before.revision + 1
-    assert jws_cryptos(before.document) == [OLD_KEY, OLD_CA]
-    assert jws_cryptos(after.document) == [NEW_KEY, NEW_CA]
+    assert jws_cryptos(before.document) == [KEY_OBJECT, CERT_OBJECT]
+    assert jws_cryptos(after.document) == [NEW_KEY_OBJECT, NEW_CERT_OBJECT]
     assert after.document_text.replace("V1.0.1-", "V1.0.0-") == before.document_text
-    assert jws_cryptos(after.api.document) == [NEW_KEY, NEW_CA]
+    assert jws_cryptos(after.api.document) == [NEW_KEY_OBJECT, NEW_CERT_OBJECT]
     # The old version verifies for the demo's token validity (exp-claim 60), then retires.
     old = binding("1.0.0")
     assert old.state == State.PASSIVE
-    assert old.grace_ends_at == T0 + timedelta(seconds=60)
+    assert old.grace_ends_at == INSTANT + timedelta(seconds=60)
     assert plan.as_dict() == {
         "organization": "personal",
         "catalog": "sandbox",
-        "profile": PROFILE,
+        "profile": DEMO_PROFILE,
         "old_version": "1.0.0",
         "new_version": "1.0.1",
         "key_source": "generated like the current key",
         "grace_seconds": 60,
         "prepublish_seconds": 0,
-        "activates_at": T0.isoformat(),
-        "old_version_retires_at": (T0 + timedelta(seconds=60)).isoformat(),
+        "activates_at": INSTANT.isoformat(),
+        "old_version_retires_at": (INSTANT + timedelta(seconds=60)).isoformat(),
         "apis_moved": ["jwt-generation-and-validation 1.0.0"],
-        "crypto_objects": {OLD_CA: NEW_CA, OLD_KEY: NEW_KEY},
+        "crypto_objects": {CERT_OBJECT: NEW_CERT_OBJECT, KEY_OBJECT: NEW_KEY_OBJECT},
         "dry_run": False,
     }
     [event] = AuditEvent.objects.filter(action="keyprofile.rotate")
@@ -305,52 +224,52 @@ def test_rotation_makes_a_new_version_with_a_new_key_and_moves_the_demo_api(
 
 
 def test_longer_grace_than_the_minimum_is_kept(sandbox_catalog: Catalog, actor: Actor) -> None:
-    plan = rotate(sandbox_catalog, actor, grace=timedelta(hours=2))
+    plan = demo_profile_rotate(sandbox_catalog, actor, grace=timedelta(hours=2))
 
     assert plan.grace == timedelta(hours=2)
-    assert binding("1.0.0").grace_ends_at == T0 + timedelta(hours=2)
+    assert binding("1.0.0").grace_ends_at == INSTANT + timedelta(hours=2)
 
 
 def test_generate_signs_with_the_new_key_once_rotated(
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client
 ) -> None:
-    old_kid = kid(generate(client, demo.client_id))
-    assert old_kid == kid_of(binding("1.0.0").profile.keystore)
+    old_kid = token_kid(gateway_generate(client, demo.client_id))
+    assert old_kid == certificate_kid(binding("1.0.0").profile.keystore.certificate_pem)
 
-    rotate(sandbox_catalog, actor)
+    demo_profile_rotate(sandbox_catalog, actor)
 
-    new_kid = kid(generate(client, demo.client_id))
-    assert new_kid == kid_of(binding("1.0.1").profile.keystore)
+    new_kid = token_kid(gateway_generate(client, demo.client_id))
+    assert new_kid == certificate_kid(binding("1.0.1").profile.keystore.certificate_pem)
     assert new_kid != old_kid
 
 
 def test_tokens_from_before_and_after_the_rotation_validate_until_the_old_key_retires(
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, clock: TimeMachineFixture
 ) -> None:
-    before = generate(client, demo.client_id)
-    rotate(sandbox_catalog, actor)
-    at(clock, 50)
-    after = generate(client, demo.client_id)
-    assert kid(before) != kid(after)
+    before = gateway_generate(client, demo.client_id)
+    demo_profile_rotate(sandbox_catalog, actor)
+    clock_after(clock, seconds=50)
+    after = gateway_generate(client, demo.client_id)
+    assert token_kid(before) != token_kid(after)
 
-    # During the grace period (it ends at T0 + 60 s) both validate.
-    at(clock, 59)
-    assert validate(client, demo.client_id, before)[0] == 200
-    assert validate(client, demo.client_id, after)[0] == 200
+    # During the grace period (it ends at INSTANT + 60 s) both validate.
+    clock_after(clock, seconds=59)
+    assert gateway_validate(client, demo.client_id, before)[0] == 200
+    assert gateway_validate(client, demo.client_id, after)[0] == 200
     assert lifecycle_tick(actor=actor).retired == []
-    assert validate(client, demo.client_id, before)[0] == 200
+    assert gateway_validate(client, demo.client_id, before)[0] == 200
 
     # Once the grace has ended and retire_keys ran, the old key verifies nothing.
-    at(clock, 60)
+    clock_after(clock, seconds=60)
     report = lifecycle_tick(actor=actor)
 
     assert report.retired == ["jwt-keyprofile 1.0.0 in personal/sandbox"]
     assert binding("1.0.0").state == State.RETIRED
-    status, body = validate(client, demo.client_id, before)
+    status, body = gateway_validate(client, demo.client_id, before)
     assert status == 400
     assert RETIRED_MESSAGE.match(body), body
-    assert kid(before) in body
-    status, body = validate(client, demo.client_id, after)
+    assert token_kid(before) in body
+    status, body = gateway_validate(client, demo.client_id, after)
     assert (status, json.loads(body)["iss"]) == (200, "apic")
 
 
@@ -358,33 +277,35 @@ def test_a_token_naming_a_kid_the_catalog_never_had_fails_without_naming_a_retir
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, clock: TimeMachineFixture
 ) -> None:
     """The twin of the retired-key message: the same old token with another kid gets the plain failure."""
-    token = generate(client, demo.client_id)
-    rotate(sandbox_catalog, actor)
-    at(clock, 60)
+    token = gateway_generate(client, demo.client_id)
+    demo_profile_rotate(sandbox_catalog, actor)
+    clock_after(clock, seconds=60)
     lifecycle_tick(actor=actor)
     _, payload, signature = token.split(".")
-    other_header = base64.urlsafe_b64encode(json.dumps({**header(token), "kid": "never-seen"}).encode())
+    other_header = base64.urlsafe_b64encode(json.dumps({**segment(token, 0), "kid": "never-seen"}).encode())
 
-    status, body = validate(client, demo.client_id, f"{other_header.rstrip(b'=').decode()}.{payload}.{signature}")
+    status, body = gateway_validate(
+        client, demo.client_id, f"{other_header.rstrip(b'=').decode()}.{payload}.{signature}"
+    )
 
     assert status == 400
     assert body.startswith("JWT validation failed, because the JWT signature does not verify")
     assert "retired" not in body
-    status, body = validate(client, demo.client_id, token)
+    status, body = gateway_validate(client, demo.client_id, token)
     assert (status, bool(RETIRED_MESSAGE.match(body))) == (400, True)
 
 
 def test_jwks_lists_both_keys_during_the_grace_and_only_the_new_one_after(
     sandbox_catalog: Catalog, actor: Actor, client: Client, clock: TimeMachineFixture
 ) -> None:
-    old_kid = kid_of(binding("1.0.0").profile.keystore)
+    old_kid = certificate_kid(binding("1.0.0").profile.keystore.certificate_pem)
     assert jwks_kids(client) == {old_kid}
 
-    rotate(sandbox_catalog, actor)
-    new_kid = kid_of(binding("1.0.1").profile.keystore)
+    demo_profile_rotate(sandbox_catalog, actor)
+    new_kid = certificate_kid(binding("1.0.1").profile.keystore.certificate_pem)
 
     assert jwks_kids(client) == {old_kid, new_kid}
-    at(clock, 60)
+    clock_after(clock, seconds=60)
     lifecycle_tick(actor=actor)
     assert jwks_kids(client) == {new_kid}
 
@@ -395,7 +316,7 @@ def test_grace_shorter_than_the_longest_token_validity_is_refused_and_changes_no
     before = counts()
 
     with pytest.raises(RotationError) as caught:
-        rotate(sandbox_catalog, actor, grace=timedelta(seconds=59))
+        demo_profile_rotate(sandbox_catalog, actor, grace=timedelta(seconds=59))
 
     assert str(caught.value) == (
         "The grace period 59 s is shorter than 60 s, the longest token validity among the APIs that sign with or "
@@ -405,7 +326,7 @@ def test_grace_shorter_than_the_longest_token_validity_is_refused_and_changes_no
 
 
 def test_grace_equal_to_the_longest_token_validity_is_accepted(sandbox_catalog: Catalog, actor: Actor) -> None:
-    plan = rotate(sandbox_catalog, actor, grace=timedelta(seconds=60))
+    plan = demo_profile_rotate(sandbox_catalog, actor, grace=timedelta(seconds=60))
 
     assert (plan.grace, plan.minimum_grace) == (timedelta(seconds=60), timedelta(seconds=60))
     assert binding("1.0.1").state == State.ACTIVE
@@ -417,11 +338,11 @@ def test_minimum_grace_is_the_longest_validity_among_the_apis_that_sign_with_the
     """A second API signing with the same key for 300 s raises the minimum; one signing with another does not."""
     api = Api.objects.get(name=API_NAME)
     longer = variant(api.document, name="long-lived", base_path="/long", exp=300)
-    publish(longer, sandbox_catalog, actor)
+    document_publish(longer, sandbox_catalog, actor)
 
     with pytest.raises(RotationError, match="shorter than 300 s"):
-        rotate(sandbox_catalog, actor, grace=timedelta(seconds=299))
-    plan = rotate(sandbox_catalog, actor, dry_run=True)
+        demo_profile_rotate(sandbox_catalog, actor, grace=timedelta(seconds=299))
+    plan = demo_profile_rotate(sandbox_catalog, actor, dry_run=True)
 
     assert plan.minimum_grace == timedelta(seconds=300)
     assert plan.apis == ["jwt-generation-and-validation 1.0.0", "long-lived 1.0.0"]
@@ -431,13 +352,13 @@ def test_taken_profile_version_is_refused_and_changes_nothing(sandbox_catalog: C
     before = counts()
 
     with pytest.raises(RotationError, match=r"^Version 1\.0\.0 of 'jwt-keyprofile' exists already; choose another"):
-        rotate(sandbox_catalog, actor, new_version="1.0.0")
+        demo_profile_rotate(sandbox_catalog, actor, new_version="1.0.0")
 
     assert counts() == before
 
 
 def test_a_free_profile_version_may_be_chosen(sandbox_catalog: Catalog, actor: Actor) -> None:
-    plan = rotate(sandbox_catalog, actor, new_version="2.0.0")
+    plan = demo_profile_rotate(sandbox_catalog, actor, new_version="2.0.0")
 
     assert plan.new_version == "2.0.0"
     assert sorted(binding("2.0.0").crypto_objects.values_list("name", flat=True)) == [
@@ -450,7 +371,7 @@ def test_a_version_that_is_not_semver_is_refused_and_changes_nothing(sandbox_cat
     before = counts()
 
     with pytest.raises(ValidationError, match=re.escape("is not a version of the form MAJOR.MINOR.PATCH")):
-        rotate(sandbox_catalog, actor, new_version="2.0")
+        demo_profile_rotate(sandbox_catalog, actor, new_version="2.0")
 
     assert counts() == before
 
@@ -458,14 +379,14 @@ def test_a_version_that_is_not_semver_is_refused_and_changes_nothing(sandbox_cat
 def test_dry_run_returns_the_plan_and_changes_nothing(sandbox_catalog: Catalog, actor: Actor) -> None:
     before = counts()
 
-    plan = rotate(sandbox_catalog, actor, dry_run=True, grace=timedelta(minutes=5))
+    plan = demo_profile_rotate(sandbox_catalog, actor, dry_run=True, grace=timedelta(minutes=5))
 
     assert counts() == before
     assert plan.dry_run
     assert (plan.old_version, plan.new_version, plan.grace) == ("1.0.0", "1.0.1", timedelta(minutes=5))
     assert plan.apis == ["jwt-generation-and-validation 1.0.0"]
-    assert plan.renames == {OLD_KEY: NEW_KEY, OLD_CA: NEW_CA}
-    assert plan.grace_ends_at == T0 + timedelta(minutes=5)
+    assert plan.renames == {KEY_OBJECT: NEW_KEY_OBJECT, CERT_OBJECT: NEW_CERT_OBJECT}
+    assert plan.grace_ends_at == INSTANT + timedelta(minutes=5)
 
 
 # -- pre-publication ---------------------------------------------------------------------------------------------
@@ -474,55 +395,55 @@ def test_dry_run_returns_the_plan_and_changes_nothing(sandbox_catalog: Catalog, 
 def test_prepublished_version_is_in_the_jwks_but_does_not_sign_until_its_time(
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, clock: TimeMachineFixture
 ) -> None:
-    old_kid = kid(generate(client, demo.client_id))
+    old_kid = token_kid(gateway_generate(client, demo.client_id))
     revision = publication().revision
 
-    plan = rotate(sandbox_catalog, actor, prepublish=timedelta(hours=1), grace=timedelta(minutes=10))
+    plan = demo_profile_rotate(sandbox_catalog, actor, prepublish=timedelta(hours=1), grace=timedelta(minutes=10))
 
     new = binding("1.0.1")
-    new_kid = kid_of(new.profile.keystore)
+    new_kid = certificate_kid(new.profile.keystore.certificate_pem)
     assert (new.state, new.activates_at, new.pending_grace) == (
         State.NEXT,
-        T0 + timedelta(hours=1),
+        INSTANT + timedelta(hours=1),
         timedelta(minutes=10),
     )
-    assert plan.activates_at == T0 + timedelta(hours=1)
-    assert plan.grace_ends_at == T0 + timedelta(hours=1, minutes=10)
+    assert plan.activates_at == INSTANT + timedelta(hours=1)
+    assert plan.grace_ends_at == INSTANT + timedelta(hours=1, minutes=10)
     assert binding("1.0.0").state == State.ACTIVE
     assert jwks_kids(client) == {old_kid, new_kid}
-    assert kid(generate(client, demo.client_id)) == old_kid
+    assert token_kid(gateway_generate(client, demo.client_id)) == old_kid
     assert publication().revision == revision
-    assert jws_cryptos(publication().document) == [OLD_KEY, OLD_CA]
+    assert jws_cryptos(publication().document) == [KEY_OBJECT, CERT_OBJECT]
 
     # One second early: nothing moves.
-    at(clock, 3599)
+    clock_after(clock, seconds=3599)
     assert lifecycle_tick(actor=actor).activated == []
-    assert kid(generate(client, demo.client_id)) == old_kid
+    assert token_kid(gateway_generate(client, demo.client_id)) == old_kid
 
     # Its time has come: it signs, the API moved, the old version is passive for the grace it was given.
-    at(clock, 3600)
-    early_token = generate(client, demo.client_id)
+    clock_after(clock, seconds=3600)
+    early_token = gateway_generate(client, demo.client_id)
     report = lifecycle_tick(actor=actor)
 
     assert report.activated == ["jwt-keyprofile 1.0.1 in personal/sandbox"]
     assert binding("1.0.1").state == State.ACTIVE
     old = binding("1.0.0")
-    assert (old.state, old.grace_ends_at) == (State.PASSIVE, T0 + timedelta(hours=1, minutes=10))
-    assert kid(generate(client, demo.client_id)) == new_kid
+    assert (old.state, old.grace_ends_at) == (State.PASSIVE, INSTANT + timedelta(hours=1, minutes=10))
+    assert token_kid(gateway_generate(client, demo.client_id)) == new_kid
     assert publication().revision == revision + 1
-    assert jws_cryptos(publication().document) == [NEW_KEY, NEW_CA]
-    assert validate(client, demo.client_id, early_token)[0] == 200
+    assert jws_cryptos(publication().document) == [NEW_KEY_OBJECT, NEW_CERT_OBJECT]
+    assert gateway_validate(client, demo.client_id, early_token)[0] == 200
     assert jwks_kids(client) == {old_kid, new_kid}
 
 
 def test_tick_activates_and_retires_only_once(
     sandbox_catalog: Catalog, actor: Actor, clock: TimeMachineFixture
 ) -> None:
-    rotate(sandbox_catalog, actor, prepublish=timedelta(minutes=1))
-    at(clock, 60)
+    demo_profile_rotate(sandbox_catalog, actor, prepublish=timedelta(minutes=1))
+    clock_after(clock, seconds=60)
     assert lifecycle_tick(actor=actor).activated == ["jwt-keyprofile 1.0.1 in personal/sandbox"]
     assert lifecycle_tick(actor=actor).activated == []
-    at(clock, 120)
+    clock_after(clock, seconds=120)
     assert lifecycle_tick(actor=actor).retired == ["jwt-keyprofile 1.0.0 in personal/sandbox"]
     assert lifecycle_tick(actor=actor).retired == []
 
@@ -530,8 +451,8 @@ def test_tick_activates_and_retires_only_once(
 def test_tick_dry_run_reports_without_changing(
     sandbox_catalog: Catalog, actor: Actor, clock: TimeMachineFixture
 ) -> None:
-    rotate(sandbox_catalog, actor, prepublish=timedelta(minutes=1))
-    at(clock, 60)
+    demo_profile_rotate(sandbox_catalog, actor, prepublish=timedelta(minutes=1))
+    clock_after(clock, seconds=60)
 
     report = lifecycle_tick(actor=actor, dry_run=True)
 
@@ -540,7 +461,7 @@ def test_tick_dry_run_reports_without_changing(
 
 
 def test_second_rotation_while_one_is_pending_is_refused(sandbox_catalog: Catalog, actor: Actor) -> None:
-    rotate(sandbox_catalog, actor, prepublish=timedelta(days=1))
+    demo_profile_rotate(sandbox_catalog, actor, prepublish=timedelta(days=1))
     before = counts()
 
     with pytest.raises(
@@ -548,7 +469,7 @@ def test_second_rotation_while_one_is_pending_is_refused(sandbox_catalog: Catalo
         match="^A rotation of 'jwt-keyprofile' is already pending in personal/sandbox: "
         r"version 1\.0\.1 starts signing at 2030-01-02 12:00:00 UTC\.$",
     ):
-        rotate(sandbox_catalog, actor)
+        demo_profile_rotate(sandbox_catalog, actor)
 
     assert counts() == before
 
@@ -556,11 +477,11 @@ def test_second_rotation_while_one_is_pending_is_refused(sandbox_catalog: Catalo
 def test_second_rotation_after_the_first_took_effect_is_allowed(
     sandbox_catalog: Catalog, actor: Actor, clock: TimeMachineFixture
 ) -> None:
-    rotate(sandbox_catalog, actor, prepublish=timedelta(days=1))
-    at(clock, 86400)
+    demo_profile_rotate(sandbox_catalog, actor, prepublish=timedelta(days=1))
+    clock_after(clock, seconds=86400)
     lifecycle_tick(actor=actor)
 
-    plan = rotate(sandbox_catalog, actor)
+    plan = demo_profile_rotate(sandbox_catalog, actor)
 
     assert (plan.old_version, plan.new_version) == ("1.0.1", "1.0.2")
     assert binding("1.0.2").state == State.ACTIVE
@@ -574,16 +495,16 @@ def test_second_rotation_after_the_first_took_effect_is_allowed(
 def test_rotating_again_during_the_grace_keeps_every_unretired_version_verifying(
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, clock: TimeMachineFixture
 ) -> None:
-    first = generate(client, demo.client_id)
-    rotate(sandbox_catalog, actor)
-    at(clock, 10)
-    second = generate(client, demo.client_id)
-    rotate(sandbox_catalog, actor)
-    at(clock, 20)
-    third = generate(client, demo.client_id)
+    first = gateway_generate(client, demo.client_id)
+    demo_profile_rotate(sandbox_catalog, actor)
+    clock_after(clock, seconds=10)
+    second = gateway_generate(client, demo.client_id)
+    demo_profile_rotate(sandbox_catalog, actor)
+    clock_after(clock, seconds=20)
+    third = gateway_generate(client, demo.client_id)
 
-    assert len({kid(first), kid(second), kid(third)}) == 3
-    assert [validate(client, demo.client_id, t)[0] for t in (first, second, third)] == [200, 200, 200]
+    assert len({token_kid(first), token_kid(second), token_kid(third)}) == 3
+    assert [gateway_validate(client, demo.client_id, t)[0] for t in (first, second, third)] == [200, 200, 200]
     assert [binding(v).state for v in ("1.0.0", "1.0.1", "1.0.2")] == [State.PASSIVE, State.PASSIVE, State.ACTIVE]
 
 
@@ -603,12 +524,12 @@ def test_rotation_to_an_existing_keystore_uses_it(
     )
     keystores = Keystore.objects.count()
 
-    plan = rotate(sandbox_catalog, actor, source=KeySource(keystore=chosen))
+    plan = demo_profile_rotate(sandbox_catalog, actor, source=KeySource(keystore=chosen))
 
     assert plan.key_source == "keystore 'Prepared'"
     assert Keystore.objects.count() == keystores
     assert binding("1.0.1").profile.keystore == chosen
-    assert kid(generate(client, demo.client_id)) == kid_of(chosen)
+    assert token_kid(gateway_generate(client, demo.client_id)) == certificate_kid(chosen.certificate_pem)
 
 
 def test_rotation_to_a_keystore_of_another_kind_is_refused_and_changes_nothing(
@@ -620,7 +541,7 @@ def test_rotation_to_a_keystore_of_another_kind_is_refused_and_changes_nothing(
     before = counts()
 
     with pytest.raises(RotationError, match=r"^Keystore 'A secret' is not of the same kind as 'JWT Keystore'\.$"):
-        rotate(sandbox_catalog, actor, source=KeySource(keystore=secret))
+        demo_profile_rotate(sandbox_catalog, actor, source=KeySource(keystore=secret))
 
     assert counts() == before
 
@@ -637,7 +558,7 @@ def test_rotation_to_another_organizations_keystore_is_refused(sandbox_catalog: 
     before = counts()
 
     with pytest.raises(RotationError, match=r"^Keystore 'Foreign' belongs to another organization\.$"):
-        rotate(sandbox_catalog, actor, source=KeySource(keystore=foreign))
+        demo_profile_rotate(sandbox_catalog, actor, source=KeySource(keystore=foreign))
 
     assert counts() == before
 
@@ -657,7 +578,7 @@ def test_rotation_to_a_key_the_moved_api_cannot_sign_with_changes_nothing(
     before = counts()
 
     with pytest.raises(RotationError, match="signs with RS256, which does not fit the EC key of 'EC'"):
-        rotate(sandbox_catalog, actor, source=KeySource(keystore=ec))
+        demo_profile_rotate(sandbox_catalog, actor, source=KeySource(keystore=ec))
 
     assert counts() == before
 
@@ -665,7 +586,7 @@ def test_rotation_to_a_key_the_moved_api_cannot_sign_with_changes_nothing(
 def test_rotation_to_an_uploaded_certificate_and_key(
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client
 ) -> None:
-    plan = rotate(
+    plan = demo_profile_rotate(
         sandbox_catalog,
         actor,
         source=KeySource(certificate=fx.CERT2_PEM.encode(), private_key=fx.KEY2_PEM.encode()),
@@ -678,7 +599,7 @@ def test_rotation_to_an_uploaded_certificate_and_key(
         Keystore.Source.PEM,
         "CN=other.example",
     )
-    assert kid(generate(client, demo.client_id)) == kid_of(keystore)
+    assert token_kid(gateway_generate(client, demo.client_id)) == certificate_kid(keystore.certificate_pem)
 
 
 def test_rotation_to_an_uploaded_key_that_does_not_match_is_refused_and_changes_nothing(
@@ -687,7 +608,7 @@ def test_rotation_to_an_uploaded_key_that_does_not_match_is_refused_and_changes_
     before = counts()
 
     with pytest.raises(KeyMaterialError):
-        rotate(
+        demo_profile_rotate(
             sandbox_catalog,
             actor,
             source=KeySource(certificate=fx.CERT2_PEM.encode(), private_key=fx.KEY1_PEM.encode()),
@@ -697,7 +618,7 @@ def test_rotation_to_an_uploaded_key_that_does_not_match_is_refused_and_changes_
 
 
 def test_rotation_to_an_uploaded_passphrase_protected_key(sandbox_catalog: Catalog, actor: Actor) -> None:
-    rotate(
+    demo_profile_rotate(
         sandbox_catalog,
         actor,
         source=KeySource(
@@ -711,7 +632,7 @@ def test_rotation_to_an_uploaded_passphrase_protected_key(sandbox_catalog: Catal
 
 
 def test_rotation_with_other_rsa_bits(sandbox_catalog: Catalog, actor: Actor) -> None:
-    plan = rotate(sandbox_catalog, actor, source=KeySource(bits=3072))
+    plan = demo_profile_rotate(sandbox_catalog, actor, source=KeySource(bits=3072))
 
     assert plan.key_source == "generated like the current key (RSA 3072)"
     assert binding("1.0.1").profile.keystore.key_size == 3072
@@ -724,7 +645,7 @@ def test_profile_without_an_active_version_is_refused(sandbox_catalog: Catalog, 
     with pytest.raises(
         RotationError, match=r"^Key profile 'no-such-profile' has no active version in personal/sandbox\.$"
     ):
-        rotate(sandbox_catalog, actor, name="no-such-profile")
+        demo_profile_rotate(sandbox_catalog, actor, name="no-such-profile")
 
 
 def test_profile_not_enabled_in_the_catalog_is_refused(demo: DemoSummary, actor: Actor) -> None:
@@ -733,14 +654,14 @@ def test_profile_not_enabled_in_the_catalog_is_refused(demo: DemoSummary, actor:
     with pytest.raises(
         RotationError, match=r"^Key profile 'jwt-keyprofile' has no active version in personal/production\.$"
     ):
-        rotate(production, actor)
+        demo_profile_rotate(production, actor)
 
 
 def test_profile_whose_versions_are_all_retired_is_refused(sandbox_catalog: Catalog, actor: Actor) -> None:
     lifecycle.binding_transition(binding=binding("1.0.0"), state=State.RETIRED, actor=actor)
 
     with pytest.raises(RotationError, match="has no active version"):
-        rotate(sandbox_catalog, actor)
+        demo_profile_rotate(sandbox_catalog, actor)
 
 
 def test_truststore_only_profile_is_refused(sandbox_catalog: Catalog, actor: Actor) -> None:
@@ -757,15 +678,15 @@ def test_truststore_only_profile_is_refused(sandbox_catalog: Catalog, actor: Act
     )
 
     with pytest.raises(RotationError, match=r"^partner-certs 1\.0\.0 has no keystore: there is no key to rotate\.$"):
-        rotate(sandbox_catalog, actor, name="partner-certs")
+        demo_profile_rotate(sandbox_catalog, actor, name="partner-certs")
 
 
 def test_signing_with_a_passive_key_is_refused_at_publish(sandbox_catalog: Catalog, actor: Actor) -> None:
-    rotate(sandbox_catalog, actor)
+    demo_profile_rotate(sandbox_catalog, actor)
     stale = variant(document_load(API_DOCUMENT.read_bytes()), name="stale-signer", base_path="/stale")
 
     with pytest.raises(PolicyConfigError) as caught:
-        publish(stale, sandbox_catalog, actor)
+        document_publish(stale, sandbox_catalog, actor)
 
     assert caught.value.prop == "jws-crypto"
     assert "jwt-generate policy 'jwt-generate', property 'jws-crypto'" in str(caught.value)
@@ -779,23 +700,23 @@ def test_signing_with_the_active_key_and_verifying_with_the_passive_one_publishe
     sandbox_catalog: Catalog, actor: Actor
 ) -> None:
     """The twin of the refusal above: only signing needs the active version; a passive one still verifies."""
-    rotate(sandbox_catalog, actor)
+    demo_profile_rotate(sandbox_catalog, actor)
     document = variant(document_load(API_DOCUMENT.read_bytes()), name="fresh-signer", base_path="/fresh")
-    swap_crypto(document, {OLD_KEY: NEW_KEY})  # validate keeps naming the passive 1.0.0 certificate
+    swap_crypto(document, {KEY_OBJECT: NEW_KEY_OBJECT})  # validate keeps naming the passive 1.0.0 certificate
 
-    published = publish(document, sandbox_catalog, actor)
+    published = document_publish(document, sandbox_catalog, actor)
 
-    assert jws_cryptos(published.document) == [NEW_KEY, OLD_CA]
+    assert jws_cryptos(published.document) == [NEW_KEY_OBJECT, CERT_OBJECT]
 
 
 def test_refusal_quotes_the_crypto_object_name_whole(sandbox_catalog: Catalog, actor: Actor) -> None:
-    rotate(sandbox_catalog, actor)
+    demo_profile_rotate(sandbox_catalog, actor)
     stale = variant(document_load(API_DOCUMENT.read_bytes()), name="stale-signer", base_path="/stale")
 
     with pytest.raises(PolicyConfigError) as caught:
-        publish(stale, sandbox_catalog, actor)
+        document_publish(stale, sandbox_catalog, actor)
 
-    assert f"'{OLD_KEY}' belongs to jwt-keyprofile 1.0.0" in str(caught.value)
+    assert f"'{KEY_OBJECT}' belongs to jwt-keyprofile 1.0.0" in str(caught.value)
 
 
 # -- other key types --------------------------------------------------------------------------------------------
@@ -818,7 +739,7 @@ def other_key_type_api(catalog: Catalog, actor: Actor, *, profile: str, alg: str
         certificate=f"{prefix}-{certificate_suffix}",
         alg=alg,
     )
-    publish(document, catalog, actor)
+    document_publish(document, catalog, actor)
     return services.sandbox_test_app(catalog=catalog, actor=actor).client_id
 
 
@@ -865,10 +786,10 @@ def test_ec_and_shared_secret_profiles_rotate_too(
         sandbox_only, actor, profile="other-keys", alg=alg, certificate_suffix=certificate_suffix
     )
     base = "/personal/sandbox/other"
-    before = generate(client, client_id, base)
+    before = gateway_generate(client, client_id, base)
 
-    plan = rotate(sandbox_only, actor, name="other-keys")
-    at(clock, 30)
+    plan = demo_profile_rotate(sandbox_only, actor, name="other-keys")
+    clock_after(clock, seconds=30)
 
     new_keystore = binding("1.0.1", name="other-keys").profile.keystore
     assert (new_keystore.kind, new_keystore.key_type, new_keystore.key_size, new_keystore.curve) == (
@@ -879,19 +800,19 @@ def test_ec_and_shared_secret_profiles_rotate_too(
     )
     assert plan.apis == ["other-key-type 1.0.0"]
     assert plan.grace == timedelta(seconds=60)
-    after = generate(client, client_id, base)
-    assert kid(after) != kid(before)
-    assert header(after)["alg"] == alg
-    assert validate(client, client_id, before, base)[0] == 200
-    assert validate(client, client_id, after, base)[0] == 200
+    after = gateway_generate(client, client_id, base)
+    assert token_kid(after) != token_kid(before)
+    assert segment(after, 0)["alg"] == alg
+    assert gateway_validate(client, client_id, before, base)[0] == 200
+    assert gateway_validate(client, client_id, after, base)[0] == 200
 
-    at(clock, 60)
+    clock_after(clock, seconds=60)
     lifecycle_tick(actor=actor)
 
-    status, body = validate(client, client_id, before, base)
+    status, body = gateway_validate(client, client_id, before, base)
     assert status == 400
     assert body.startswith("JWT validation failed, because the JWT was signed by a retired key (other-keys 1.0.0, kid ")
-    assert validate(client, client_id, after, base)[0] == 200
+    assert gateway_validate(client, client_id, after, base)[0] == 200
 
 
 def test_a_profile_can_be_rotated_again_and_again(sandbox_only: Catalog, actor: Actor) -> None:
@@ -905,7 +826,7 @@ def test_a_profile_can_be_rotated_again_and_again(sandbox_only: Catalog, actor: 
     )
 
     for n in range(1, 21):
-        plan = rotate(sandbox_only, actor, name="ec-keys")
+        plan = demo_profile_rotate(sandbox_only, actor, name="ec-keys")
         assert plan.new_version == f"1.0.{n}"
 
     newest = binding("1.0.20", name="ec-keys").profile.keystore
@@ -918,15 +839,15 @@ def test_rotation_keeps_a_deprecated_api_deprecated(
 ) -> None:
     services.publication_set_state(publication=publication(), state=Publication.State.DEPRECATED, actor=actor)
 
-    rotate(sandbox_catalog, actor)
+    demo_profile_rotate(sandbox_catalog, actor)
 
-    assert jws_cryptos(publication().document) == [NEW_KEY, NEW_CA]
+    assert jws_cryptos(publication().document) == [NEW_KEY_OBJECT, NEW_CERT_OBJECT]
     assert publication().state == Publication.State.DEPRECATED
 
 
 def test_rotation_keeps_a_published_api_published(sandbox_catalog: Catalog, actor: Actor) -> None:
     """The twin of the deprecated case."""
-    rotate(sandbox_catalog, actor)
+    demo_profile_rotate(sandbox_catalog, actor)
 
     assert publication().state == Publication.State.PUBLISHED
 
@@ -935,7 +856,7 @@ def test_rotation_leaves_retired_publications_alone(sandbox_catalog: Catalog, ac
     services.publication_set_state(publication=publication(), state=Publication.State.RETIRED, actor=actor)
     before = publication()
 
-    plan = rotate(sandbox_catalog, actor)
+    plan = demo_profile_rotate(sandbox_catalog, actor)
 
     after = publication()
     assert plan.apis == []
@@ -949,30 +870,6 @@ def test_rotation_leaves_retired_publications_alone(sandbox_catalog: Catalog, ac
 # -- several processes: each sees the rotation within RECHECK_SECONDS ------------------------------------------
 
 
-class FakeMonotonic:
-    """A monotonic clock for ``portal.invalidation`` only, so a test decides when a worker looks again."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> tuple[FakeMonotonic, Any]:
-    """Two gateway workers as two processes would hold them, each with its own warm state; ``on(worker)``
-    routes the Django test client's next gateway calls to that worker."""
-    clock = FakeMonotonic()
-    settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "RECHECK_SECONDS": 1.0}
-    monkeypatch.setattr(invalidation, "time", types.SimpleNamespace(monotonic=clock.monotonic))
-
-    def on(worker: Gateway) -> None:
-        monkeypatch.setattr(views, "gateway", worker)
-
-    return clock, on
-
-
 def test_a_worker_that_has_not_seen_the_rotation_yet_still_accepts_tokens_of_the_old_key(
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, workers: tuple[FakeMonotonic, Any]
 ) -> None:
@@ -981,14 +878,14 @@ def test_a_worker_that_has_not_seen_the_rotation_yet_still_accepts_tokens_of_the
     clock, on = workers
     stale = Gateway()
     on(stale)
-    generate(client, demo.client_id)
-    rotate(sandbox_catalog, actor)
+    gateway_generate(client, demo.client_id)
+    demo_profile_rotate(sandbox_catalog, actor)
     clock.now += 0.5
-    old_token = generate(client, demo.client_id)  # not looked again yet: still the old key
-    assert kid(old_token) == kid_of(binding("1.0.0").profile.keystore)
+    old_token = gateway_generate(client, demo.client_id)  # not looked again yet: still the old key
+    assert token_kid(old_token) == certificate_kid(binding("1.0.0").profile.keystore.certificate_pem)
 
     on(Gateway())  # a worker that (re)started after the rotation
-    assert validate(client, demo.client_id, old_token)[0] == 200
+    assert gateway_validate(client, demo.client_id, old_token)[0] == 200
 
 
 def test_a_stale_worker_accepts_the_new_key_once_it_looked_again(
@@ -998,15 +895,15 @@ def test_a_stale_worker_accepts_the_new_key_once_it_looked_again(
     clock, on = workers
     stale, fresh = Gateway(), Gateway()
     on(stale)
-    validate(client, demo.client_id, generate(client, demo.client_id))
-    rotate(sandbox_catalog, actor)
+    gateway_validate(client, demo.client_id, gateway_generate(client, demo.client_id))
+    demo_profile_rotate(sandbox_catalog, actor)
     on(fresh)
-    new_token = generate(client, demo.client_id)
-    assert kid(new_token) == kid_of(binding("1.0.1").profile.keystore)
+    new_token = gateway_generate(client, demo.client_id)
+    assert token_kid(new_token) == certificate_kid(binding("1.0.1").profile.keystore.certificate_pem)
 
     clock.now += 1.0
     on(stale)
-    assert validate(client, demo.client_id, new_token)[0] == 200
+    assert gateway_validate(client, demo.client_id, new_token)[0] == 200
 
 
 def test_a_worker_that_has_not_seen_the_rotation_yet_accepts_the_new_key(
@@ -1025,26 +922,26 @@ def test_a_worker_that_has_not_seen_the_rotation_yet_accepts_the_new_key(
     clock, on = workers
     stale, fresh = Gateway(), Gateway()
     on(stale)
-    old_token = generate(client, demo.client_id)
-    validate(client, demo.client_id, old_token)  # warm, as under traffic
+    old_token = gateway_generate(client, demo.client_id)
+    gateway_validate(client, demo.client_id, old_token)  # warm, as under traffic
     settings.PORTAL_INVALIDATION = {**settings.PORTAL_INVALIDATION, "PROPAGATION_SECONDS": None}  # the real wait
 
     def wait(seconds: float) -> None:
         assert seconds >= 2 * invalidation.recheck_seconds()
         clock.now += seconds - 0.5
         on(stale)  # the stale worker serves during the wait: it looks again, and learns the next key
-        assert validate(client, demo.client_id, old_token)[0] == 200
+        assert gateway_validate(client, demo.client_id, old_token)[0] == 200
         clock.now += 0.5
 
     monkeypatch.setattr(rotation, "wait_for_propagation", wait)
-    rotate(sandbox_catalog, actor)
+    demo_profile_rotate(sandbox_catalog, actor)
     on(fresh)
-    new_token = generate(client, demo.client_id)
-    assert kid(new_token) == kid_of(binding("1.0.1").profile.keystore)
+    new_token = gateway_generate(client, demo.client_id)
+    assert token_kid(new_token) == certificate_kid(binding("1.0.1").profile.keystore.certificate_pem)
 
     clock.now += 0.2  # within the stale worker's RECHECK_SECONDS: it does not look again
     on(stale)
-    status, body = validate(client, demo.client_id, new_token)
+    status, body = gateway_validate(client, demo.client_id, new_token)
 
     assert status == 200, body
 
@@ -1067,9 +964,9 @@ def test_bits_for_a_profile_that_is_not_rsa_is_refused_even_in_a_dry_run(
         actor=actor,
     )
     with pytest.raises(RotationError, match="--bits sets an RSA key size"):
-        rotate(sandbox_catalog, actor, name="ec-keyprofile", source=KeySource(bits=3072), dry_run=True)
+        demo_profile_rotate(sandbox_catalog, actor, name="ec-keyprofile", source=KeySource(bits=3072), dry_run=True)
     # Its twin without --bits plans fine.
-    assert rotate(sandbox_catalog, actor, name="ec-keyprofile", dry_run=True).new_version == "1.0.1"
+    assert demo_profile_rotate(sandbox_catalog, actor, name="ec-keyprofile", dry_run=True).new_version == "1.0.1"
 
 
 def _assembly_document(assembly: dict[str, Any]) -> dict[str, Any]:

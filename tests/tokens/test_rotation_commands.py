@@ -2,7 +2,7 @@
 ``call_command``, and the console's Rotate page through the Django test client.
 
 A command's failure must be a CommandError with a message a person can act on, and must change nothing. The
-clock is frozen at T0 and moved with time_machine.
+clock is frozen at INSTANT and moved with time_machine.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import io
 import re
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +33,15 @@ from portal.services import Actor, organization_create
 from tests import keyfixtures as fx
 from tests.commands import refused, run
 from tests.conftest import OTHER_MASTER_KEY, TEST_MASTER_KEY
+from tests.tokens.helpers import DEMO_PROFILE as PROFILE
+from tests.tokens.helpers import INSTANT, clock_after
 from tokens import rotation
 from tokens.demo import API_NAME, DemoSummary, demo_seed
 from tokens.models import Publication
 from tokens.rotation import lifecycle_tick
 from tokens.runtime import gateway
 
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 State = KeyProfileBinding.State
-PROFILE = "jwt-keyprofile"
 
 
 # The tokens conftest gives each test a fresh gateway; these look at the version on every request.
@@ -52,12 +52,6 @@ pytestmark = pytest.mark.usefixtures("recheck_always")
 def no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands run without a terminal, as under cron."""
     monkeypatch.setattr(sys, "stdin", io.StringIO())
-
-
-@pytest.fixture
-def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
-    time_machine.move_to(T0, tick=False)
-    return time_machine
 
 
 @pytest.fixture
@@ -78,10 +72,6 @@ def snapshot() -> dict[str, Any]:
         "revisions": sorted(Publication.objects.values_list("pk", "revision", "state")),
         "rotations": AuditEvent.objects.filter(action="keyprofile.rotate").count(),
     }
-
-
-def move(clock: TimeMachineFixture, **delta: float) -> None:
-    clock.move_to(T0 + timedelta(**delta), tick=False)
 
 
 # -- rotate_keyprofile -------------------------------------------------------------------------------------------
@@ -113,7 +103,7 @@ def test_rotate_keyprofile_json_is_the_plan(demo: DemoSummary) -> None:
         "dry_run": False,
         "apis_moved": ["jwt-generation-and-validation 1.0.0"],
     }
-    assert plan["old_version_retires_at"] == (T0 + timedelta(hours=2)).isoformat()
+    assert plan["old_version_retires_at"] == (INSTANT + timedelta(hours=2)).isoformat()
 
 
 def test_rotate_keyprofile_dry_run_says_what_it_would_do_and_changes_nothing(demo: DemoSummary) -> None:
@@ -341,8 +331,8 @@ def long_lived_profile(demo: DemoSummary, actor: Actor) -> KeyProfile:
 def test_expiring_within_rotates_only_the_profiles_that_expire_soon(
     long_lived_profile: KeyProfile, clock: TimeMachineFixture
 ) -> None:
-    """The demo certificate is valid 365 days from T0; 340 days later it expires within 30 days."""
-    move(clock, days=340)
+    """The demo certificate is valid 365 days from INSTANT; 340 days later it expires within 30 days."""
+    clock_after(clock, days=340)
 
     out = run("rotate_keyprofile", "--expiring-within", "30")
 
@@ -360,7 +350,7 @@ def test_expiring_within_rotates_nothing_while_every_certificate_is_far_from_exp
     long_lived_profile: KeyProfile, clock: TimeMachineFixture
 ) -> None:
     """The twin of the test above: 300 days in, the demo certificate has 65 days left."""
-    move(clock, days=300)
+    clock_after(clock, days=300)
     before = snapshot()
 
     assert run("rotate_keyprofile", "--expiring-within", "30").stdout == "Nothing to rotate.\n"
@@ -372,7 +362,7 @@ def test_expiring_within_filters_by_catalog_and_organization(
     long_lived_profile: KeyProfile, clock: TimeMachineFixture
 ) -> None:
     organization_create(slug="other", title="Other")
-    move(clock, days=340)
+    clock_after(clock, days=340)
     before = snapshot()
 
     assert (
@@ -385,7 +375,7 @@ def test_expiring_within_filters_by_catalog_and_organization(
 
 
 def test_expiring_within_dry_run_changes_nothing(long_lived_profile: KeyProfile, clock: TimeMachineFixture) -> None:
-    move(clock, days=340)
+    clock_after(clock, days=340)
     before = snapshot()
 
     [plan] = run("rotate_keyprofile", "--expiring-within", "30", "--dry-run", "--json").json()
@@ -406,9 +396,9 @@ def test_retire_keys_retires_a_passive_version_once_its_grace_has_ended(
     demo: DemoSummary, clock: TimeMachineFixture
 ) -> None:
     run("rotate_keyprofile", PROFILE, "--catalog", "sandbox")
-    move(clock, seconds=59)
+    clock_after(clock, seconds=59)
     assert run("retire_keys").stdout == "Nothing to activate or retire.\n"
-    move(clock, seconds=60)
+    clock_after(clock, seconds=60)
 
     out = run("retire_keys")
 
@@ -419,7 +409,7 @@ def test_retire_keys_retires_a_passive_version_once_its_grace_has_ended(
 
 def test_retire_keys_dry_run_says_what_it_would_do(demo: DemoSummary, clock: TimeMachineFixture) -> None:
     run("rotate_keyprofile", PROFILE, "--catalog", "sandbox")
-    move(clock, seconds=60)
+    clock_after(clock, seconds=60)
     before = snapshot()
 
     assert run("retire_keys", "--dry-run").stdout == "Would retire jwt-keyprofile 1.0.0 in personal/sandbox\n"
@@ -435,16 +425,16 @@ def test_retire_keys_activates_a_prepublished_version_when_its_time_comes(
     demo: DemoSummary, clock: TimeMachineFixture
 ) -> None:
     run("rotate_keyprofile", PROFILE, "--catalog", "sandbox", "--prepublish", "1h")
-    move(clock, minutes=59)
+    clock_after(clock, minutes=59)
     assert run("retire_keys", "--dry-run").stdout == "Nothing to activate or retire.\n"
-    move(clock, hours=1)
+    clock_after(clock, hours=1)
     assert run("retire_keys", "--dry-run").stdout == "Would activate jwt-keyprofile 1.0.1 in personal/sandbox\n"
 
     report = run("retire_keys", "--json").json()
 
     assert report == {"activated": ["jwt-keyprofile 1.0.1 in personal/sandbox"], "retired": [], "dry_run": False}
     assert (state("1.0.0"), state("1.0.1")) == (State.PASSIVE, State.ACTIVE)
-    move(clock, hours=1, seconds=60)
+    clock_after(clock, hours=1, seconds=60)
     assert run("retire_keys").stdout == "Retired jwt-keyprofile 1.0.0 in personal/sandbox\n"
 
 
@@ -630,7 +620,7 @@ def test_rotate_page_answers_without_waiting_for_propagation(
         response = console.post(rotate_url(), form())
 
     assert response.status_code == 302
-    signs_at = T0 + timedelta(seconds=invalidation.propagation_seconds())
+    signs_at = INSTANT + timedelta(seconds=invalidation.propagation_seconds())
     assert KeyProfileBinding.objects.get(profile__version="1.0.1").activates_at == signs_at
     assert (state("1.0.0"), state("1.0.1")) == (State.ACTIVE, State.NEXT)
     assert "run_later.<locals>.start" in [callback.__qualname__ for callback in callbacks]
@@ -710,7 +700,7 @@ def test_rotate_page_with_a_longer_grace(console: Client) -> None:
     activated_in_the_background()
 
     grace_end = KeyProfileBinding.objects.get(profile__version="1.0.0").grace_ends_at
-    assert grace_end == T0 + timedelta(hours=2)
+    assert grace_end == INSTANT + timedelta(hours=2)
 
 
 def test_rotate_page_keystore_source_needs_a_keystore(console: Client) -> None:
@@ -795,10 +785,10 @@ def test_api_publication_follows_the_console_rotation(console: Client) -> None:
 def test_expiring_within_skips_a_profile_whose_rotation_is_already_pending(
     long_lived_profile: KeyProfile, clock: TimeMachineFixture
 ) -> None:
-    move(clock, days=340)
+    clock_after(clock, days=340)
     run("rotate_keyprofile", "--expiring-within", "30", "--prepublish", "2d")
     assert state("1.0.1") == State.NEXT
-    move(clock, days=341)  # the next night: the new key starts signing tomorrow
+    clock_after(clock, days=341)  # the next night: the new key starts signing tomorrow
 
     out = run("rotate_keyprofile", "--expiring-within", "30", "--prepublish", "2d")
 
@@ -810,9 +800,9 @@ def test_expiring_within_after_a_pending_rotation_took_effect_has_nothing_to_rot
     long_lived_profile: KeyProfile, clock: TimeMachineFixture
 ) -> None:
     """Twin: once retire_keys activated the new key, the profile no longer expires soon."""
-    move(clock, days=340)
+    clock_after(clock, days=340)
     run("rotate_keyprofile", "--expiring-within", "30", "--prepublish", "2d")
-    move(clock, days=342)
+    clock_after(clock, days=342)
     run("retire_keys")
 
     assert run("rotate_keyprofile", "--expiring-within", "30", "--prepublish", "2d").stdout == "Nothing to rotate.\n"

@@ -15,8 +15,6 @@ through the gateway carries that version's kid and validates. The clock moves wi
 
 from __future__ import annotations
 
-import base64
-import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -29,25 +27,17 @@ from django.test import Client
 from django.utils import timezone
 from time_machine import TimeMachineFixture
 
-from keyprofiles import keymaterial
 from keyprofiles.models import KeyProfileBinding, Keystore
 from portal.services import Actor
+from tests.tokens.helpers import DEMO_BASE, INSTANT, certificate_kid, token_kid
 from tokens.demo import DemoSummary, demo_seed
 
-START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 DAYS = 3 * 365 + 30
-BASE = "/personal/sandbox/securetoken"
 State = KeyProfileBinding.State
 
 
 # The tokens conftest gives each test a fresh gateway; these look at the version on every request.
 pytestmark = pytest.mark.usefixtures("recheck_always")
-
-
-@pytest.fixture
-def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
-    time_machine.move_to(START, tick=False)
-    return time_machine
 
 
 @pytest.fixture
@@ -72,18 +62,6 @@ _commands: dict[str, BaseCommand] = {
 }
 
 
-def kid(token: str) -> str:
-    text = token.split(".")[0]
-    value: str = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))["kid"]
-    return value
-
-
-@functools.cache
-def kid_of_certificate(certificate_pem: str) -> str:
-    public = keymaterial.public_key_from_certificate_pem(certificate_pem)
-    return keymaterial.jwk_thumbprint(keymaterial.public_jwk(public))
-
-
 def active_keystore() -> tuple[str, Keystore]:
     """The version of the demo profile that signs in sandbox, and its keystore: exactly one."""
     [binding] = KeyProfileBinding.objects.filter(
@@ -101,8 +79,8 @@ class Log:
 
 
 def move_to(clock: TimeMachineFixture, day: int, hour: int, minute: int) -> datetime:
-    """Move the frozen clock to ``hour:minute`` UTC on simulated day ``day`` (day 0 is START's date)."""
-    moment = datetime.combine((START + timedelta(days=day)).date(), time(hour, minute), tzinfo=UTC)
+    """Move the frozen clock to ``hour:minute`` UTC on simulated day ``day`` (day 0 is INSTANT's date)."""
+    moment = datetime.combine((INSTANT + timedelta(days=day)).date(), time(hour, minute), tzinfo=UTC)
     clock.move_to(moment, tick=False)
     return moment
 
@@ -135,15 +113,15 @@ def run_the_recipe(clock: TimeMachineFixture, client: Client, client_id: str, da
         assert days_left > 0, f"day {day}: {version} expires today"
         log.least_days_left = min(log.least_days_left, days_left)
         response = client.get(
-            f"{BASE}/generate", headers={"X-IBM-Client-Id": client_id, "iss-claim": "apic", "aud-claim": "id1"}
+            f"{DEMO_BASE}/generate", headers={"X-IBM-Client-Id": client_id, "iss-claim": "apic", "aud-claim": "id1"}
         )
         assert response.status_code == 200, f"day {day}: {response.content!r}"
         token = response["Authorization"].removeprefix("Bearer ")
-        assert kid(token) == kid_of_certificate(keystore.certificate_pem), f"day {day}: not signed by {version}"
+        assert token_kid(token) == certificate_kid(keystore.certificate_pem), f"day {day}: not signed by {version}"
         if version != validated:
             # The first token of each version also validates (every day would only repeat it).
             check = client.get(
-                f"{BASE}/validate", headers={"X-IBM-Client-Id": client_id, "Authorization": f"Bearer {token}"}
+                f"{DEMO_BASE}/validate", headers={"X-IBM-Client-Id": client_id, "Authorization": f"Bearer {token}"}
             )
             assert check.status_code == 200, f"day {day}: {check.content!r}"
             validated = version
@@ -170,14 +148,14 @@ def test_the_cron_recipe_never_lets_the_demo_key_expire(
 def test_without_the_nightly_rotation_the_demo_key_expires(demo: DemoSummary, clock: TimeMachineFixture) -> None:
     """The twin of the recipe: with only retire_keys running, the certificate runs out after 365 days, and the
     morning check says so two weeks ahead."""
-    clock.move_to(START + timedelta(days=350), tick=False)
+    clock.move_to(INSTANT + timedelta(days=350), tick=False)
     assert command("check_key_expiry", "--within", "14")[0] == 0
-    clock.move_to(START + timedelta(days=351, minutes=1), tick=False)
+    clock.move_to(INSTANT + timedelta(days=351, minutes=1), tick=False)
     status, out = command("check_key_expiry", "--within", "14")
     assert status == 1
     assert "keystore 'JWT Keystore' CN=jwt.demo.local expires in 13 days" in out
 
-    clock.move_to(START + timedelta(days=365), tick=False)
+    clock.move_to(INSTANT + timedelta(days=365), tick=False)
     assert command("retire_keys")[0] == 0
     _, keystore = active_keystore()
     assert keystore.not_after is not None
@@ -188,7 +166,7 @@ def test_check_key_expiry_reports_the_active_key_before_the_rotation(
     demo: DemoSummary, clock: TimeMachineFixture
 ) -> None:
     """14 days before expiry with no rotation, the active demo key is reported (exit 1)."""
-    clock.move_to(START + timedelta(days=355), tick=False)
+    clock.move_to(INSTANT + timedelta(days=355), tick=False)
 
     status, out = command("check_key_expiry", "--within", "14")
 
@@ -201,11 +179,11 @@ def test_check_key_expiry_is_quiet_once_the_expiring_key_was_rotated_and_retired
 ) -> None:
     """After the nightly rotation replaced the key and retire_keys retired the old one, nothing in use expires
     within 14 days: the morning check must not alert (README: "alert if anything *still* expires")."""
-    clock.move_to(START + timedelta(days=340), tick=False)
+    clock.move_to(INSTANT + timedelta(days=340), tick=False)
     assert command("rotate_keyprofile", "--org", "personal", "--expiring-within", "30")[0] == 0
-    clock.move_to(START + timedelta(days=340, minutes=2), tick=False)
+    clock.move_to(INSTANT + timedelta(days=340, minutes=2), tick=False)
     assert command("retire_keys")[0] == 0
-    clock.move_to(START + timedelta(days=355), tick=False)
+    clock.move_to(INSTANT + timedelta(days=355), tick=False)
 
     status, out = command("check_key_expiry", "--within", "14")
 

@@ -328,6 +328,35 @@ globalThis.__portal = (function () {
     }
   }
 
+  function hiddenIntrinsics() {
+    // The built-ins a script reaches only through a value, never by name from the global object: the
+    // iterator prototypes, the generator and async function constructors and their prototypes. Each is shared
+    // by every call, so each is frozen too (harden walks on from them: %IteratorPrototype%, %GeneratorPrototype%...).
+    const makers = [
+      () => [][Symbol.iterator](),
+      () => ""[Symbol.iterator](),
+      () => new Map().entries(),
+      () => new Set().values(),
+      () => /a/g[Symbol.matchAll]("a"),
+      () => [].values().map((item) => item), // iterator helpers, where the engine has them
+      () => Iterator.from({ next: () => ({ done: true }) }),
+      () => function* () {},
+      () => async function () {},
+      () => async function* () {},
+      () => (function* () {})(),
+      () => (async function* () {})(),
+    ];
+    const found = [];
+    for (const make of makers) {
+      try {
+        found.push(getPrototypeOf(make()));
+      } catch (error) {
+        // not in this engine
+      }
+    }
+    return found;
+  }
+
   function tameOverrides() {
     // With frozen prototypes, `error.name = "X"` or `object.toString = f` would fail ("the override
     // mistake"). These properties become accessors whose setter gives the object its own property instead.
@@ -365,13 +394,14 @@ globalThis.__portal = (function () {
       delete globalThis.__portal;
       tameOverrides();
       harden(globalThis);
-      for (const shared of [apim, messagePrototype, context, session, console]) harden(shared);
+      for (const shared of [apim, messagePrototype, context, session, console, ...hiddenIntrinsics()]) harden(shared);
     },
     compile: function (source) {
       // The Function constructor compiles the script as the body of a function of the bridge's names. Once:
       // a script that got hold of this could otherwise replace itself for the calls after it.
       if (script !== null) throw new Error("the script is compiled already");
       script = Function("require", "context", "session", "console", source);
+      harden(script); // reachable from its own calls as arguments.callee: shared by every call, like the rest
       return true;
     },
     start: function (snapshotText, logLines, logLineChars) {

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from portal.models import Catalog, Organization, slug_validator, validate_no_control_characters
 
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)\Z")
 
 # The JWS algorithms (RFC 7518 section 3.1) a key of each type may sign with; tokens.jose enforces the same
 # families when it builds keys. RFC 7518 section 3.4 binds each ES* algorithm to one curve, and section 3.2

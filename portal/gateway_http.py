@@ -71,7 +71,7 @@ FORBIDDEN_RESPONSE_HEADERS = frozenset(
 )
 MAX_HEADER_VALUE_CHARS = 8192
 # RFC 9110 section 5.6.2: a field name is a token.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # with fullmatch: "$" would also match before a final newline
 # Every C0 control character and DEL: \r and \n would split the answer; \x00, \x0b, \x0c and the rest are
 # refused or misread by some clients and proxies (RFC 9110 section 5.5 allows none of them in a value).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -80,7 +80,7 @@ _CONTROL_BYTES = bytes(range(0x20)) + b"\x7f"
 
 def is_header_name(name: str) -> bool:
     """True when ``name`` is a valid HTTP field name (an RFC 9110 token)."""
-    return bool(_TOKEN.match(name))
+    return bool(_TOKEN.fullmatch(name))
 
 
 # A challenge a browser answers with its own password prompt, on the portal's origin: an operator's API could

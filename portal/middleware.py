@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_HEADER = "X-Request-Id"
-_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
 
 
 class RequestIdMiddleware:

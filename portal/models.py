@@ -37,7 +37,7 @@ RESERVED_ORGANIZATION_SLUGS = frozenset(
 )
 
 slug_validator = RegexValidator(
-    r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
+    r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?\Z",
     "Use 1 to 50 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
 )
 

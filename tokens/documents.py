@@ -22,11 +22,11 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch")
 CLIENT_ID_HEADER = "X-IBM-Client-Id"
 CLIENT_SECRET_HEADER = "X-IBM-Client-Secret"  # noqa: S105 - a header name, not a secret
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)\Z")
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?\Z")
 # "/" alone is a base path too (API Connect allows it): the API answers every path no longer base path claims.
-_BASE_PATH = re.compile(r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?$")
-_PATH = re.compile(r"^/[A-Za-z0-9._~{}/-]*$")
+_BASE_PATH = re.compile(r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?\Z")
+_PATH = re.compile(r"^/[A-Za-z0-9._~{}/-]*\Z")
 
 
 class _LimitError(yaml.MarkedYAMLError):
@@ -253,7 +253,7 @@ def document_describe(document: dict[str, Any]) -> ApiDescription:
             raise DocumentError(f"swagger must be '2.0', not {document['swagger']!r}.")
     elif "openapi" in document:
         openapi_version = str(document["openapi"])
-        if not re.match(r"^3\.0\.\d+$", openapi_version):
+        if not re.match(r"^3\.0\.\d+\Z", openapi_version):
             raise DocumentError(f"openapi must be a 3.0.x version, not {document['openapi']!r}.")
     else:
         raise DocumentError("The document is neither OpenAPI 2.0 ('swagger: \"2.0\"') nor 3.0 ('openapi: 3.0.x').")

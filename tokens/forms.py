@@ -76,12 +76,12 @@ class ConsumerAppForm(ServiceForm):
 # -- the API editor ---------------------------------------------------------------------------------------
 
 variable_validator = RegexValidator(
-    r"^[A-Za-z0-9_.\-]+$", "Use a variable name such as request.headers.iss-claim or decoded.claims."
+    r"^[A-Za-z0-9_.\-]+\Z", "Use a variable name such as request.headers.iss-claim or decoded.claims."
 )
 operation_path_validator = RegexValidator(
-    r"^/[A-Za-z0-9._~{}/-]*$", "A path starts with '/' and holds plain path segments, e.g. /generate."
+    r"^/[A-Za-z0-9._~{}/-]*\Z", "A path starts with '/' and holds plain path segments, e.g. /generate."
 )
-error_name_validator = RegexValidator(r"^[A-Za-z][A-Za-z0-9_.-]*$", "Use an error name such as RuntimeError.")
+error_name_validator = RegexValidator(r"^[A-Za-z][A-Za-z0-9_.-]*\Z", "Use an error name such as RuntimeError.")
 TAG_FIELD = "tag"
 
 

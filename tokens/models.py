@@ -14,7 +14,7 @@ from keyprofiles.models import validate_semver
 from portal.models import Catalog, Organization, slug_validator, validate_no_control_characters
 
 base_path_validator = RegexValidator(
-    r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?$",
+    r"^/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)?\Z",
     "A base path is '/' or starts with '/' and holds path segments of letters, digits and . _ ~ - (e.g. /securetoken).",
 )
 
@@ -97,7 +97,7 @@ class ConsumerApp(models.Model):
         max_length=32,
         unique=True,
         default=new_client_id,
-        validators=[RegexValidator(r"^[0-9a-f]{32}$", "A client id is 32 lower-case hex characters.")],
+        validators=[RegexValidator(r"^[0-9a-f]{32}\Z", "A client id is 32 lower-case hex characters.")],
     )
     # "hmac-sha256$<salt hex>$<digest hex>"; empty when the app has no secret. The secret itself is shown once.
     client_secret_hash = models.CharField(max_length=200, blank=True, editable=False)
@@ -131,7 +131,7 @@ class ApiPropertyValue(models.Model):
         max_length=100,
         validators=[
             RegexValidator(
-                r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$",
+                r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z",
                 "A property name holds letters, digits and . _ - (e.g. target-url).",
             )
         ],

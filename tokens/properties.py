@@ -40,7 +40,7 @@ from tokens.errors import ApiError, DocumentError
 from tokens.models import Api, ApiPropertyValue, Publication
 from tokens.scope import ApiScope
 
-PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}\Z")
 # Variables an API's properties may not shadow: the request's and the API's own.
 _RESERVED_PREFIXES = ("request.", "message.", "api.", "client.", "plan.", "system.", "session.")
 

@@ -213,8 +213,8 @@ class OperationForTest:
         return f"{self.verb} {self.path}"
 
 
-_HEADER_VARIABLE = re.compile(r"^request\.headers\.([A-Za-z0-9!#$%&'*+.^_`|~-]+)$")
-_LITERAL_PATTERN = re.compile(r"^[A-Za-z0-9 _:/@-]+$")
+_HEADER_VARIABLE = re.compile(r"^request\.headers\.([A-Za-z0-9!#$%&'*+.^_`|~-]+)\Z")
+_LITERAL_PATTERN = re.compile(r"^[A-Za-z0-9 _:/@-]+\Z")
 
 
 def _header_name(variable: Any) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from portal.gateway_http import is_header_name
 from portal.models import Catalog, Organization
 from portal.services import Actor, organization_create
 from portal.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING
@@ -515,3 +516,29 @@ def test_import_export_import_elsewhere_and_publish_keeps_document_and_behaviour
     assert refused_here.content == refused_there.content
     assert b"the issuer claim \"apic2\" does not match 'apic'" in refused_there.content
     assert Publication.objects.filter(api__name="portable").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("place", "value"),
+    [("name", "orders\n"), ("version", "1.0.0\n"), ("basePath", "/orders\n"), ("path", "/go\n")],
+)
+def test_a_name_version_or_path_ending_in_a_newline_is_refused(place: str, value: str) -> None:
+    """'$' also matches before a final newline: every shape check anchors at the very end of the text."""
+    document = api_document(name="orders", base_path="/orders")
+    if place == "name":
+        document["info"]["x-ibm-name"] = value
+    elif place == "version":
+        document["info"]["version"] = value
+    elif place == "basePath":
+        document["basePath"] = value
+    else:
+        document["paths"] = {value: document["paths"]["/go"]}
+    document_describe(api_document(name="orders", base_path="/orders"))  # the twin: without the newline
+
+    with pytest.raises(DocumentError):
+        document_describe(document)
+
+
+def test_a_response_header_name_ending_in_a_newline_is_not_a_header_name() -> None:
+    assert is_header_name("X-Trace")
+    assert not is_header_name("X-Trace\n")

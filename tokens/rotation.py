@@ -6,6 +6,8 @@ process has seen that (a few seconds; or after the ``--prepublish`` period), the
 every served API that names the old version's crypto objects moves to the new ones (its snapshot is
 republished with only the key names changed) and the old version turns passive for a grace period at least
 as long as the longest token validity among the APIs that signed with it or encrypted to it.
+``lifecycle_tick`` activates pre-published versions when their time comes and retires passive versions whose
+grace has ended; run it every minute (``manage.py retire_keys``).
 
 An API may name a key through an API property (``jws-crypto: $(signing-key)``). Rotation reads each served API
 with its property values in the catalog substituted (its ``ApiScope``, as the gateway compiles it), so such an
@@ -14,8 +16,6 @@ to the new crypto object where it lives: the document's value for the catalog or
 republished, the draft saved), or the operator's value in the catalog (``api_property_set``, which has the
 gateway recompile the publication). A name built from parts (``..._tlsp-$(profile)V1.0.0-key``) cannot be
 renamed, so a rotation it depends on is refused.
-``lifecycle_tick`` activates pre-published versions when their time comes and retires passive versions whose
-grace has ended; run it every minute (``manage.py retire_keys``).
 
 Encrypted tokens (the policies' ``jwe-crypto``, renamed like ``jws-crypto``) follow the same two steps. The
 decrypting side is ready first: ``jwt-validate`` decrypts with every non-retired version of the profile it

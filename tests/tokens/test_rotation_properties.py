@@ -41,6 +41,7 @@ from tests.tokens.test_rotation import (
     rotate,
     validate,
 )
+from tests.tokens.test_rotation_jwe import certificate_kid
 from tokens.demo import DemoSummary
 from tokens.models import Api, ApiPropertyValue, Publication
 from tokens.properties import api_property_set
@@ -55,6 +56,7 @@ VALIDITY = 300  # longer than the demo's 60 s, so the grace shows whether it cou
 PRODUCTION_KEY = "personal_production_tlsp-jwt-keyprofileV1.0.0-key"
 PRODUCTION_CA = "personal_production_tlsp-jwt-keyprofileV1.0.0-ca-0"
 PLACES = ("default", "catalog", "operator")
+JWK_SIGNER = "/personal/sandbox/jwksigner"
 
 
 @pytest.fixture
@@ -120,16 +122,12 @@ def sandbox_values(place: str) -> dict[str, Any]:
 def state() -> dict[str, Any]:
     """What a rotation may change: key versions, documents, snapshots, property values, audit events."""
     return {
-        "bindings": sorted(binding_states()),
+        "bindings": sorted(KeyProfileBinding.objects.values_list("profile__version", "state")),
         "documents": sorted(Api.objects.values_list("document_text", flat=True)),
         "snapshots": sorted(Publication.objects.values_list("revision", "document_text")),
         "values": sorted(ApiPropertyValue.objects.values_list("name", "value")),
         "events": AuditEvent.objects.count(),
     }
-
-
-def binding_states() -> list[tuple[str, str]]:
-    return list(KeyProfileBinding.objects.values_list("profile__version", "state"))
 
 
 # -- the plan ---------------------------------------------------------------------------------------------------
@@ -192,7 +190,7 @@ def test_after_activation_the_property_names_the_new_key_and_the_gateway_signs_w
     old_kid = kid_of(binding("1.0.0").profile.keystore)
     before = generate(client, demo.client_id, BY_PROPERTY)
     assert kid(before) == old_kid
-    revision = Publication.objects.get(api__name=NAME).revision
+    served = Publication.objects.get(api__name=NAME)
 
     plan = rotate(sandbox_catalog, actor)
 
@@ -203,19 +201,19 @@ def test_after_activation_the_property_names_the_new_key_and_the_gateway_signs_w
     assert kid(after) == new_kid
     # The literal-name demo beside it moved too.
     assert kid(generate(client, demo.client_id, BASE)) == new_kid
-    # Only the value moved: the policies still read the property, and the snapshot was served anew.
+    # Only the value moved: the policies still read the property. A document value is republished with the
+    # snapshot; an operator's value leaves the snapshot as it was (the gateway recompiled it, as the kid shows).
     publication = Publication.objects.get(api__name=NAME)
     assert {p.get("jws-crypto") for _, p in policies(publication.document)} == {
         "$(signing-key)",
         "$(verifying-certificate)",
     }
     if place == "operator":
-        assert publication.revision == revision
-        assert publication.document_text == Publication.objects.get(api__name=NAME).document_text
+        assert (publication.revision, publication.document_text) == (served.revision, served.document_text)
         events = AuditEvent.objects.filter(action="api.property.set", object_id=str(publication.api_id))
         assert events.filter(actor=actor.name).count() == 4  # two set by the test, two moved by the rotation
     else:
-        assert publication.revision == revision + 1
+        assert publication.revision == served.revision + 1
     if place == "catalog":
         defaults = publication.document["x-ibm-configuration"]["properties"]
         assert defaults["signing-key"]["value"] == PRODUCTION_KEY  # another catalog's value is left alone
@@ -295,7 +293,7 @@ def test_the_grace_counts_an_api_signing_with_a_jwk_and_encrypting_to_the_profil
         organization=sandbox_catalog.organization, document=jwk_signing_document(encrypts=True), actor=actor
     )
     api_publish(api=api, catalog=sandbox_catalog, actor=actor)
-    assert header(generate(client, demo.client_id, "/personal/sandbox/jwksigner"))["alg"] == "RSA-OAEP-256"
+    assert header(generate(client, demo.client_id, JWK_SIGNER))["alg"] == "RSA-OAEP-256"
 
     plan = rotate(sandbox_catalog, actor, dry_run=True)
 
@@ -308,3 +306,22 @@ def test_the_grace_counts_an_api_signing_with_a_jwk_and_encrypting_to_the_profil
     api_publish(api=api, catalog=sandbox_catalog, actor=actor)
     plan = rotate(sandbox_catalog, actor, dry_run=True)
     assert (plan.minimum_grace, plan.apis) == (timedelta(seconds=60), ["jwt-generation-and-validation 1.0.0"])
+
+
+def test_an_api_signing_with_a_jwk_encrypts_to_the_new_certificate_once_rotated(
+    sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, clock: TimeMachineFixture
+) -> None:
+    api, _ = api_save(
+        organization=sandbox_catalog.organization, document=jwk_signing_document(encrypts=True), actor=actor
+    )
+    api_publish(api=api, catalog=sandbox_catalog, actor=actor)
+    before = generate(client, demo.client_id, JWK_SIGNER)
+    assert header(before)["kid"] == certificate_kid("1.0.0")
+
+    plan = rotate(sandbox_catalog, actor)
+
+    assert plan.grace == timedelta(seconds=900)
+    after = generate(client, demo.client_id, JWK_SIGNER)
+    assert header(after)["kid"] == certificate_kid("1.0.1")
+    at(clock, 899)
+    assert [validate(client, demo.client_id, token, JWK_SIGNER)[0] for token in (before, after)] == [200, 200]

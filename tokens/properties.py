@@ -67,6 +67,20 @@ def document_property_values(document: Mapping[str, Any], catalog: str) -> dict[
     return values
 
 
+def document_property_value_replace(document: dict[str, Any], *, catalog: str, name: str, value: Any) -> None:
+    """Write ``value`` in ``document`` (changed in place) where it keeps property ``name``'s value for ``catalog``:
+    the catalog's own value when it has one, else the default. The operator's value, when there is one, wins
+    over both and is not in the document (``api_property_set`` changes it)."""
+    configuration = document["x-ibm-configuration"]
+    catalogs = configuration.get("catalogs")
+    per_catalog = catalogs.get(catalog) if isinstance(catalogs, dict) else None
+    overrides = per_catalog.get("properties") if isinstance(per_catalog, dict) else None
+    if isinstance(overrides, dict) and name in overrides:
+        overrides[name] = value
+    else:
+        configuration["properties"][name]["value"] = value
+
+
 def document_property_problems(document: Mapping[str, Any]) -> list[str]:
     """What is wrong with a document's properties, one sentence each (empty when nothing is)."""
     configuration = document.get("x-ibm-configuration")

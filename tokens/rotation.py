@@ -9,6 +9,14 @@ as long as the longest token validity among the APIs that signed with it or encr
 ``lifecycle_tick`` activates pre-published versions when their time comes and retires passive versions whose
 grace has ended; run it every minute (``manage.py retire_keys``).
 
+An API may name a key through an API property (``jws-crypto: $(signing-key)``). Rotation reads each served API
+with its property values in the catalog substituted (its ``ApiScope``, as the gateway compiles it), so such an
+API is listed, counted and checked like one naming the key literally; at activation the property's value moves
+to the new crypto object where it lives: the document's value for the catalog or its default (the snapshot is
+republished, the draft saved), or the operator's value in the catalog (``api_property_set``, which has the
+gateway recompile the publication). A name built from parts (``..._tlsp-$(profile)V1.0.0-key``) cannot be
+renamed, so a rotation it depends on is refused.
+
 Encrypted tokens (the policies' ``jwe-crypto``, renamed like ``jws-crypto``) follow the same two steps. The
 decrypting side is ready first: ``jwt-validate`` decrypts with every non-retired version of the profile it
 names (``CatalogCryptoResolver.decrypting``), so once the new version is ``next`` every process opens tokens
@@ -31,19 +39,27 @@ from django.utils import timezone
 
 from keyprofiles import lifecycle
 from keyprofiles import services as keyprofile_services
-from keyprofiles.models import CryptoObject, KeyProfileBinding, Keystore
+from keyprofiles.models import CryptoObject, KeyProfile, KeyProfileBinding, Keystore
 from portal.invalidation import propagation_seconds
 from portal.models import Catalog
 from portal.services import Actor, audit_record
 from tokens import services
-from tokens.assembly import document_compile
-from tokens.errors import ApiError, TokensError
+from tokens.assembly import assembly_compile
+from tokens.documents import document_describe
+from tokens.errors import ApiError, DocumentError, TokensError
 from tokens.models import Publication
 from tokens.policies.base import PolicyKind
 from tokens.policies.jwt_generate import DEFAULT_VALIDITY_SECONDS
 from tokens.policies.registry import policy_kind
 from tokens.policies.walker import PolicyVisit, assembly_walk
+from tokens.properties import (
+    api_property_set,
+    api_scope_from,
+    catalog_property_values,
+    document_property_value_replace,
+)
 from tokens.runtime import CatalogCryptoResolver
+from tokens.scope import ApiScope, references
 
 State = KeyProfileBinding.State
 
@@ -109,41 +125,115 @@ class RotationPlan:
         }
 
 
-def _key_naming_policies(document: dict[str, Any]) -> Iterator[tuple[PolicyVisit, PolicyKind]]:
-    """The policies of the document's assembly, at any depth, whose kind names crypto objects, with their kind."""
+def _key_naming_policies(
+    document: dict[str, Any], scope: ApiScope | None = None
+) -> Iterator[tuple[PolicyVisit, PolicyKind]]:
+    """The policies of the document's assembly, at any depth, whose kind names crypto objects, with their kind;
+    with ``scope``, with its constant properties substituted (read them only: unchanged parts are the
+    document's own)."""
     configuration = document.get("x-ibm-configuration")
     assembly = configuration.get("assembly") if isinstance(configuration, dict) else None
     if not isinstance(assembly, dict):
         return
+    if scope is not None and scope.properties:
+        assembly = scope.substituted(assembly)
     for visit in assembly_walk(assembly):
         kind = policy_kind(visit.kind)
         if kind is not None and kind.crypto_properties:
             yield visit, kind
 
 
-def document_with_renamed_keys(document: dict[str, Any], renames: dict[str, str]) -> dict[str, Any] | None:
-    """A copy of ``document`` whose policies name the new crypto objects (in the properties their kinds
-    declare as naming crypto objects); None when none changed."""
-    renamed = copy.deepcopy(document)
+@dataclass(frozen=True)
+class KeyMove:
+    """What moving one API to a new version's crypto objects changes (``document_key_move``)."""
+
+    document: dict[str, Any] | None  # the document naming the new objects where it holds the names; None: unchanged
+    operator_values: dict[str, str]  # the operator's property values in the catalog to change: name -> new object
+    unmovable: tuple[str, ...]  # the crypto properties naming an old object in a way no rename reaches
+
+
+def document_key_move(
+    document: dict[str, Any],
+    renames: dict[str, str],
+    *,
+    scope: ApiScope | None = None,
+    operator_names: Collection[str] = (),
+) -> KeyMove | None:
+    """How ``document`` moves from the old crypto objects to the new ones (``renames``: old name -> new) in the
+    catalog of ``scope`` (the API's property values there; without it, only names written in the policies are
+    read). None when it names none of the old objects.
+
+    A crypto property (one its policy kind declares) naming an old object is renamed. One that reads a property
+    whose value there is an old object's whole name (``jws-crypto: $(signing-key)``) has that value renamed
+    where it lives: among the operator's values (``operator_names``; changed by the caller), else in the
+    document (its catalog value, else its default). Crypto object names are catalog-specific, so such a rename
+    cannot change what another catalog uses. A name built from parts of properties cannot be renamed: it is
+    named in ``unmovable``.
+    """
+    moved = copy.deepcopy(document)
     changed = False
-    for visit, kind in _key_naming_policies(renamed):
+    operator_values: dict[str, str] = {}
+    unmovable: list[str] = []
+    for visit, kind in _key_naming_policies(moved):
         for prop in kind.crypto_properties:
-            name = visit.config.get(prop)
-            if isinstance(name, str) and name in renames:
-                visit.config[prop] = renames[name]
+            value = visit.config.get(prop)
+            if not isinstance(value, str):
+                continue
+            if value in renames:
+                visit.config[prop] = renames[value]
                 changed = True
-    return renamed if changed else None
+                continue
+            if scope is None or "$(" not in value:
+                continue
+            named = scope.substituted(value)
+            if not isinstance(named, str) or named not in renames:
+                continue
+            read = _property_read_whole(value)
+            if read is None:
+                unmovable.append(f"{prop} '{value}' of policy '{visit.title}'")
+            elif read in operator_names:
+                operator_values[read] = renames[named]
+            else:
+                document_property_value_replace(moved, catalog=scope.catalog, name=read, value=renames[named])
+                changed = True
+    if not (changed or operator_values or unmovable):
+        return None
+    return KeyMove(moved if changed else None, operator_values, tuple(unmovable))
 
 
-def _token_validity(document: dict[str, Any], key_names: Collection[str]) -> int | None:
+def _property_read_whole(value: str) -> str | None:
+    """The property ``value`` is nothing but a reference to (``$(signing-key)``), if it is one."""
+    names = references(value)
+    if len(names) != 1:
+        return None
+    (name,) = names
+    return name if value == f"$({name})" else None
+
+
+def document_with_renamed_keys(
+    document: dict[str, Any],
+    renames: dict[str, str],
+    *,
+    scope: ApiScope | None = None,
+    operator_names: Collection[str] = (),
+) -> dict[str, Any] | None:
+    """A copy of ``document`` naming the new crypto objects where it holds the names (``document_key_move``);
+    None when none changed."""
+    move = document_key_move(document, renames, scope=scope, operator_names=operator_names)
+    return move.document if move is not None else None
+
+
+def _token_validity(
+    document: dict[str, Any], key_names: Collection[str], *, scope: ApiScope | None = None
+) -> int | None:
     """The longest validity of the tokens that depend on one of ``key_names`` (an old version's crypto objects):
-    made by a policy that signs with a crypto object (``signs_with``) and names one of them in any of its crypto
-    properties, that is, signs with it or encrypts to it (the old key must decrypt those until they expire).
-    None if no policy does."""
+    made by a policy that names one of them in any of its crypto properties (with ``scope``'s property values
+    substituted), that is, signs with it or encrypts to it, whatever it signs with (a crypto object or a JWK):
+    the old key must verify or decrypt those until they expire. None if no policy does."""
     validities = [
-        signing[1]
-        for visit, kind in _key_naming_policies(document)
-        if (signing := kind.signs_with(visit.config)) is not None
+        validity
+        for visit, kind in _key_naming_policies(document, scope)
+        if (validity := kind.token_validity(visit.config)) is not None
         and any(_names(visit.config.get(prop), key_names) for prop in kind.crypto_properties)
     ]
     return max(validities) if validities else None
@@ -161,13 +251,46 @@ def _renames(old: KeyProfileBinding, new_prefix: str) -> dict[str, str]:
     }
 
 
-def _served(catalog: Catalog) -> list[Publication]:
-    return list(
+@dataclass(frozen=True)
+class _ServedApi:
+    """A publication served in a catalog, read with its property values there."""
+
+    publication: Publication
+    document: dict[str, Any]
+    operator_values: dict[str, str]
+    scope: ApiScope | None
+
+    def move(self, renames: dict[str, str]) -> KeyMove | None:
+        return document_key_move(self.document, renames, scope=self.scope, operator_names=self.operator_values)
+
+
+def _served(catalog: Catalog) -> list[_ServedApi]:
+    """The publications served in ``catalog`` (locked), each with its scope there. Two queries."""
+    publications = list(
         Publication.objects.select_for_update()
         .filter(catalog=catalog)
         .exclude(state=Publication.State.RETIRED)
         .select_related("api")
     )
+    values = catalog_property_values(catalog)
+    served = []
+    for publication in publications:
+        document = publication.document
+        operator_values = values.get(publication.api_id, {})
+        served.append(_ServedApi(publication, document, operator_values, _scope(catalog, document, operator_values)))
+    return served
+
+
+def _scope(catalog: Catalog, document: dict[str, Any], operator_values: dict[str, str]) -> ApiScope | None:
+    """The scope of the API ``document`` describes in ``catalog``; None for a document whose properties are
+    malformed (no process could compile it either: only the names written in its policies can be read)."""
+    try:
+        description = document_describe(document)
+        return api_scope_from(
+            catalog=catalog, document=document, description=description, operator_values=operator_values
+        )
+    except DocumentError:
+        return None
 
 
 def keyprofile_rotate(
@@ -237,8 +360,9 @@ def keyprofile_rotate(
                 conflict=True,
             )
         renames = _renames(old, f"tlsp-{old.profile.name}V{version}")
-        publications = _served(catalog)
-        validities = [v for p in publications if (v := _token_validity(p.document, renames)) is not None]
+        served = _served(catalog)
+        validities = [v for s in served if (v := _token_validity(s.document, renames, scope=s.scope)) is not None]
+        moves = [(s, move) for s in served if (move := s.move(renames)) is not None]
         minimum = timedelta(seconds=max(validities, default=DEFAULT_VALIDITY_SECONDS))
         grace = minimum if grace is None else grace
         if grace < minimum:
@@ -262,11 +386,12 @@ def keyprofile_rotate(
             prepublish=prepublish,
             activates_at=activates_at,
             grace_ends_at=activates_at + grace,
-            apis=sorted(str(p.api) for p in publications if document_with_renamed_keys(p.document, renames)),
+            apis=sorted(str(s.publication.api) for s, _ in moves),
             renames=renames,
             dry_run=dry_run,
         )
         _check_source(old.profile.keystore, source)
+        _check_renamable(moves, old.profile)
         if dry_run:
             return plan
 
@@ -279,7 +404,7 @@ def keyprofile_rotate(
         new = lifecycle.binding_transition(
             binding=new, state=State.NEXT, activates_at=activates_at, actor=actor, now=moment
         )
-        _check_moves(publications, renames, new)
+        _check_moves(moves, new)
         audit_record(
             actor=actor,
             action="keyprofile.rotate",
@@ -300,18 +425,40 @@ def wait_for_propagation(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _check_moves(publications: list[Publication], renames: dict[str, str], new: KeyProfileBinding) -> None:
-    """Refuse the rotation unless every API it will move compiles with the new version signing."""
+def _check_renamable(moves: list[tuple[_ServedApi, KeyMove]], old: KeyProfile) -> None:
+    """Refuse the rotation when an API names the old version's crypto objects in a way no rename reaches (checked
+    in a dry run too): it would stop working when the old version retires."""
+    for served, move in moves:
+        if move.unmovable:
+            raise RotationError(
+                f"{served.publication.api} names a crypto object of {old} through API properties in a way a "
+                f"rotation cannot rename ({'; '.join(move.unmovable)}): write the whole crypto object name, in "
+                "the policy or in one property (jws-crypto: $(signing-key)).",
+                code="api_cannot_use_key",
+                conflict=True,
+            )
+
+
+def _check_moves(moves: list[tuple[_ServedApi, KeyMove]], new: KeyProfileBinding) -> None:
+    """Refuse the rotation unless every API it will move compiles with the new version signing, with its moved
+    property values."""
     resolver = CatalogCryptoResolver(new.catalog, also_signing=frozenset({new.pk}), publishing=True)
-    for publication in publications:
-        snapshot = document_with_renamed_keys(publication.document, renames)
-        if snapshot is None:
-            continue
+    for served, move in moves:
+        document = served.document if move.document is None else move.document
         try:
-            document_compile(snapshot, resolver, catalog=new.catalog)
+            description = document_describe(document)
+            scope = api_scope_from(
+                catalog=new.catalog,
+                document=document,
+                description=description,
+                operator_values={**served.operator_values, **move.operator_values},
+            )
+            assembly_compile(description.assembly, resolver, scope=scope)
         except ApiError as e:
             raise RotationError(
-                f"{publication.api} cannot use the new key {new.profile}: {e}", code="api_cannot_use_key", conflict=True
+                f"{served.publication.api} cannot use the new key {new.profile}: {e}",
+                code="api_cannot_use_key",
+                conflict=True,
             ) from e
 
 
@@ -398,15 +545,27 @@ def _activate(
     if old is None:
         return moved
     renames = _renames(old, new.profile.crypto_object_prefix)
-    for publication in _served(new.catalog):
-        snapshot = document_with_renamed_keys(publication.document, renames)
-        if snapshot is None:
+    for served in _served(new.catalog):
+        move = served.move(renames)
+        if move is None:
             continue
-        draft = document_with_renamed_keys(publication.api.document, renames)
+        api = served.publication.api
+        # The operator's values first (each recompiles the served snapshot), so that the snapshot republished
+        # last compiles with every name moved.
+        for name, value in move.operator_values.items():
+            api_property_set(api=api, catalog=new.catalog, name=name, value=value, actor=actor)
+        document = api.document
+        draft = document_with_renamed_keys(
+            document,
+            renames,
+            scope=_scope(new.catalog, document, served.operator_values),
+            operator_names=served.operator_values,
+        )
         if draft is not None:
-            services.api_save(organization=publication.api.organization, document=draft, actor=actor)
-        services.api_publish(api=publication.api, catalog=new.catalog, actor=actor, document=snapshot, keep_state=True)
-        moved.append(str(publication.api))
+            services.api_save(organization=api.organization, document=draft, actor=actor)
+        if move.document is not None:
+            services.api_publish(api=api, catalog=new.catalog, actor=actor, document=move.document, keep_state=True)
+        moved.append(str(api))
     if old.state == State.ACTIVE:
         lifecycle.binding_transition(
             binding=old, state=State.PASSIVE, grace_ends_at=grace_ends_at, actor=actor, now=now

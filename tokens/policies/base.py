@@ -298,3 +298,8 @@ class PolicyKind:
     def signs_with(self, config: dict[str, Any]) -> tuple[str, int] | None:
         """(crypto object, validity seconds) when it signs tokens with a crypto object; None otherwise."""
         return None
+
+    def token_validity(self, config: dict[str, Any]) -> int | None:
+        """The validity seconds of the tokens it makes, however it signs them (a crypto object or a JWK);
+        None when it makes none."""
+        return None

@@ -220,10 +220,12 @@ class JwtGenerateKind(PolicyKind):
         crypto = config.get("jws-crypto")
         if not isinstance(crypto, str) or not crypto:
             return None
+        return crypto, self.token_validity(config)
+
+    def token_validity(self, config: dict[str, Any]) -> int:
         # As the compile step reads it, leniently: a stored value that would not compile counts as the default.
         text = str(config.get("exp-claim", DEFAULT_VALIDITY_SECONDS))
-        validity = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else DEFAULT_VALIDITY_SECONDS
-        return crypto, validity
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else DEFAULT_VALIDITY_SECONDS
 
 
 def _compile(title: str, config: dict[str, Any], resolver: CryptoResolver, build: BuildPolicies) -> Policy:

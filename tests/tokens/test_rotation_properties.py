@@ -23,25 +23,23 @@ from time_machine import TimeMachineFixture
 from keyprofiles.models import KeyProfileBinding
 from portal.models import AuditEvent, Catalog
 from portal.services import Actor
-from tests.tokens.helpers import demo_variant, oct_jwk
-from tests.tokens.test_rotation import (
-    BASE,
-    NEW_CA,
-    NEW_KEY,
-    OLD_CA,
-    OLD_KEY,
-    T0,
-    at,
-    binding,
-    generate,
-    header,
-    kid,
-    kid_of,
-    policies,
-    rotate,
-    validate,
+from tests.tokens.helpers import (
+    CERT_OBJECT,
+    DEMO_BASE,
+    KEY_OBJECT,
+    NEW_CERT_OBJECT,
+    NEW_KEY_OBJECT,
+    clock_after,
+    demo_profile_rotate,
+    demo_variant,
+    gateway_generate,
+    gateway_validate,
+    jwt_policies,
+    oct_jwk,
+    segment,
+    token_kid,
 )
-from tests.tokens.test_rotation_jwe import certificate_kid
+from tests.tokens.test_rotation_jwe import version_kid
 from tokens.demo import DemoSummary
 from tokens.models import Api, ApiPropertyValue, Publication
 from tokens.properties import api_property_set
@@ -60,12 +58,6 @@ JWK_SIGNER = "/personal/sandbox/jwksigner"
 
 
 @pytest.fixture
-def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
-    time_machine.move_to(T0, tick=False)
-    return time_machine
-
-
-@pytest.fixture
 def sandbox_catalog(clock: TimeMachineFixture, demo: DemoSummary) -> Catalog:
     """The sandbox once the demo (fixed key 1, named literally) is published in it."""
     return Catalog.objects.get(organization__slug="personal", slug="sandbox")
@@ -75,13 +67,13 @@ def property_document(place: str) -> dict[str, Any]:
     """The demo API as NAME at /byproperty, valid VALIDITY seconds, naming its key and certificate through the
     properties ``signing-key`` and ``verifying-certificate`` whose sandbox values live in ``place``."""
     document = demo_variant(name=NAME, base_path="/byproperty")
-    for kind, properties in policies(document):
+    for kind, properties in jwt_policies(document):
         if kind == "jwt-generate":
             properties.update({"jws-crypto": "$(signing-key)", "exp-claim": VALIDITY})
         else:
             properties["jws-crypto"] = "$(verifying-certificate)"
     configuration = document["x-ibm-configuration"]
-    sandbox_values = {"signing-key": OLD_KEY, "verifying-certificate": OLD_CA}
+    sandbox_values = {"signing-key": KEY_OBJECT, "verifying-certificate": CERT_OBJECT}
     if place == "default":
         configuration["properties"] = {name: {"value": value} for name, value in sandbox_values.items()}
     elif place == "catalog":
@@ -99,8 +91,8 @@ def property_document(place: str) -> dict[str, Any]:
 def publish_by_property(place: str, catalog: Catalog, actor: Actor) -> Publication:
     api, _ = api_save(organization=catalog.organization, document=property_document(place), actor=actor)
     if place == "operator":
-        api_property_set(api=api, catalog=catalog, name="signing-key", value=OLD_KEY, actor=actor)
-        api_property_set(api=api, catalog=catalog, name="verifying-certificate", value=OLD_CA, actor=actor)
+        api_property_set(api=api, catalog=catalog, name="signing-key", value=KEY_OBJECT, actor=actor)
+        api_property_set(api=api, catalog=catalog, name="verifying-certificate", value=CERT_OBJECT, actor=actor)
     return api_publish(api=api, catalog=catalog, actor=actor)
 
 
@@ -139,12 +131,12 @@ def test_the_plan_lists_an_api_naming_the_key_through_a_property_and_counts_its_
 ) -> None:
     publish_by_property(place, sandbox_catalog, actor)
 
-    plan = rotate(sandbox_catalog, actor, dry_run=True)
+    plan = demo_profile_rotate(sandbox_catalog, actor, dry_run=True)
 
     assert plan.apis == ["jwt-generation-and-validation 1.0.0", f"{NAME} 1.0.0"]
     assert plan.minimum_grace == timedelta(seconds=VALIDITY)
     with pytest.raises(RotationError, match=f"shorter than {VALIDITY} s"):
-        rotate(sandbox_catalog, actor, grace=timedelta(seconds=VALIDITY - 1))
+        demo_profile_rotate(sandbox_catalog, actor, grace=timedelta(seconds=VALIDITY - 1))
 
 
 def test_a_property_naming_another_key_is_not_listed(sandbox_catalog: Catalog, actor: Actor) -> None:
@@ -155,7 +147,7 @@ def test_a_property_naming_another_key_is_not_listed(sandbox_catalog: Catalog, a
     document["x-ibm-configuration"]["properties"]["verifying-certificate"]["value"] = other
     api_save(organization=sandbox_catalog.organization, document=document, actor=actor)  # saved, not published
 
-    plan = rotate(sandbox_catalog, actor, dry_run=True)
+    plan = demo_profile_rotate(sandbox_catalog, actor, dry_run=True)
 
     assert plan.apis == ["jwt-generation-and-validation 1.0.0"]
     assert plan.minimum_grace == timedelta(seconds=60)
@@ -168,12 +160,14 @@ def test_a_dry_run_changes_nothing(sandbox_catalog: Catalog, actor: Actor) -> No
         document["basePath"] = f"/{place}"
         api, _ = api_save(organization=sandbox_catalog.organization, document=document, actor=actor)
         if place == "operator":
-            api_property_set(api=api, catalog=sandbox_catalog, name="signing-key", value=OLD_KEY, actor=actor)
-            api_property_set(api=api, catalog=sandbox_catalog, name="verifying-certificate", value=OLD_CA, actor=actor)
+            api_property_set(api=api, catalog=sandbox_catalog, name="signing-key", value=KEY_OBJECT, actor=actor)
+            api_property_set(
+                api=api, catalog=sandbox_catalog, name="verifying-certificate", value=CERT_OBJECT, actor=actor
+            )
         api_publish(api=api, catalog=sandbox_catalog, actor=actor)
     before = state()
 
-    plan = rotate(sandbox_catalog, actor, dry_run=True)
+    plan = demo_profile_rotate(sandbox_catalog, actor, dry_run=True)
 
     assert plan.apis == ["jwt-generation-and-validation 1.0.0", f"{NAME}-default 1.0.0", f"{NAME}-operator 1.0.0"]
     assert state() == before
@@ -187,24 +181,24 @@ def test_after_activation_the_property_names_the_new_key_and_the_gateway_signs_w
     place: str, sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, clock: TimeMachineFixture
 ) -> None:
     publish_by_property(place, sandbox_catalog, actor)
-    old_kid = kid_of(binding("1.0.0").profile.keystore)
-    before = generate(client, demo.client_id, BY_PROPERTY)
-    assert kid(before) == old_kid
+    old_kid = version_kid("1.0.0")
+    before = gateway_generate(client, demo.client_id, BY_PROPERTY)
+    assert token_kid(before) == old_kid
     served = Publication.objects.get(api__name=NAME)
 
-    plan = rotate(sandbox_catalog, actor)
+    plan = demo_profile_rotate(sandbox_catalog, actor)
 
-    new_kid = kid_of(binding("1.0.1").profile.keystore)
+    new_kid = version_kid("1.0.1")
     assert plan.apis == ["jwt-generation-and-validation 1.0.0", f"{NAME} 1.0.0"]
-    assert sandbox_values(place) == {"signing-key": NEW_KEY, "verifying-certificate": NEW_CA}
-    after = generate(client, demo.client_id, BY_PROPERTY)
-    assert kid(after) == new_kid
+    assert sandbox_values(place) == {"signing-key": NEW_KEY_OBJECT, "verifying-certificate": NEW_CERT_OBJECT}
+    after = gateway_generate(client, demo.client_id, BY_PROPERTY)
+    assert token_kid(after) == new_kid
     # The literal-name demo beside it moved too.
-    assert kid(generate(client, demo.client_id, BASE)) == new_kid
+    assert token_kid(gateway_generate(client, demo.client_id, DEMO_BASE)) == new_kid
     # Only the value moved: the policies still read the property. A document value is republished with the
     # snapshot; an operator's value leaves the snapshot as it was (the gateway recompiled it, as the kid shows).
     publication = Publication.objects.get(api__name=NAME)
-    assert {p.get("jws-crypto") for _, p in policies(publication.document)} == {
+    assert {p.get("jws-crypto") for _, p in jwt_policies(publication.document)} == {
         "$(signing-key)",
         "$(verifying-certificate)",
     }
@@ -219,13 +213,13 @@ def test_after_activation_the_property_names_the_new_key_and_the_gateway_signs_w
         assert defaults["signing-key"]["value"] == PRODUCTION_KEY  # another catalog's value is left alone
 
     # Both tokens validate during the grace, and the API keeps answering once the old version retires.
-    assert validate(client, demo.client_id, before, BY_PROPERTY)[0] == 200
-    assert validate(client, demo.client_id, after, BY_PROPERTY)[0] == 200
-    at(clock, VALIDITY)
+    assert gateway_validate(client, demo.client_id, before, BY_PROPERTY)[0] == 200
+    assert gateway_validate(client, demo.client_id, after, BY_PROPERTY)[0] == 200
+    clock_after(clock, seconds=VALIDITY)
     assert lifecycle_tick(actor=actor).retired == ["jwt-keyprofile 1.0.0 in personal/sandbox"]
-    latest = generate(client, demo.client_id, BY_PROPERTY)
-    assert kid(latest) == new_kid
-    status, body = validate(client, demo.client_id, latest, BY_PROPERTY)
+    latest = gateway_generate(client, demo.client_id, BY_PROPERTY)
+    assert token_kid(latest) == new_kid
+    status, body = gateway_validate(client, demo.client_id, latest, BY_PROPERTY)
     assert (status, json.loads(body)["iss"]) == (200, "apic")
 
 
@@ -233,23 +227,23 @@ def test_a_prepublished_rotation_moves_the_property_when_its_time_comes(
     sandbox_catalog: Catalog, demo: DemoSummary, actor: Actor, client: Client, clock: TimeMachineFixture
 ) -> None:
     publish_by_property("operator", sandbox_catalog, actor)
-    old_kid = kid_of(binding("1.0.0").profile.keystore)
+    old_kid = version_kid("1.0.0")
 
-    rotate(sandbox_catalog, actor, prepublish=timedelta(hours=1))
+    demo_profile_rotate(sandbox_catalog, actor, prepublish=timedelta(hours=1))
 
-    assert sandbox_values("operator") == {"signing-key": OLD_KEY, "verifying-certificate": OLD_CA}
-    assert kid(generate(client, demo.client_id, BY_PROPERTY)) == old_kid
-    at(clock, 3600)
+    assert sandbox_values("operator") == {"signing-key": KEY_OBJECT, "verifying-certificate": CERT_OBJECT}
+    assert token_kid(gateway_generate(client, demo.client_id, BY_PROPERTY)) == old_kid
+    clock_after(clock, seconds=3600)
     lifecycle_tick(actor=actor)
-    assert sandbox_values("operator") == {"signing-key": NEW_KEY, "verifying-certificate": NEW_CA}
-    assert kid(generate(client, demo.client_id, BY_PROPERTY)) == kid_of(binding("1.0.1").profile.keystore)
+    assert sandbox_values("operator") == {"signing-key": NEW_KEY_OBJECT, "verifying-certificate": NEW_CERT_OBJECT}
+    assert token_kid(gateway_generate(client, demo.client_id, BY_PROPERTY)) == version_kid("1.0.1")
 
 
 def test_a_key_name_built_from_parts_of_properties_is_refused(sandbox_catalog: Catalog, actor: Actor) -> None:
     """Rotation renames a property's value only when it is the whole crypto object name; a name built from
     parts would break when the old version retires, so the rotation is refused and nothing changes."""
     document = property_document("default")
-    for kind, properties in policies(document):
+    for kind, properties in jwt_policies(document):
         if kind == "jwt-generate":
             properties["jws-crypto"] = "personal_sandbox_tlsp-$(profile-and-version)-key"
     document["x-ibm-configuration"]["properties"]["profile-and-version"] = {"value": "jwt-keyprofileV1.0.0"}
@@ -259,7 +253,7 @@ def test_a_key_name_built_from_parts_of_properties_is_refused(sandbox_catalog: C
 
     for dry_run in (True, False):
         with pytest.raises(RotationError, match=r"'personal_sandbox_tlsp-\$\(profile-and-version\)-key'"):
-            rotate(sandbox_catalog, actor, dry_run=dry_run)
+            demo_profile_rotate(sandbox_catalog, actor, dry_run=dry_run)
 
     assert state() == before
 
@@ -271,17 +265,17 @@ def jwk_signing_document(*, encrypts: bool) -> dict[str, Any]:
     """An API whose jwt-generate signs HS256 with a JWK held in a property (``jws-jwk``), valid 900 s, and
     (``encrypts``) encrypts the token to the demo profile's certificate."""
     document = demo_variant(name="jwk-signer", base_path="/jwksigner")
-    for kind, properties in policies(document):
+    for kind, properties in jwt_policies(document):
         if kind == "jwt-generate":
             del properties["jws-crypto"]
             properties.update({"jws-alg": "HS256", "jws-jwk": "signing-jwk", "exp-claim": 900})
             if encrypts:
-                properties.update({"jwe-crypto": OLD_CA, "jwe-alg": "RSA-OAEP-256", "jwe-enc": "A256GCM"})
+                properties.update({"jwe-crypto": CERT_OBJECT, "jwe-alg": "RSA-OAEP-256", "jwe-enc": "A256GCM"})
         else:
             del properties["jws-crypto"]
             properties["jws-jwk"] = "signing-jwk"
             if encrypts:
-                properties["jwe-crypto"] = OLD_KEY
+                properties["jwe-crypto"] = KEY_OBJECT
     document["x-ibm-configuration"]["properties"] = {"signing-jwk": {"value": json.dumps(oct_jwk())}}
     return document
 
@@ -293,9 +287,9 @@ def test_the_grace_counts_an_api_signing_with_a_jwk_and_encrypting_to_the_profil
         organization=sandbox_catalog.organization, document=jwk_signing_document(encrypts=True), actor=actor
     )
     api_publish(api=api, catalog=sandbox_catalog, actor=actor)
-    assert header(generate(client, demo.client_id, JWK_SIGNER))["alg"] == "RSA-OAEP-256"
+    assert segment(gateway_generate(client, demo.client_id, JWK_SIGNER), 0)["alg"] == "RSA-OAEP-256"
 
-    plan = rotate(sandbox_catalog, actor, dry_run=True)
+    plan = demo_profile_rotate(sandbox_catalog, actor, dry_run=True)
 
     assert plan.minimum_grace == timedelta(seconds=900)
     assert plan.apis == ["jwk-signer 1.0.0", "jwt-generation-and-validation 1.0.0"]
@@ -304,7 +298,7 @@ def test_the_grace_counts_an_api_signing_with_a_jwk_and_encrypting_to_the_profil
         organization=sandbox_catalog.organization, document=jwk_signing_document(encrypts=False), actor=actor
     )
     api_publish(api=api, catalog=sandbox_catalog, actor=actor)
-    plan = rotate(sandbox_catalog, actor, dry_run=True)
+    plan = demo_profile_rotate(sandbox_catalog, actor, dry_run=True)
     assert (plan.minimum_grace, plan.apis) == (timedelta(seconds=60), ["jwt-generation-and-validation 1.0.0"])
 
 
@@ -315,13 +309,13 @@ def test_an_api_signing_with_a_jwk_encrypts_to_the_new_certificate_once_rotated(
         organization=sandbox_catalog.organization, document=jwk_signing_document(encrypts=True), actor=actor
     )
     api_publish(api=api, catalog=sandbox_catalog, actor=actor)
-    before = generate(client, demo.client_id, JWK_SIGNER)
-    assert header(before)["kid"] == certificate_kid("1.0.0")
+    before = gateway_generate(client, demo.client_id, JWK_SIGNER)
+    assert segment(before, 0)["kid"] == version_kid("1.0.0")
 
-    plan = rotate(sandbox_catalog, actor)
+    plan = demo_profile_rotate(sandbox_catalog, actor)
 
     assert plan.grace == timedelta(seconds=900)
-    after = generate(client, demo.client_id, JWK_SIGNER)
-    assert header(after)["kid"] == certificate_kid("1.0.1")
-    at(clock, 899)
-    assert [validate(client, demo.client_id, token, JWK_SIGNER)[0] for token in (before, after)] == [200, 200]
+    after = gateway_generate(client, demo.client_id, JWK_SIGNER)
+    assert segment(after, 0)["kid"] == version_kid("1.0.1")
+    clock_after(clock, seconds=899)
+    assert [gateway_validate(client, demo.client_id, token, JWK_SIGNER)[0] for token in (before, after)] == [200, 200]

@@ -3,9 +3,12 @@
 ``ApiScope`` is built when a publication is compiled (``tokens.properties.api_scope`` reads the values) and
 kept by its ``CompiledAssembly``:
 
-- at compile time, each ``$(name)`` of an API property whose value is a constant is written into every string
-  property of every policy (a gatewayscript's ``source`` apart: that is JavaScript, not a template), so a
-  ``jws-crypto``, ``iss-claim`` or ``target-url`` read from a property is checked at publish like a literal;
+- at compile time, each ``$(name)`` of an API property is written into every string property of every policy
+  (a gatewayscript's ``source`` apart: that is JavaScript, not a template): a constant's value, so a
+  ``jws-crypto``, ``iss-claim`` or ``target-url`` read from a property is checked at publish like a literal; the
+  text of a value that reads variables (``https://$(request.parameters.region).example.com``), so the policy
+  reads those per call by its own rules (``invoke`` percent-encodes a request parameter where it lands in the
+  URL, whether written in ``target-url`` or in a property it reads);
 - at the start of each call, ``ApiScope.enter`` puts ``api.name``, ``api.version``, ``api.catalog.name``,
   ``api.org.name``, ``plan.name`` and the properties in the context, in one dict update, and
   ``client.app.id`` / ``client.app.name`` when the gateway admitted the call for an app (``Context.client_app``:
@@ -59,16 +62,14 @@ class ApiScope:
         )
 
     def compile_key(self, referenced: Collection[str] | None = None) -> str:
-        """What of the scope a compiled assembly depends on (the constant properties written into it), as text:
+        """What of the scope a compiled assembly depends on (the property values written into it), as text:
         publications whose assembly and compile key are equal can share one compiled assembly (each with its
         own scope: ``CompiledAssembly.in_scope``). ``referenced``: the names the assembly reads
         (``references``); properties it never reads then do not tell publications apart."""
-        constants = {
-            name: self._variables[name]
-            for name in self.properties
-            if name in self._variables and (referenced is None or name in referenced)
+        written = {
+            name: value for name, value in self.properties.items() if referenced is None or name in referenced
         }
-        return json.dumps(constants, sort_keys=True, default=str)
+        return json.dumps(written, sort_keys=True, default=str)
 
     def enter(self, context: Context) -> None:
         """Put the API's variables and properties in a new call's context (before its first policy runs)."""
@@ -81,8 +82,9 @@ class ApiScope:
             context.variables[name] = context.interpolate(self.properties[name])
 
     def substituted(self, config: Any) -> Any:
-        """``config`` with each ``$(property)`` of a constant property replaced by its value (a whole-string
-        reference keeps the value's type); other references are left for the policy to read per call. A part
+        """``config`` with each ``$(property)`` replaced by the property's value (a whole-string reference keeps
+        the value's type), which the policy reads per call where it reads variables in turn; references to other
+        variables are left for the policy to read per call. A part
         with nothing to replace is returned as it is, not copied (compiling 5,000 APIs walks every part)."""
         if isinstance(config, dict):
             changed = {}
@@ -103,15 +105,15 @@ class ApiScope:
         return self.substituted(value) if isinstance(value, dict | list) else value
 
     def _substituted_text(self, text: str) -> Any:
-        constants = self._variables
+        properties = self.properties
         whole = _REFERENCE.fullmatch(text)
-        if whole and whole.group(1) in self.properties and whole.group(1) in constants:
-            return constants[whole.group(1)]
+        if whole and whole.group(1) in properties:
+            return properties[whole.group(1)]
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name in self.properties and name in constants:
-                value = constants[name]
+            if name in properties:
+                value = properties[name]
                 return value if isinstance(value, str) else str(value)
             return match.group(0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -26,7 +27,7 @@ from tokens.properties import (
     document_property_values,
 )
 from tokens.runtime import AppEntry
-from tokens.scope import ApiScope
+from tokens.scope import ApiScope, references
 from tokens.services import api_publish, api_save
 
 
@@ -288,13 +289,17 @@ def test_a_bad_activity_log_setting_is_named(entry: Any, problem: str) -> None:
     )
 
 
-def test_publications_with_equal_constant_properties_can_share_a_compiled_assembly() -> None:
+def test_publications_with_equal_values_of_the_properties_read_can_share_a_compiled_assembly() -> None:
     answer = {"set-variable": {"title": "a", "actions": [{"set": "message.body", "value": "$(target-url)"}]}}
+    read = references(json.dumps(answer))
     first = scope(properties={"target-url": "https://x", "greeting": "hi $(request.verb)"})
     second = scope(api_name="other", properties={"target-url": "https://x", "greeting": "yo $(request.verb)"})
     third = scope(properties={"target-url": "https://y"})
-    assert first.compile_key() == second.compile_key()
-    assert first.compile_key() != third.compile_key()
+    assert first.compile_key(read) == second.compile_key(
+        read
+    )  # the greetings differ, but the assembly never reads them
+    assert first.compile_key() != second.compile_key()
+    assert first.compile_key(read) != third.compile_key(read)
     shared = assembly_compile({"execute": [answer]}, _NoKeys(), scope=first)  # type: ignore[arg-type]
     context = environ_context()
     shared.in_scope(second).run(context)
@@ -303,3 +308,13 @@ def test_publications_with_equal_constant_properties_can_share_a_compiled_assemb
         "other",
         "yo GET",
     )
+
+
+def test_a_property_that_reads_the_request_is_written_into_the_policy_as_its_text() -> None:
+    """So the policy reads the request by its own rules: invoke percent-encodes a parameter where it lands."""
+    read_per_call = scope(properties={"region-url": "https://$(request.parameters.region).example.com"})
+    constant = scope(properties={"region-url": "https://eu.example.com"})
+    config = {"target-url": "$(region-url)/orders", "title": "$(region-url)"}
+
+    assert read_per_call.substituted(config)["target-url"] == "https://$(request.parameters.region).example.com/orders"
+    assert constant.substituted(config)["target-url"] == "https://eu.example.com/orders"

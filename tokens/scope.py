@@ -66,9 +66,7 @@ class ApiScope:
         publications whose assembly and compile key are equal can share one compiled assembly (each with its
         own scope: ``CompiledAssembly.in_scope``). ``referenced``: the names the assembly reads
         (``references``); properties it never reads then do not tell publications apart."""
-        written = {
-            name: value for name, value in self.properties.items() if referenced is None or name in referenced
-        }
+        written = {name: value for name, value in self.properties.items() if referenced is None or name in referenced}
         return json.dumps(written, sort_keys=True, default=str)
 
     def enter(self, context: Context) -> None:

@@ -84,8 +84,11 @@ class ApiPropertyListApi(_ApiPropertiesApi):
     @extend_schema(operation_id="api_property_list", responses=responses({200: ApiPropertySerializer(many=True)}))
     def get(self, request: Request, org: str, catalog: str, name: str, version: str) -> Response:
         api, found = self.api_and_catalog()
-        listing = api_property_listing(api=api, catalog=found)
-        return self.property_response(ApiPropertySerializer(listing, many=True, context=self.serializer_context()).data)
+        page = self.paginate_queryset(api_property_listing(api=api, catalog=found))
+        data = ApiPropertySerializer(page, many=True, context=self.serializer_context()).data
+        response = self.get_paginated_response(data)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class ApiPropertyDetailApi(_ApiPropertiesApi):

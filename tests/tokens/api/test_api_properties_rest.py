@@ -70,7 +70,7 @@ def gateway_body(path: str) -> str:
 
 
 def by_name(answer: Any) -> dict[str, dict[str, Any]]:
-    return {entry["name"]: entry for entry in answer.json()}
+    return {entry["name"]: entry for entry in answer.json()["results"]}
 
 
 # -- listing ----------------------------------------------------------------------------------------------------
@@ -82,7 +82,8 @@ def test_the_list_names_every_property_with_its_values_source(
     listed = client.get(SHOP, **operator)
     assert listed.status_code == 200
     assert listed["Cache-Control"] == "no-store"
-    assert [entry["name"] for entry in listed.json()] == ["backend", "greeting"]
+    assert [entry["name"] for entry in listed.json()["results"]] == ["backend", "greeting"]
+    assert listed.json()["count"] == 2
     assert by_name(listed) == {
         "backend": {"name": "backend", "source": "unset", "value": None, "updated_at": None},
         "greeting": {"name": "greeting", "source": "document_default", "value": "doc", "updated_at": None},
@@ -97,6 +98,9 @@ def test_the_list_names_every_property_with_its_values_source(
     assert backend["updated_at"] is not None
     # One property: the same entry.
     assert client.get(f"{SHOP}/backend", **operator).json() == backend
+    # A collection like the others: paginated by limit and offset.
+    page = client.get(f"{SHOP}?limit=1&offset=1", **operator).json()
+    assert (page["count"], [entry["name"] for entry in page["results"]]) == (2, ["greeting"])
 
 
 def test_a_value_an_operator_set_outside_the_documents_declarations_is_listed_and_cleared(
@@ -112,7 +116,7 @@ def test_a_value_an_operator_set_outside_the_documents_declarations_is_listed_an
 def test_the_answers_have_exactly_the_fields_the_serializer_declares(
     client: APIClient, shop: Api, operator: dict[str, str]
 ) -> None:
-    for entry in client.get(SHOP, **operator).json():
+    for entry in client.get(SHOP, **operator).json()["results"]:
         assert set(entry) == set(ApiPropertySerializer().fields)
 
 
@@ -332,6 +336,8 @@ def test_the_schema_lists_the_property_operations(client: APIClient, db: None) -
         assert {"401", "403", "404", success} <= set(operation["responses"])
         assert "application/problem+json" in operation["responses"]["404"]["content"]
     assert set(collection) == {"get"}
+    listed = collection["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed["$ref"].endswith("PaginatedApiPropertyList")
     assert set(item) == {"get", "put", "delete"}
     put = item["put"]
     assert {"200", "201", "400"} <= set(put["responses"])

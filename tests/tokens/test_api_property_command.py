@@ -1,5 +1,6 @@
-"""``manage.py api_property list|set|clear``: an API's property values in a catalog from the command line, the
-value from an argument, a file or standard input; refusals, dry runs and exit statuses."""
+"""``list_api_properties``, ``set_api_property`` and ``clear_api_property``: an API's property values in a
+catalog from the command line, the value from an argument, a file or standard input; refusals, dry runs and
+exit statuses."""
 
 from __future__ import annotations
 
@@ -30,11 +31,15 @@ class Result:
         self.code, self.out, self.err = code, out, err
 
 
-def run(*args: str) -> Result:
-    """``api_property`` as ``manage.py`` would judge it: exit status 0, or CommandError's (non-zero) status."""
+COMMANDS = {"list": "list_api_properties", "set": "set_api_property", "clear": "clear_api_property"}
+
+
+def run(action: str, *args: str) -> Result:
+    """The command of ``action`` (list, set, clear) as ``manage.py`` would judge it: exit status 0, or
+    CommandError's (non-zero) status."""
     out, err = io.StringIO(), io.StringIO()
     try:
-        call_command("api_property", *args, stdout=out, stderr=err)
+        call_command(COMMANDS[action], *args, stdout=out, stderr=err)
     except CommandError as e:
         return Result(e.returncode, out.getvalue(), str(e))
     return Result(0, out.getvalue(), err.getvalue())
@@ -153,7 +158,7 @@ def test_set_reads_the_value_from_standard_input(shop: Api, monkeypatch: pytest.
     assert stored("backend") == SECRET  # the newline echo adds is not part of it
     assert SECRET not in result.out
     event = AuditEvent.objects.get(action="api.property.set")
-    assert event.actor == "cli:api_property"
+    assert event.actor == "cli:set_api_property"
     assert SECRET not in json.dumps(event.detail)
 
 
@@ -286,24 +291,24 @@ def test_a_dry_run_clear_changes_nothing(shop: Api, sandbox: Catalog, actor: Act
 
 def test_verbosity_0_sets_quietly(shop: Api) -> None:
     out = io.StringIO()
-    call_command("api_property", "set", "shop", "greeting", "hi", "--catalog", "sandbox", verbosity=0, stdout=out)
+    call_command("set_api_property", "shop", "greeting", "hi", "--catalog", "sandbox", verbosity=0, stdout=out)
     assert out.getvalue() == ""
     assert stored() == "hi"
 
 
 def test_exit_statuses_from_the_command_line(shop: Api, capsys: pytest.CaptureFixture[str]) -> None:
-    command = load_command_class("tokens", "api_property")
-    command.run_from_argv(["manage.py", "api_property", "set", "shop", "greeting", "hi", "--catalog", "sandbox"])
+    def from_the_command_line(name: str, *args: str) -> None:
+        load_command_class("tokens", name).run_from_argv(["manage.py", name, *args])
+
+    from_the_command_line("set_api_property", "shop", "greeting", "hi", "--catalog", "sandbox")
     assert stored() == "hi"
 
     with pytest.raises(SystemExit) as refused:
-        load_command_class("tokens", "api_property").run_from_argv(
-            ["manage.py", "api_property", "clear", "shop", "backend", "--catalog", "sandbox"]
-        )
+        from_the_command_line("clear_api_property", "shop", "backend", "--catalog", "sandbox")
     assert refused.value.code == 1
     assert "CommandError: shop 1.0.0 has no operator value of 'backend'" in capsys.readouterr().err
 
     with pytest.raises(SystemExit) as usage:
-        load_command_class("tokens", "api_property").run_from_argv(["manage.py", "api_property", "rename", "shop"])
+        from_the_command_line("list_api_properties", "shop")
     assert usage.value.code == 2
-    assert "invalid choice: 'rename'" in capsys.readouterr().err
+    assert "the following arguments are required: --catalog" in capsys.readouterr().err

@@ -14,7 +14,7 @@ its properties' values. It is built when the publication is compiled and puts it
 context in one dict update (``ApiScope.enter``); a property value holding ``$(...)`` is read per call, as APIC
 reads it. The gateway reads a whole catalog's operator values in one query (``catalog_property_values``).
 ``api_property_listing`` names every property an API has in a catalog with its value's source (what the REST
-API and the ``api_property`` command list).
+API and ``list_api_properties`` list).
 
 Setting or clearing a value is refused when the API published in that catalog would no longer compile with
 it (a ``jws-crypto`` naming a crypto object that does not exist, say); otherwise only that publication is

@@ -4,6 +4,7 @@ values kept from auditors and the log."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -232,6 +233,16 @@ def test_a_malformed_value_is_refused_and_nothing_is_stored(
     assert not ApiPropertyValue.objects.exists()
     # Twin: a well-formed value.
     assert client.put(f"{SHOP}/greeting", {"value": "bell"}, format="json", **operator).status_code == 201
+
+
+def test_a_value_over_the_body_limit_is_413(client: APIClient, shop: Api, operator: dict[str, str]) -> None:
+    body = json.dumps({"value": "x" * (1024 * 1024)})
+
+    refused = client.put(f"{SHOP}/greeting", body, content_type="application/json", **operator)
+
+    assert refused.status_code == 413
+    assert refused.json()["code"] == "payload_too_large"
+    assert not ApiPropertyValue.objects.exists()
 
 
 def test_a_name_that_would_hide_a_context_variable_is_refused(

@@ -206,6 +206,8 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "ApiKeyStateEnum": ["active", "expired", "revoked"],
         "KeyVersionStateEnum": "keyprofiles.models.KeyProfileBinding.State",
         "KeystoreKindEnum": "keyprofiles.models.Keystore.Kind",
+        # Named before a second "source" field (an API property's) came; kept so clients' generated names hold.
+        "SourceEnum": "keyprofiles.models.Keystore.Source",
         "CertificateHolderEnum": ["keystore", "truststore"],
     },
 }
@@ -218,6 +220,7 @@ KEYPROFILES = {
 }
 # The tokens resources' enums (kept apart from the dict above so each app's names merge without conflict).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PublicationStateEnum"] = "tokens.models.Publication.State"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ApiPropertySourceEnum"] = "tokens.properties.PropertySource"
 # Path parameters are described as the URL converters match them, so a client (or Schemathesis) that follows
 # the schema always reaches the route it means rather than the /api/ 404.
 SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {

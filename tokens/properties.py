@@ -13,6 +13,8 @@ the API is published in, by precedence (last wins):
 its properties' values. It is built when the publication is compiled and puts its variables in each call's
 context in one dict update (``ApiScope.enter``); a property value holding ``$(...)`` is read per call, as APIC
 reads it. The gateway reads a whole catalog's operator values in one query (``catalog_property_values``).
+``api_property_listing`` names every property an API has in a catalog with its value's source (what the REST
+API and ``list_api_properties`` list).
 
 Setting or clearing a value is refused when the API published in that catalog would no longer compile with
 it (a ``jws-crypto`` naming a crypto object that does not exist, say); otherwise only that publication is
@@ -23,10 +25,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from portal.invalidation import bump_version
@@ -57,14 +61,18 @@ def document_property_values(document: Mapping[str, Any], catalog: str) -> dict[
         for name, entry in declared.items():
             if isinstance(name, str) and PROPERTY_NAME.match(name) and isinstance(entry, dict) and "value" in entry:
                 values[name] = entry["value"]
+    values.update(_document_catalog_values(configuration, catalog))
+    return values
+
+
+def _document_catalog_values(configuration: Mapping[str, Any], catalog: str) -> dict[str, Any]:
+    """The well-formed entries of ``x-ibm-configuration.catalogs.<catalog>.properties``."""
     catalogs = configuration.get("catalogs")
     per_catalog = catalogs.get(catalog) if isinstance(catalogs, dict) else None
     overrides = per_catalog.get("properties") if isinstance(per_catalog, dict) else None
-    if isinstance(overrides, dict):
-        for name, value in overrides.items():
-            if isinstance(name, str) and PROPERTY_NAME.match(name):
-                values[name] = value
-    return values
+    if not isinstance(overrides, dict):
+        return {}
+    return {name: value for name, value in overrides.items() if isinstance(name, str) and PROPERTY_NAME.match(name)}
 
 
 def document_property_value_replace(document: dict[str, Any], *, catalog: str, name: str, value: Any) -> None:
@@ -121,6 +129,64 @@ def _operator_values(catalog: Catalog, name: str, version: str) -> dict[str, str
         catalog=catalog, api__organization_id=catalog.organization_id, api__name=name, api__version=version
     ).values_list("name", "value")
     return dict(rows)
+
+
+class PropertySource(models.TextChoices):
+    """Where a property's value in a catalog comes from (the precedence in this module's docstring)."""
+
+    OPERATOR = "operator", "An operator's value for the catalog"
+    DOCUMENT_CATALOG = "document_catalog", "The document's value for the catalog"
+    DOCUMENT_DEFAULT = "document_default", "The document's default"
+    UNSET = "unset", "Declared without a value"  # the assembly reads it as absent until someone sets one
+
+
+@dataclass(frozen=True)
+class ApiPropertyState:
+    """One property of an API in a catalog: its effective value there (None when unset), where that value
+    comes from, and when an operator last set it (None unless ``source`` is ``OPERATOR``)."""
+
+    name: str
+    source: PropertySource
+    value: Any
+    updated_at: datetime | None
+
+
+def api_property_listing(*, api: Api, catalog: Catalog) -> list[ApiPropertyState]:
+    """Every property ``api`` has in ``catalog``, by name: each one its document declares (with a value or
+    without), gives a value for ``catalog``, or an operator set there. One query.
+
+    The values are returned whole, operators' included: they may hold a backend's credentials, so a caller
+    decides who sees them and never logs them."""
+    document = api.document
+    configuration = document.get("x-ibm-configuration")
+    if not isinstance(configuration, dict):
+        configuration = {}
+    declared = configuration.get("properties")
+    names = {
+        name
+        for name, entry in (declared.items() if isinstance(declared, dict) else ())
+        if isinstance(name, str) and PROPERTY_NAME.match(name) and isinstance(entry, dict)
+    }
+    document_values = document_property_values(document, catalog.slug)
+    catalog_values = _document_catalog_values(configuration, catalog.slug)
+    operator_rows = {
+        name: (value, updated_at)
+        for name, value, updated_at in ApiPropertyValue.objects.filter(api=api, catalog=catalog).values_list(
+            "name", "value", "updated_at"
+        )
+    }
+    listing: list[ApiPropertyState] = []
+    for name in sorted(names | set(document_values) | set(operator_rows)):
+        if name in operator_rows:
+            value, updated_at = operator_rows[name]
+            listing.append(ApiPropertyState(name, PropertySource.OPERATOR, value, updated_at))
+        elif name in catalog_values:
+            listing.append(ApiPropertyState(name, PropertySource.DOCUMENT_CATALOG, catalog_values[name], None))
+        elif name in document_values:
+            listing.append(ApiPropertyState(name, PropertySource.DOCUMENT_DEFAULT, document_values[name], None))
+        else:
+            listing.append(ApiPropertyState(name, PropertySource.UNSET, None, None))
+    return listing
 
 
 def catalog_property_values(

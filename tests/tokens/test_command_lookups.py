@@ -128,6 +128,7 @@ def test_every_command_with_org_defaults_to_the_same_organization() -> None:
             assert org.default == DEFAULT_ORGANIZATION == "personal", name
     # Every command that works in one organization: the monitoring and maintenance ones span them all.
     assert sorted(with_org) == [
+        "clear_api_property",
         "create_app",
         "create_keyprofile",
         "export_api",
@@ -135,9 +136,11 @@ def test_every_command_with_org_defaults_to_the_same_organization() -> None:
         "import_api",
         "import_keystore",
         "import_truststore",
+        "list_api_properties",
         "list_crypto_objects",
         "publish_api",
         "rotate_keyprofile",
+        "set_api_property",
     ]
 
 

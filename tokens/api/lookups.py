@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotFound
 
 from portal.models import Catalog, Organization
 from tokens.models import Api, ConsumerApp, Publication
+from tokens.properties import ApiPropertyState, api_property_listing
 
 
 def catalog_in(organization: Organization, slug: str) -> Catalog:
@@ -45,3 +46,17 @@ def app_in(catalog: Catalog, app_id: int) -> ConsumerApp:
     if app is None:
         raise NotFound(f"No app {app_id} in {catalog.slug}.")
     return app
+
+
+def api_property_in(api: Api, catalog: Catalog, name: str) -> ApiPropertyState:
+    """Property ``name`` of ``api`` in ``catalog``: one its document declares or gives a value for there, or
+    one an operator set there (``api_property_listing``). A name it has not is a 404 listing those it has."""
+    listing = api_property_listing(api=api, catalog=catalog)
+    for state in listing:
+        if state.name == name:
+            return state
+    known = ", ".join(state.name for state in listing) or "none"
+    raise NotFound(
+        f"{api} has no property '{name}' in {catalog.slug} (it has: {known}); "
+        "declare it in the document's x-ibm-configuration.properties first."
+    )

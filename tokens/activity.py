@@ -7,6 +7,8 @@ pipeline of the deployment is the analytics service), with the same levels:
 
 - ``x-ibm-configuration.activity-log`` (``enabled``, ``success-content``, ``error-content``) sets the level for
   every call of the API, by outcome (APIC's defaults: ``activity`` for success, ``payload`` for errors);
+- the v5-compatible gateway's ``activity-log`` policy (``content``, ``error-content``) sets the same two
+  levels for the call it runs in;
 - the ``log`` policy (``log-level``: ``default`` / ``none`` / ``activity`` / ``header`` / ``payload``, and
   ``mode``: ``gather-only`` / ``send`` / ``gather-and-send``) changes the level of the call it runs in
   (gather) and may write the record at that point (send).
@@ -27,6 +29,9 @@ logger = logging.getLogger("tokens.activity")
 
 LEVELS = ("none", "activity", "header", "payload")
 LOG_LEVEL_VARIABLE = "log.level"  # set by a log policy that gathers; read when the call's record is written
+# Set by an activity-log policy: the call's levels by outcome, over the document's settings.
+SUCCESS_CONTENT_VARIABLE = "log.success-content"
+ERROR_CONTENT_VARIABLE = "log.error-content"
 MAX_PAYLOAD_CHARS = 4096
 _REDACTED = frozenset({"authorization", "proxy-authorization", "cookie", "x-ibm-client-secret"})
 
@@ -65,6 +70,9 @@ class ActivityLogSettings:
         chosen = context.get(LOG_LEVEL_VARIABLE)
         if chosen in LEVELS:
             return str(chosen)
+        by_policy = context.get(ERROR_CONTENT_VARIABLE if failed else SUCCESS_CONTENT_VARIABLE)
+        if by_policy in LEVELS:
+            return str(by_policy)
         return self.error_content if failed else self.success_content
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tokens.activity import activity_write
+from tokens.activity import ActivityLogSettings, activity_write
 from tokens.context import Context, http_status
 from tokens.documents import ApiDescription, document_describe
 from tokens.errors import AssemblyError, PublishError
@@ -71,6 +71,10 @@ __all__ = [
 ]
 
 
+# The policy that sets the levels of the call's record: an assembly with one writes the record at the end.
+_ACTIVITY_KINDS = frozenset({"activity-log"})
+
+
 @dataclass(frozen=True)
 class _Catch:
     errors: frozenset[str] | None  # None: the default catch
@@ -81,7 +85,9 @@ class CompiledAssembly:
     """Compiled policies and catches, and the publication's scope (None outside a publication).
 
     ``run(context)`` runs the assembly: the API's scope first (its variables and properties), then the
-    policies; the call's activity record last when the document sets an ``activity-log``. An AssemblyError
+    policies; the call's activity record last when the document sets an ``activity-log`` or the assembly has
+    an ``activity-log`` policy (``logs_activity``; at APIC's default levels where the document sets none). An
+    AssemblyError
     goes to the first catch naming it; ``run`` raises the one no catch handles (or one a catch raises).
     ``run_traced`` does the same for a console test call and keeps its backend calls for the Test page.
     """
@@ -89,17 +95,23 @@ class CompiledAssembly:
     run: Callable[[Context], None]
 
     def __init__(
-        self, policies: tuple[Policy, ...], catches: tuple[_Catch, ...], scope: ApiScope | None = None
+        self,
+        policies: tuple[Policy, ...],
+        catches: tuple[_Catch, ...],
+        scope: ApiScope | None = None,
+        *,
+        logs_activity: bool = False,
     ) -> None:
         self.policies = policies
         self.catches = catches
         self.scope = scope
+        self.logs_activity = logs_activity
         self.run = self._runner(scope)
 
     def in_scope(self, scope: ApiScope | None) -> CompiledAssembly:
         """The same compiled policies run in another publication's scope (one whose ``compile_key`` is this
         one's: the constant properties written into the policies are the same)."""
-        return CompiledAssembly(self.policies, self.catches, scope)
+        return CompiledAssembly(self.policies, self.catches, scope, logs_activity=self.logs_activity)
 
     def run_traced(self, context: Context) -> None:
         """``run``, then, for a console test call (``tokens.trace``), keep what its invokes did, failed or not."""
@@ -114,7 +126,8 @@ class CompiledAssembly:
         run = self._run
         if scope is None:
             return run
-        enter, activity = scope.enter, scope.activity
+        enter = scope.enter
+        activity = scope.activity or (ActivityLogSettings() if self.logs_activity else None)
         if activity is None:
 
             def run_in_scope(context: Context) -> None:
@@ -161,9 +174,8 @@ def assembly_compile(
     """Compile an assembly; with ``scope`` (tokens.scope), its API properties are written into the policies'
     string properties and its variables start every call. Raises PublishError naming every policy the portal
     does not run, else PolicyConfigError or PublishError naming the first policy or place at fault."""
-    unsupported = [
-        (visit.title, visit.kind, visit.where) for visit in assembly_walk(assembly) if policy_kind(visit.kind) is None
-    ]
+    kinds = [(visit.title, visit.kind, visit.where) for visit in assembly_walk(assembly)]
+    unsupported = [(title, kind, where) for title, kind, where in kinds if policy_kind(kind) is None]
     if unsupported:
         raise unsupported_refusal(unsupported)
     if scope is not None and scope.properties:
@@ -198,7 +210,8 @@ def assembly_compile(
         if not isinstance(errors, list) or not errors or not all(isinstance(e, str) and e for e in errors):
             raise PublishError(f"assembly {where}.errors must list error names such as RuntimeError.")
         catches.append(_Catch(frozenset(errors), build(entry.get("execute", []), f"{where}.execute")))
-    return CompiledAssembly(policies, tuple(catches), scope)
+    logs_activity = any(kind in _ACTIVITY_KINDS for _, kind, _ in kinds)
+    return CompiledAssembly(policies, tuple(catches), scope, logs_activity=logs_activity)
 
 
 def document_compile(

@@ -26,6 +26,7 @@ from tokens.gatewayscript import ScriptSyntaxError, script_compile
 from tokens.jose import ALGORITHMS, JWE_ALGORITHMS, JWE_ENCRYPTIONS
 from tokens.models import ConsumerApp, Publication, base_path_validator
 from tokens.policies import (
+    activity_log,
     gatewayscript,
     invoke,
     jwt_generate,
@@ -669,6 +670,22 @@ class LogForm(PolicyForm):
         choices=[(mode, mode) for mode in log.MODES],
         initial=log.POLICY.default("mode"),
         help_text="gather-only sets the level; send writes the record now (secrets redacted).",
+    )
+
+
+class ActivityLogPolicyForm(PolicyForm):
+    policy = activity_log.POLICY
+    content = forms.ChoiceField(
+        label="Content",
+        choices=[(level, level) for level in LEVELS],
+        initial=activity_log.PROPERTIES["content"].new_value,
+        help_text="What the call's activity record holds when it succeeds.",
+    )
+    error_content = forms.ChoiceField(
+        label="Error content",
+        choices=[(level, level) for level in LEVELS],
+        initial=activity_log.PROPERTIES["error-content"].new_value,
+        help_text="What it holds when the call fails (secrets are always redacted).",
     )
 
 

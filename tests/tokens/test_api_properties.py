@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -318,3 +319,49 @@ def test_a_property_that_reads_the_request_is_written_into_the_policy_as_its_tex
 
     assert read_per_call.substituted(config)["target-url"] == "https://$(request.parameters.region).example.com/orders"
     assert constant.substituted(config)["target-url"] == "https://eu.example.com/orders"
+
+
+# -- the v5-compatible gateway's activity-log policy ---------------------------------------------------------
+
+
+def logged(caplog: pytest.LogCaptureFixture, execute: list[dict[str, Any]], **context: str) -> dict[str, Any]:
+    """The one activity record a call of ``execute`` writes (in a scope whose document sets no activity-log)."""
+    compiled = assembly_compile({"execute": execute}, _NoKeys(), scope=scope())  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="tokens.activity"), contextlib.suppress(AssemblyError):
+        compiled.run(environ_context(**context))
+    (record,) = [r for r in caplog.records if r.name == "tokens.activity"]
+    return record.activity  # type: ignore[attr-defined,no-any-return]
+
+
+ACTIVITY_LOG = {"activity-log": {"version": "1.0.0", "title": "log", "content": "header", "error-content": "activity"}}
+
+
+def test_an_activity_log_policy_writes_the_record_at_its_success_level(caplog: pytest.LogCaptureFixture) -> None:
+    record = logged(caplog, [ACTIVITY_LOG], HTTP_X_TENANT="acme")
+    assert record["request_headers"]["x-tenant"] == "acme"
+
+
+def test_an_activity_log_policy_writes_a_failed_call_at_its_error_level(caplog: pytest.LogCaptureFixture) -> None:
+    record = logged(caplog, [ACTIVITY_LOG, {"throw": {"title": "t", "name": "BadRequestError"}}], HTTP_X_TENANT="a")
+    assert record["error"] == "BadRequestError"
+    assert "request_headers" not in record  # activity: the call, not its headers
+
+
+def test_a_log_policys_level_wins_over_an_activity_log_policy(caplog: pytest.LogCaptureFixture) -> None:
+    gather = {"log": {"title": "l", "log-level": "payload", "mode": "gather-only"}}
+    record = logged(caplog, [ACTIVITY_LOG, gather])
+    assert record["request_body"] == '{"a":1}'
+
+
+def test_without_an_activity_log_policy_or_setting_no_record_is_written(caplog: pytest.LogCaptureFixture) -> None:
+    compiled = assembly_compile({"execute": []}, _NoKeys(), scope=scope())  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="tokens.activity"):
+        compiled.run(environ_context())
+    assert not [r for r in caplog.records if r.name == "tokens.activity"]
+
+
+@pytest.mark.parametrize("prop", ["content", "error-content"])
+def test_an_activity_log_policy_with_an_unknown_level_is_refused_naming_it(prop: str) -> None:
+    policy = {"activity-log": {"title": "log", prop: "everything"}}
+    with pytest.raises(PolicyConfigError, match=f"activity-log policy 'log', property '{prop}'"):
+        assembly_compile({"execute": [policy]}, _NoKeys())  # type: ignore[arg-type]

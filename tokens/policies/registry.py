@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from tokens.errors import PublishError
 from tokens.policies import (
+    activity_log,
     gatewayscript,
     invoke,
     jwt_generate,
@@ -34,6 +35,7 @@ POLICY_KINDS: dict[str, PolicyKind] = {
         invoke,
         switch,
         log,
+        activity_log,
     )
 }
 

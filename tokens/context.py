@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from portal.gateway_http import header_value
 
@@ -190,7 +190,9 @@ class Context:
             return {}
         pattern, names = _path_template(template)
         found = pattern.fullmatch(path)
-        return dict(zip(names, map(unquote, found.groups()), strict=True)) if found else {}
+        # request.path is decoded already (the server decodes PATH_INFO once): decoding again would read
+        # /items/%2541 as "A", another value than any check before the gateway saw.
+        return dict(zip(names, found.groups(), strict=True)) if found else {}
 
     def request_parameter(self, name: str) -> str | None:
         """A request parameter by name: a path parameter, else a query parameter, else a header (APIC's

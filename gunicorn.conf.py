@@ -6,12 +6,22 @@ gateway state and parsed keys. Values come from the environment so the same file
 
 import multiprocessing
 import os
+import sys
 
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}")  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "sync"
-# A request that takes longer than this is killed; a signing request takes milliseconds.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# A request that takes longer than this is killed; a signing request takes milliseconds, but an invoke may wait
+# up to PORTAL_INVOKE_MAX_TIMEOUT_SECONDS for its backend (60, API Connect's default timeout). The worker must
+# outlive the longest invoke, so that a slow backend ends as a ConnectionError the API can catch, not as a
+# killed worker and gunicorn's HTML error page: by default, that longest invoke plus 15 s.
+_longest_invoke = int(os.environ.get("PORTAL_INVOKE_MAX_TIMEOUT_SECONDS", "60"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", str(max(30, _longest_invoke + 15))))
+if timeout <= _longest_invoke:
+    sys.stderr.write(
+        f"gunicorn.conf.py: GUNICORN_TIMEOUT={timeout} does not outlive the longest invoke "
+        f"(PORTAL_INVOKE_MAX_TIMEOUT_SECONDS={_longest_invoke}): a backend that slow gets the worker killed.\n"
+    )
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # Behind a load balancer that keeps connections open.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))

@@ -12,8 +12,12 @@ a potential server-side request forgery. The guard:
   multicast and reserved addresses are refused unless an IP or CIDR entry lists them: allowing a *name* never
   allows the internal address it happens to resolve to.
 - **On every redirect** the next URL goes through the same checks (redirects are followed here, never by the
-  HTTP library).
-- **Bounded:** a whole-call deadline (DNS, connect, every redirect and reading), a response body cap checked
+  HTTP library). A redirect to another origin (scheme, host or port) drops the credentials (``ORIGIN_BOUND``:
+  ``Authorization``, ``Proxy-Authorization``, ``Cookie`` and API Connect's client id and secret) for the rest of
+  the call, as browsers (Fetch, "HTTP-redirect fetch"), curl and requests do: whoever answers the redirect
+  chooses where it goes, not the API's author.
+- **Bounded:** a whole-call deadline (DNS, connect, every redirect and every read: each read of the body waits
+  at most for what is left of it and returns what has arrived), a response body cap checked
   before and while reading (decompressed size), and a cap on the response's header bytes. ``getaddrinfo`` takes
   no timeout and cannot be interrupted, so lookups run on a small bounded set of threads (``DNS_LOOKUPS``) and
   the call waits for its answer only until the deadline; nothing is cached (the system resolver gives no TTL).
@@ -72,6 +76,10 @@ DEFAULTS: dict[str, Any] = {
 }
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Sent only to the origin they were meant for (lower case). X-IBM-Client-Id is no secret in API Connect, but an
+# API secured by client id alone is called with nothing else, so it is a credential there too.
+ORIGIN_BOUND = frozenset({"authorization", "proxy-authorization", "cookie", "x-ibm-client-id", "x-ibm-client-secret"})
+READ_BYTES = 64 * 1024  # the most one read of a response body returns
 
 
 class EgressError(Exception):
@@ -505,6 +513,34 @@ class BackendResponse:
         return next((value for key, value in self.headers if key.lower() == lower), None)
 
 
+if TYPE_CHECKING:
+    _Connection = urllib3.connection.HTTPConnection
+else:
+    _Connection = object
+
+
+class _KeepsResponseSocket(_Connection):
+    """A urllib3 connection that keeps the socket its response is read from (``response_socket``).
+
+    http.client drops the socket from the connection when the response will close it (``Connection: close``),
+    handing it to the response; the reader needs it to give each read the time left of the call's deadline.
+    """
+
+    response_socket: socket.socket | None = None
+
+    def getresponse(self) -> urllib3.HTTPResponse:  # type: ignore[override]
+        self.response_socket = self.sock
+        return super().getresponse()
+
+
+class _HTTPConnection(_KeepsResponseSocket, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_KeepsResponseSocket, urllib3.connection.HTTPSConnection):
+    pass
+
+
 _PoolKey = tuple[str, str, int, str, ssl.SSLContext | None]
 _pools: OrderedDict[_PoolKey, urllib3.HTTPConnectionPool] = OrderedDict()
 _pools_lock = threading.Lock()
@@ -533,10 +569,12 @@ def _pool(
                 server_hostname=host.strip("[]"),
                 assert_hostname=host.strip("[]"),
             )
+            pool.ConnectionCls = _HTTPSConnection
         else:
             pool = urllib3.HTTPConnectionPool(
                 str(address), port, maxsize=config.pool_connections, block=False, retries=False
             )
+            pool.ConnectionCls = _HTTPConnection
         _pools[key] = pool
         while len(_pools) > config.pools:
             _pools.popitem(last=False)[1].close()
@@ -562,7 +600,8 @@ def egress_request(
 ) -> BackendResponse:
     """Call ``url`` through the egress guard and answer the backend's response (after redirects, each checked).
 
-    ``timeout`` bounds the whole call, redirects and reading included (at most ``MAX_TIMEOUT_SECONDS``).
+    ``timeout`` bounds the whole call, redirects and every read included (at most ``MAX_TIMEOUT_SECONDS``).
+    The ``ORIGIN_BOUND`` headers are dropped from the first redirect to another origin on.
     Raises EgressError for a refused destination, a failed connection or TLS handshake, a timeout, a response
     over the size caps, or too many redirects.
     """
@@ -573,11 +612,24 @@ def egress_request(
         location = response.header("location")
         if not follow_redirects or response.status not in REDIRECT_STATUSES or not location:
             return response
-        url = urljoin(url, location)
+        url, previous = urljoin(url, location), url
+        if _origin(url) != _origin(previous):
+            headers = {name: value for name, value in headers.items() if name.lower() not in ORIGIN_BOUND}
         if response.status == 303 or (response.status in (301, 302) and method not in ("GET", "HEAD")):
             # RFC 9110 section 15.4.4 (303), and the user agents' long-standing practice for 301/302 POST.
             method, body = "GET", None
     raise EgressError(f"the backend redirected more than {config.max_redirects} times")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """RFC 6454's origin of ``url``: scheme, host and port (the scheme's default when none is written). A URL too
+    malformed to split has an origin of its own (the next request refuses it anyway)."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return scheme, (parts.hostname or "").lower().removesuffix("."), parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return "", url, None
 
 
 def _one_request(
@@ -645,19 +697,28 @@ def _read(
     cap = config.max_response_bytes
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise EgressError(f"the response from {where} is larger than {cap} bytes")
+    timed_out = f"the call to {where} timed out while reading the response"
+    connection = answer.connection
+    sock = connection.response_socket if isinstance(connection, _KeepsResponseSocket) else None
     chunks: list[bytes] = []
     size = 0
     try:
         while True:
-            if time.monotonic() > deadline:
-                raise EgressError(f"the call to {where} timed out while reading the response")
-            chunk = answer.read(64 * 1024, decode_content=True)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise EgressError(timed_out)
+            if sock is not None and sock.fileno() != -1:  # closed when a closing response has been read to its end
+                sock.settimeout(left)
+            # read1: what has arrived (up to READ_BYTES), so a backend trickling its body meets the deadline.
+            chunk = answer.read1(READ_BYTES, decode_content=True)
             if not chunk:
                 break
             size += len(chunk)
             if size > cap:
                 raise EgressError(f"the response from {where} is larger than {cap} bytes")
             chunks.append(chunk)
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise EgressError(timed_out) from e
     except urllib3.exceptions.HTTPError as e:
         raise EgressError(f"reading the response from {where} failed: {_reason(e)}") from e
     return BackendResponse(

@@ -16,9 +16,10 @@ a potential server-side request forgery. The guard:
   ``Authorization``, ``Proxy-Authorization``, ``Cookie`` and API Connect's client id and secret) for the rest of
   the call, as browsers (Fetch, "HTTP-redirect fetch"), curl and requests do: whoever answers the redirect
   chooses where it goes, not the API's author.
-- **Bounded:** a whole-call deadline (DNS, connect, every redirect and every read: each read of the body waits
-  at most for what is left of it and returns what has arrived), a response body cap checked
-  before and while reading (decompressed size), and a cap on the response's header bytes. ``getaddrinfo`` takes
+- **Bounded:** a whole-call deadline (DNS, connect, every redirect and every read: each read from the socket,
+  status line and headers included, waits at most for what is left of it, and the body is read as it arrives,
+  never waiting for a full chunk), a response body cap checked before and while reading (decompressed size),
+  and a cap on the response's header bytes. ``getaddrinfo`` takes
   no timeout and cannot be interrupted, so lookups run on a small bounded set of threads (``DNS_LOOKUPS``) and
   the call waits for its answer only until the deadline; nothing is cached (the system resolver gives no TTL).
 
@@ -34,6 +35,8 @@ read back by OpenSSL with the password, and the file closed. The plaintext key n
 
 from __future__ import annotations
 
+import http.client
+import io
 import ipaddress
 import logging
 import os
@@ -60,6 +63,8 @@ from keyprofiles.keymaterial import PrivateKey
 from portal.conf import AppSettings, whole_number
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
     from portal.models import Catalog
 
 logger = logging.getLogger(__name__)
@@ -513,32 +518,57 @@ class BackendResponse:
         return next((value for key, value in self.headers if key.lower() == lower), None)
 
 
-if TYPE_CHECKING:
-    _Connection = urllib3.connection.HTTPConnection
-else:
-    _Connection = object
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reading end that gives each read at most what is left until ``deadline``, and raises
+    TimeoutError once it has passed: a backend sending a byte now and then (status line, headers, chunk sizes or
+    body) cannot hold the call, as it can when every read gets the whole timeout afresh."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        self._sock.settimeout(left)
+        return self._raw.readinto(buffer)
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
-class _KeepsResponseSocket(_Connection):
-    """A urllib3 connection that keeps the socket its response is read from (``response_socket``).
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, read through a ``_DeadlineReader``. The deadline is the socket's timeout when the
+    response begins: urllib3 sets it to the read timeout, which for the ``Timeout(total=...)`` that
+    ``_one_request`` always passes is what is left of the call's deadline."""
 
-    http.client drops the socket from the connection when the response will close it (``Connection: close``),
-    handing it to the response; the reader needs it to give each read the time left of the call's deadline.
-    """
-
-    response_socket: socket.socket | None = None
-
-    def getresponse(self) -> urllib3.HTTPResponse:  # type: ignore[override]
-        self.response_socket = self.sock
-        return super().getresponse()
-
-
-class _HTTPConnection(_KeepsResponseSocket, urllib3.connection.HTTPConnection):
-    pass
+    def __init__(
+        self, sock: socket.socket, debuglevel: int = 0, method: str | None = None, url: str | None = None
+    ) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        timeout = sock.gettimeout()
+        if timeout is not None:
+            self.fp.close()
+            self.fp = io.BufferedReader(_DeadlineReader(sock, time.monotonic() + timeout))
 
 
-class _HTTPSConnection(_KeepsResponseSocket, urllib3.connection.HTTPSConnection):
-    pass
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _DeadlineResponse
 
 
 _PoolKey = tuple[str, str, int, str, ssl.SSLContext | None]
@@ -698,18 +728,14 @@ def _read(
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise EgressError(f"the response from {where} is larger than {cap} bytes")
     timed_out = f"the call to {where} timed out while reading the response"
-    connection = answer.connection
-    sock = connection.response_socket if isinstance(connection, _KeepsResponseSocket) else None
     chunks: list[bytes] = []
     size = 0
     try:
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() >= deadline:
                 raise EgressError(timed_out)
-            if sock is not None and sock.fileno() != -1:  # closed when a closing response has been read to its end
-                sock.settimeout(left)
-            # read1: what has arrived (up to READ_BYTES), so a backend trickling its body meets the deadline.
+            # What has arrived (up to READ_BYTES), not a full chunk: each socket read waits at most until the
+            # deadline (_DeadlineReader), and the deadline is checked again between reads.
             chunk = answer.read1(READ_BYTES, decode_content=True)
             if not chunk:
                 break

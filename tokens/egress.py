@@ -19,9 +19,9 @@ a potential server-side request forgery. The guard:
 - **Bounded:** a whole-call deadline (DNS, connect, every redirect and every read: each read from the socket,
   status line and headers included, waits at most for what is left of it, and the body is read as it arrives,
   never waiting for a full chunk), a response body cap checked before and while reading (decompressed size),
-  and a cap on the response's header bytes. ``getaddrinfo`` takes
-  no timeout and cannot be interrupted, so lookups run on a small bounded set of threads (``DNS_LOOKUPS``) and
-  the call waits for its answer only until the deadline; nothing is cached (the system resolver gives no TTL).
+  and a cap on the response's header bytes. ``getaddrinfo`` takes no timeout and cannot be interrupted, so
+  lookups run on a small bounded set of threads (``DNS_LOOKUPS``) and the call waits for its answer only until
+  the deadline; nothing is cached (the system resolver gives no TTL).
 
 Every failure is an ``EgressError``, which the invoke policy turns into APIC's catchable ``ConnectionError``.
 
@@ -657,7 +657,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        return scheme, (parts.hostname or "").lower().removesuffix("."), parts.port or DEFAULT_PORTS.get(scheme)
+        return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
     except ValueError:
         return "", url, None
 

@@ -28,8 +28,8 @@ What is sent: the request's headers (never ``Host``, ``Cookie``, the client secr
 and ``message.body`` for a verb that carries one (an object or array as JSON); a redirect to another origin
 drops the credentials among them (``egress.ORIGIN_BOUND``). What comes back: the status, headers (hop-by-hop
 headers, ``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the body, parsed when its
-type says JSON, else bytes. A refused destination, a failed connection, TLS handshake
-or timeout, or a response over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
+type says JSON, else bytes. A refused destination, a failed connection, TLS handshake or timeout, or a response
+over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ class Invoke(Policy):
             keep, patterns = self.header_filter
             sent = {k: v for k, v in sent.items() if any(p.search(k) for p in patterns) == keep}
         if self.username is not None and self.password is not None:
-            # The API's credentials replace the caller's: two Authorization headers would leave the choice to the
-            # backend, and many read the first (RFC 9110 section 5.3 allows one for a singleton field).
+            # The API's credentials replace the caller's: Authorization is not a list field, so it goes once
+            # (RFC 9110 section 5.3); with two, a backend that reads the first would see the caller's.
             credentials = f"{_text(context, self.username)}:{_text(context, self.password)}".encode()
             sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
             sent["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")

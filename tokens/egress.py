@@ -12,11 +12,16 @@ a potential server-side request forgery. The guard:
   multicast and reserved addresses are refused unless an IP or CIDR entry lists them: allowing a *name* never
   allows the internal address it happens to resolve to.
 - **On every redirect** the next URL goes through the same checks (redirects are followed here, never by the
-  HTTP library).
-- **Bounded:** a whole-call deadline (DNS, connect, every redirect and reading), a response body cap checked
-  before and while reading (decompressed size), and a cap on the response's header bytes. ``getaddrinfo`` takes
-  no timeout and cannot be interrupted, so lookups run on a small bounded set of threads (``DNS_LOOKUPS``) and
-  the call waits for its answer only until the deadline; nothing is cached (the system resolver gives no TTL).
+  HTTP library). A redirect to another origin (scheme, host or port) drops the credentials (``ORIGIN_BOUND``:
+  ``Authorization``, ``Proxy-Authorization``, ``Cookie`` and API Connect's client id and secret) for the rest of
+  the call, as browsers (Fetch, "HTTP-redirect fetch"), curl and requests do: whoever answers the redirect
+  chooses where it goes, not the API's author.
+- **Bounded:** a whole-call deadline (DNS, connect, every redirect and every read: each read from the socket,
+  status line and headers included, waits at most for what is left of it, and the body is read as it arrives,
+  never waiting for a full chunk), a response body cap checked before and while reading (decompressed size),
+  and a cap on the response's header bytes. ``getaddrinfo`` takes no timeout and cannot be interrupted, so
+  lookups run on a small bounded set of threads (``DNS_LOOKUPS``) and the call waits for its answer only until
+  the deadline; nothing is cached (the system resolver gives no TTL).
 
 Every failure is an ``EgressError``, which the invoke policy turns into APIC's catchable ``ConnectionError``.
 
@@ -30,6 +35,8 @@ read back by OpenSSL with the password, and the file closed. The plaintext key n
 
 from __future__ import annotations
 
+import http.client
+import io
 import ipaddress
 import logging
 import os
@@ -56,6 +63,8 @@ from keyprofiles.keymaterial import PrivateKey
 from portal.conf import AppSettings, whole_number
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
     from portal.models import Catalog
 
 logger = logging.getLogger(__name__)
@@ -72,6 +81,10 @@ DEFAULTS: dict[str, Any] = {
 }
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Sent only to the origin they were meant for (lower case). X-IBM-Client-Id is no secret in API Connect, but an
+# API secured by client id alone is called with nothing else, so it is a credential there too.
+ORIGIN_BOUND = frozenset({"authorization", "proxy-authorization", "cookie", "x-ibm-client-id", "x-ibm-client-secret"})
+READ_BYTES = 64 * 1024  # the most one read of a response body returns
 
 
 class EgressError(Exception):
@@ -505,6 +518,59 @@ class BackendResponse:
         return next((value for key, value in self.headers if key.lower() == lower), None)
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reading end that gives each read at most what is left until ``deadline``, and raises
+    TimeoutError once it has passed: a backend sending a byte now and then (status line, headers, chunk sizes or
+    body) cannot hold the call, as it can when every read gets the whole timeout afresh."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        self._sock.settimeout(left)
+        return self._raw.readinto(buffer)
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, read through a ``_DeadlineReader``. The deadline is the socket's timeout when the
+    response begins: urllib3 sets it to the read timeout, which for the ``Timeout(total=...)`` that
+    ``_one_request`` always passes is what is left of the call's deadline."""
+
+    def __init__(
+        self, sock: socket.socket, debuglevel: int = 0, method: str | None = None, url: str | None = None
+    ) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        timeout = sock.gettimeout()
+        if timeout is not None:
+            self.fp.close()
+            self.fp = io.BufferedReader(_DeadlineReader(sock, time.monotonic() + timeout))
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
 _PoolKey = tuple[str, str, int, str, ssl.SSLContext | None]
 _pools: OrderedDict[_PoolKey, urllib3.HTTPConnectionPool] = OrderedDict()
 _pools_lock = threading.Lock()
@@ -533,10 +599,12 @@ def _pool(
                 server_hostname=host.strip("[]"),
                 assert_hostname=host.strip("[]"),
             )
+            pool.ConnectionCls = _HTTPSConnection
         else:
             pool = urllib3.HTTPConnectionPool(
                 str(address), port, maxsize=config.pool_connections, block=False, retries=False
             )
+            pool.ConnectionCls = _HTTPConnection
         _pools[key] = pool
         while len(_pools) > config.pools:
             _pools.popitem(last=False)[1].close()
@@ -562,7 +630,8 @@ def egress_request(
 ) -> BackendResponse:
     """Call ``url`` through the egress guard and answer the backend's response (after redirects, each checked).
 
-    ``timeout`` bounds the whole call, redirects and reading included (at most ``MAX_TIMEOUT_SECONDS``).
+    ``timeout`` bounds the whole call, redirects and every read included (at most ``MAX_TIMEOUT_SECONDS``).
+    The ``ORIGIN_BOUND`` headers are dropped from the first redirect to another origin on.
     Raises EgressError for a refused destination, a failed connection or TLS handshake, a timeout, a response
     over the size caps, or too many redirects.
     """
@@ -573,11 +642,24 @@ def egress_request(
         location = response.header("location")
         if not follow_redirects or response.status not in REDIRECT_STATUSES or not location:
             return response
-        url = urljoin(url, location)
+        url, previous = urljoin(url, location), url
+        if _origin(url) != _origin(previous):
+            headers = {name: value for name, value in headers.items() if name.lower() not in ORIGIN_BOUND}
         if response.status == 303 or (response.status in (301, 302) and method not in ("GET", "HEAD")):
             # RFC 9110 section 15.4.4 (303), and the user agents' long-standing practice for 301/302 POST.
             method, body = "GET", None
     raise EgressError(f"the backend redirected more than {config.max_redirects} times")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """RFC 6454's origin of ``url``: scheme, host and port (the scheme's default when none is written). A URL too
+    malformed to split has an origin of its own (the next request refuses it anyway)."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return "", url, None
 
 
 def _one_request(
@@ -645,19 +727,24 @@ def _read(
     cap = config.max_response_bytes
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise EgressError(f"the response from {where} is larger than {cap} bytes")
+    timed_out = f"the call to {where} timed out while reading the response"
     chunks: list[bytes] = []
     size = 0
     try:
         while True:
-            if time.monotonic() > deadline:
-                raise EgressError(f"the call to {where} timed out while reading the response")
-            chunk = answer.read(64 * 1024, decode_content=True)
+            if time.monotonic() >= deadline:
+                raise EgressError(timed_out)
+            # What has arrived (up to READ_BYTES), not a full chunk: each socket read waits at most until the
+            # deadline (_DeadlineReader), and the deadline is checked again between reads.
+            chunk = answer.read1(READ_BYTES, decode_content=True)
             if not chunk:
                 break
             size += len(chunk)
             if size > cap:
                 raise EgressError(f"the response from {where} is larger than {cap} bytes")
             chunks.append(chunk)
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise EgressError(timed_out) from e
     except urllib3.exceptions.HTTPError as e:
         raise EgressError(f"reading the response from {where} failed: {_reason(e)}") from e
     return BackendResponse(

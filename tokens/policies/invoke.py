@@ -6,13 +6,13 @@ Properties (APIC v10 names):
   ``$(target-url)``, ``$(request.parameters.id)``...). A request parameter's value is percent-encoded where it
   lands, so ``/orders/$(request.parameters.id)`` cannot be turned into another path by the caller.
 - ``verb``: ``keep`` (the request's verb, the default) or an HTTP verb.
-- ``timeout``: seconds for the whole call, redirects included (default 60, at most ``INVOKE
-  MAX_TIMEOUT_SECONDS``).
+- ``timeout``: seconds for the whole call, redirects and every read of the response included (default 60, at
+  most ``INVOKE MAX_TIMEOUT_SECONDS``).
 - ``tls-profile``: a TLS client profile (a key profile) enabled in the catalog, ``name`` or ``name:version``:
   its key and certificate for mutual TLS, its truststore to verify the backend.
 - ``header-control``: ``{type: blocklist|allowlist, values: [regular expressions]}`` over the headers sent.
 - ``username`` / ``password``: HTTP Basic credentials for the backend (``$(name)`` allowed, so a property
-  can hold them).
+  can hold them); they replace an ``Authorization`` header from the request or ``message.headers``.
 - ``inject-proxy-headers``: add ``X-Forwarded-For``, ``-Host`` and ``-Proto``.
 - ``output``: a variable to receive the response (``<output>.body``, ``<output>.headers``,
   ``<output>.status.code``, ``<output>.status.reason``, and ``<output>`` as one object); without it the
@@ -25,10 +25,11 @@ Properties (APIC v10 names):
 
 What is sent: the request's headers (never ``Host``, ``Cookie``, the client secret, hop-by-hop headers,
 ``Accept-Encoding`` or the length, which the client computes) overlaid by ``message.headers`` set so far,
-and ``message.body`` for a verb that carries one (an object or array as JSON). What comes back: the status,
-headers (hop-by-hop headers, ``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the
-body, parsed when its type says JSON, else bytes. A refused destination, a failed connection, TLS handshake
-or timeout, or a response over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
+and ``message.body`` for a verb that carries one (an object or array as JSON); a redirect to another origin
+drops the credentials among them (``egress.ORIGIN_BOUND``). What comes back: the status, headers (hop-by-hop
+headers, ``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the body, parsed when its
+type says JSON, else bytes. A refused destination, a failed connection, TLS handshake or timeout, or a response
+over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
 """
 
 from __future__ import annotations
@@ -206,7 +207,10 @@ class Invoke(Policy):
             keep, patterns = self.header_filter
             sent = {k: v for k, v in sent.items() if any(p.search(k) for p in patterns) == keep}
         if self.username is not None and self.password is not None:
+            # The API's credentials replace the caller's: Authorization is not a list field, so it goes once
+            # (RFC 9110 section 5.3); with two, a backend that reads the first would see the caller's.
             credentials = f"{_text(context, self.username)}:{_text(context, self.password)}".encode()
+            sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
             sent["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         if self.proxy_headers:
             environ = context.request_headers.environ or {}

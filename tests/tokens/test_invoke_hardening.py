@@ -1,0 +1,346 @@
+"""invoke against backends that misbehave on the wire (QA findings 3, 4 and 5 of issue 13): a backend that trickles
+its answer, redirects that leave the origin, and the Authorization header the backend receives.
+
+Each failing case has a twin that differs in one thing and passes, so no test passes because every call fails.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+
+from tests.tokens.backends import Backend, Reply, Seen
+from tokens.context import Context
+from tokens.egress import EgressError, egress_request
+from tokens.errors import AssemblyError
+from tokens.policies.invoke import Invoke
+
+pytestmark = pytest.mark.django_db
+
+# As in tests/tokens/test_egress.py: a margin for a loaded machine, far below what the failures take (6 s or more).
+MARGIN = 1.5
+TIMEOUT = 1
+
+
+class _NoCatalog:
+    """A resolver without a catalog: enough for an invoke without a TLS client profile."""
+
+
+def run_invoke(config: dict[str, Any], **headers: str) -> Context:
+    context = Context(verb="GET", path="/go", headers={"X-IBM-Client-Id": "c" * 32, **headers})
+    Invoke("backend", config, _NoCatalog()).run(context)  # type: ignore[arg-type]
+    return context
+
+
+class RawBackend:
+    """A loopback server speaking raw bytes: it keeps each request's head as received (repeated headers show) and
+    answers with ``parts``, sent one after another ``pause`` seconds apart, then closes the connection."""
+
+    def __init__(self, parts: list[bytes], pause: float = 0.0) -> None:
+        self.parts = parts
+        self.pause = pause
+        self.heads: list[bytes] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def header_lines(self, name: str) -> list[str]:
+        lines = [line.decode("latin-1") for line in self.heads[0].split(b"\r\n")[1:]]
+        return [line for line in lines if line.lower().startswith(f"{name.lower()}:")]
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                head += data
+            self.heads.append(head.split(b"\r\n\r\n", 1)[0])
+            for part in self.parts:
+                if self._stop.is_set():
+                    return
+                try:
+                    connection.sendall(part)
+                except OSError:  # the gateway gave up and closed its end
+                    return
+                time.sleep(self.pause)
+
+    def __enter__(self) -> RawBackend:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._server.close()
+
+
+def head(length: int | None = 8, **more: str) -> bytes:
+    lines = ["HTTP/1.1 200 OK", "Content-Type: text/plain", "Connection: close"]
+    lines += [f"Content-Length: {length}"] if length is not None else []
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in more.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def one_byte_at_a_time(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+# What each backend sends, one part every 0.25 s: 6 s or more in all, far beyond the call's timeout of 1 s.
+TRICKLES: dict[str, list[bytes]] = {
+    "body": [head(24), *one_byte_at_a_time(b"x" * 24)],
+    "status line and headers": one_byte_at_a_time(head(2) + b"ok"),
+    "chunk sizes": [head(None, transfer_encoding="chunked"), *one_byte_at_a_time(b"2;" + b"e" * 22 + b"\r\nok\r\n")],
+    "compressed body": [
+        head(None, content_encoding="gzip"),
+        *one_byte_at_a_time(gzip.compress(b"ok", mtime=0)[:3] + b"\x08" + b"\0" * 6 + b"n" * 20),
+    ],
+}
+
+
+@pytest.fixture
+def allow_raw(settings: LazySettings) -> Callable[[RawBackend], None]:
+    def allow(backend: RawBackend) -> None:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+
+    return allow
+
+
+# -- finding 3: the call's timeout holds for every read --------------------------------------------------------
+
+
+@pytest.mark.parametrize("sent", TRICKLES.values(), ids=TRICKLES.keys())
+def test_a_backend_that_trickles_its_answer_is_stopped_at_the_call_timeout(
+    allow_raw: Callable[[RawBackend], None], sent: list[bytes]
+) -> None:
+    with RawBackend(sent, pause=0.25) as backend:
+        allow_raw(backend)
+        started = time.monotonic()
+        with pytest.raises(AssemblyError) as failure:
+            run_invoke({"target-url": backend.url("/slow"), "timeout": TIMEOUT})
+        elapsed = time.monotonic() - started
+
+    assert failure.value.name == "ConnectionError"
+    assert "timed out" in failure.value.message
+    assert elapsed < TIMEOUT + MARGIN
+
+
+@pytest.mark.parametrize(
+    ("sent", "body"),
+    [
+        ([head(24), *one_byte_at_a_time(b"x" * 24)], b"x" * 24),
+        (one_byte_at_a_time(head(2) + b"ok"), b"ok"),
+        ([head(None, transfer_encoding="chunked"), *one_byte_at_a_time(b"2;ext\r\nok\r\n0\r\n\r\n")], b"ok"),
+        ([head(None, content_encoding="gzip"), *one_byte_at_a_time(gzip.compress(b"ok", mtime=0))], b"ok"),
+    ],
+    ids=TRICKLES.keys(),
+)
+def test_a_backend_that_trickles_its_answer_within_the_timeout_is_read_whole(
+    allow_raw: Callable[[RawBackend], None], sent: list[bytes], body: bytes
+) -> None:
+    """The twins: the same answers sent quickly enough, a part every 5 ms, come back whole."""
+    with RawBackend(sent, pause=0.005) as backend:
+        allow_raw(backend)
+        context = run_invoke({"target-url": backend.url("/slow"), "timeout": 10})
+
+    assert context.get("message.body") == body
+
+
+def test_a_backend_that_stalls_after_its_headers_times_out_while_reading(
+    allow_raw: Callable[[RawBackend], None],
+) -> None:
+    with RawBackend([head(24), b"x", b"never sent"], pause=10) as backend:
+        allow_raw(backend)
+        with pytest.raises(EgressError, match=r"timed out while reading the response"):
+            egress_request(method="GET", url=backend.url("/"), headers={}, body=None, timeout=TIMEOUT)
+
+
+def test_a_backend_that_sends_its_whole_body_after_its_headers_is_read(
+    allow_raw: Callable[[RawBackend], None],
+) -> None:
+    """The twin: the body arrives at once, and the next part (never read) comes too late to matter."""
+    with RawBackend([head(24) + b"x" * 24, b"never read"], pause=10) as backend:
+        allow_raw(backend)
+        response = egress_request(method="GET", url=backend.url("/"), headers={}, body=None, timeout=TIMEOUT)
+
+    assert response.body == b"x" * 24
+
+
+# -- finding 4: credentials stay within their origin -------------------------------------------------------------
+
+CREDENTIALS = {
+    "Authorization": "Bearer the-callers-token",
+    "Proxy-Authorization": "Basic cHJveHk6cHc=",
+    "Cookie": "session=1",
+    "X-IBM-Client-Id": "c" * 32,
+}
+
+
+def landed(seen: Seen) -> Reply:
+    return Reply(200, {"Content-Type": "application/json"}, b'{"landed": true}')
+
+
+def moved_to(location: str) -> Callable[[Seen], Reply]:
+    return lambda seen: Reply(302, {"Location": location})
+
+
+@pytest.fixture
+def two_origins(settings: LazySettings) -> Iterator[tuple[Backend, Backend]]:
+    """Two backends on two ports (two origins), both allowed; the second answers 200."""
+    with Backend(landed) as other, Backend(moved_to(other.url("/landed"))) as first:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{first.port},127.0.0.1:{other.port}"}
+        yield first, other
+
+
+def test_a_redirect_to_another_port_drops_every_credential(two_origins: tuple[Backend, Backend]) -> None:
+    first, other = two_origins
+    response = egress_request(
+        method="GET", url=first.url("/start"), headers={**CREDENTIALS, "X-Trace": "t1"}, body=None, timeout=5
+    )
+
+    assert response.body == b'{"landed": true}'
+    assert {name.lower() for name in CREDENTIALS} <= set(first.seen[0].headers)
+    assert not {name.lower() for name in CREDENTIALS} & set(other.seen[0].headers)
+    assert other.seen[0].headers["x-trace"] == "t1"  # other headers follow the redirect
+
+
+def test_a_redirect_within_the_origin_keeps_every_credential(settings: LazySettings) -> None:
+    """The twin: the same redirect to a path of the same origin."""
+
+    def answer(seen: Seen) -> Reply:
+        return landed(seen) if seen.path == "/landed" else Reply(302, {"Location": "/landed"})
+
+    with Backend(answer) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        egress_request(method="GET", url=backend.url("/start"), headers=CREDENTIALS, body=None, timeout=5)
+
+    assert {name.lower(): value for name, value in CREDENTIALS.items()}.items() <= backend.seen[1].headers.items()
+
+
+@pytest.mark.parametrize(("host", "kept"), [("localhost", False), ("127.0.0.1", True)])
+def test_the_origin_is_the_host_as_written_not_the_server(settings: LazySettings, host: str, kept: bool) -> None:
+    """One server reached as 127.0.0.1, then as localhost: another host name, another origin (and its twin)."""
+
+    def answer(seen: Seen) -> Reply:
+        return landed(seen) if seen.path == "/landed" else Reply(302, {"Location": backend.url("/landed", host)})
+
+    with Backend(answer) as backend:
+        settings.INVOKE = {"ALLOW": f"localhost:{backend.port},127.0.0.1:{backend.port}"}
+        run_invoke({"target-url": backend.url("/start")}, Authorization="Bearer the-callers-token")
+
+    assert ("authorization" in backend.seen[1].headers) is kept
+
+
+@pytest.mark.parametrize(("detour", "kept"), [(True, False), (False, True)])
+def test_credentials_once_dropped_stay_dropped(settings: LazySettings, detour: bool, kept: bool) -> None:
+    """A chain that leaves the origin and comes back does not get them back: the other origin chose the way
+    back. The twin's second redirect stays within the first origin."""
+
+    def first_answer(seen: Seen) -> Reply:
+        if seen.path == "/start":
+            return Reply(302, {"Location": other.url("/back") if detour else "/back"})
+        return Reply(302, {"Location": "/landed"}) if seen.path == "/back" else landed(seen)
+
+    def other_answer(seen: Seen) -> Reply:
+        return Reply(302, {"Location": first.url("/landed")})
+
+    with Backend(other_answer) as other, Backend(first_answer) as first:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{first.port},127.0.0.1:{other.port}"}
+        run_invoke({"target-url": first.url("/start")}, Authorization="Bearer the-callers-token")
+
+    assert [seen.path for seen in first.seen] == ["/start", "/landed"] if detour else ["/start", "/back", "/landed"]
+    assert ("authorization" in first.seen[-1].headers) is kept
+
+
+def test_the_apis_basic_credentials_do_not_follow_a_redirect_to_another_origin(
+    two_origins: tuple[Backend, Backend],
+) -> None:
+    first, other = two_origins
+    run_invoke({"target-url": first.url("/start"), "username": "svc", "password": "s3cret"})
+
+    assert first.seen[0].headers["authorization"] == "Basic c3ZjOnMzY3JldA=="
+    assert "authorization" not in other.seen[0].headers
+    assert "x-ibm-client-id" not in other.seen[0].headers
+
+
+def test_the_client_id_goes_to_the_target_url_as_in_api_connect(two_origins: tuple[Backend, Backend]) -> None:
+    """The twin: the backend the API names receives the client id (and the Basic credentials)."""
+    _, other = two_origins
+    run_invoke({"target-url": other.url("/landed"), "username": "svc", "password": "s3cret"})
+
+    assert other.seen[0].headers["x-ibm-client-id"] == "c" * 32
+    assert other.seen[0].headers["authorization"] == "Basic c3ZjOnMzY3JldA=="
+
+
+# -- finding 5: one Authorization header -------------------------------------------------------------------------
+
+OK = [head(2) + b"ok"]
+BASIC = "Authorization: Basic c3ZjOnMzY3JldA=="
+
+
+def test_basic_credentials_replace_the_callers_authorization_header(allow_raw: Callable[[RawBackend], None]) -> None:
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        run_invoke(
+            {"target-url": backend.url("/"), "username": "svc", "password": "s3cret"},
+            authorization="Bearer the-callers-token",
+        )
+
+    assert backend.header_lines("authorization") == [BASIC]
+
+
+def test_basic_credentials_replace_an_authorization_header_set_by_the_assembly(
+    allow_raw: Callable[[RawBackend], None],
+) -> None:
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        context = Context(verb="GET", path="/go", headers={"Authorization": "Bearer the-callers-token"})
+        context.set("message.headers.AUTHORIZATION", "Bearer set-by-a-policy")
+        config = {"target-url": backend.url("/"), "username": "svc", "password": "s3cret"}
+        Invoke("backend", config, _NoCatalog()).run(context)  # type: ignore[arg-type]
+
+    assert backend.header_lines("authorization") == [BASIC]
+
+
+def test_basic_credentials_are_sent_once_without_an_authorization_header(
+    allow_raw: Callable[[RawBackend], None],
+) -> None:
+    """The twin: nothing to replace, one Basic header."""
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        run_invoke({"target-url": backend.url("/"), "username": "svc", "password": "s3cret"})
+
+    assert backend.header_lines("authorization") == [BASIC]
+
+
+def test_without_basic_credentials_the_callers_authorization_header_is_sent_once(
+    allow_raw: Callable[[RawBackend], None],
+) -> None:
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        run_invoke({"target-url": backend.url("/")}, authorization="Bearer the-callers-token")
+
+    assert [line.lower() for line in backend.header_lines("authorization")] == [
+        "authorization: bearer the-callers-token"
+    ]

@@ -1,6 +1,7 @@
 """The variables an assembly runs against, named as APIC names them (DESIGN.md section 3).
 
-``request.verb``, ``request.path``, ``request.uri``, ``request.headers.<lower-case name>``,
+``request.verb``, ``request.path``, ``request.uri``, ``request.search`` (the query string with its ``?``, or
+""), ``request.querystring`` (without it), ``request.content-type``, ``request.headers.<lower-case name>``,
 ``request.query.<name>``, ``request.parameters.<name>`` (path, then query, then header parameters),
 ``request.body``, ``message.body``, ``message.headers.<name>``, ``message.status.code``,
 ``message.status.reason``, ``api.operation.id``, ``api.operation.path``, and any name a policy sets
@@ -9,7 +10,8 @@
 come from its ``ApiScope`` when the assembly starts (``tokens.properties``).
 Header names are case-insensitive, as in HTTP. ``$(name)`` inside a value reads a variable.
 
-The computed variables (``request.uri``, ``request.parameters.*``, ``api.operation.*``) are read on demand, so a
+The computed variables (``request.uri``, ``request.search``, ``request.querystring``, ``request.content-type``,
+``request.parameters.*``, ``api.operation.*``) are read on demand, so a
 call that never reads them never pays for them.
 """
 
@@ -20,7 +22,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from portal.gateway_http import header_value
 
@@ -174,6 +176,13 @@ class Context:
             return {**self.request_headers.as_dict(), **dict(self.request_query.items()), **self.path_parameters()}
         if name == "request.uri":
             return self.request_uri()
+        if name == "request.querystring":
+            return self.query_string()
+        if name == "request.search":
+            query = self.query_string()
+            return f"?{query}" if query else ""
+        if name == "request.content-type":
+            return self.request_headers.get("content-type")
         if name in ("api.operation.id", "api.operation.path"):
             operation = self.variables.get("api.operation")
             if operation is None:
@@ -224,6 +233,13 @@ class Context:
         uri = f"{scheme}://{host}{quote(path.encode('latin-1', 'replace'), safe=_PATH_SAFE)}"
         query = environ.get("QUERY_STRING")
         return f"{uri}?{query}" if query else uri
+
+    def query_string(self) -> str:
+        """The query string as the client sent it, without its ``?`` (APIC's ``request.querystring``)."""
+        environ = self.request_headers.environ
+        if environ is not None:
+            return str(environ.get("QUERY_STRING") or "")
+        return urlencode(list(self.request_query.items()))
 
     def set(self, name: str, value: Any) -> None:
         if name.startswith(MESSAGE_HEADERS):

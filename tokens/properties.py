@@ -238,6 +238,7 @@ def api_scope_from(
         organization=catalog.organization.slug,
         properties={**document_property_values(document, catalog.slug), **operator_values},
         activity=activity,
+        base_path=description.base_path,
     )
 
 

@@ -10,10 +10,11 @@ kept by its ``CompiledAssembly``:
   reads those per call by its own rules (``invoke`` percent-encodes a request parameter where it lands in the
   URL, whether written in ``target-url`` or in a property it reads);
 - at the start of each call, ``ApiScope.enter`` puts ``api.name``, ``api.version``, ``api.catalog.name``,
-  ``api.org.name``, ``plan.name`` and the properties in the context, in one dict update, and
-  ``client.app.id`` / ``client.app.name`` when the gateway admitted the call for an app (``Context.client_app``:
-  set only when the API checks client ids, as in API Connect); a property whose value itself reads a
-  variable (``$(request.parameters.region)``) is read per call, as API Connect reads it.
+  ``api.org.name``, ``api.root`` (the base path), ``api.type`` (``REST``), ``plan.name`` and the properties in
+  the context, in one dict update, and ``client.app.id`` / ``client.app.name`` when the gateway admitted the
+  call for an app (``Context.client_app``: set only when the API checks client ids, as in API Connect); a
+  property whose value itself reads a variable (``$(request.parameters.region)``) is read per call, as API
+  Connect reads it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ApiScope:
     organization: str
     properties: Mapping[str, Any] = field(default_factory=dict)
     activity: ActivityLogSettings | None = None  # None: the document sets no activity-log
+    base_path: str = "/"  # api.root
     _variables: dict[str, Any] = field(init=False, repr=False, compare=False)
     _templated: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -53,6 +55,8 @@ class ApiScope:
             "api.version": self.api_version,
             "api.catalog.name": self.catalog,
             "api.org.name": self.organization,
+            "api.root": self.base_path,
+            "api.type": "REST",
             "plan.name": DEFAULT_PLAN,
         }
         plain = {name: value for name, value in self.properties.items() if not _templated(value)}

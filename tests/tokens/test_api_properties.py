@@ -367,3 +367,18 @@ def test_an_activity_log_policy_with_an_unknown_level_is_refused_naming_it(prop:
     policy = {"activity-log": {"title": "log", prop: "everything"}}
     with pytest.raises(PolicyConfigError, match=f"activity-log policy 'log', property '{prop}'"):
         assembly_compile({"execute": [policy]}, _NoKeys())  # type: ignore[arg-type]
+
+
+def test_the_query_string_variables_read_as_the_client_sent_them() -> None:
+    context = environ_context(query="q=1&r=a%20b")
+    assert context.get("request.querystring") == "q=1&r=a%20b"
+    assert context.get("request.search") == "?q=1&r=a%20b"
+    # Twin: no query string at all.
+    assert environ_context().get("request.search") == ""
+    assert environ_context().get("request.querystring") == ""
+
+
+def test_the_scope_names_the_base_path_and_the_api_type() -> None:
+    context = environ_context()
+    scope(base_path="/shop").enter(context)
+    assert (context.get("api.root"), context.get("api.type")) == ("/shop", "REST")

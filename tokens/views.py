@@ -134,18 +134,21 @@ def _request_body(request: HttpRequest) -> bytes | HttpResponse:
     return request.body
 
 
-# RFC 9110 sections 15.2, 15.3.5 and 15.4.5: these answers carry no content; bytes sent anyway would be read as
+# RFC 9110 sections 15.3.5 and 15.4.5: these answers carry no content; bytes sent anyway would be read as
 # the start of the next answer on a kept-alive connection.
-_WITHOUT_CONTENT = frozenset({*range(100, 200), 204, 304})
+_WITHOUT_CONTENT = frozenset({204, 304})
 
 
 def _response_from(context: Context) -> HttpResponse:
     code = context.get("message.status.code")
     status = http_status(code)
-    if status is None:
+    if status is None or status < 200:
+        # An informational (1xx) status is never a final answer: a client would read it as interim (and keep
+        # waiting) or as a protocol switch (RFC 9110 section 15.2).
         shown = repr(code) if len(repr(code)) <= 40 else repr(code)[:37] + "..."
+        what = "an HTTP status code" if status is None else "a final HTTP status code (1xx are interim)"
         logger.warning("gateway: an assembly set message.status.code to %s", shown)
-        return gateway_error(500, f"The API set message.status.code to {shown}, which is not an HTTP status code.")
+        return gateway_error(500, f"The API set message.status.code to {shown}, which is not {what}.")
     reason = context.get("message.status.reason")
     if reason == "OK" and status != 200:
         reason = None  # the context's default: a status set without its reason gets its own phrase

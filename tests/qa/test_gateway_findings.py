@@ -205,3 +205,23 @@ def test_a_browser_may_open_or_fetch_a_gateway_answer(
     answer = call(demo, **{"Sec-Fetch-Dest": destination})
 
     assert (answer.status, answer.body) == (200, b"alert(1)")
+
+
+@pytest.mark.parametrize("code", [100, 101, 103])
+def test_an_informational_status_is_refused_at_publish(sandbox: Catalog, actor: Actor, code: int) -> None:
+    """1xx are interim answers: a client would keep waiting for the real one, or switch protocols."""
+    with pytest.raises(PolicyConfigError, match="not a final HTTP status code"):
+        publish(sandbox, actor, [{"set": "message.status.code", "value": code, "type": "number"}])
+
+
+def test_an_informational_status_set_per_call_is_the_gateways_error(
+    demo: DemoSummary, sandbox: Catalog, actor: Actor
+) -> None:
+    publish(sandbox, actor, [{"set": "message.status.code", "value": "$(request.headers.x-code)", "type": "any"}])
+
+    interim = call(demo, **{"X-Code": "101"})
+    final = call(demo, **{"X-Code": "202"})  # the twin
+
+    assert interim.status == 500
+    assert b"not a final HTTP status code" in interim.body
+    assert final.status == 202

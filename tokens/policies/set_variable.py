@@ -73,8 +73,9 @@ class SetVariable(Policy):
         if verb != "clear" and value_type != "any" and not (isinstance(value, str) and "$(" in value):
             value = _coerce(value, value_type, lambda problem: props.fail(f"{where}.value", problem))
         literal = not (isinstance(value, str) and "$(" in value)
-        if verb != "clear" and name == "message.status.code" and literal and http_status(value) is None:
-            props.fail(f"{where}.value", f"{value!r} is not an HTTP status code (a whole number from 100 to 599)")
+        status = http_status(value) if verb != "clear" and name == "message.status.code" and literal else 200
+        if status is None or status < 200:
+            props.fail(f"{where}.value", f"{value!r} is not a final HTTP status code (a whole number from 200 to 599)")
         return _Action(verb, name, value, value_type)
 
     def run(self, context: Context) -> None:

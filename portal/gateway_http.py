@@ -22,6 +22,8 @@ from http import HTTPStatus
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 
+from portal.untrusted import well_formed
+
 GATEWAY_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
 SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
@@ -112,7 +114,7 @@ def header_value(text: str) -> str:
     # its bytes in one pass, several times faster than the substitution (or str.isprintable) over a long token.
     if text.isascii() and len(text.encode("ascii").translate(None, _CONTROL_BYTES)) == len(text):
         return text[:MAX_HEADER_VALUE_CHARS]
-    return _CONTROL.sub(" ", text)[:MAX_HEADER_VALUE_CHARS]
+    return _CONTROL.sub(" ", well_formed(text))[:MAX_HEADER_VALUE_CHARS]
 
 
 def isolate(response: HttpResponseBase) -> HttpResponseBase:

@@ -97,3 +97,14 @@ def json_loads(data: str | bytes, *, max_nesting: int = MAX_NESTING) -> Any:
         raise UntrustedTextError(f"it is nested more than {max_nesting} levels deep") from e
     except json.JSONDecodeError as e:
         raise UntrustedTextError(f"it is not JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
+
+
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate (a ``\\ud800`` escape in a caller's JSON, valid JSON but no character)
+    replaced by U+FFFD, as WHATWG's encoders do, so it can be written as UTF-8. Costs one check when there is
+    none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text

@@ -19,6 +19,7 @@ from portal.gateway_http import (
     is_forbidden_header,
     is_header_name,
 )
+from portal.untrusted import well_formed
 from tokens.conf import tokens_settings
 from tokens.context import Context, http_status
 from tokens.documents import CLIENT_ID_HEADER, CLIENT_SECRET_HEADER
@@ -166,7 +167,7 @@ def _response_from(context: Context) -> HttpResponse:
     elif body is None:
         payload = b""
     else:
-        payload = str(body).encode()
+        payload = well_formed(str(body)).encode()
         content_type = content_type or "text/plain; charset=utf-8"
     response = HttpResponse(
         payload,

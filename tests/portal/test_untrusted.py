@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from portal.untrusted import MAX_INTEGER_DIGITS, MAX_NESTING, UntrustedTextError, json_loads, nesting_exceeds
+from portal.gateway_http import header_value
+from portal.untrusted import (
+    MAX_INTEGER_DIGITS,
+    MAX_NESTING,
+    UntrustedTextError,
+    json_loads,
+    nesting_exceeds,
+    well_formed,
+)
 
 
 def _nested(depth: int) -> str:
@@ -69,3 +77,12 @@ def test_escaped_quotes_do_not_restart_the_scan_inside_a_string() -> None:
     assert not nesting_exceeds(hostile)
 
     assert nesting_exceeds('"' + '\\"' * 100_000 + '"' + "[" * (MAX_NESTING + 1))
+
+
+def test_a_lone_surrogate_becomes_the_replacement_character_and_other_text_stays() -> None:
+    assert well_formed("a\ud800b") == "a\ufffdb"
+    assert well_formed("caf\u00e9 \U0001f600") == "caf\u00e9 \U0001f600"  # the twin: a real pair stays
+
+
+def test_a_header_value_with_a_lone_surrogate_can_be_sent() -> None:
+    assert header_value("x\udfffy").encode("utf-8") == "x\ufffdy".encode()

@@ -123,6 +123,12 @@ _StrictLoader.yaml_implicit_resolvers = {
 }
 
 
+# YAML reads U+0085, U+2028 and U+2029 as line breaks, and folds them in a quoted scalar (JSON text is read by
+# the YAML loader too). Written, they are escaped, so an export imports back unchanged (a script may hold one).
+_YAML_BREAKS = ("\x85", "\u2028", "\u2029")
+_JSON_ESCAPED_BREAKS = str.maketrans({char: f"\\u{ord(char):04x}" for char in _YAML_BREAKS})
+
+
 def document_load(data: bytes | str) -> dict[str, Any]:
     """Parse YAML or JSON text into a document.
 
@@ -139,6 +145,10 @@ def document_load(data: bytes | str) -> dict[str, Any]:
         raise DocumentError("The document is not UTF-8 text.") from e
     if not text.strip():
         raise DocumentError("The document is empty.")
+    if text.lstrip().startswith("{") and any(char in text for char in _YAML_BREAKS):
+        # JSON text (JSON.stringify writes these raw): in JSON they stand only inside strings, where YAML would
+        # fold them as line breaks; their escapes keep them.
+        text = text.translate(_JSON_ESCAPED_BREAKS)
     try:
         value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
@@ -195,12 +205,25 @@ def _joined_surrogate_pairs(value: Any) -> Any:
     return value
 
 
+class _Dumper(yaml.SafeDumper):
+    """The safe dumper, writing a string that holds a YAML line break double-quoted (where it is escaped)."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = '"' if any(char in text for char in _YAML_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
 def document_dump(document: dict[str, Any], *, fmt: str) -> str:
-    """Write a document as YAML or JSON, keeping its key order."""
+    """Write a document as YAML or JSON, keeping its key order; ``document_load`` reads it back unchanged."""
     if fmt == "json":
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        # The three breaks can only stand inside JSON strings, where their escapes mean the same.
+        return json.dumps(document, indent=2, ensure_ascii=False).translate(_JSON_ESCAPED_BREAKS) + "\n"
     if fmt == "yaml":
-        dumped: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        dumped: str = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
         return dumped
     raise ValueError(f"unknown format {fmt!r}")
 

@@ -542,3 +542,15 @@ def test_a_name_version_or_path_ending_in_a_newline_is_refused(place: str, value
 def test_a_response_header_name_ending_in_a_newline_is_not_a_header_name() -> None:
     assert is_header_name("X-Trace")
     assert not is_header_name("X-Trace\n")
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+@pytest.mark.parametrize("text", ['var s = "a\x85b";\n', "caf\u00e9 \u2028 z\u2029", "caf\u00e9\tb"])
+def test_a_string_with_a_yaml_line_break_exports_and_imports_back_unchanged(fmt: str, text: str) -> None:
+    document = api_document(execute=[{"gatewayscript": {"title": "s", "source": text}}])
+    assert document_load(document_dump(document, fmt=fmt)) == document
+
+
+def test_json_text_with_a_raw_line_separator_in_a_string_keeps_it() -> None:
+    """JSON.stringify writes U+2028 raw; YAML, which reads JSON here, would fold it."""
+    assert document_load('{"a": "x\u2028y", "b": "z\x85"}') == {"a": "x\u2028y", "b": "z\x85"}

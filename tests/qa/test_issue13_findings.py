@@ -5,16 +5,25 @@ twin that differs in one thing, so no test passes because everything fails."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import LazySettings
 
 from portal.models import Catalog
 from portal.services import Actor
+from tests.tokens.backends import Backend, Reply, Seen
 from tests.tokens.helpers import api_document
 from tests.wsgi import WsgiAnswer, wsgi_call
 from tokens.context import Context
+from tokens.errors import AssemblyError, PublishError
 from tokens.gatewayscript import GatewayScript
+from tokens.policies.invoke import Invoke
+from tokens.services import api_publish, api_save
 
 GATEWAY = "/personal/sandbox"
 
@@ -29,8 +38,6 @@ def invoke(title: str, target: str, **more: Any) -> dict[str, Any]:
 
 def publish(sandbox: Catalog, actor: Actor, *, name: str, execute: list[dict[str, Any]], **options: Any) -> str:
     """Save and publish a small API at ``/<name>`` in sandbox; answers the Sandbox Test App's client id."""
-    from tokens.services import api_publish, api_save
-
     document = api_document(name=name, base_path=f"/{name}", execute=execute, **options)
     api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
     api_publish(api=api, catalog=sandbox, actor=actor)
@@ -180,3 +187,329 @@ def test_a_header_name_with_a_newline_inside_is_dropped(sandbox: Catalog, actor:
     assert answer.status == 200
     assert answer.body == b"ok"
     assert "set-cookie" not in answer.headers
+
+
+# -- raw loopback backends: what exactly went over the wire, and backends that answer slowly ------------------
+
+
+class RawBackend:
+    """A loopback HTTP server that keeps each request's raw head (so repeated headers show) and answers with
+    ``reply(head)``: a list of byte strings sent one after another, ``pause`` seconds apart."""
+
+    def __init__(self, reply: Any, pause: float = 0.0) -> None:
+        self.reply = reply
+        self.pause = pause
+        self.heads: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def header_lines(self, index: int = 0) -> list[str]:
+        return [line.decode("latin-1") for line in self.heads[index].split(b"\r\n")[1:] if line]
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                head += data
+            self.heads.append(head.split(b"\r\n\r\n", 1)[0])
+            try:
+                for part in self.reply(head):
+                    connection.sendall(part)
+                    if self.pause:
+                        time.sleep(self.pause)
+            except OSError:
+                return
+
+    def __enter__(self) -> RawBackend:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+def ok_reply(body: bytes = b'{"ok": true}') -> Any:
+    return lambda head: [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        % len(body)
+        + body
+    ]
+
+
+class _NoCatalog:
+    """A resolver without a catalog: enough for an invoke without a TLS client profile."""
+
+
+def run_invoke(config: dict[str, Any], **headers: str) -> Context:
+    context = Context(verb="GET", path="/go", headers={"X-IBM-Client-Id": "c" * 32, **headers})
+    Invoke("backend", config, _NoCatalog()).run(context)  # type: ignore[arg-type]
+    return context
+
+
+# -- 3. the whole-call timeout does not hold while a backend trickles its body -------------------------------
+#
+# README "invoke": "`timeout` (seconds for the whole call, redirects included ...)". egress._read checks the
+# deadline only between reads of 64 KiB, and each read waits for 64 KiB or the end: a backend that sends a byte
+# now and then (each within the socket timeout) holds the gateway's worker for as long as it likes. Over HTTP
+# (runserver, a document with `timeout: 1` and a backend sending 20 bytes 0.3 s apart) the call took 5.7 s.
+# The test measures the time as tests/tokens/test_egress.py does for its DNS deadline.
+
+TRICKLE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
+# As in tests/tokens/test_egress.py: a margin for a loaded machine, far below what the failure takes.
+MARGIN = 1.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 3 (medium): invoke's whole-call timeout is checked only between 64 KiB reads, so a backend "
+    "that trickles its body a byte at a time keeps the call (and the worker) far beyond `timeout`",
+)
+def test_a_backend_that_trickles_its_body_times_out_within_the_call_timeout(settings: LazySettings) -> None:
+    with RawBackend(lambda head: [TRICKLE_HEAD, *[b"x"] * 24], pause=0.25) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        started = time.monotonic()
+        with pytest.raises(AssemblyError) as failure:
+            run_invoke({"target-url": backend.url("/slow"), "timeout": 1})
+        elapsed = time.monotonic() - started
+
+    assert failure.value.name == "ConnectionError"
+    assert elapsed < 1 + MARGIN  # the whole trickle takes 6 s
+
+
+def test_a_backend_that_stalls_after_its_headers_times_out(settings: LazySettings) -> None:
+    """The twin: the same backend sending nothing after its headers is stopped by the timeout."""
+    with RawBackend(lambda head: [TRICKLE_HEAD, b""], pause=2.5) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        started = time.monotonic()
+        with pytest.raises(AssemblyError) as failure:
+            run_invoke({"target-url": backend.url("/slow"), "timeout": 1})
+        elapsed = time.monotonic() - started
+
+    assert failure.value.name == "ConnectionError"
+    assert elapsed < 1 + MARGIN
+
+
+# -- 4. credentials follow a redirect to another origin ------------------------------------------------------
+#
+# egress.egress_request sends the same headers on every hop. A backend (or whoever controls its redirects) that
+# answers 302 to another allowed origin receives the caller's Authorization header and the Basic credentials of
+# the invoke's username/password (often API properties). Browsers, requests, httpx and urllib3's own redirect
+# handling drop Authorization when the origin changes.
+
+
+def redirecting_to(target: str) -> Any:
+    return lambda seen: Reply(302, {"Location": target}, b"")
+
+
+def landed(seen: Seen) -> Reply:
+    return Reply(200, {"Content-Type": "application/json"}, b'{"landed": true}')
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 4 (medium): on a redirect to another origin invoke re-sends the caller's Authorization "
+    "header and its own Basic credentials to the new host",
+)
+@pytest.mark.parametrize("credentials", ["caller", "basic"])
+def test_a_redirect_to_another_origin_does_not_carry_the_credentials(settings: LazySettings, credentials: str) -> None:
+    with Backend(landed) as other, Backend(redirecting_to(other.url("/landed"))) as first:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{first.port},127.0.0.1:{other.port}"}
+        config: dict[str, Any] = {"target-url": first.url("/start")}
+        headers = {"Authorization": "Bearer the-callers-token"} if credentials == "caller" else {}
+        if credentials == "basic":
+            config.update(username="svc", password="s3cret")
+        context = run_invoke(config, **headers)
+
+    assert context.get("message.body") == {"landed": True}
+    assert "authorization" not in other.seen[0].headers
+
+
+@pytest.mark.parametrize("credentials", ["caller", "basic"])
+def test_a_redirect_within_the_origin_keeps_the_credentials(settings: LazySettings, credentials: str) -> None:
+    """The twin: a redirect to the same origin carries them, as every HTTP client does."""
+
+    def answer(seen: Seen) -> Reply:
+        return landed(seen) if seen.path == "/landed" else Reply(302, {"Location": "/landed"}, b"")
+
+    with Backend(answer) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        config: dict[str, Any] = {"target-url": backend.url("/start")}
+        headers = {"Authorization": "Bearer the-callers-token"} if credentials == "caller" else {}
+        if credentials == "basic":
+            config.update(username="svc", password="s3cret")
+        context = run_invoke(config, **headers)
+
+    assert context.get("message.body") == {"landed": True}
+    assert "authorization" in backend.seen[1].headers
+
+
+# -- 5. username/password adds a second Authorization header beside the caller's -----------------------------
+#
+# invoke._headers forwards the request's headers under their lower-case names and then sets "Authorization"
+# (capitalised) for Basic: a caller who sends an Authorization header makes the backend receive two, the
+# caller's first. Backends that read the first one see the caller's value, not the API's credentials.
+
+
+def authorization_lines(backend: RawBackend) -> list[str]:
+    return [line for line in backend.header_lines() if line.lower().startswith("authorization:")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 5 (medium): with username/password set and an Authorization header from the caller, invoke "
+    "sends two Authorization headers (the caller's first) instead of replacing the caller's",
+)
+def test_basic_credentials_replace_the_callers_authorization_header(settings: LazySettings) -> None:
+    with RawBackend(ok_reply()) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        run_invoke(
+            {"target-url": backend.url("/go"), "username": "svc", "password": "s3cret"},
+            Authorization="Bearer the-callers-token",
+        )
+
+    assert authorization_lines(backend) == ["Authorization: Basic c3ZjOnMzY3JldA=="]
+
+
+def test_basic_credentials_are_sent_once_without_a_callers_authorization_header(settings: LazySettings) -> None:
+    """The twin: no Authorization from the caller, one Basic header."""
+    with RawBackend(ok_reply()) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        run_invoke({"target-url": backend.url("/go"), "username": "svc", "password": "s3cret"})
+
+    assert authorization_lines(backend) == ["Authorization: Basic c3ZjOnMzY3JldA=="]
+
+
+# -- 6. a request parameter reaches the URL unencoded through an API property ---------------------------------
+#
+# README "invoke": "a request parameter's value is percent-encoded where it lands, so a caller cannot add path
+# segments or a query". When the URL is an API property that reads the parameter (README "API properties": "one
+# that reads the request (`$(request.parameters.region)`) is read per call"), ApiScope.enter interpolates the
+# property as plain text and invoke._url encodes only references named request.parameters.*, so the caller's
+# `../` and `?` land in the backend URL. Over HTTP: `?region=eu/../../admin?x=1` reached the backend as
+# `/regions/eu/../../admin?x=1`.
+
+REGION_TARGET = "/regions/$(request.parameters.region)/items"
+
+
+def publish_with_property(sandbox: Catalog, actor: Actor, backend: Backend, *, through_property: bool) -> str:
+    target = backend.url(REGION_TARGET)
+    execute = [invoke("regional service", "$(region-url)" if through_property else target)]
+    document = api_document(name="regions", base_path="/regions", execute=execute)
+    document["x-ibm-configuration"]["properties"] = {"region-url": {"value": target}}
+    api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
+    api_publish(api=api, catalog=sandbox, actor=actor)
+    return str(sandbox.apps.get().client_id)
+
+
+@pytest.fixture
+def echo_backend(settings: LazySettings) -> Iterator[Backend]:
+    def answer(seen: Seen) -> Reply:
+        return Reply(200, {"Content-Type": "text/plain"}, seen.path.encode())
+
+    with Backend(answer) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        yield backend
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 6 (medium): a request parameter read through an API property ($(region-url) holding "
+    "$(request.parameters.region)) lands in invoke's URL unencoded: the caller adds path segments and a query",
+)
+def test_a_request_parameter_through_a_property_cannot_change_the_backend_path(
+    sandbox: Catalog, actor: Actor, demo: Any, echo_backend: Backend
+) -> None:
+    client_id = publish_with_property(sandbox, actor, echo_backend, through_property=True)
+
+    answer = wsgi_call(
+        f"{GATEWAY}/regions/go", query="region=eu/../../admin%3Fx%3D1", headers={"X-IBM-Client-Id": client_id}
+    )
+
+    assert answer.status == 200
+    assert echo_backend.seen[0].path == "/regions/eu%2F..%2F..%2Fadmin%3Fx%3D1/items"
+
+
+def test_a_request_parameter_in_the_target_url_cannot_change_the_backend_path(
+    sandbox: Catalog, actor: Actor, demo: Any, echo_backend: Backend
+) -> None:
+    """The twin: the same URL written in target-url itself encodes the parameter."""
+    client_id = publish_with_property(sandbox, actor, echo_backend, through_property=False)
+
+    answer = wsgi_call(
+        f"{GATEWAY}/regions/go", query="region=eu/../../admin%3Fx%3D1", headers={"X-IBM-Client-Id": client_id}
+    )
+
+    assert answer.status == 200
+    assert echo_backend.seen[0].path == "/regions/eu%2F..%2F..%2Fadmin%3Fx%3D1/items"
+
+
+# -- 7. the v5-compatible activity-log policy is refused -------------------------------------------------------
+#
+# Issue 13 ("Neighbours"): "`activity-log` and `log` accepted (they set what is logged)". Documents written for
+# the v5-compatible gateway (`gateway: datapower-gateway`) carry activity logging as an `activity-log` policy in
+# the assembly (`content`, `error-content`); publishing refuses it as "a policy type the portal does not run".
+# Only `x-ibm-configuration.activity-log` and the `log` policy are accepted.
+
+
+def activity_document(*, as_policy: bool) -> dict[str, Any]:
+    answer = {"set-variable": {"title": "answer", "actions": [{"set": "message.body", "value": "ok"}]}}
+    execute: list[dict[str, Any]] = [answer]
+    if as_policy:
+        execute.insert(
+            0,
+            {"activity-log": {"version": "1.0.0", "title": "activity-log", "content": "activity",
+                              "error-content": "payload"}},
+        )  # fmt: skip
+    document = api_document(name="v5-logged", base_path="/v5-logged", execute=execute)
+    document["x-ibm-configuration"]["gateway"] = "datapower-gateway"
+    if not as_policy:
+        document["x-ibm-configuration"]["activity-log"] = {
+            "enabled": True,
+            "success-content": "activity",
+            "error-content": "payload",
+        }
+    return document
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=PublishError,
+    reason="finding 7 (medium): the v5-compatible gateway's `activity-log` assembly policy is refused at publish "
+    "(issue 13 asks for activity-log to be accepted)",
+)
+def test_a_v5_document_with_an_activity_log_policy_publishes(sandbox: Catalog, actor: Actor, demo: Any) -> None:
+    api, _ = api_save(organization=sandbox.organization, document=activity_document(as_policy=True), actor=actor)
+    api_publish(api=api, catalog=sandbox, actor=actor)
+
+    answer = call(demo.client_id, "/v5-logged/go")
+
+    assert (answer.status, answer.body) == (200, b"ok")
+
+
+def test_a_v5_document_with_activity_log_settings_publishes(sandbox: Catalog, actor: Actor, demo: Any) -> None:
+    """The twin: the same logging written as `x-ibm-configuration.activity-log` is accepted."""
+    api, _ = api_save(organization=sandbox.organization, document=activity_document(as_policy=False), actor=actor)
+    api_publish(api=api, catalog=sandbox, actor=actor)
+
+    answer = call(demo.client_id, "/v5-logged/go")
+
+    assert (answer.status, answer.body) == (200, b"ok")

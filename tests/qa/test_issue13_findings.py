@@ -618,3 +618,44 @@ def test_an_unsupported_module_fails_naming_the_call() -> None:
     outcome = outcome_of("var hm = require('header-metadata'); hm.response.set('X-Checked', 'yes');")
 
     assert "require('header-metadata') is not available" in outcome
+
+
+# -- 10. path parameters are percent-decoded twice ---------------------------------------------------------
+#
+# The server decodes the path once (PATH_INFO); tokens.context.Context.path_parameters unquotes each parameter
+# again. A caller's `/items/%2541` gives `request.parameters.id` = "A" (not "%41"), and `/items/%252F` gives "/",
+# a path parameter holding a slash, which a path segment cannot hold. Whatever checked the path before the
+# gateway (a WAF, an allow list in a script) saw another value than the API reads (CWE-174).
+
+READ_ID = "var apim = require('apim'); session.output.write({id: apim.getvariable('request.parameters.id')});"
+
+
+def publish_items(sandbox: Catalog, actor: Actor) -> str:
+    return publish(sandbox, actor, name="items", paths=("/items/{id}",), execute=[script("read id", READ_ID)])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 10 (low): path parameters are percent-decoded twice (PATH_INFO, then path_parameters): "
+    "/items/%2541 reads as 'A' and /items/%252F as '/'",
+)
+@pytest.mark.parametrize(("sent", "read"), [("%2541", "%41"), ("%252F", "%2F")])
+def test_a_path_parameter_is_decoded_once(sandbox: Catalog, actor: Actor, demo: Any, sent: str, read: str) -> None:
+    client_id = publish_items(sandbox, actor)
+
+    # PATH_INFO as the server hands it: the path decoded once.
+    answer = wsgi_call(f"{GATEWAY}/items/items/{read}", headers={"X-IBM-Client-Id": client_id})
+
+    assert answer.status == 200
+    assert answer.body == b'{"id": "%s"}' % read.encode()
+
+
+def test_a_query_parameter_is_decoded_once(sandbox: Catalog, actor: Actor, demo: Any) -> None:
+    """The twin: the same value sent as a query parameter reads as sent, decoded once."""
+    source = "var apim = require('apim'); session.output.write({id: apim.getvariable('request.parameters.key')});"
+    client_id = publish(sandbox, actor, name="items", paths=("/items/{id}",), execute=[script("read", source)])
+
+    answer = wsgi_call(f"{GATEWAY}/items/items/x", query="key=%2541", headers={"X-IBM-Client-Id": client_id})
+
+    assert answer.status == 200
+    assert answer.body == b'{"id": "%41"}'

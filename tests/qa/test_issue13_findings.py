@@ -659,3 +659,49 @@ def test_a_query_parameter_is_decoded_once(sandbox: Catalog, actor: Actor, demo:
 
     assert answer.status == 200
     assert answer.body == b'{"id": "%41"}'
+
+
+# -- 11. invoke sends message.headers unchecked: a caller's non-Latin-1 value is a 500 ------------------------
+#
+# A set-variable (or a script) that copies a request parameter into message.headers before an invoke is a common
+# shape. http.client encodes header values as Latin-1, so a caller who sends `?user=Łukasz` makes the invoke raise
+# UnicodeEncodeError, which is not an EgressError: the answer is the gateway's unexpected 500 ("The gateway could
+# not answer this call"), not a ConnectionError a catch can handle (DESIGN.md 4: "Never a 500 for bad input").
+# The same happens for a header name that is not a token (a script's `message.headers.X-A\n`, `X-A:`, `X-é`).
+
+
+def publish_user_header(sandbox: Catalog, actor: Actor, backend: RawBackend) -> str:
+    copy = {"set-variable": {"title": "user header", "actions": [
+        {"set": "message.headers.X-User", "value": "$(request.parameters.user)", "type": "string"}]}}  # fmt: skip
+    return publish(sandbox, actor, name="users", execute=[copy, invoke("user service", backend.url("/users"))])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 11 (medium): a message.headers value outside Latin-1 (here from the caller's query) makes "
+    "invoke raise UnicodeEncodeError: an unexpected 500 instead of a sent (encoded) header or a ConnectionError",
+)
+def test_a_callers_non_latin1_value_in_a_forwarded_header_is_not_a_500(
+    sandbox: Catalog, actor: Actor, demo: Any, settings: LazySettings
+) -> None:
+    with RawBackend(ok_reply()) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        client_id = publish_user_header(sandbox, actor, backend)
+
+        answer = wsgi_call(f"{GATEWAY}/users/go", query="user=%C5%81ukasz", headers={"X-IBM-Client-Id": client_id})
+
+    assert answer.status != 500 or b"could not answer this call" not in answer.body
+
+
+def test_a_callers_latin1_value_in_a_forwarded_header_is_sent(
+    sandbox: Catalog, actor: Actor, demo: Any, settings: LazySettings
+) -> None:
+    """The twin: a value that Latin-1 can hold (`Jos%C3%A9`) goes to the backend."""
+    with RawBackend(ok_reply()) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        client_id = publish_user_header(sandbox, actor, backend)
+
+        answer = wsgi_call(f"{GATEWAY}/users/go", query="user=Jos%C3%A9", headers={"X-IBM-Client-Id": client_id})
+
+    assert answer.status == 200
+    assert "X-User: Jos\xe9" in backend.header_lines()

@@ -713,10 +713,11 @@ def test_a_callers_latin1_value_in_a_forwarded_header_is_sent(
 #
 # README "invoke": `timeout` defaults to 60 s and may be up to PORTAL_INVOKE_MAX_TIMEOUT_SECONDS (60); the API
 # Connect editor writes `timeout: 60` on every invoke. gunicorn.conf.py kills a sync worker after
-# GUNICORN_TIMEOUT, 30 s by default. A backend answering in 30 to 60 s gets the worker killed (SIGKILL): no
-# ConnectionError, no catch, the caller's connection dropped, and the worker's queued call-log lines lost
-# (README "Running in production": "only a worker killed outright (SIGKILL, or gunicorn's timeout) loses what
-# it still held").
+# GUNICORN_TIMEOUT, 30 s by default. A backend answering in 30 to 60 s gets the worker killed: no
+# ConnectionError, no catch, and the worker's queued call-log lines lost (README "Running in production": "only
+# a worker killed outright (SIGKILL, or gunicorn's timeout) loses what it still held"). Seen on gunicorn with
+# GUNICORN_TIMEOUT=3 and an invoke with `timeout: 10` and a ConnectionError catch: "WORKER TIMEOUT", and the
+# caller got gunicorn's HTML "Internal Server Error" page, not the gateway's JSON shape.
 
 GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 

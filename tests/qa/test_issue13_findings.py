@@ -746,3 +746,60 @@ def test_with_a_longer_worker_timeout_the_longest_invoke_ends_first(monkeypatch:
     from tokens.egress import DEFAULTS
 
     assert DEFAULTS["MAX_TIMEOUT_SECONDS"] < gunicorn_timeout(monkeypatch, {"GUNICORN_TIMEOUT": "90"})
+
+
+# -- 13. an allowed name that resolves to an IETF-reserved or 6to4-wrapped internal address is called ---------
+#
+# README "Egress guard": a name "that resolves or rebinds to an internal address gets nowhere: loopback, private,
+# link-local (cloud metadata), shared and reserved addresses are refused". egress.is_internal_address leans on
+# Python's `is_global`, which counts 192.0.0.0/24 beyond its first /29 (IANA: not globally reachable; 192.0.0.192
+# is Oracle Cloud's legacy metadata address) and 6to4 addresses (2002::/16) wrapping 169.254.169.254 or
+# 127.0.0.1 as global. NAT64 (64:ff9b::/96) wrappings are refused, as they should be.
+
+
+@pytest.fixture
+def partner_resolves_to(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> Any:
+    from tokens import egress
+
+    def stand_in(address: str) -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        answer = [(family, socket.SOCK_STREAM, 6, "", (address, 80))]
+        monkeypatch.setattr(egress, "_getaddrinfo", lambda host, port: answer)
+
+    settings.INVOKE = {"ALLOW": "api.partner.test"}
+    return stand_in
+
+
+def refusal_for(resolved: str, stand_in: Any) -> str | None:
+    from tokens import egress
+
+    stand_in(resolved)
+    try:
+        egress.checked_address("api.partner.test", 80, egress.egress_settings().allow, deadline=time.monotonic() + 5)
+    except egress.EgressError as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 13 (low): an allowed name resolving to 192.0.0.192 (IETF-reserved, a cloud metadata address) "
+    "or to a 6to4 address wrapping 169.254.169.254 / 127.0.0.1 passes the internal-address check",
+)
+@pytest.mark.parametrize("resolved", ["192.0.0.192", "2002:a9fe:a9fe::1", "2002:7f00:1::1"])
+def test_an_allowed_name_resolving_to_a_wrapped_internal_address_is_refused(
+    partner_resolves_to: Any, resolved: str
+) -> None:
+    refusal = refusal_for(resolved, partner_resolves_to)
+
+    assert refusal is not None
+    assert "internal address" in refusal
+
+
+@pytest.mark.parametrize("resolved", ["169.254.169.254", "64:ff9b::a9fe:a9fe", "::ffff:169.254.169.254"])
+def test_an_allowed_name_resolving_to_the_metadata_address_is_refused(partner_resolves_to: Any, resolved: str) -> None:
+    """The twin: the metadata address itself, and its NAT64 and IPv4-mapped forms, are refused."""
+    refusal = refusal_for(resolved, partner_resolves_to)
+
+    assert refusal is not None
+    assert "internal address" in refusal

@@ -523,8 +523,12 @@ def test_a_v5_document_with_activity_log_settings_publishes(sandbox: Catalog, ac
 # frozen: about 0.4 MiB and 10-50 ms each), one per distinct source, kept for as long as the publication is
 # served, and again in every thread and process that serves it. Nothing bounds how many one document may hold.
 # Over HTTP (runserver): a 180 KB document of 2,000 one-line scripts published in 32 s, and the server grew from
-# 415 MB to 1.8 GB; the REST API's 1 MiB body holds some 11,000 of them. The test stands in a cheap engine (so
-# it runs in a second either way) and checks only that such a document is refused before it is compiled.
+# 415 MB to 1.8 GB; the REST API's 1 MiB body holds some 11,000 of them. Worse, every fresh gunicorn worker
+# compiles the catalog before its first answer: with that API published in sandbox, the first call to the demo's
+# unrelated /securetoken/generate on a new worker ran past GUNICORN_TIMEOUT=120 (worker at 805 MB, "WORKER
+# TIMEOUT", a 500), so with the default 30 s every worker is killed while warming up and the whole catalog
+# stays down. The test stands in a cheap engine (so it runs in a second either way) and checks only that such
+# a document is refused before it is compiled.
 
 
 class _CheapEngine:

@@ -875,3 +875,69 @@ def test_an_export_of_a_script_with_other_characters_imports_back_unchanged(fmt:
     source = 'var s = "caf\u00e9\tb";\n'
 
     assert round_trip(source, fmt) == source
+
+
+# -- 16. an informational (1xx) status becomes the gateway's final answer ------------------------------------
+#
+# http.client skips only `100 Continue`; a backend that sends `103 Early Hints` (nginx, HAProxy and CDNs do)
+# before its answer gets the 103 taken as the response: invoke sets message.status.code to 103, the real 200 and
+# its body are lost. And any 1xx in message.status.code (from a backend or a script) is sent as the gateway's
+# final answer: on gunicorn `HTTP/1.1 101 Switching Protocols` or `100 Continue` with `Content-Length: 0`, which a
+# client reads as an interim answer and keeps waiting for the real one, or as a protocol switch. README "Gateway
+# contract" answers a status "no HTTP answer can carry" with the gateway's error; 1xx are not refused.
+
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n"
+FINAL_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 16 (medium): invoke takes a backend's 103 Early Hints as its response (status 103, no body), "
+    "losing the final 200 answer",
+)
+def test_a_backends_early_hints_are_skipped_for_its_answer(settings: LazySettings) -> None:
+    with RawBackend(lambda head: [EARLY_HINTS, FINAL_ANSWER + b'{"ok": true}']) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        context = run_invoke({"target-url": backend.url("/hinted")})
+
+    assert context.get("message.status.code") == 200
+    assert context.get("message.body") == {"ok": True}
+
+
+def test_a_backends_answer_without_early_hints_is_read(settings: LazySettings) -> None:
+    """The twin: the same answer without the 103 before it."""
+    with RawBackend(lambda head: [FINAL_ANSWER + b'{"ok": true}']) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        context = run_invoke({"target-url": backend.url("/hinted")})
+
+    assert context.get("message.status.code") == 200
+    assert context.get("message.body") == {"ok": True}
+
+
+def status_script(code: int) -> str:
+    return f"var apim = require('apim'); apim.setvariable('message.status.code', {code}); session.output.write('x');"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 16 (medium): a 1xx message.status.code is sent as the gateway's final answer (seen on "
+    "gunicorn: 'HTTP/1.1 101 Switching Protocols', Content-Length: 0)",
+)
+@pytest.mark.parametrize("code", [100, 101, 103])
+def test_an_informational_status_is_never_the_final_answer(
+    sandbox: Catalog, actor: Actor, demo: Any, code: int
+) -> None:
+    client_id = publish(sandbox, actor, name="informational", execute=[script("status", status_script(code))])
+
+    answer = call(client_id, "/informational/go")
+
+    assert answer.status >= 200
+
+
+def test_a_no_content_status_is_the_final_answer(sandbox: Catalog, actor: Actor, demo: Any) -> None:
+    """The twin: 204 from the same script is answered as it is."""
+    client_id = publish(sandbox, actor, name="informational", execute=[script("status", status_script(204))])
+
+    answer = call(client_id, "/informational/go")
+
+    assert answer.status == 204

@@ -941,3 +941,42 @@ def test_a_no_content_status_is_the_final_answer(sandbox: Catalog, actor: Actor,
     answer = call(client_id, "/informational/go")
 
     assert answer.status == 204
+
+
+# -- 17. API Connect's request.search / request.querystring read as empty -------------------------------------
+#
+# The proxy idiom of API Connect documents, `target-url: $(target-url)$(request.path)$(request.search)`, uses
+# the context variable request.search (the query string with its `?`; request.querystring without it). The
+# portal does not know them and reads any unknown variable as "": the document publishes, and every call goes
+# to the backend without the caller's query, silently (DESIGN.md 3: "silently skipping a policy would change
+# what the API does"; the same holds for a variable).
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 17 (medium): $(request.search) (API Connect's query string variable) is unknown and reads as "
+    "empty, so a proxy invoke silently drops the caller's query",
+)
+def test_the_proxy_idiom_forwards_the_query_string(
+    sandbox: Catalog, actor: Actor, demo: Any, echo_backend: Backend
+) -> None:
+    target = echo_backend.url("") + "$(request.path)$(request.search)"
+    client_id = publish(sandbox, actor, name="proxy", paths=("/items/{id}",), execute=[invoke("proxy", target)])
+
+    answer = wsgi_call(f"{GATEWAY}/proxy/items/7", query="q=1&r=2", headers={"X-IBM-Client-Id": client_id})
+
+    assert answer.status == 200
+    assert echo_backend.seen[0].path == "/items/7?q=1&r=2"
+
+
+def test_the_proxy_idiom_forwards_a_named_query_parameter(
+    sandbox: Catalog, actor: Actor, demo: Any, echo_backend: Backend
+) -> None:
+    """The twin: the query written out with request.parameters reaches the backend."""
+    target = echo_backend.url("") + "$(request.path)?q=$(request.parameters.q)&r=$(request.parameters.r)"
+    client_id = publish(sandbox, actor, name="proxy", paths=("/items/{id}",), execute=[invoke("proxy", target)])
+
+    answer = wsgi_call(f"{GATEWAY}/proxy/items/7", query="q=1&r=2", headers={"X-IBM-Client-Id": client_id})
+
+    assert answer.status == 200
+    assert echo_backend.seen[0].path == "/items/7?q=1&r=2"

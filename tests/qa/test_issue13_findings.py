@@ -980,3 +980,45 @@ def test_the_proxy_idiom_forwards_a_named_query_parameter(
 
     assert answer.status == 200
     assert echo_backend.seen[0].path == "/items/7?q=1&r=2"
+
+
+# -- 18. a lone surrogate from the caller's JSON makes the answer a 500 ----------------------------------------
+#
+# `{"name": "\ud800"}` is valid JSON (RFC 8259 allows the escape; JSON.parse and Python's json read it). A script
+# that answers a field of the request body (`apim.readInputAsJSON`, then `session.output.write(json.name)`)
+# hands the gateway a string it cannot encode as UTF-8: the answer is the unexpected 500 ("The gateway could not
+# answer this call"), for the caller's input (DESIGN.md 4: "Never a 500 for bad input"). The same string in a
+# header value (apim.setvariable of message.headers) is a 500 too.
+
+ECHO_NAME = """
+var apim = require('apim');
+apim.readInputAsJSON(function (error, json) { session.output.write(json.name); });
+"""
+
+
+def echo_name(sandbox: Catalog, actor: Actor, body: bytes) -> WsgiAnswer:
+    client_id = publish(sandbox, actor, name="echo-name", execute=[script("echo name", ECHO_NAME)])
+    return wsgi_call(
+        f"{GATEWAY}/echo-name/go",
+        headers={"X-IBM-Client-Id": client_id, "Content-Type": "application/json"},
+        body=body,
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 18 (medium): a lone surrogate escape in the caller's JSON, answered by a script, makes the "
+    "gateway's answer an unexpected 500 (UTF-8 cannot encode it)",
+)
+def test_a_lone_surrogate_from_the_callers_json_is_not_a_500(sandbox: Catalog, actor: Actor, demo: Any) -> None:
+    answer = echo_name(sandbox, actor, b'{"name": "\\ud800"}')
+
+    assert answer.status != 500
+
+
+def test_an_escaped_letter_from_the_callers_json_is_answered(sandbox: Catalog, actor: Actor, demo: Any) -> None:
+    """The twin: a valid escape (é) in the same place is answered."""
+    answer = echo_name(sandbox, actor, b'{"name": "\\u00e9"}')
+
+    assert answer.status == 200
+    assert answer.body == "é".encode()

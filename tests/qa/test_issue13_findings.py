@@ -546,8 +546,17 @@ def save_and_publish(sandbox: Catalog, actor: Actor, document: dict[str, Any]) -
     api_publish(api=api, catalog=sandbox, actor=actor)
 
 
+@pytest.fixture
+def cheap_engines(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> None:
+    """Cheap engines for this test only: changing GATEWAYSCRIPT empties the process's compiled scripts now and
+    again when the test ends, so no later test gets a script compiled with a stand-in engine."""
+    settings.GATEWAYSCRIPT = {}
+    monkeypatch.setattr("tokens.gatewayscript._Engine", _CheapEngine)
+    _CheapEngine.built = 0
+
+
 def scripts_document(count: int) -> dict[str, Any]:
-    execute = [script(f"step {n}", f"session.output.write({n});") for n in range(count)]
+    execute = [script(f"step {n}", f"/* qa finding 8 */ session.output.write({n});") for n in range(count)]
     return api_document(name="many-scripts", base_path="/many-scripts", execute=execute)
 
 
@@ -557,10 +566,8 @@ def scripts_document(count: int) -> dict[str, Any]:
     "scripts (under the REST API's 1 MiB body) are published, each with its own ~0.4 MiB engine per thread",
 )
 def test_a_document_of_thousands_of_scripts_is_refused_before_compiling_them(
-    sandbox: Catalog, actor: Actor, monkeypatch: pytest.MonkeyPatch
+    sandbox: Catalog, actor: Actor, cheap_engines: None
 ) -> None:
-    monkeypatch.setattr("tokens.gatewayscript._Engine", _CheapEngine)
-    _CheapEngine.built = 0
     document = scripts_document(5000)
 
     with pytest.raises(PublishError):
@@ -568,11 +575,8 @@ def test_a_document_of_thousands_of_scripts_is_refused_before_compiling_them(
     assert _CheapEngine.built < 5000
 
 
-def test_a_document_of_a_few_scripts_publishes(sandbox: Catalog, actor: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_document_of_a_few_scripts_publishes(sandbox: Catalog, actor: Actor, cheap_engines: None) -> None:
     """The twin: 20 scripts publish, one engine each."""
-    monkeypatch.setattr("tokens.gatewayscript._Engine", _CheapEngine)
-    _CheapEngine.built = 0
-
     save_and_publish(sandbox, actor, scripts_document(20))
 
     assert _CheapEngine.built == 20

@@ -1026,3 +1026,46 @@ def test_an_escaped_letter_from_the_callers_json_is_answered(sandbox: Catalog, a
 
     assert answer.status == 200
     assert answer.body == "é".encode()
+
+
+# -- 19. `cache-response: protocol` is accepted but nothing is cached ------------------------------------------
+#
+# README "invoke": the editor's settings "are accepted where the portal behaves the same". API Connect's
+# `cache-response: protocol` (the editor's default) caches a GET response as its Cache-Control says; the portal
+# accepts the setting and calls the backend every time. The JWKS shape (worked example 3) then fetches the
+# identity provider's key set on every call, whatever its `Cache-Control: max-age`.
+
+
+def jwks_backend() -> Backend:
+    def answer(seen: Seen) -> Reply:
+        return Reply(200, {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}, b'{"keys": []}')
+
+    return Backend(answer)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 19 (low): `cache-response: protocol` is accepted as behaving the same, but a cacheable GET "
+    "response (Cache-Control: max-age=300) is fetched from the backend again on every call",
+)
+def test_a_cacheable_response_is_not_fetched_again_with_protocol_caching(settings: LazySettings) -> None:
+    with jwks_backend() as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        policy = Invoke("fetch jwks", {"target-url": backend.url("/jwks"), "verb": "GET", "cache-response": "protocol",
+                                       "output": "idp"}, _NoCatalog())  # type: ignore[arg-type]  # fmt: skip
+        for _ in range(2):
+            policy.run(Context(verb="GET", path="/go", headers={}))
+
+    assert len(backend.seen) == 1
+
+
+def test_a_response_is_fetched_every_time_with_no_cache(settings: LazySettings) -> None:
+    """The twin: with `cache-response: no-cache` each call goes to the backend."""
+    with jwks_backend() as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        policy = Invoke("fetch jwks", {"target-url": backend.url("/jwks"), "verb": "GET", "cache-response": "no-cache",
+                                       "output": "idp"}, _NoCatalog())  # type: ignore[arg-type]  # fmt: skip
+        for _ in range(2):
+            policy.run(Context(verb="GET", path="/go", headers={}))
+
+    assert len(backend.seen) == 2

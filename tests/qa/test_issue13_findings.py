@@ -1,7 +1,8 @@
 """QA findings against issue 13 (the API Connect APIs people really have: gatewayscript, invoke, API properties,
 switch, log), found by driving the product from outside. Each failing test is marked ``xfail(strict=True)``
 with the finding in its reason, so main stays green and a fix turns it into an XPASS failure; each has a passing
-twin that differs in one thing, so no test passes because everything fails."""
+twin that differs in one thing, so no test passes because everything fails. A fixed finding keeps its tests,
+without the marker, and its section says "(fixed)"."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def run_script(source: str, path: str, **headers: str) -> Context:
     return context
 
 
-# -- 1. a call leaves state behind for the next one (unfrozen intrinsics) -----------------------------------
+# -- 1. (fixed) a call leaves state behind for the next one (unfrozen intrinsics) -----------------------------------
 #
 # README "gatewayscript": "every object reachable from the global object is frozen, so no call can leave anything
 # behind for the next (globals, prototype pollution)". The intrinsics reachable only through a value (the
@@ -77,12 +78,6 @@ STASH_IN_OBJECT_PROTOTYPE = STASH_IN_ITERATOR_PROTOTYPE.replace(ITERATOR_PROTOTY
 STASH_IN_SCRIPT_FUNCTION = STASH_IN_ITERATOR_PROTOTYPE.replace(ITERATOR_PROTOTYPE, "arguments.callee")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 1 (medium): intrinsics reachable only through values (%ArrayIteratorPrototype%, the generator, "
-    "async-function and iterator prototypes) and the script function itself are not frozen, so one call's data "
-    "(here another caller's Authorization header) is read by the next call of the same API",
-)
 @pytest.mark.parametrize("source", [STASH_IN_ITERATOR_PROTOTYPE, STASH_IN_SCRIPT_FUNCTION], ids=["iterator", "callee"])
 def test_a_call_cannot_hand_another_callers_data_to_the_next_call(source: str) -> None:
     policy = GatewayScript("stash", {"source": source})
@@ -121,11 +116,6 @@ new Promise(function (resolve) { try { shared.pending = resolve; } catch (e) {} 
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 1 (medium): a promise left pending on an unfrozen intrinsic by one call is resolved by the "
-    "next, and the first call's code then runs inside the second call",
-)
 def test_code_of_one_call_does_not_run_inside_the_next() -> None:
     policy = GatewayScript("later", {"source": RESOLVE_LATER})
     first, second = Context(verb="GET", path="/a"), Context(verb="GET", path="/b")
@@ -149,7 +139,7 @@ def test_a_promise_resolved_in_its_own_call_runs_in_that_call() -> None:
     assert context.get("message.body") == "resolved with /a"
 
 
-# -- 2. a response header name ending in a newline is a 500 --------------------------------------------------
+# -- 2. (fixed) a response header name ending in a newline is a 500 --------------------------------------------------
 #
 # portal/gateway_http.py checks names with ``^[token]+$``: ``$`` also matches before a trailing newline, so
 # ``"X-Trace\n"`` passes as a token, and Django then refuses the header (BadHeaderError) with an unexpected 500.
@@ -164,11 +154,6 @@ def header_script(name: str) -> str:
     """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 2 (low): a header name with a trailing newline passes is_header_name ('$' matches before a "
-    "final newline) and the answer is a 500 instead of the header being dropped",
-)
 def test_a_header_name_ending_in_a_newline_is_dropped(sandbox: Catalog, actor: Actor, demo: Any) -> None:
     client_id = publish(sandbox, actor, name="hdr", execute=[script("set header", header_script("X-Trace\n"))])
 
@@ -267,7 +252,7 @@ def run_invoke(config: dict[str, Any], **headers: str) -> Context:
     return context
 
 
-# -- 3. the whole-call timeout does not hold while a backend trickles its body -------------------------------
+# -- 3. (fixed) the whole-call timeout does not hold while a backend trickles its body -------------------------------
 #
 # README "invoke": "`timeout` (seconds for the whole call, redirects included ...)". egress._read checks the
 # deadline only between reads of 64 KiB, and each read waits for 64 KiB or the end: a backend that sends a byte
@@ -280,11 +265,6 @@ TRICKLE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 
 MARGIN = 1.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 3 (medium): invoke's whole-call timeout is checked only between 64 KiB reads, so a backend "
-    "that trickles its body a byte at a time keeps the call (and the worker) far beyond `timeout`",
-)
 def test_a_backend_that_trickles_its_body_times_out_within_the_call_timeout(settings: LazySettings) -> None:
     with RawBackend(lambda head: [TRICKLE_HEAD, *[b"x"] * 24], pause=0.25) as backend:
         settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
@@ -310,7 +290,7 @@ def test_a_backend_that_stalls_after_its_headers_times_out(settings: LazySetting
     assert elapsed < 1 + MARGIN
 
 
-# -- 4. credentials follow a redirect to another origin ------------------------------------------------------
+# -- 4. (fixed) credentials follow a redirect to another origin ------------------------------------------------------
 #
 # egress.egress_request sends the same headers on every hop. A backend (or whoever controls its redirects) that
 # answers 302 to another allowed origin receives the caller's Authorization header and the Basic credentials of
@@ -326,11 +306,6 @@ def landed(seen: Seen) -> Reply:
     return Reply(200, {"Content-Type": "application/json"}, b'{"landed": true}')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 4 (medium): on a redirect to another origin invoke re-sends the caller's Authorization "
-    "header and its own Basic credentials to the new host",
-)
 @pytest.mark.parametrize("credentials", ["caller", "basic"])
 def test_a_redirect_to_another_origin_does_not_carry_the_credentials(settings: LazySettings, credentials: str) -> None:
     with Backend(landed) as other, Backend(redirecting_to(other.url("/landed"))) as first:
@@ -364,7 +339,7 @@ def test_a_redirect_within_the_origin_keeps_the_credentials(settings: LazySettin
     assert "authorization" in backend.seen[1].headers
 
 
-# -- 5. username/password adds a second Authorization header beside the caller's -----------------------------
+# -- 5. (fixed) username/password adds a second Authorization header beside the caller's -----------------------------
 #
 # invoke._headers forwards the request's headers under their lower-case names and then sets "Authorization"
 # (capitalised) for Basic: a caller who sends an Authorization header makes the backend receive two, the
@@ -375,11 +350,6 @@ def authorization_lines(backend: RawBackend) -> list[str]:
     return [line for line in backend.header_lines() if line.lower().startswith("authorization:")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 5 (medium): with username/password set and an Authorization header from the caller, invoke "
-    "sends two Authorization headers (the caller's first) instead of replacing the caller's",
-)
 def test_basic_credentials_replace_the_callers_authorization_header(settings: LazySettings) -> None:
     with RawBackend(ok_reply()) as backend:
         settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
@@ -400,7 +370,7 @@ def test_basic_credentials_are_sent_once_without_a_callers_authorization_header(
     assert authorization_lines(backend) == ["Authorization: Basic c3ZjOnMzY3JldA=="]
 
 
-# -- 6. a request parameter reaches the URL unencoded through an API property ---------------------------------
+# -- 6. (fixed) a request parameter reaches the URL unencoded through an API property ---------------------------------
 #
 # README "invoke": "a request parameter's value is percent-encoded where it lands, so a caller cannot add path
 # segments or a query". When the URL is an API property that reads the parameter (README "API properties": "one
@@ -432,11 +402,6 @@ def echo_backend(settings: LazySettings) -> Iterator[Backend]:
         yield backend
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 6 (medium): a request parameter read through an API property ($(region-url) holding "
-    "$(request.parameters.region)) lands in invoke's URL unencoded: the caller adds path segments and a query",
-)
 def test_a_request_parameter_through_a_property_cannot_change_the_backend_path(
     sandbox: Catalog, actor: Actor, demo: Any, echo_backend: Backend
 ) -> None:
@@ -464,7 +429,7 @@ def test_a_request_parameter_in_the_target_url_cannot_change_the_backend_path(
     assert echo_backend.seen[0].path == "/regions/eu%2F..%2F..%2Fadmin%3Fx%3D1/items"
 
 
-# -- 7. the v5-compatible activity-log policy is refused -------------------------------------------------------
+# -- 7. (fixed) the v5-compatible activity-log policy is refused -------------------------------------------------------
 #
 # Issue 13 ("Neighbours"): "`activity-log` and `log` accepted (they set what is logged)". Documents written for
 # the v5-compatible gateway (`gateway: datapower-gateway`) carry activity logging as an `activity-log` policy in
@@ -492,12 +457,6 @@ def activity_document(*, as_policy: bool) -> dict[str, Any]:
     return document
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PublishError,
-    reason="finding 7 (medium): the v5-compatible gateway's `activity-log` assembly policy is refused at publish "
-    "(issue 13 asks for activity-log to be accepted)",
-)
 def test_a_v5_document_with_an_activity_log_policy_publishes(sandbox: Catalog, actor: Actor, demo: Any) -> None:
     api, _ = api_save(organization=sandbox.organization, document=activity_document(as_policy=True), actor=actor)
     api_publish(api=api, catalog=sandbox, actor=actor)
@@ -630,7 +589,7 @@ def test_an_unsupported_module_fails_naming_the_call() -> None:
     assert "require('header-metadata') is not available" in outcome
 
 
-# -- 10. path parameters are percent-decoded twice ---------------------------------------------------------
+# -- 10. (fixed) path parameters are percent-decoded twice ---------------------------------------------------------
 #
 # The server decodes the path once (PATH_INFO); tokens.context.Context.path_parameters unquotes each parameter
 # again. A caller's `/items/%2541` gives `request.parameters.id` = "A" (not "%41"), and `/items/%252F` gives "/",
@@ -644,11 +603,6 @@ def publish_items(sandbox: Catalog, actor: Actor) -> str:
     return publish(sandbox, actor, name="items", paths=("/items/{id}",), execute=[script("read id", READ_ID)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 10 (low): path parameters are percent-decoded twice (PATH_INFO, then path_parameters): "
-    "/items/%2541 reads as 'A' and /items/%252F as '/'",
-)
 @pytest.mark.parametrize(("sent", "read"), [("%2541", "%41"), ("%252F", "%2F")])
 def test_a_path_parameter_is_decoded_once(sandbox: Catalog, actor: Actor, demo: Any, sent: str, read: str) -> None:
     client_id = publish_items(sandbox, actor)
@@ -717,7 +671,7 @@ def test_a_callers_latin1_value_in_a_forwarded_header_is_sent(
     assert "X-User: Jos\xe9" in backend.header_lines()
 
 
-# -- 12. invoke may wait longer than gunicorn lets a worker live ----------------------------------------------
+# -- 12. (fixed) invoke may wait longer than gunicorn lets a worker live ----------------------------------------------
 #
 # README "invoke": `timeout` defaults to 60 s and may be up to PORTAL_INVOKE_MAX_TIMEOUT_SECONDS (60); the API
 # Connect editor writes `timeout: 60` on every invoke. gunicorn.conf.py kills a sync worker after
@@ -738,11 +692,6 @@ def gunicorn_timeout(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str
     return int(runpy.run_path(str(GUNICORN_CONF))["timeout"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 12 (medium): with the shipped defaults an invoke may wait 60 s but gunicorn kills the worker "
-    "after 30 s, so a slow backend never becomes a catchable ConnectionError in production",
-)
 def test_the_longest_invoke_ends_before_gunicorn_kills_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     from tokens.egress import DEFAULTS
 
@@ -843,7 +792,7 @@ def test_an_ordinary_request_header_is_forwarded_to_the_backend(settings: LazySe
     assert [line for line in backend.header_lines() if line.lower().startswith("x-portal-note")]
 
 
-# -- 15. a script's U+0085 or U+2028 does not survive export and import ------------------------------------
+# -- 15. (fixed) a script's U+0085 or U+2028 does not survive export and import ------------------------------------
 #
 # DESIGN.md 2: "the document is the source of truth, so YAML import and export are lossless". Documents are read
 # with the YAML loader (tokens.documents.document_load, also behind the REST API's JSON parser), and YAML folds
@@ -861,11 +810,6 @@ def round_trip(source: str, fmt: str) -> str:
     return str(back["x-ibm-configuration"]["assembly"]["execute"][0]["gatewayscript"]["source"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 15 (low): export writes U+0085 raw in a quoted scalar and the YAML loader (which also reads "
-    "JSON) folds it: a script holding one does not import back unchanged, from YAML or JSON",
-)
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 def test_an_export_of_a_script_with_a_next_line_character_imports_back_unchanged(fmt: str) -> None:
     source = 'var s = "a\x85b";\n'
@@ -881,7 +825,7 @@ def test_an_export_of_a_script_with_other_characters_imports_back_unchanged(fmt:
     assert round_trip(source, fmt) == source
 
 
-# -- 16. an informational (1xx) status becomes the gateway's final answer ------------------------------------
+# -- 16. (the gateway's side fixed; early hints from a backend open) an informational (1xx) status becomes the gateway's final answer ------------------------------------
 #
 # http.client skips only `100 Continue`; a backend that sends `103 Early Hints` (nginx, HAProxy and CDNs do)
 # before its answer gets the 103 taken as the response: invoke sets message.status.code to 103, the real 200 and
@@ -922,11 +866,6 @@ def status_script(code: int) -> str:
     return f"var apim = require('apim'); apim.setvariable('message.status.code', {code}); session.output.write('x');"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 16 (medium): a 1xx message.status.code is sent as the gateway's final answer (seen on "
-    "gunicorn: 'HTTP/1.1 101 Switching Protocols', Content-Length: 0)",
-)
 @pytest.mark.parametrize("code", [100, 101, 103])
 def test_an_informational_status_is_never_the_final_answer(
     sandbox: Catalog, actor: Actor, demo: Any, code: int
@@ -947,7 +886,7 @@ def test_a_no_content_status_is_the_final_answer(sandbox: Catalog, actor: Actor,
     assert answer.status == 204
 
 
-# -- 17. API Connect's request.search / request.querystring read as empty -------------------------------------
+# -- 17. (fixed) API Connect's request.search / request.querystring read as empty -------------------------------------
 #
 # The proxy idiom of API Connect documents, `target-url: $(target-url)$(request.path)$(request.search)`, uses
 # the context variable request.search (the query string with its `?`; request.querystring without it). The
@@ -956,11 +895,6 @@ def test_a_no_content_status_is_the_final_answer(sandbox: Catalog, actor: Actor,
 # what the API does"; the same holds for a variable).
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 17 (medium): $(request.search) (API Connect's query string variable) is unknown and reads as "
-    "empty, so a proxy invoke silently drops the caller's query",
-)
 def test_the_proxy_idiom_forwards_the_query_string(
     sandbox: Catalog, actor: Actor, demo: Any, echo_backend: Backend
 ) -> None:
@@ -986,7 +920,7 @@ def test_the_proxy_idiom_forwards_a_named_query_parameter(
     assert echo_backend.seen[0].path == "/items/7?q=1&r=2"
 
 
-# -- 18. a lone surrogate from the caller's JSON makes the answer a 500 ----------------------------------------
+# -- 18. (fixed) a lone surrogate from the caller's JSON makes the answer a 500 ----------------------------------------
 #
 # `{"name": "\ud800"}` is valid JSON (RFC 8259 allows the escape; JSON.parse and Python's json read it). A script
 # that answers a field of the request body (`apim.readInputAsJSON`, then `session.output.write(json.name)`)
@@ -1009,11 +943,6 @@ def echo_name(sandbox: Catalog, actor: Actor, body: bytes) -> WsgiAnswer:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 18 (medium): a lone surrogate escape in the caller's JSON, answered by a script, makes the "
-    "gateway's answer an unexpected 500 (UTF-8 cannot encode it)",
-)
 def test_a_lone_surrogate_from_the_callers_json_is_not_a_500(sandbox: Catalog, actor: Actor, demo: Any) -> None:
     answer = echo_name(sandbox, actor, b'{"name": "\\ud800"}')
 

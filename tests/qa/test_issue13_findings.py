@@ -825,7 +825,7 @@ def test_an_export_of_a_script_with_other_characters_imports_back_unchanged(fmt:
     assert round_trip(source, fmt) == source
 
 
-# -- 16. (the gateway's side fixed; early hints from a backend open) an informational (1xx) status becomes the gateway's final answer ------------------------------------
+# -- 16. an informational (1xx) status becomes the final answer (the gateway's side fixed; a backend's open) --
 #
 # http.client skips only `100 Continue`; a backend that sends `103 Early Hints` (nginx, HAProxy and CDNs do)
 # before its answer gets the 103 taken as the response: invoke sets message.status.code to 103, the real 200 and

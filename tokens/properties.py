@@ -245,12 +245,24 @@ def api_scope_from(
 @transaction.atomic
 def api_property_set(*, api: Api, catalog: Catalog, name: str, value: str, actor: Actor) -> ApiPropertyValue:
     """Set the value of property ``name`` of ``api`` in ``catalog``; every gateway process serves it within
-    seconds. Raises ValidationError naming the field at fault, or the value when the API published in
-    ``catalog`` would not compile with it."""
+    seconds. Raises ValidationError naming the field at fault: a property the API does not have (its document
+    neither declares it nor gives it a value), or a value the API published in ``catalog`` would not compile
+    with."""
     if name.startswith(_RESERVED_PREFIXES):
         raise ValidationError({"name": f"'{name}' would hide the context variable of the same name."})
     row = ApiPropertyValue.objects.select_for_update().filter(api=api, catalog=catalog, name=name).first()
-    row = row or ApiPropertyValue(api=api, catalog=catalog, name=name)
+    if row is None:
+        known = [state.name for state in api_property_listing(api=api, catalog=catalog)]
+        if name not in known:
+            # A value for a property the document never reads is a typo more often than not: it would be stored
+            # and do nothing.
+            raise ValidationError(
+                {
+                    "name": f"{api} has no property '{name}' (it has: {', '.join(known) or 'none'}); declare it in "
+                    "the document's x-ibm-configuration.properties first."
+                }
+            )
+        row = ApiPropertyValue(api=api, catalog=catalog, name=name)
     row.value = value
     row.full_clean()
     row.save()

@@ -18,7 +18,7 @@ from tokens.assembly import assembly_compile
 from tokens.context import Context
 from tokens.documents import Operation, document_describe
 from tokens.errors import AssemblyError, DocumentError, PolicyConfigError
-from tokens.models import Api
+from tokens.models import Api, ApiPropertyValue
 from tokens.properties import (
     api_property_clear,
     api_property_set,
@@ -382,3 +382,13 @@ def test_the_scope_names_the_base_path_and_the_api_type() -> None:
     context = environ_context()
     scope(base_path="/shop").enter(context)
     assert (context.get("api.root"), context.get("api.type")) == ("/shop", "REST")
+
+
+def test_a_value_for_a_property_the_api_does_not_have_is_refused_naming_those_it_has(
+    api: Api, sandbox: Catalog, actor: Actor
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        api_property_set(api=api, catalog=sandbox, name="target-ulr", value="https://x", actor=actor)
+    assert "has no property 'target-ulr' (it has: target-url)" in refused.value.message_dict["name"][0]
+    assert not ApiPropertyValue.objects.exists()
+    api_property_set(api=api, catalog=sandbox, name="target-url", value="https://x", actor=actor)  # the twin

@@ -18,7 +18,7 @@ from tests.tokens.helpers import api_document
 from tests.tokens.test_console import GENERATE_CASE, add_policy, api_url, auditor, created_api, operator, tag
 from tokens import editor
 from tokens.models import Api, ApiPropertyValue
-from tokens.services import api_publish, api_save
+from tokens.services import api_etag, api_publish, api_replace, api_save
 
 __all__ = ["auditor", "created_api", "operator"]  # fixtures, used by name
 
@@ -80,7 +80,12 @@ def property_form(api: Api, catalog: Catalog, **changes: str) -> dict[str, str]:
     return {"api": str(api.pk), "catalog": str(catalog.pk), "name": "target-url", "value": "https://prod", **changes}
 
 
-def test_an_operator_sets_a_property_for_a_catalog(operator: Client, created_api: Api, sandbox: Catalog) -> None:
+def test_an_operator_sets_a_property_for_a_catalog(
+    operator: Client, created_api: Api, sandbox: Catalog, actor: Actor
+) -> None:
+    document = created_api.document
+    document["x-ibm-configuration"]["properties"] = {"target-url": {"value": "https://test"}}
+    api_replace(api=created_api, document=document, expected_etag=api_etag(created_api), actor=actor)
     url = reverse("admin:tokens_apipropertyvalue_add")
     response = operator.post(url, property_form(created_api, sandbox))
     assert response.status_code == 302
@@ -89,6 +94,15 @@ def test_an_operator_sets_a_property_for_a_catalog(operator: Client, created_api
     listing = operator.get(reverse("admin:tokens_apipropertyvalue_changelist")).content.decode()
     assert "target-url" in listing
     assert "https://prod" not in listing  # values may be credentials: the list shows names
+
+
+def test_a_property_the_api_does_not_declare_is_refused_naming_those_it_has(
+    operator: Client, created_api: Api, sandbox: Catalog
+) -> None:
+    response = operator.post(reverse("admin:tokens_apipropertyvalue_add"), property_form(created_api, sandbox))
+    assert response.status_code == 200
+    assert "has no property &#x27;target-url&#x27;" in response.content.decode()
+    assert not ApiPropertyValue.objects.exists()
 
 
 def test_a_property_name_that_would_hide_a_context_variable_is_refused(

@@ -9,8 +9,9 @@ a potential server-side request forgery. The guard:
 - **Checked after DNS resolution.** The name is resolved once, each address is checked, and the connection goes
   to the checked address (the URL's name still travels as SNI, certificate name and ``Host``): a name that
   resolves, or rebinds, to an internal address cannot slip through. Loopback, private, link-local, shared,
-  multicast and reserved addresses are refused unless an IP or CIDR entry lists them: allowing a *name* never
-  allows the internal address it happens to resolve to.
+  multicast and reserved addresses, and IPv6 addresses that carry one (IPv4-mapped, NAT64, 6to4, Teredo), are
+  refused unless an IP or CIDR entry lists them: allowing a *name* never allows the internal address it happens
+  to resolve to.
 - **On every redirect** the next URL goes through the same checks (redirects are followed here, never by the
   HTTP library). A redirect to another origin (scheme, host or port) drops the credentials (``ORIGIN_BOUND``:
   ``Authorization``, ``Proxy-Authorization``, ``Cookie`` and API Connect's client id and secret) for the rest of
@@ -61,6 +62,7 @@ from django.core.signals import setting_changed
 
 from keyprofiles.keymaterial import PrivateKey
 from portal.conf import AppSettings, whole_number
+from portal.gateway_http import is_header_name
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -235,11 +237,16 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def is_internal_address(address: Address) -> bool:
-    """Loopback, private (RFC 1918, ULA), link-local (cloud metadata at 169.254.169.254), shared (RFC 6598),
-    multicast, unspecified or reserved: addresses an outside caller must not reach through the gateway."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_internal_address(address.ipv4_mapped)
-    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED_ADDRESS_SPACE:
+    """Loopback, private (RFC 1918, ULA), link-local (cloud metadata at 169.254.169.254), shared (RFC 6598), IETF
+    protocol assignments (192.0.0.0/24), multicast, unspecified or reserved: addresses an outside caller must
+    not reach through the gateway. An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4, Teredo)
+    is internal when the address it carries is: the packets end up there."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_internal_address(address.ipv4_mapped)
+        if any(is_internal_address(carried) for carried in _carried_ipv4(address)):
+            return True
+    elif any(address in network for network in _INTERNAL_IPV4):
         return True
     return (
         address.is_loopback
@@ -252,7 +259,23 @@ def is_internal_address(address: Address) -> bool:
     )
 
 
-_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
+# Python's is_global counts these as global (as of 3.11): RFC 6598 shared address space (carrier-grade NAT), and
+# RFC 6890's IETF protocol assignments, of which Python knows only the first /29; IANA lists the /24 as not
+# globally reachable, and 192.0.0.192 is a cloud's (Oracle's) legacy metadata address.
+_INTERNAL_IPV4 = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("192.0.0.0/24"))
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix: the IPv4 address is the last 32 bits
+
+
+def _carried_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a NAT64 (RFC 6052), 6to4 (RFC 3056, 2002::/16) or Teredo (RFC 4380, 2001::/32: its
+    server and its client) address hands packets to; none for any other IPv6 address."""
+    if address in _NAT64:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    return []
 
 
 # -- DNS ----------------------------------------------------------------------------------------------------
@@ -631,9 +654,11 @@ def egress_request(
     """Call ``url`` through the egress guard and answer the backend's response (after redirects, each checked).
 
     ``timeout`` bounds the whole call, redirects and every read included (at most ``MAX_TIMEOUT_SECONDS``).
-    The ``ORIGIN_BOUND`` headers are dropped from the first redirect to another origin on.
-    Raises EgressError for a refused destination, a failed connection or TLS handshake, a timeout, a response
-    over the size caps, or too many redirects.
+    The ``ORIGIN_BOUND`` headers are dropped from the first redirect to another origin on. A header value
+    outside Latin-1 is sent as its UTF-8 bytes (``_field_value``).
+    Raises EgressError for a header name that is not an HTTP field name (RFC 9110 section 5.1), a refused
+    destination, a failed connection or TLS handshake, a timeout, a response over the size caps, or too many
+    redirects.
     """
     config = egress_settings()
     deadline = time.monotonic() + min(timeout, config.max_timeout_seconds)
@@ -691,7 +716,12 @@ def _one_request(
         raise EgressError("the backend call timed out")
     shown_host = f"[{host}]" if ":" in host else host
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sent = {name: value for name, value in headers.items() if name.lower() != "host"}
+    sent: dict[str, str] = {}
+    for name, value in headers.items():
+        if not is_header_name(name):
+            raise EgressError(f"the header name {name[:64]!r} is not an HTTP field name")
+        if name.lower() != "host":
+            sent[name] = _field_value(value)
     sent["Host"] = shown_host if port == DEFAULT_PORTS[scheme] else f"{shown_host}:{port}"
     pool = _pool(scheme, address, port, host, tls if scheme == "https" else None)
     try:
@@ -712,6 +742,20 @@ def _one_request(
         return _read(answer, url, deadline, config, f"{shown_host}:{port}")
     finally:
         answer.release_conn()
+
+
+def _field_value(value: str) -> str:
+    """``value`` as http.client should send it. http.client writes a value as Latin-1 (RFC 9110 section 5.5's
+    historical charset) and raises UnicodeEncodeError for anything else; such a value goes as its UTF-8 bytes,
+    as Go, curl, nginx and Envoy send it, and as RFC 9110 lets a recipient take them (opaque ``obs-text``). The
+    bytes are handed over as the text whose Latin-1 encoding they are, PEP 3333's convention for bytes in text."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8").decode("latin-1")
+    return value
 
 
 def _read(

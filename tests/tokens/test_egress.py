@@ -476,3 +476,74 @@ def test_a_tls_client_profile_presents_its_certificate_for_mutual_tls(
 def test_an_unknown_tls_client_profile_is_named(sandbox: Catalog, mtls_profile: str) -> None:
     with pytest.raises(LookupError, match=r"no TLS client profile 'backend-client:2\.0\.0'"):
         egress.tls_profile_context(catalog=sandbox, reference="backend-client:2.0.0")
+
+
+# -- addresses that carry or neighbour an internal one (QA finding 13) ----------------------------------------------
+
+
+@pytest.fixture
+def partner_resolves_to(monkeypatch: pytest.MonkeyPatch, settings: SettingsWrapper) -> list[str]:
+    """api.partner.test is allowed by name and resolves to the address the test puts in the list."""
+    answer: list[str] = []
+
+    def stand_in(host: str, port: int) -> list[tuple[object, ...]]:
+        family = socket.AF_INET6 if ":" in answer[0] else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (answer[0], port))]
+
+    monkeypatch.setattr(egress, "_getaddrinfo", stand_in)
+    allow(settings, "api.partner.test")
+    return answer
+
+
+def checked(address: str, resolves_to: list[str]) -> egress.Address:
+    resolves_to[:] = [address]
+    config = egress.egress_settings()
+    return egress.checked_address("api.partner.test", 80, config.allow, deadline=time.monotonic() + 5)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "192.0.0.192",  # IETF protocol assignments (RFC 6890) beyond the /29 Python knows; a cloud's metadata address
+        "192.0.0.8",
+        "2002:a9fe:a9fe::1",  # 6to4 wrapping 169.254.169.254
+        "2002:7f00:1::1",  # 6to4 wrapping 127.0.0.1
+        "2002:a00:1::1",  # 6to4 wrapping 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo whose client is 127.0.0.1 (stored inverted)
+        "2001:0:a9fe:a9fe::1",  # Teredo whose server is 169.254.169.254
+        "64:ff9b::a9fe:a9fe",  # NAT64 wrapping 169.254.169.254
+        "::ffff:169.254.169.254",  # IPv4-mapped
+        "169.254.169.254",
+    ],
+)
+def test_an_allowed_name_resolving_to_an_internal_or_wrapped_internal_address_is_refused(
+    partner_resolves_to: list[str], address: str
+) -> None:
+    with pytest.raises(EgressError, match="resolves to an internal address that PORTAL_INVOKE_ALLOW does not list"):
+        checked(address, partner_resolves_to)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "192.0.1.1",  # just past 192.0.0.0/24
+        "2002:808:808::1",  # 6to4 wrapping 8.8.8.8
+        "::ffff:8.8.8.8",
+        "2606:4700:4700::1111",
+        "8.8.8.8",
+    ],
+)
+def test_an_allowed_name_resolving_to_a_public_or_wrapped_public_address_is_called(
+    partner_resolves_to: list[str], address: str
+) -> None:
+    """The twins: the same name resolving to public addresses, bare or wrapped the same ways."""
+    assert checked(address, partner_resolves_to) == ipaddress.ip_address(address)
+
+
+@pytest.mark.parametrize(("listed", "address"), [("192.0.0.0/24", "192.0.0.192"), ("2002::/16", "2002:7f00:1::1")])
+def test_an_ip_or_cidr_entry_allows_such_an_address(
+    partner_resolves_to: list[str], settings: SettingsWrapper, listed: str, address: str
+) -> None:
+    """As for any internal address, an operator who lists it allows it."""
+    allow(settings, f"api.partner.test,{listed}")
+    assert checked(address, partner_resolves_to) == ipaddress.ip_address(address)

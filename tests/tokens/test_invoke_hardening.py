@@ -1,5 +1,7 @@
 """invoke against backends that misbehave on the wire (QA findings 3, 4 and 5 of issue 13): a backend that trickles
-its answer, redirects that leave the origin, and the Authorization header the backend receives.
+its answer, redirects that leave the origin, and the Authorization header the backend receives; and what invoke
+sends (QA findings 11 and 14): headers http.client cannot write, the console's trace token, a parameter that would
+be a dot-segment, the proxy headers.
 
 Each failing case has a twin that differs in one thing and passes, so no test passes because every call fails.
 """
@@ -343,4 +345,208 @@ def test_without_basic_credentials_the_callers_authorization_header_is_sent_once
 
     assert [line.lower() for line in backend.header_lines("authorization")] == [
         "authorization: bearer the-callers-token"
+    ]
+
+
+# -- QA finding 11: headers http.client cannot write are never a 500 ---------------------------------------------
+
+
+def run_invoke_with_message_header(backend: RawBackend, name: str, value: str) -> Context:
+    context = Context(verb="GET", path="/go", headers={"X-IBM-Client-Id": "c" * 32})
+    context.set(f"message.headers.{name}", value)
+    Invoke("backend", {"target-url": backend.url("/users")}, _NoCatalog()).run(context)  # type: ignore[arg-type]
+    return context
+
+
+def raw_header_lines(backend: RawBackend) -> list[bytes]:
+    return backend.heads[0].split(b"\r\n")[1:]
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("\u0141ukasz", b"X-User: \xc5\x81ukasz"),  # outside Latin-1: its UTF-8 bytes
+        ("\u65e5\u672c", b"X-User: \xe6\x97\xa5\xe6\x9c\xac"),
+        ("Jos\u00e9", b"X-User: Jos\xe9"),  # the twin: Latin-1 holds it, so it goes as Latin-1, as before
+        ("Joe", b"X-User: Joe"),
+    ],
+)
+def test_a_header_value_goes_as_latin1_when_it_can_else_as_its_utf8_bytes(
+    allow_raw: Callable[[RawBackend], None], value: str, sent: bytes
+) -> None:
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        context = run_invoke_with_message_header(backend, "X-User", value)
+
+    assert context.get("message.status.code") == 200
+    assert sent in raw_header_lines(backend)
+
+
+def test_a_callers_header_value_outside_latin1_reaches_the_backend_through_a_parameter(
+    allow_raw: Callable[[RawBackend], None],
+) -> None:
+    """The QA shape: a set-variable copies a query parameter into message.headers before the invoke."""
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        context = Context(verb="GET", path="/go", query={"user": "\u0141ukasz"})
+        context.set("message.headers.X-User", context.interpolate("$(request.parameters.user)"))
+        Invoke("backend", {"target-url": backend.url("/")}, _NoCatalog()).run(context)  # type: ignore[arg-type]
+
+    assert b"X-User: \xc5\x81ukasz" in raw_header_lines(backend)
+
+
+@pytest.mark.parametrize("name", ["X-A:", "X-\u00e9", "X A", "X-A\u2028", "(X-A)"])
+def test_a_header_name_that_is_not_a_field_name_is_dropped_and_logged(
+    allow_raw: Callable[[RawBackend], None], caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        context = run_invoke_with_message_header(backend, name, "the-value")
+
+    assert context.get("message.status.code") == 200
+    assert not [line for line in raw_header_lines(backend) if b"the-value" in line]
+    assert f"dropped the header {name!r}" in caplog.text
+
+
+def test_a_header_name_that_is_a_field_name_is_sent(
+    allow_raw: Callable[[RawBackend], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The twin: the same header under a valid name (RFC 9110 section 5.6.2: a token)."""
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        run_invoke_with_message_header(backend, "X-A~1", "the-value")
+
+    assert b"X-A~1: the-value" in raw_header_lines(backend)
+    assert "dropped the header" not in caplog.text
+
+
+def test_the_client_refuses_a_header_name_that_is_not_a_field_name(allow_raw: Callable[[RawBackend], None]) -> None:
+    """egress_request's own guard, for callers other than invoke; the twin, a valid name, is sent."""
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        with pytest.raises(EgressError, match=r"the header name 'X-A\\n' is not an HTTP field name"):
+            egress_request(method="GET", url=backend.url("/"), headers={"X-A\n": "1"}, body=None, timeout=5)
+        egress_request(method="GET", url=backend.url("/"), headers={"X-A": "1"}, body=None, timeout=5)
+
+    assert len(backend.heads) == 1
+
+
+# -- QA finding 14: the console's trace token stays in the portal --------------------------------------------------
+
+
+@pytest.mark.parametrize("set_by_the_assembly", [False, True])
+def test_the_consoles_trace_token_is_never_sent_to_the_backend(
+    allow_raw: Callable[[RawBackend], None], set_by_the_assembly: bool
+) -> None:
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        context = Context(verb="GET", path="/go", headers={"X-Portal-Trace": "a-signed-token"})
+        if set_by_the_assembly:
+            context.set("message.headers.X-Portal-Trace", "a-signed-token")
+        Invoke("backend", {"target-url": backend.url("/")}, _NoCatalog()).run(context)  # type: ignore[arg-type]
+
+    assert backend.header_lines("x-portal-trace") == []
+
+
+def test_the_request_id_and_other_headers_are_sent_to_the_backend(allow_raw: Callable[[RawBackend], None]) -> None:
+    """The twin: the correlation id (which writes no trace record without the token) and an ordinary header."""
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        run_invoke({"target-url": backend.url("/")}, **{"X-Request-Id": "req-12345678", "X-Portal-Note": "n"})
+
+    assert [line.lower() for line in backend.header_lines("x-request-id")] == ["x-request-id: req-12345678"]
+    assert [line.lower() for line in backend.header_lines("x-portal-note")] == ["x-portal-note: n"]
+
+
+# -- a request parameter cannot be a dot-segment of the backend's path --------------------------------------------
+
+
+@pytest.fixture
+def echo(settings: LazySettings) -> Iterator[Backend]:
+    with Backend(landed) as backend:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
+        yield backend
+
+
+def path_for(echo: Backend, target: str, value: str) -> str:
+    context = Context(verb="GET", path="/go", query={"id": value})
+    Invoke("backend", {"target-url": echo.url(target)}, _NoCatalog()).run(context)  # type: ignore[arg-type]
+    return echo.seen[0].path
+
+
+@pytest.mark.parametrize(("value", "sent"), [("..", "/users/%2E%2E/profile"), (".", "/users/%2E/profile")])
+def test_a_dot_segment_parameter_has_its_dots_encoded(echo: Backend, value: str, sent: str) -> None:
+    assert path_for(echo, "/users/$(request.parameters.id)/profile", value) == sent
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [("...", "/users/.../profile"), ("a.b", "/users/a.b/profile"), ("..a", "/users/..a/profile")],
+)
+def test_a_parameter_with_dots_that_is_not_a_dot_segment_keeps_them(echo: Backend, value: str, sent: str) -> None:
+    """The twins: a value with dots that no server reads as a dot-segment goes as it is."""
+    assert path_for(echo, "/users/$(request.parameters.id)/profile", value) == sent
+
+
+def test_a_dot_segment_parameter_in_the_query_is_encoded_the_same_way(echo: Backend) -> None:
+    """Harmless there: a backend decodes the query value %2E%2E back to the caller's value, two dots."""
+    assert path_for(echo, "/users?id=$(request.parameters.id)", "..") == "/users?id=%2E%2E"
+
+
+# -- inject-proxy-headers: each X-Forwarded-* once ------------------------------------------------------------------
+
+GATEWAY_ENVIRON = {
+    "REMOTE_ADDR": "198.51.100.7",
+    "HTTP_HOST": "gateway.example.com",
+    "wsgi.url_scheme": "https",
+}
+CALLERS_CLAIMS = {
+    "HTTP_X_FORWARDED_FOR": "203.0.113.9",
+    "HTTP_X_FORWARDED_HOST": "claimed.example",
+    "HTTP_X_FORWARDED_PROTO": "http",
+}
+
+
+def proxy_header_lines(backend: RawBackend, environ: dict[str, str]) -> list[str]:
+    context = Context(verb="GET", path="/go", environ=environ)
+    config = {"target-url": backend.url("/"), "inject-proxy-headers": True}
+    Invoke("backend", config, _NoCatalog()).run(context)  # type: ignore[arg-type]
+    return [line for name in ("x-forwarded-for", "x-forwarded-host", "x-forwarded-proto") for line in
+            backend.header_lines(name)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("trusted_proxies", "forwarded_for"),
+    [(0, "198.51.100.7"), (1, "203.0.113.9, 198.51.100.7")],
+    ids=["the caller's list replaced", "a trusted list appended to"],
+)
+def test_the_gateways_proxy_headers_are_sent_once_each(
+    allow_raw: Callable[[RawBackend], None], settings: LazySettings, trusted_proxies: int, forwarded_for: str
+) -> None:
+    settings.PORTAL_TRUSTED_PROXIES = trusted_proxies
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        lines = proxy_header_lines(backend, {**GATEWAY_ENVIRON, **CALLERS_CLAIMS})
+
+    assert lines == [
+        f"X-Forwarded-For: {forwarded_for}",
+        "X-Forwarded-Host: gateway.example.com",
+        "X-Forwarded-Proto: https",
+    ]
+
+
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+def test_without_a_callers_list_the_proxy_headers_are_the_gateways(
+    allow_raw: Callable[[RawBackend], None], settings: LazySettings, trusted_proxies: int
+) -> None:
+    """The twin: a call that carries no X-Forwarded-* gets the same headers, the address alone."""
+    settings.PORTAL_TRUSTED_PROXIES = trusted_proxies
+    with RawBackend(OK) as backend:
+        allow_raw(backend)
+        lines = proxy_header_lines(backend, GATEWAY_ENVIRON)
+
+    assert lines == [
+        "X-Forwarded-For: 198.51.100.7",
+        "X-Forwarded-Host: gateway.example.com",
+        "X-Forwarded-Proto: https",
     ]

@@ -13,7 +13,8 @@ Properties (APIC v10 names):
 - ``header-control``: ``{type: blocklist|allowlist, values: [regular expressions]}`` over the headers sent.
 - ``username`` / ``password``: HTTP Basic credentials for the backend (``$(name)`` allowed, so a property
   can hold them); they replace an ``Authorization`` header from the request or ``message.headers``.
-- ``inject-proxy-headers``: add ``X-Forwarded-For``, ``-Host`` and ``-Proto``.
+- ``inject-proxy-headers``: send the gateway's ``X-Forwarded-For``, ``-Host`` and ``-Proto``, once each
+  (``Invoke._with_proxy_headers`` says what becomes of the caller's).
 - ``output``: a variable to receive the response (``<output>.body``, ``<output>.headers``,
   ``<output>.status.code``, ``<output>.status.reason``, and ``<output>`` as one object); without it the
   response replaces ``message``, as in API Connect.
@@ -23,13 +24,14 @@ Properties (APIC v10 names):
   ``cache-response: protocol|no-cache``, ``cache-ttl``, ``parameter-control``, ``http-version: HTTP/1.1``...)
   and refused naming the property where it would not (``websocket-upgrade: true``, ``compression: true``...).
 
-What is sent: the request's headers (never ``Host``, ``Cookie``, the client secret, hop-by-hop headers,
-``Accept-Encoding`` or the length, which the client computes) overlaid by ``message.headers`` set so far,
-and ``message.body`` for a verb that carries one (an object or array as JSON); a redirect to another origin
-drops the credentials among them (``egress.ORIGIN_BOUND``). What comes back: the status, headers (hop-by-hop
-headers, ``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the body, parsed when its
-type says JSON, else bytes. A refused destination, a failed connection, TLS handshake or timeout, or a response
-over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
+What is sent: the request's headers (never ``Host``, ``Cookie``, the client secret, the console's trace token,
+hop-by-hop headers, ``Accept-Encoding`` or the length, which the client computes) overlaid by ``message.headers``
+set so far (a name that is not an HTTP field name is dropped and logged; a value outside Latin-1 goes as its UTF-8
+bytes, ``egress.egress_request``), and ``message.body`` for a verb that carries one (an object or array as JSON); a
+redirect to another origin drops the credentials among them (``egress.ORIGIN_BOUND``). What comes back: the status,
+headers (hop-by-hop headers, ``Content-Length``, ``Content-Encoding`` and ``Set-Cookie`` left out) and the body,
+parsed when its type says JSON, else bytes. A refused destination, a failed connection, TLS handshake or timeout,
+or a response over the caps is APIC's ``ConnectionError`` (status 500), which a ``catch`` can handle.
 """
 
 from __future__ import annotations
@@ -37,17 +39,24 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import re
 import ssl
 import time
 from typing import Any
 from urllib.parse import quote
 
+from django.conf import settings
+
+from portal.gateway_http import header_value, is_header_name
 from portal.untrusted import UntrustedTextError, json_loads
 from tokens import egress
 from tokens.context import REQUEST_PARAMETERS, Context
 from tokens.errors import AssemblyError
 from tokens.policies.base import BuildPolicies, CryptoResolver, Policy, PolicyKind, Properties, Property
+from tokens.trace import TRACE_HEADER
+
+logger = logging.getLogger(__name__)
 
 CONNECTION_ERROR = "ConnectionError"
 OPERATION_ERROR = "OperationError"
@@ -60,8 +69,12 @@ _NOT_SENT = frozenset(
         "te", "trailer", "transfer-encoding", "upgrade", "expect", "x-ibm-client-secret",
         # The client's codings (br, zstd...) may be ones the portal cannot decode; the backend answers identity.
         "accept-encoding",
+        # The console's signed trace token (tokens.trace) is the portal's own: a backend that held it could write
+        # the Test page's trace records for a working day. X-Request-Id is sent: without the token it writes nothing.
+        TRACE_HEADER.lower(),
     }
 )  # fmt: skip
+_PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-forwarded-proto")
 _NOT_RETURNED = frozenset(
     {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
@@ -198,7 +211,7 @@ class Invoke(Policy):
         sent: dict[str, str] = {}
         for name, value in context.request_headers.as_dict().items():
             if name not in _NOT_SENT:
-                sent[name] = value
+                sent[name] = header_value(value)
         for original, value in context.message_headers.values():
             if original.lower() not in _NOT_SENT:
                 sent = {k: v for k, v in sent.items() if k.lower() != original.lower()}
@@ -213,10 +226,31 @@ class Invoke(Policy):
             sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
             sent["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         if self.proxy_headers:
-            environ = context.request_headers.environ or {}
-            sent["X-Forwarded-For"] = str(environ.get("REMOTE_ADDR", ""))
-            sent["X-Forwarded-Host"] = str(environ.get("HTTP_HOST", ""))
-            sent["X-Forwarded-Proto"] = str(environ.get("wsgi.url_scheme", "http"))
+            sent = self._with_proxy_headers(sent, context)
+        for name in [name for name in sent if not is_header_name(name)]:
+            # No HTTP client can send it (a script's `message.headers['X-A:']`, say). Dropped as the gateway drops
+            # such a response header: the rest of the call is the API's, and the log names the header.
+            logger.warning("invoke policy %r: dropped the header %r (not an HTTP field name)", self.title, name[:64])
+            del sent[name]
+        return sent
+
+    def _with_proxy_headers(self, sent: dict[str, str], context: Context) -> dict[str, str]:
+        """``sent`` with the gateway's own X-Forwarded-For, -Host and -Proto, each sent once.
+
+        Host and Proto are what the gateway itself served (the scheme as gunicorn reports it, which believes a
+        caller's X-Forwarded-Proto only from ``FORWARDED_ALLOW_IPS``): they replace the caller's. For: the
+        address the call came from is appended to the list the call carried, as proxies do, when that list
+        was written by load balancers the portal trusts (``PORTAL_TRUSTED_PROXIES``); otherwise the list is the
+        caller's own claim and the address replaces it, so a backend reading the list never takes a caller's
+        word for where it is."""
+        environ = context.request_headers.environ or {}
+        received = next((value for name, value in sent.items() if name.lower() == "x-forwarded-for"), "")
+        address = str(environ.get("REMOTE_ADDR", ""))
+        trusted = received.strip() != "" and settings.PORTAL_TRUSTED_PROXIES > 0
+        sent = {name: value for name, value in sent.items() if name.lower() not in _PROXY_HEADERS}
+        sent["X-Forwarded-For"] = f"{received}, {address}" if trusted else address
+        sent["X-Forwarded-Host"] = str(environ.get("HTTP_HOST", ""))
+        sent["X-Forwarded-Proto"] = str(environ.get("wsgi.url_scheme", "http"))
         return sent
 
 
@@ -248,13 +282,18 @@ def _text(context: Context, template: str) -> str:
 
 def _url(template: str, context: Context) -> str:
     """The target URL with each ``$(name)`` replaced; a request parameter's value is percent-encoded (it is
-    one value from the caller: it must not add path segments, a query or a fragment)."""
+    one value from the caller: it must not add path segments, a query or a fragment). A value that is ``.`` or
+    ``..`` has its dots encoded too (``%2E``): percent-encoding leaves them alone, and as a whole path segment
+    they would be a dot-segment (RFC 3986 section 5.2.4), which a server that normalises paths resolves to
+    another path. A decoder reads ``%2E`` back as the same value, in the path and in the query."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         value = context.get(name)
         text = "" if value is None else value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        return quote(text, safe="") if name.startswith(REQUEST_PARAMETERS) else text
+        if not name.startswith(REQUEST_PARAMETERS):
+            return text
+        return "%2E" * len(text) if text in (".", "..") else quote(text, safe="")
 
     return _REFERENCE.sub(replace, template)
 

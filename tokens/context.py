@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 REQUEST_HEADERS = "request.headers."
 REQUEST_QUERY = "request.query."
 REQUEST_PARAMETERS = "request.parameters."
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 section 3.3: what a path segment holds unencoded
+PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 section 3.3: what a path segment holds unencoded
 MESSAGE_HEADERS = "message.headers."
 _REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 
@@ -230,7 +230,7 @@ class Context:
             return f"{scheme}://{host}{raw}"
         # PEP 3333: PATH_INFO is the decoded path as latin-1 text; encode it again as it was sent.
         path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
-        uri = f"{scheme}://{host}{quote(path.encode('latin-1', 'replace'), safe=_PATH_SAFE)}"
+        uri = f"{scheme}://{host}{quote(path.encode('latin-1', 'replace'), safe=PATH_SAFE)}"
         query = environ.get("QUERY_STRING")
         return f"{uri}?{query}" if query else uri
 

@@ -474,9 +474,14 @@ def path_for(echo: Backend, target: str, value: str) -> str:
     return echo.seen[0].path
 
 
-@pytest.mark.parametrize(("value", "sent"), [("..", "/users/%2E%2E/profile"), (".", "/users/%2E/profile")])
-def test_a_dot_segment_parameter_has_its_dots_encoded(echo: Backend, value: str, sent: str) -> None:
-    assert path_for(echo, "/users/$(request.parameters.id)/profile", value) == sent
+@pytest.mark.parametrize("value", ["..", "."])
+def test_a_dot_segment_parameter_in_the_path_is_refused_as_a_bad_request(echo: Backend, value: str) -> None:
+    """Encoded or not (many servers decode %2E before resolving dot-segments), it would move the call."""
+    with pytest.raises(AssemblyError) as refused:
+        path_for(echo, "/users/$(request.parameters.id)/profile", value)
+    assert (refused.value.name, refused.value.status) == ("BadRequestError", 400)
+    assert f"request parameter 'id' is '{value}'" in refused.value.message
+    assert not echo.seen
 
 
 @pytest.mark.parametrize(
@@ -488,9 +493,15 @@ def test_a_parameter_with_dots_that_is_not_a_dot_segment_keeps_them(echo: Backen
     assert path_for(echo, "/users/$(request.parameters.id)/profile", value) == sent
 
 
-def test_a_dot_segment_parameter_in_the_query_is_encoded_the_same_way(echo: Backend) -> None:
-    """Harmless there: a backend decodes the query value %2E%2E back to the caller's value, two dots."""
-    assert path_for(echo, "/users?id=$(request.parameters.id)", "..") == "/users?id=%2E%2E"
+def test_a_dot_segment_parameter_in_the_query_is_only_a_value(echo: Backend) -> None:
+    """The twin: in the query it moves nothing, and goes as it is."""
+    assert path_for(echo, "/users?id=$(request.parameters.id)", "..") == "/users?id=.."
+
+
+def test_the_request_path_keeps_its_slashes_and_an_encoded_question_mark_stays_in_the_path(echo: Backend) -> None:
+    context = Context(verb="GET", path="/items/a?b c")  # as the server decoded /items/a%3Fb%20c
+    Invoke("backend", {"target-url": echo.url("$(request.path)")}, _NoCatalog()).run(context)  # type: ignore[arg-type]
+    assert echo.seen[0].path == "/items/a%3Fb%20c"
 
 
 # -- inject-proxy-headers: each X-Forwarded-* once ------------------------------------------------------------------

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tokens.documents import Operation
 
 RUNTIME_ERROR = "RuntimeError"
+BAD_REQUEST_ERROR = "BadRequestError"  # APIC's name for an error the caller's request causes
 # Properties API Connect writes on every policy; no policy reads them but the title.
 COMMON_PROPERTIES = frozenset({"version", "title", "description"})
 POLICY_VERSION = "2.0.0"  # what API Connect v10 writes for these policies

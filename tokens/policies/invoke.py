@@ -51,9 +51,17 @@ from django.conf import settings
 from portal.gateway_http import header_value, is_header_name
 from portal.untrusted import UntrustedTextError, json_loads
 from tokens import egress
-from tokens.context import REQUEST_PARAMETERS, Context
+from tokens.context import PATH_SAFE, REQUEST_PARAMETERS, Context
 from tokens.errors import AssemblyError
-from tokens.policies.base import BuildPolicies, CryptoResolver, Policy, PolicyKind, Properties, Property
+from tokens.policies.base import (
+    BAD_REQUEST_ERROR,
+    BuildPolicies,
+    CryptoResolver,
+    Policy,
+    PolicyKind,
+    Properties,
+    Property,
+)
 from tokens.trace import TRACE_HEADER
 
 logger = logging.getLogger(__name__)
@@ -168,7 +176,15 @@ class Invoke(Policy):
     def run(self, context: Context) -> None:
         """Call the backend. Raises AssemblyError ``ConnectionError`` when the call is refused or fails, and
         ``OperationError`` for a backend error status when ``stop-on-error`` names it."""
-        url = _url(self.target, context)
+        try:
+            url = _url(self.target, context)
+        except DotSegment as e:
+            raise AssemblyError(
+                BAD_REQUEST_ERROR,
+                f"invoke policy '{self.title}': {e}, which cannot stand in a URL's path.",
+                status=400,
+                reason="Bad Request",
+            ) from e
         verb = self.verb or str(context.get("request.verb") or "GET")
         headers = self._headers(context)
         body = _body(context.get("message.body"), headers) if verb in _WITH_BODY else None
@@ -280,20 +296,30 @@ def _text(context: Context, template: str) -> str:
     return value if isinstance(value, str) else json.dumps(value) if value is not None else ""
 
 
+class DotSegment(ValueError):
+    """A request parameter whose value is ``.`` or ``..`` would land as a whole segment of the URL's path."""
+
+
 def _url(template: str, context: Context) -> str:
-    """The target URL with each ``$(name)`` replaced; a request parameter's value is percent-encoded (it is
-    one value from the caller: it must not add path segments, a query or a fragment). A value that is ``.`` or
-    ``..`` has its dots encoded too (``%2E``): percent-encoding leaves them alone, and as a whole path segment
-    they would be a dot-segment (RFC 3986 section 5.2.4), which a server that normalises paths resolves to
-    another path. A decoder reads ``%2E`` back as the same value, in the path and in the query."""
+    """The target URL with each ``$(name)`` replaced. A request parameter's value is percent-encoded (it is one
+    value from the caller: it must not add path segments, a query or a fragment); ``request.path`` keeps its
+    slashes but is encoded otherwise (a ``?`` the caller sent encoded stays in the path). Raises DotSegment for
+    a parameter that is ``.`` or ``..`` in the path: percent-encoding leaves dots alone, and encoded or not
+    (``%2E``, which many servers decode before resolving) such a segment would take the call to another path
+    (RFC 3986 section 5.2.4). In the query it is only a value, and is sent as one."""
+    query_starts = template.find("?")
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         value = context.get(name)
         text = "" if value is None else value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        if name == "request.path":
+            return quote(text, safe=PATH_SAFE)
         if not name.startswith(REQUEST_PARAMETERS):
             return text
-        return "%2E" * len(text) if text in (".", "..") else quote(text, safe="")
+        if text in (".", "..") and (query_starts == -1 or match.start() < query_starts):
+            raise DotSegment(f"request parameter '{name[len(REQUEST_PARAMETERS) :]}' is '{text}'")
+        return quote(text, safe="")
 
     return _REFERENCE.sub(replace, template)
 

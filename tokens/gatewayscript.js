@@ -17,6 +17,8 @@ globalThis.__portal = (function () {
   const ownKeys = Reflect.ownKeys;
   const hasOwn = (object, name) => Object.prototype.hasOwnProperty.call(object, name);
   const isArray = Array.isArray;
+  const ProxyOf = Proxy;
+  const reflectGet = Reflect.get;
   const StringOf = String;
   const NumberOf = Number;
 
@@ -144,6 +146,7 @@ globalThis.__portal = (function () {
     } else if (name.startsWith("request.headers.")) {
       if (action === "clear") delete c.requestHeaders[name.slice(16).toLowerCase()];
       else c.requestHeaders[name.slice(16).toLowerCase()] = text(value);
+      c.request = null; // context.request shows the headers as they are now
     } else if (action === "clear") {
       delete c.vars[name];
     } else {
@@ -183,7 +186,102 @@ globalThis.__portal = (function () {
     callback(failure, failure ? undefined : body);
   }
 
-  const apim = {
+  // DataPower's names for what the portal does not offer (context.createMessage, session.reject,
+  // body.readAsXML...) must fail naming the call, not as "cannot read property of undefined" (DESIGN.md 3a).
+  // So each of the bridge's objects answers a name it lacks with a function that throws naming the call; that
+  // function answers its own missing names the same way (context.swagger.readAsJSON()).
+  const notOffered = (path) => path + "() is not available: the portal's gatewayscript does not offer it";
+
+  function missing(path) {
+    return new ProxyOf(function () {
+      throw new Error(notOffered(path));
+    }, naming(path));
+  }
+
+  function naming(path) {
+    return {
+      get: function (target, name, receiver) {
+        // "then" and "toJSON" are probed by Promise resolution and JSON.stringify: absent, as on a plain object.
+        if (typeof name !== "string" || name in target || name === "then" || name === "toJSON") {
+          return reflectGet(target, name, receiver);
+        }
+        return missing(path + "." + name);
+      },
+    };
+  }
+
+  const offered = (path, target) => new ProxyOf(target, naming(path));
+
+  // The message object of DataPower's API gateway, on context.message and context.request: `header` reads and
+  // writes the message's headers (names case-insensitive), `body` reads its payload, error-first callbacks.
+  function headerOf(path, variable, live) {
+    function named(call, name) {
+      name = name === undefined || name === null ? "" : StringOf(name);
+      if (!name) throw new TypeError(path + "." + call + "() needs a header name");
+      return name;
+    }
+    return offered(path, {
+      get: function (name) {
+        const headers = live(active());
+        const key = headerKey(headers, named("get", name));
+        return key === null ? undefined : headers[key];
+      },
+      set: function (name, value) {
+        write("set", variable + named("set", name), value);
+      },
+      remove: function (name) {
+        write("clear", variable + named("remove", name), null);
+      },
+    });
+  }
+
+  function readBody(path, variable, callback, asJSON) {
+    if (typeof callback !== "function") {
+      throw new TypeError(path + "() needs a callback, function (error, value)");
+    }
+    const body = active().vars[variable];
+    let value = body;
+    let failure = null;
+    if (body === undefined || body === null) {
+      if (asJSON) failure = new SyntaxError("the message has no body to read as JSON");
+      else value = "";
+    } else if (asJSON && typeof body === "string") {
+      try {
+        value = parse(body);
+      } catch (error) {
+        failure = error;
+      }
+    } else if (!asJSON && typeof body !== "string") {
+      value = stringify(body);
+    }
+    // DataPower's order: the error first, the value second and only without an error.
+    if (failure) callback(failure);
+    else callback(null, value);
+  }
+
+  function bodyOf(path, variable, writable) {
+    const body = {
+      readAsJSON: function (callback) {
+        readBody(path + ".readAsJSON", variable, callback, true);
+      },
+      readAsBuffer: function (callback) {
+        readBody(path + ".readAsBuffer", variable, callback, false);
+      },
+    };
+    if (writable) {
+      body.write = function (value) {
+        write("set", variable, value);
+      };
+    }
+    return offered(path, body);
+  }
+
+  const messageHeader = headerOf("context.message.header", "message.headers.", (c) => c.messageHeaders);
+  const requestHeader = headerOf("context.request.header", "request.headers.", (c) => c.requestHeaders);
+  const messageBody = bodyOf("context.message.body", "message.body", true);
+  const requestBody = bodyOf("context.request.body", "request.body", false);
+
+  const apim = offered("require('apim')", {
     getvariable: getvariable,
     setvariable: setvariable,
     getContext: getvariable,
@@ -197,12 +295,13 @@ globalThis.__portal = (function () {
     readInputAsBuffer: function (callback) {
       readInput(callback, false);
     },
-  };
+  });
 
   // context.message: its headers are the call's own object (a script may change them in place).
   const messagePrototype = {
+    header: messageHeader,
     get body() {
-      return getvariable("message.body");
+      return messageBody;
     },
     set body(value) {
       write("set", "message.body", value);
@@ -221,7 +320,7 @@ globalThis.__portal = (function () {
     },
   };
 
-  const context = {
+  const context = offered("context", {
     get: getvariable,
     set: function (name, value) {
       write("set", name, value);
@@ -234,16 +333,32 @@ globalThis.__portal = (function () {
     },
     get request() {
       const c = active();
-      if (c.request === null) c.request = freeze(requestObject(c));
+      if (c.request === null) {
+        const request = requestObject(c);
+        request.header = requestHeader;
+        request.body = requestBody;
+        c.request = offered("context.request", freeze(request));
+      }
       return c.request;
     },
     reject: function (name, reason) {
       const code = NumberOf(active().vars["message.status.code"]);
       raise(name || "RuntimeError", code >= 400 && code <= 599 ? code : 500, "", reason);
     },
-  };
+  });
 
-  const session = { output: { write: (value) => write("set", "message.body", value) } };
+  // session.input is the current message's payload, as DataPower's API gateway emulates it.
+  const session = offered("session", {
+    input: offered("session.input", {
+      readAsJSON: function (callback) {
+        readBody("session.input.readAsJSON", "message.body", callback, true);
+      },
+      readAsBuffer: function (callback) {
+        readBody("session.input.readAsBuffer", "message.body", callback, false);
+      },
+    }),
+    output: offered("session.output", { write: (value) => write("set", "message.body", value) }),
+  });
 
   function log(level) {
     return function () {
@@ -258,14 +373,14 @@ globalThis.__portal = (function () {
     };
   }
 
-  const console = {
+  const console = offered("console", {
     log: log("info"),
     info: log("info"),
     debug: log("debug"),
     trace: log("debug"),
     warn: log("warning"),
     error: log("error"),
-  };
+  });
 
   function require(name) {
     if (name === "apim") return apim;
@@ -283,7 +398,7 @@ globalThis.__portal = (function () {
       messageHeaders: snapshot.messageHeaders,
       query: snapshot.query,
       limits: limits,
-      message: message,
+      message: offered("context.message", message),
       request: null,
       initialHeaders: stringify(snapshot.messageHeaders),
       state: { writes: [], error: null, logs: [], droppedLogs: 0 },
@@ -394,7 +509,9 @@ globalThis.__portal = (function () {
       delete globalThis.__portal;
       tameOverrides();
       harden(globalThis);
-      for (const shared of [apim, messagePrototype, context, session, console, ...hiddenIntrinsics()]) harden(shared);
+      // The message objects' header and body are reached through getters, which harden does not call.
+      const shared = [apim, messagePrototype, context, session, console, requestHeader, messageBody, requestBody];
+      for (const object of [...shared, ...hiddenIntrinsics()]) harden(object);
     },
     compile: function (source) {
       // The Function constructor compiles the script as the body of a function of the bridge's names. Once:

@@ -541,7 +541,7 @@ def test_a_document_of_a_few_scripts_publishes(sandbox: Catalog, actor: Actor, c
     assert _CheapEngine.built == 20
 
 
-# -- 9. the API gateway's message idioms fail with a bare TypeError -------------------------------------------
+# -- 9. (fixed) the API gateway's message idioms fail with a bare TypeError -------------------------------------------
 #
 # DESIGN.md 3a: "Unsupported calls fail naming the call." IBM's DataPower API gateway documents a message
 # object with `header.get/set/remove` and `body.readAsJSON/readAsBuffer/write`, on `context.message` and
@@ -570,11 +570,6 @@ def outcome_of(source: str) -> str:
     return "ran"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 9 (medium): the API gateway's message object idioms (header.get/set, body.readAsJSON/write, "
-    "session.input) fail with a bare TypeError that does not name the unsupported call (DESIGN.md 3a)",
-)
 @pytest.mark.parametrize("idiom", list(API_GATEWAY_IDIOMS))
 def test_an_api_gateway_message_idiom_runs_or_fails_naming_the_call(idiom: str) -> None:
     outcome = outcome_of(API_GATEWAY_IDIOMS[idiom])
@@ -625,7 +620,7 @@ def test_a_query_parameter_is_decoded_once(sandbox: Catalog, actor: Actor, demo:
     assert answer.body == b'{"id": "%41"}'
 
 
-# -- 11. invoke sends message.headers unchecked: a caller's non-Latin-1 value is a 500 ------------------------
+# -- 11. (fixed) invoke sends message.headers unchecked: a caller's non-Latin-1 value is a 500 ------------------------
 #
 # A set-variable (or a script) that copies a request parameter into message.headers before an invoke is a common
 # shape. http.client encodes header values as Latin-1, so a caller who sends `?user=Łukasz` makes the invoke raise
@@ -640,11 +635,6 @@ def publish_user_header(sandbox: Catalog, actor: Actor, backend: RawBackend) -> 
     return publish(sandbox, actor, name="users", execute=[copy, invoke("user service", backend.url("/users"))])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 11 (medium): a message.headers value outside Latin-1 (here from the caller's query) makes "
-    "invoke raise UnicodeEncodeError: an unexpected 500 instead of a sent (encoded) header or a ConnectionError",
-)
 def test_a_callers_non_latin1_value_in_a_forwarded_header_is_not_a_500(
     sandbox: Catalog, actor: Actor, demo: Any, settings: LazySettings
 ) -> None:
@@ -705,7 +695,7 @@ def test_with_a_longer_worker_timeout_the_longest_invoke_ends_first(monkeypatch:
     assert DEFAULTS["MAX_TIMEOUT_SECONDS"] < gunicorn_timeout(monkeypatch, {"GUNICORN_TIMEOUT": "90"})
 
 
-# -- 13. an allowed name that resolves to an IETF-reserved or 6to4-wrapped internal address is called ---------
+# -- 13. (fixed) an allowed name that resolves to an IETF-reserved or 6to4-wrapped internal address is called ---------
 #
 # README "Egress guard": a name "that resolves or rebinds to an internal address gets nowhere: loopback, private,
 # link-local (cloud metadata), shared and reserved addresses are refused". egress.is_internal_address leans on
@@ -738,11 +728,6 @@ def refusal_for(resolved: str, stand_in: Any) -> str | None:
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 13 (low): an allowed name resolving to 192.0.0.192 (IETF-reserved, a cloud metadata address) "
-    "or to a 6to4 address wrapping 169.254.169.254 / 127.0.0.1 passes the internal-address check",
-)
 @pytest.mark.parametrize("resolved", ["192.0.0.192", "2002:a9fe:a9fe::1", "2002:7f00:1::1"])
 def test_an_allowed_name_resolving_to_a_wrapped_internal_address_is_refused(
     partner_resolves_to: Any, resolved: str
@@ -762,7 +747,7 @@ def test_an_allowed_name_resolving_to_the_metadata_address_is_refused(partner_re
     assert "internal address" in refusal
 
 
-# -- 14. the console's trace token goes to the backend ------------------------------------------------------
+# -- 14. (fixed) the console's trace token goes to the backend ------------------------------------------------------
 #
 # tokens/trace.py: the Test page sends a signed trace token (valid 8 hours) in X-Portal-Trace, and "without a
 # token issued by the console, a gateway call writes nothing: an outside caller cannot fill the cache". invoke
@@ -771,10 +756,6 @@ def test_an_allowed_name_resolving_to_the_metadata_address_is_refused(partner_re
 # records (what the operator's Test page then shows as the call's backend calls) under request ids of its choice.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 14 (low): invoke forwards the console's X-Portal-Trace token (and request id) to the backend",
-)
 def test_the_consoles_trace_token_is_not_forwarded_to_the_backend(settings: LazySettings) -> None:
     with RawBackend(ok_reply()) as backend:
         settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}

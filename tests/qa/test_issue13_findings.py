@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import runpy
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,32 +18,15 @@ from django.conf import LazySettings
 
 from portal.models import Catalog
 from portal.services import Actor
-from tests.tokens.backends import Backend, Reply, Seen
+from tests.tokens.backends import Backend, RawBackend, Reply, Seen
 from tests.tokens.helpers import api_document
+from tests.tokens.test_invoke_shapes import GATEWAY, invoke, publish, script
 from tests.wsgi import WsgiAnswer, wsgi_call
 from tokens.context import Context
 from tokens.errors import AssemblyError, PublishError
 from tokens.gatewayscript import GatewayScript
 from tokens.policies.invoke import Invoke
 from tokens.services import api_publish, api_save
-
-GATEWAY = "/personal/sandbox"
-
-
-def script(title: str, source: str) -> dict[str, Any]:
-    return {"gatewayscript": {"version": "2.0.0", "title": title, "source": source}}
-
-
-def invoke(title: str, target: str, **more: Any) -> dict[str, Any]:
-    return {"invoke": {"version": "2.0.0", "title": title, "target-url": target, **more}}
-
-
-def publish(sandbox: Catalog, actor: Actor, *, name: str, execute: list[dict[str, Any]], **options: Any) -> str:
-    """Save and publish a small API at ``/<name>`` in sandbox; answers the Sandbox Test App's client id."""
-    document = api_document(name=name, base_path=f"/{name}", execute=execute, **options)
-    api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
-    api_publish(api=api, catalog=sandbox, actor=actor)
-    return str(sandbox.apps.get().client_id)
 
 
 def call(client_id: str, path: str, **headers: str) -> WsgiAnswer:
@@ -177,61 +159,6 @@ def test_a_header_name_with_a_newline_inside_is_dropped(sandbox: Catalog, actor:
 
 
 # -- raw loopback backends: what exactly went over the wire, and backends that answer slowly ------------------
-
-
-class RawBackend:
-    """A loopback HTTP server that keeps each request's raw head (so repeated headers show) and answers with
-    ``reply(head)``: a list of byte strings sent one after another, ``pause`` seconds apart."""
-
-    def __init__(self, reply: Any, pause: float = 0.0) -> None:
-        self.reply = reply
-        self.pause = pause
-        self.heads: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def header_lines(self, index: int = 0) -> list[str]:
-        return [line.decode("latin-1") for line in self.heads[index].split(b"\r\n")[1:] if line]
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
-        with connection:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = connection.recv(65536)
-                if not data:
-                    return
-                head += data
-            self.heads.append(head.split(b"\r\n\r\n", 1)[0])
-            try:
-                for part in self.reply(head):
-                    connection.sendall(part)
-                    if self.pause:
-                        time.sleep(self.pause)
-            except OSError:
-                return
-
-    def __enter__(self) -> RawBackend:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
 
 
 def ok_reply(body: bytes = b'{"ok": true}') -> Any:

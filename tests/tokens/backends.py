@@ -2,15 +2,18 @@
 
 ``Backend`` serves a handler function on 127.0.0.1 and records every request it gets; with ``tls`` it speaks
 HTTPS with a certificate for ``localhost`` and ``127.0.0.1`` signed by ``TEST_PKI.ca``, and may require a
-client certificate from the same authority (mutual TLS).
+client certificate from the same authority (mutual TLS). ``RawBackend`` speaks raw bytes: it keeps each
+request's head as received and answers exactly what a test gives it, as slowly as it says.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -191,3 +194,67 @@ class Backend:
 
 def json_reply(body: bytes, status: int = 200) -> Handler:
     return lambda seen: Reply(status, {"Content-Type": "application/json"}, body)
+
+
+class RawBackend:
+    """A loopback server speaking raw bytes: it keeps each request's head as received (repeated headers show) and
+    answers with ``reply`` (byte strings, or a function of the request's head that gives them), sent one after
+    another ``pause`` seconds apart, then closes the connection."""
+
+    def __init__(self, reply: list[bytes] | Callable[[bytes], list[bytes]], pause: float = 0.0) -> None:
+        self.reply = reply
+        self.pause = pause
+        self.heads: list[bytes] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def raw_header_lines(self, index: int = 0) -> list[bytes]:
+        """The header lines of request ``index`` as they came over the wire."""
+        return [line for line in self.heads[index].split(b"\r\n")[1:] if line]
+
+    def header_lines(self, name: str | None = None, index: int = 0) -> list[str]:
+        """The header lines of request ``index`` (those of header ``name`` only, when given), as text."""
+        lines = [line.decode("latin-1") for line in self.raw_header_lines(index)]
+        return [line for line in lines if name is None or line.lower().startswith(f"{name.lower()}:")]
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                head += data
+            self.heads.append(head.split(b"\r\n\r\n", 1)[0])
+            for part in self.reply(head) if callable(self.reply) else self.reply:
+                if self._stop.is_set():
+                    return
+                try:
+                    connection.sendall(part)
+                except OSError:  # the gateway gave up and closed its end
+                    return
+                if self.pause:
+                    time.sleep(self.pause)
+
+    def __enter__(self) -> RawBackend:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._server.close()

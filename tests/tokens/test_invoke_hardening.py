@@ -9,8 +9,6 @@ Each failing case has a twin that differs in one thing and passes, so no test pa
 from __future__ import annotations
 
 import gzip
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 from django.conf import LazySettings
 
-from tests.tokens.backends import Backend, Reply, Seen
+from tests.tokens.backends import Backend, RawBackend, Reply, Seen
 from tokens.context import Context
 from tokens.egress import EgressError, egress_request
 from tokens.errors import AssemblyError
@@ -39,63 +37,6 @@ def run_invoke(config: dict[str, Any], **headers: str) -> Context:
     context = Context(verb="GET", path="/go", headers={"X-IBM-Client-Id": "c" * 32, **headers})
     Invoke("backend", config, _NoCatalog()).run(context)  # type: ignore[arg-type]
     return context
-
-
-class RawBackend:
-    """A loopback server speaking raw bytes: it keeps each request's head as received (repeated headers show) and
-    answers with ``parts``, sent one after another ``pause`` seconds apart, then closes the connection."""
-
-    def __init__(self, parts: list[bytes], pause: float = 0.0) -> None:
-        self.parts = parts
-        self.pause = pause
-        self.heads: list[bytes] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.2)
-        self.port = self._server.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def header_lines(self, name: str) -> list[str]:
-        lines = [line.decode("latin-1") for line in self.heads[0].split(b"\r\n")[1:]]
-        return [line for line in lines if line.lower().startswith(f"{name.lower()}:")]
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
-        with connection:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = connection.recv(65536)
-                if not data:
-                    return
-                head += data
-            self.heads.append(head.split(b"\r\n\r\n", 1)[0])
-            for part in self.parts:
-                if self._stop.is_set():
-                    return
-                try:
-                    connection.sendall(part)
-                except OSError:  # the gateway gave up and closed its end
-                    return
-                time.sleep(self.pause)
-
-    def __enter__(self) -> RawBackend:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._server.close()
 
 
 def head(length: int | None = 8, **more: str) -> bytes:
@@ -358,10 +299,6 @@ def run_invoke_with_message_header(backend: RawBackend, name: str, value: str) -
     return context
 
 
-def raw_header_lines(backend: RawBackend) -> list[bytes]:
-    return backend.heads[0].split(b"\r\n")[1:]
-
-
 @pytest.mark.parametrize(
     ("value", "sent"),
     [
@@ -379,7 +316,7 @@ def test_a_header_value_goes_as_latin1_when_it_can_else_as_its_utf8_bytes(
         context = run_invoke_with_message_header(backend, "X-User", value)
 
     assert context.get("message.status.code") == 200
-    assert sent in raw_header_lines(backend)
+    assert sent in backend.raw_header_lines()
 
 
 def test_a_callers_header_value_outside_latin1_reaches_the_backend_through_a_parameter(
@@ -392,7 +329,7 @@ def test_a_callers_header_value_outside_latin1_reaches_the_backend_through_a_par
         context.set("message.headers.X-User", context.interpolate("$(request.parameters.user)"))
         Invoke("backend", {"target-url": backend.url("/")}, _NoCatalog()).run(context)  # type: ignore[arg-type]
 
-    assert b"X-User: \xc5\x81ukasz" in raw_header_lines(backend)
+    assert b"X-User: \xc5\x81ukasz" in backend.raw_header_lines()
 
 
 @pytest.mark.parametrize("name", ["X-A:", "X-\u00e9", "X A", "X-A\u2028", "(X-A)"])
@@ -404,7 +341,7 @@ def test_a_header_name_that_is_not_a_field_name_is_dropped_and_logged(
         context = run_invoke_with_message_header(backend, name, "the-value")
 
     assert context.get("message.status.code") == 200
-    assert not [line for line in raw_header_lines(backend) if b"the-value" in line]
+    assert not [line for line in backend.raw_header_lines() if b"the-value" in line]
     assert f"dropped the header {name!r}" in caplog.text
 
 
@@ -416,7 +353,7 @@ def test_a_header_name_that_is_a_field_name_is_sent(
         allow_raw(backend)
         run_invoke_with_message_header(backend, "X-A~1", "the-value")
 
-    assert b"X-A~1: the-value" in raw_header_lines(backend)
+    assert b"X-A~1: the-value" in backend.raw_header_lines()
     assert "dropped the header" not in caplog.text
 
 

@@ -88,7 +88,7 @@ def _seconds(value: str | None) -> int | None:
     """A delta-seconds value (RFC 9111 section 1.2.2), or None when absent or not one."""
     if value is None or not (value.isascii() and value.isdigit()):
         return None
-    return min(int(value[:12]) if len(value) <= 12 else MAX_SECONDS, MAX_SECONDS)
+    return min(int(value), MAX_SECONDS) if len(value) <= 10 else MAX_SECONDS
 
 
 def _date(value: str | None) -> float | None:
@@ -145,13 +145,11 @@ class ResponseCache:
             if variants is None:
                 return None
             self._entries.move_to_end(key)
-            for entry in variants:
-                if entry.fits(headers):
-                    if entry.age(now) < entry.lifetime:
-                        return entry
-                    self._drop(key, entry)
-                    return None
-        return None
+            entry = next((entry for entry in variants if entry.fits(headers)), None)
+            if entry is None or entry.age(now) < entry.lifetime:
+                return entry
+            self._replace(key, [v for v in variants if v is not entry])
+            return None
 
     def put(self, key: _Key, entry: _Entry) -> None:
         """Keep ``entry`` under ``key``, replacing the one for the same Vary'd headers; nothing when it alone would
@@ -160,30 +158,23 @@ class ResponseCache:
         if max_entries == 0 or entry.size > max_bytes:
             return
         with self._lock:
-            variants = [v for v in self._entries.pop(key, []) if v.vary != entry.vary][-(MAX_VARIANTS - 1) :]
-            variants.append(entry)
-            self._entries[key] = variants
-            self._recount()
+            kept = [v for v in self._entries.get(key, []) if v.vary != entry.vary]
+            self._replace(key, [*kept[-(MAX_VARIANTS - 1) :], entry])
             while self.count > max_entries or self.bytes > max_bytes:
-                self._entries.popitem(last=False)
-                self._recount()
+                self._replace(next(iter(self._entries)), [])
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._recount()
+            self.count = self.bytes = 0
 
-    def _drop(self, key: _Key, entry: _Entry) -> None:
-        variants = [v for v in self._entries[key] if v is not entry]
+    def _replace(self, key: _Key, variants: list[_Entry]) -> None:
+        """``key``'s variants become ``variants`` (none: the key goes), as the most recently used key."""
+        old = self._entries.pop(key, [])
+        self.count += len(variants) - len(old)
+        self.bytes += sum(v.size for v in variants) - sum(v.size for v in old)
         if variants:
             self._entries[key] = variants
-        else:
-            del self._entries[key]
-        self._recount()
-
-    def _recount(self) -> None:
-        self.count = sum(len(variants) for variants in self._entries.values())
-        self.bytes = sum(entry.size for variants in self._entries.values() for entry in variants)
 
 
 RESPONSES = ResponseCache()

@@ -67,11 +67,11 @@ _DIRECTIVE = re.compile(r"""([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*(?:"((?:[^"\\
 _CONFLICT = "\0conflict"  # a directive given twice with different values (RFC 9111 section 4.2.1: stale)
 
 
-def directives(headers: Mapping[str, str] | tuple[tuple[str, str], ...], name: str = "cache-control") -> dict[str, str]:
-    """The ``Cache-Control`` directives of ``headers`` (every field line of the name), lower-case names to their
-    values ("" for none, quotes removed)."""
+def directives(headers: Mapping[str, str] | tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The ``Cache-Control`` directives of ``headers`` (every field line of it), lower-case names to their values
+    ("" for none, quotes removed; a directive given twice with different values reads as neither)."""
     found: dict[str, str] = {}
-    for value in _values(headers, name):
+    for value in _values(headers, "cache-control"):
         for match in _DIRECTIVE.finditer(value):
             directive = match.group(1).lower()
             argument = match.group(2) if match.group(2) is not None else match.group(3) or ""

@@ -80,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
     "POOLS": 64,  # connection pools kept per process (one per address, port, name and TLS profile)
     "POOL_CONNECTIONS": 4,  # idle connections kept per pool
     "DNS_LOOKUPS": 8,  # DNS lookups running at once per process (threads); more wait for one, within the deadline
+    "CACHE_ENTRIES": 512,  # responses kept per process for invoke's cache-response (tokens.invoke_cache); 0: none
+    "CACHE_KIB": 16 * 1024,  # and their bytes (body, headers and URL)
 }
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -202,6 +204,8 @@ invoke_settings = AppSettings(
         "POOLS": whole_number(1, 10_000),
         "POOL_CONNECTIONS": whole_number(1, 1000),
         "DNS_LOOKUPS": whole_number(1, 1000),
+        "CACHE_ENTRIES": whole_number(0, 1_000_000),
+        "CACHE_KIB": whole_number(0, 1024 * 1024),
     },
 )
 
@@ -585,6 +589,16 @@ class _DeadlineResponse(http.client.HTTPResponse):
             self.fp.close()
             self.fp = io.BufferedReader(_DeadlineReader(sock, time.monotonic() + timeout))
 
+    def _read_status(self) -> tuple[str, int, str]:
+        # http.client skips only 100 Continue: a backend's 103 Early Hints (RFC 8297) or any other interim answer
+        # (RFC 9110 section 15.2) would be taken for the response. Each is skipped here, headers and all, for the
+        # final answer; every read is within the deadline. 101 is left for _read: the portal never asks to upgrade.
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]  # not in typeshed
+            if not 100 <= status < 200 or status == 101:
+                return version, status, reason
+            http.client.parse_headers(self.fp)
+
 
 class _HTTPConnection(urllib3.connection.HTTPConnection):
     response_class = _DeadlineResponse
@@ -761,6 +775,9 @@ def _field_value(value: str) -> str:
 def _read(
     answer: urllib3.BaseHTTPResponse, url: str, deadline: float, config: EgressSettings, where: str
 ) -> BackendResponse:
+    if answer.status == 101:
+        answer.close()  # the connection now speaks something else: never reused
+        raise EgressError(f"the backend at {where} switched protocols (101), which the portal never asks for")
     header_list = [(str(name), str(value)) for name, value in answer.headers.items()]
     if sum(len(name) + len(value) + 4 for name, value in header_list) > config.max_response_header_bytes:
         answer.drain_conn()

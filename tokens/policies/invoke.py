@@ -19,9 +19,11 @@ Properties (APIC v10 names):
   ``<output>.status.code``, ``<output>.status.reason``, and ``<output>`` as one object); without it the
   response replaces ``message``, as in API Connect.
 - ``stop-on-error``: error names; with ``OperationError``, a backend status of 400 or more raises it.
+- ``cache-response`` (``protocol``, the default, ``no-cache``, ``time-to-live``), ``cache-ttl``, ``cache-key``:
+  GET and HEAD responses kept per process as API Connect keeps them (``tokens.invoke_cache``).
 - Transport settings real documents carry from the API Connect editor are accepted where the portal behaves
   the same way (``backend-type: detect|json``, ``persistent-connection``, ``chunked-uploads``,
-  ``cache-response: protocol|no-cache``, ``cache-ttl``, ``parameter-control``, ``http-version: HTTP/1.1``...)
+  ``parameter-control``, ``http-version: HTTP/1.1``...)
   and refused naming the property where it would not (``websocket-upgrade: true``, ``compression: true``...).
 
 What is sent: the request's headers (never ``Host``, ``Cookie``, the client secret, the console's trace token,
@@ -50,7 +52,7 @@ from django.conf import settings
 
 from portal.gateway_http import header_value, is_header_name
 from portal.untrusted import UntrustedTextError, json_loads
-from tokens import egress
+from tokens import egress, invoke_cache
 from tokens.context import PATH_SAFE, REQUEST_PARAMETERS, Context
 from tokens.errors import AssemblyError
 from tokens.policies.base import (
@@ -95,7 +97,6 @@ _REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 # Settings of API Connect's invoke that change nothing here when they hold these values.
 _ACCEPTED_AS: dict[str, set[Any]] = {
     "backend-type": {"detect", "json"},
-    "cache-response": {"protocol", "no-cache"},
     "http-version": {"HTTP/1.1"},
     "websocket-upgrade": {False},
     "http2-required": {False},
@@ -104,7 +105,7 @@ _ACCEPTED_AS: dict[str, set[Any]] = {
     "graphql-send-type": {"detect", "json"},
 }
 _ACCEPTED_ANY = (
-    "persistent-connection", "chunked-uploads", "cache-ttl", "cache-key", "cache-putpost-response",
+    "persistent-connection", "chunked-uploads", "cache-putpost-response",
     "decode-request-params", "encode-plus-char", "keep-payload", "parameter-control",
 )  # fmt: skip
 KIND = "invoke"
@@ -119,7 +120,7 @@ PROPERTIES: dict[str, Property] = {
     "inject-proxy-headers": Property(False),
     "output": Property(),
     "stop-on-error": Property([]),
-    **{name: Property() for name in (*_ACCEPTED_AS, *_ACCEPTED_ANY)},
+    **{name: Property() for name in (*_ACCEPTED_AS, *_ACCEPTED_ANY, *invoke_cache.PROPERTIES)},
 }
 
 
@@ -154,6 +155,7 @@ class Invoke(Policy):
         if not isinstance(stop, list) or not all(isinstance(name, str) for name in stop):
             props.fail("stop-on-error", "must be a list of error names such as OperationError")
         self.stop_on_operation_error = OPERATION_ERROR in stop
+        self.cache = invoke_cache.CacheRule.from_properties(props)
         for prop, accepted in _ACCEPTED_AS.items():
             value = props.config.get(prop)
             if value is not None and value not in accepted:
@@ -192,8 +194,15 @@ class Invoke(Policy):
         context.backend_calls.append(call)
         started = time.perf_counter()
         try:
-            response = egress.egress_request(
-                method=verb, url=url, headers=headers, body=body, timeout=self.timeout, tls=self.tls
+            response, cached = self.cache.fetch(
+                context,
+                method=verb,
+                url=url,
+                headers=headers,
+                tls=self.tls,
+                call=lambda: egress.egress_request(
+                    method=verb, url=url, headers=headers, body=body, timeout=self.timeout, tls=self.tls
+                ),
             )
         except egress.EgressError as e:
             call.update(error=str(e), ms=round((time.perf_counter() - started) * 1000, 1))
@@ -201,6 +210,8 @@ class Invoke(Policy):
         call.update(
             status=response.status, ms=round((time.perf_counter() - started) * 1000, 1), bytes=len(response.body)
         )
+        if cached:
+            call["cached"] = True
         message = _message(response)
         if self.output:
             context.set(self.output, message)

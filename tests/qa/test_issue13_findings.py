@@ -733,7 +733,7 @@ def test_an_export_of_a_script_with_other_characters_imports_back_unchanged(fmt:
     assert round_trip(source, fmt) == source
 
 
-# -- 16. an informational (1xx) status becomes the final answer (the gateway's side fixed; a backend's open) --
+# -- 16. (fixed) an informational (1xx) status becomes the final answer ---------------------------------
 #
 # http.client skips only `100 Continue`; a backend that sends `103 Early Hints` (nginx, HAProxy and CDNs do)
 # before its answer gets the 103 taken as the response: invoke sets message.status.code to 103, the real 200 and
@@ -746,11 +746,6 @@ EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\
 FINAL_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 16 (medium): invoke takes a backend's 103 Early Hints as its response (status 103, no body), "
-    "losing the final 200 answer",
-)
 def test_a_backends_early_hints_are_skipped_for_its_answer(settings: LazySettings) -> None:
     with RawBackend(lambda head: [EARLY_HINTS, FINAL_ANSWER + b'{"ok": true}']) as backend:
         settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}
@@ -865,7 +860,7 @@ def test_an_escaped_letter_from_the_callers_json_is_answered(sandbox: Catalog, a
     assert answer.body == "é".encode()
 
 
-# -- 19. `cache-response: protocol` is accepted but nothing is cached ------------------------------------------
+# -- 19. (fixed) `cache-response: protocol` is accepted but nothing is cached ------------------------------------------
 #
 # README "invoke": the editor's settings "are accepted where the portal behaves the same". API Connect's
 # `cache-response: protocol` (the editor's default) caches a GET response as its Cache-Control says; the portal
@@ -880,11 +875,6 @@ def jwks_backend() -> Backend:
     return Backend(answer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 19 (low): `cache-response: protocol` is accepted as behaving the same, but a cacheable GET "
-    "response (Cache-Control: max-age=300) is fetched from the backend again on every call",
-)
 def test_a_cacheable_response_is_not_fetched_again_with_protocol_caching(settings: LazySettings) -> None:
     with jwks_backend() as backend:
         settings.INVOKE = {"ALLOW": f"127.0.0.1:{backend.port}"}

@@ -340,4 +340,7 @@ INVOKE = {
     "ALLOW": env.str("PORTAL_INVOKE_ALLOW", default=""),
     "MAX_TIMEOUT_SECONDS": env.int("PORTAL_INVOKE_MAX_TIMEOUT_SECONDS", default=60),
     "MAX_RESPONSE_KIB": env.int("PORTAL_INVOKE_MAX_RESPONSE_KIB", default=4096),
+    # cache-response: the responses kept per process (0 entries: none).
+    "CACHE_ENTRIES": env.int("PORTAL_INVOKE_CACHE_ENTRIES", default=512),
+    "CACHE_KIB": env.int("PORTAL_INVOKE_CACHE_KIB", default=16384),
 }

@@ -318,6 +318,8 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
         script_bounds.cache_clear()
         with _scripts_lock:
             _scripts.clear()
+        # This thread's engines go too; another thread's are keyed by the scripts just dropped, and age out.
+        _thread_engines().clear()
 
 
 setting_changed.connect(_reload)

@@ -12,8 +12,9 @@ and the archived ``quickjs`` wrapper; README "gatewayscript" has the measured co
   network, timers or module loader. mini-racer (V8) has no ``require`` or ``process`` either, but costs about
   a hundred times more CPU per call (a hop to V8's message-loop thread), 180 to 560 ms to start and an 82 MB
   package, and calls Python only asynchronously.
-- A bare call costs a few microseconds and an engine (one per script and thread) starts in under a
-  millisecond; a policy's call, bridge and JSON included, some 60 microseconds of CPU (``make bench``).
+- A bare call costs a few microseconds and a bare context starts in under a millisecond (an engine, bridge
+  loaded and frozen, in tens of milliseconds); a policy's call, bridge and JSON included, some 60
+  microseconds of CPU (``make bench``).
 
 How it is used:
 
@@ -22,9 +23,9 @@ How it is used:
   back one JSON text: the variables the script wrote, an error it raised, its console lines. Both are
   size-capped, so only JSON-like values cross, and a script can reach nothing but plain JavaScript values.
 - **Checked once, built on first use, bounded.** ``script_compile`` checks a source once per process (cached
-  by source, so publishing and the gateway's warm state share it) in a bare QuickJS context: no bridge, no
-  lockdown, the same limits, some 0.15 ms instead of the engine's 10 to 50 ms and 0.4 MiB. The runnable
-  engine is built on a thread's first call and kept in that thread's LRU of ``ENGINES_PER_THREAD`` engines
+  by source, so publishing and the gateway's warm state share it) in a bare QuickJS context (no bridge, no
+  lockdown, the same limits): some 0.16 ms, against tens of milliseconds and 0.4 MiB for an engine. The
+  runnable engine is built on a thread's first call and kept in that thread's LRU of ``ENGINES_PER_THREAD`` engines
   (gunicorn's sync workers have one thread, so per process); an evicted one is built again on its next call.
   Before the script is compiled in its engine the bridge freezes every object reachable from the global
   object: no call can leave state behind for the next one (globals, prototype pollution) or replace the

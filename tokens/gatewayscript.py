@@ -216,6 +216,9 @@ class _Engine:
 # The text QuickJS's Function constructor gives the function it makes of the bridge's names and a source
 # (the bridge's ``compile``): the text it pastes the source into, without the surrounding parentheses.
 _FUNCTION_TEXT = ("function anonymous(require,context,session,console\n) {\n", "\n}")
+# The heap an engine's bridge and its freeze hold before the script is compiled (some 0.2 MiB): the check
+# leaves it out of its own limit, so a source it accepts near the memory limit fits the engine too.
+_BRIDGE_RESERVE = 1024 * 1024
 _CHECKER = """(function () {
   var make = Function, apply = Reflect.apply, toText = Function.prototype.toString;
   return function (source, before, after) {
@@ -229,17 +232,18 @@ def _syntax_check(source: str, limits: ScriptLimits) -> None:
     """Check ``source`` as the engine compiles it, without building one. Raises ScriptSyntaxError with the
     engine's message when the engine would refuse it.
 
-    A bare context (no bridge, no lockdown, the engine's limits) makes the function the bridge makes. When
-    the function's text is the whole pasted text, the source is one function body: parsing it ran nothing,
-    and the engine's parser accepts it alike. Otherwise the source has a syntax error or closes the body
-    early, and code of it ran here, where the bridge and the lockdown are missing: the real engine decides
-    (built and dropped), so the check refuses exactly what the engine refuses, with its message.
+    A bare context (no bridge, no lockdown, the engine's limits less the bridge's heap) makes the function
+    the bridge makes. When the function's text is the whole pasted text, the source is one function body:
+    parsing it ran nothing, and the engine's parser accepts it alike. Otherwise the source has a syntax
+    error, closes the body early (code of it ran here, where the bridge and the lockdown are missing) or
+    passed a limit: the real engine decides (built and dropped), so the check refuses exactly what the engine
+    refuses, with its message.
     """
     global _checks
     with _counter_lock:
         _checks += 1
     context = quickjs.Context()
-    context.set_memory_limit(limits.memory_mib * 1024 * 1024)
+    context.set_memory_limit(limits.memory_mib * 1024 * 1024 - _BRIDGE_RESERVE)
     context.set_max_stack_size(limits.stack_kib * 1024)
     check = context.eval(_CHECKER)
     context.set_time_limit(limits.cpu_ms / 1000)

@@ -115,6 +115,22 @@ def test_a_source_the_engine_refuses_is_refused_at_publish(
     save_and_publish(sandbox, actor, execute=[script("bad", "var fine = 1;")])
 
 
+@pytest.mark.parametrize(("items", "refused"), [(60_000, True), (20_000, False)])
+def test_a_source_near_the_memory_limit_is_judged_as_the_engine_judges_it(
+    items: int, refused: bool, settings: LazySettings
+) -> None:
+    # Compiling a large literal takes heap: at 4 MiB the engine, which holds the bridge too, runs out first.
+    settings.GATEWAYSCRIPT = {"MEMORY_MIB": 4}
+    source = f"session.output.write([{','.join(map(str, range(items)))}].length);"
+
+    if refused:
+        with pytest.raises(PolicyConfigError, match="is not valid JavaScript \\(InternalError: out of memory\\)"):
+            GatewayScript("large", {"source": source})
+    else:
+        GatewayScript("large", {"source": source}).run(context := make_context())
+        assert context.get("message.body") == items
+
+
 # -- engines per thread -------------------------------------------------------------------------------------
 
 

@@ -25,8 +25,9 @@ How it is used:
 - **Checked once, built on first use, bounded.** ``script_compile`` checks a source once per process (cached
   by source, so publishing and the gateway's warm state share it) in a bare QuickJS context (no bridge, no
   lockdown, the same limits): some 0.16 ms, against tens of milliseconds and 0.4 MiB for an engine. The
-  runnable engine is built on a thread's first call and kept in that thread's LRU of ``ENGINES_PER_THREAD`` engines
-  (gunicorn's sync workers have one thread, so per process); an evicted one is built again on its next call.
+  runnable engine is built on a thread's first call and kept in that thread's LRU of ``ENGINES_PER_THREAD``
+  engines (gunicorn's sync workers have one thread, so per process); an evicted one is built again on its
+  next call.
   Before the script is compiled in its engine the bridge freezes every object reachable from the global
   object: no call can leave state behind for the next one (globals, prototype pollution) or replace the
   bridge. ``MAX_SCRIPTS_PER_API`` bounds the policies of one assembly, refused at publish before any check.
@@ -276,8 +277,8 @@ class CompiledScript:
 
     def engine(self) -> _Engine:
         """This thread's engine for the script, built now when it has none (first call, evicted, discarded).
-        Raises ScriptSyntaxError when building it fails (a source the check accepted cannot fail so, but for
-        a heap limit the bridge's own memory makes it reach)."""
+        Raises ScriptSyntaxError when building it fails, which a source the check accepted should not do (the
+        check keeps the bridge's heap in reserve)."""
         engines = _thread_engines()
         engine = engines.get(self)
         if engine is not None:

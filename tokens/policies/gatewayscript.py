@@ -19,7 +19,7 @@ class GatewayScriptKind(PolicyKind):
         return f"JavaScript, {lines} line(s)" if lines else "no source yet"
 
     def assembly_refusal(self, configs: Sequence[dict[str, Any]]) -> str | None:
-        # Each script costs an engine per thread that calls it (about 0.4 MiB, 10 to 50 ms to build): an API
+        # Each script costs an engine per thread that calls it (about 0.4 MiB, tens of milliseconds to build): an API
         # holds a bounded number, refused before any is checked.
         from tokens.gatewayscript import script_bounds
 

@@ -174,10 +174,16 @@ def assembly_compile(
     """Compile an assembly; with ``scope`` (tokens.scope), its API properties are written into the policies'
     string properties and its variables start every call. Raises PublishError naming every policy the portal
     does not run, else PolicyConfigError or PublishError naming the first policy or place at fault."""
-    kinds = [(visit.title, visit.kind, visit.where) for visit in assembly_walk(assembly)]
+    visits = list(assembly_walk(assembly))
+    kinds = [(visit.title, visit.kind, visit.where) for visit in visits]
     unsupported = [(title, kind, where) for title, kind, where in kinds if policy_kind(kind) is None]
     if unsupported:
         raise unsupported_refusal(unsupported)
+    for kind in dict.fromkeys(visit.kind for visit in visits):  # each kind bounds its policies, before compiling
+        registered = policy_kind(kind)
+        refusal = registered.assembly_refusal([v.config for v in visits if v.kind == kind]) if registered else None
+        if refusal is not None:
+            raise PublishError(refusal)
     if scope is not None and scope.properties:
         assembly = scope.substituted(assembly)  # once for the whole tree, nested policies included
 

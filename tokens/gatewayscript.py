@@ -12,8 +12,9 @@ and the archived ``quickjs`` wrapper; README "gatewayscript" has the measured co
   network, timers or module loader. mini-racer (V8) has no ``require`` or ``process`` either, but costs about
   a hundred times more CPU per call (a hop to V8's message-loop thread), 180 to 560 ms to start and an 82 MB
   package, and calls Python only asynchronously.
-- A bare call costs a few microseconds and an engine (one per script and thread) starts in under a
-  millisecond; a policy's call, bridge and JSON included, some 60 microseconds of CPU (``make bench``).
+- A bare call costs a few microseconds and a bare context starts in under a millisecond (an engine, bridge
+  loaded and frozen, in tens of milliseconds); a policy's call, bridge and JSON included, some 60
+  microseconds of CPU (``make bench``).
 
 How it is used:
 
@@ -21,10 +22,15 @@ How it is used:
   set). A call hands the bridge (``tokens/gatewayscript.js``) the context's variables as one JSON text and gets
   back one JSON text: the variables the script wrote, an error it raised, its console lines. Both are
   size-capped, so only JSON-like values cross, and a script can reach nothing but plain JavaScript values.
-- **Compiled once.** ``script_compile`` builds one engine per source and thread (gunicorn's sync workers have
-  one thread, so once per process), cached by source, so publishing and the gateway's warm state share it.
-  Before the script is compiled the bridge freezes every object reachable from the global object: no call
-  can leave state behind for the next one (globals, prototype pollution) or replace the bridge.
+- **Checked once, built on first use, bounded.** ``script_compile`` checks a source once per process (cached
+  by source, so publishing and the gateway's warm state share it) in a bare QuickJS context (no bridge, no
+  lockdown, the same limits): some 0.16 ms, against tens of milliseconds and 0.4 MiB for an engine. The
+  runnable engine is built on a thread's first call and kept in that thread's LRU of ``ENGINES_PER_THREAD``
+  engines (gunicorn's sync workers have one thread, so per process); an evicted one is built again on its
+  next call.
+  Before the script is compiled in its engine the bridge freezes every object reachable from the global
+  object: no call can leave state behind for the next one (globals, prototype pollution) or replace the
+  bridge. ``MAX_SCRIPTS_PER_API`` bounds the policies of one assembly, refused at publish before any check.
 - **Limits** come from the ``GATEWAYSCRIPT`` settings (``ScriptLimits``), read once and re-read when tests
   override them. A runaway script fails its own call as a ``JavaScriptError`` naming the policy; that thread's
   engine is discarded (with whatever the call left in it) and the worker keeps serving.
@@ -59,7 +65,7 @@ from tokens.policies.base import Properties as _Properties
 logger = logging.getLogger("tokens.gatewayscript")
 
 JAVASCRIPT_ERROR = "JavaScriptError"  # APIC's error name for a failing gatewayscript
-MAX_SCRIPTS = 256  # compiled scripts kept per process (a republished API compiles its new source)
+MAX_SCRIPTS = 256  # checked scripts kept per process (a republished API checks its new source)
 MAX_VARIABLE_NAME = 256
 MAX_JOBS = 1000  # promise jobs one call may queue
 _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -72,6 +78,8 @@ DEFAULTS: dict[str, int] = {
     "EXCHANGE_KIB": 2048,  # the variables handed to a call, and what it answers, each as JSON
     "LOG_LINES": 20,  # console lines kept per call (the rest are counted)
     "LOG_LINE_CHARS": 1000,
+    "MAX_SCRIPTS_PER_API": 64,  # gatewayscript policies in one assembly, at any depth, catches included
+    "ENGINES_PER_THREAD": 64,  # engines a thread keeps (about 0.4 MiB each), the least recently used evicted
 }
 _BOUNDS: dict[str, tuple[int, int]] = {
     "CPU_MS": (1, 10_000),
@@ -80,6 +88,8 @@ _BOUNDS: dict[str, tuple[int, int]] = {
     "EXCHANGE_KIB": (64, 65536),
     "LOG_LINES": (0, 1000),
     "LOG_LINE_CHARS": (16, 100_000),
+    "MAX_SCRIPTS_PER_API": (1, 4096),
+    "ENGINES_PER_THREAD": (1, 4096),
 }
 
 
@@ -99,10 +109,16 @@ class ScriptLimits:
         return self.exchange_kib * 1024
 
 
+@dataclass(frozen=True)
+class ScriptBounds:
+    """What the gatewayscripts of a process may hold, from the ``GATEWAYSCRIPT`` settings namespace."""
+
+    max_scripts_per_api: int
+    engines_per_thread: int
+
+
 @cache
-def script_limits() -> ScriptLimits:
-    """The checked ``GATEWAYSCRIPT`` settings. Raises ImproperlyConfigured naming an unknown or out-of-range
-    setting (a typo must not silently fall back to a default)."""
+def _checked_settings() -> dict[str, int]:
     configured: dict[str, Any] = getattr(settings, "GATEWAYSCRIPT", {})
     unknown = sorted(set(configured) - set(DEFAULTS))
     if unknown:
@@ -114,7 +130,23 @@ def script_limits() -> ScriptLimits:
             raise ImproperlyConfigured(
                 f"GATEWAYSCRIPT {name} must be a whole number from {low} to {high}, not {value!r}."
             )
-    return ScriptLimits(**{name.lower(): value for name, value in values.items()})
+    return values
+
+
+@cache
+def script_limits() -> ScriptLimits:
+    """The per-call limits from the checked ``GATEWAYSCRIPT`` settings. Raises ImproperlyConfigured naming an
+    unknown or out-of-range setting (a typo must not silently fall back to a default)."""
+    values = _checked_settings()
+    return ScriptLimits(**{name: values[name.upper()] for name in ScriptLimits.__dataclass_fields__})
+
+
+@cache
+def script_bounds() -> ScriptBounds:
+    """The bounds on scripts per API and engines per thread, from the checked ``GATEWAYSCRIPT`` settings.
+    Raises ImproperlyConfigured as ``script_limits`` does."""
+    values = _checked_settings()
+    return ScriptBounds(**{name: values[name.upper()] for name in ScriptBounds.__dataclass_fields__})
 
 
 class ScriptSyntaxError(Exception):
@@ -123,11 +155,19 @@ class ScriptSyntaxError(Exception):
 
 _counter_lock = threading.Lock()
 _compiles = 0
+_checks = 0
 
 
 def compile_count() -> int:
-    """How many times this process has compiled a script (one per source and thread): tests prove reuse."""
+    """How many engines this process has built, each compiling its script: one per script on each thread's
+    first call, again after an eviction or a stopped call (and at a check that needs the real engine). Tests
+    prove reuse with it."""
     return _compiles
+
+
+def check_count() -> int:
+    """How many sources this process has checked (once per source while the process cache keeps it)."""
+    return _checks
 
 
 class _Engine:
@@ -174,25 +214,86 @@ class _Engine:
         return answer
 
 
+# The text QuickJS's Function constructor gives the function it makes of the bridge's names and a source
+# (the bridge's ``compile``): the text it pastes the source into, without the surrounding parentheses.
+_FUNCTION_TEXT = ("function anonymous(require,context,session,console\n) {\n", "\n}")
+# The heap an engine's bridge and its freeze hold before the script is compiled (some 0.2 MiB): the check
+# leaves it out of its own limit, so a source it accepts near the memory limit fits the engine too.
+_BRIDGE_RESERVE = 1024 * 1024
+_CHECKER = """(function () {
+  var make = Function, apply = Reflect.apply, toText = Function.prototype.toString;
+  return function (source, before, after) {
+    var made = make("require", "context", "session", "console", source);
+    return typeof made === "function" && apply(toText, made, []) === before + source + after;
+  };
+})()"""
+
+
+def _syntax_check(source: str, limits: ScriptLimits) -> None:
+    """Check ``source`` as the engine compiles it, without building one. Raises ScriptSyntaxError with the
+    engine's message when the engine would refuse it.
+
+    A bare context (no bridge, no lockdown, the engine's limits less the bridge's heap) makes the function
+    the bridge makes. When the function's text is the whole pasted text, the source is one function body:
+    parsing it ran nothing, and the engine's parser accepts it alike. Otherwise the source has a syntax
+    error, closes the body early (code of it ran here, where the bridge and the lockdown are missing) or
+    passed a limit: the real engine decides (built and dropped), so the check refuses exactly what the engine
+    refuses, with its message.
+    """
+    global _checks
+    with _counter_lock:
+        _checks += 1
+    context = quickjs.Context()
+    context.set_memory_limit(limits.memory_mib * 1024 * 1024 - _BRIDGE_RESERVE)
+    context.set_max_stack_size(limits.stack_kib * 1024)
+    check = context.eval(_CHECKER)
+    context.set_time_limit(limits.cpu_ms / 1000)
+    try:
+        if check(source, *_FUNCTION_TEXT) is True:
+            return
+    except quickjs.JSException:
+        pass
+    _Engine(source, limits)
+
+
+_threads = threading.local()  # .engines: this thread's engines, least recently used first
+
+
+def _thread_engines() -> OrderedDict[CompiledScript, _Engine]:
+    engines: OrderedDict[CompiledScript, _Engine] | None = getattr(_threads, "engines", None)
+    if engines is None:
+        engines = _threads.engines = OrderedDict()
+    return engines
+
+
 class CompiledScript:
-    """A script compiled for this process: one engine per thread, the first built (and checked) at once."""
+    """A script checked for this process; its engines are built on each thread's first call and kept in that
+    thread's LRU (``ENGINES_PER_THREAD``). Raises ScriptSyntaxError when the source is not valid JavaScript."""
 
     def __init__(self, source: str, limits: ScriptLimits) -> None:
+        _syntax_check(source, limits)
         self.source = source
         self.limits = limits
-        self._local = threading.local()
-        self._local.engine = _Engine(source, limits)
 
     def engine(self) -> _Engine:
-        engine: _Engine | None = getattr(self._local, "engine", None)
-        if engine is None:
-            engine = self._local.engine = _Engine(self.source, self.limits)
+        """This thread's engine for the script, built now when it has none (first call, evicted, discarded).
+        Raises ScriptSyntaxError when building it fails, which a source the check accepted should not do (the
+        check keeps the bridge's heap in reserve)."""
+        engines = _thread_engines()
+        engine = engines.get(self)
+        if engine is not None:
+            engines.move_to_end(self)
+            return engine
+        engine = engines[self] = _Engine(self.source, self.limits)
+        keep = script_bounds().engines_per_thread
+        while len(engines) > keep:
+            engines.popitem(last=False)
         return engine
 
     def discard_engine(self) -> None:
         """Drop this thread's engine after a stopped call: whatever that call left (queued jobs, a heap at its
         limit) goes with it, and the next call compiles afresh."""
-        self._local.engine = None
+        _thread_engines().pop(self, None)
 
 
 _scripts: OrderedDict[tuple[str, ScriptLimits], CompiledScript] = OrderedDict()
@@ -200,8 +301,8 @@ _scripts_lock = threading.Lock()
 
 
 def script_compile(source: str) -> CompiledScript:
-    """The compiled script for ``source``, from the process's cache or compiled now.
-    Raises ScriptSyntaxError when the source is not valid JavaScript."""
+    """The checked script for ``source``, from the process's cache or checked now (its engines are built on
+    first use). Raises ScriptSyntaxError when the source is not valid JavaScript."""
     key = (source, script_limits())
     with _scripts_lock:
         found = _scripts.get(key)
@@ -218,9 +319,13 @@ def script_compile(source: str) -> CompiledScript:
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting == "GATEWAYSCRIPT":
+        _checked_settings.cache_clear()
         script_limits.cache_clear()
+        script_bounds.cache_clear()
         with _scripts_lock:
             _scripts.clear()
+        # This thread's engines go too; another thread's are keyed by the scripts just dropped, and age out.
+        _thread_engines().clear()
 
 
 setting_changed.connect(_reload)
@@ -292,7 +397,10 @@ class GatewayScript(Policy):
         """Run the script. Raises AssemblyError: ``JavaScriptError`` when the script fails or passes a limit,
         or the error the script raised with ``apim.error`` or ``context.reject``."""
         limits = self.script.limits
-        engine = self.script.engine()
+        try:
+            engine = self.script.engine()
+        except ScriptSyntaxError as e:
+            raise self._failure(f"cannot be compiled ({e}).") from e
         try:
             handed = json.dumps(_snapshot(context), separators=(",", ":"), allow_nan=False, default=_jsonable)
         except (TypeError, ValueError) as e:

@@ -25,7 +25,7 @@ from tests.tokens.helpers import JWK_SECRET, api_document, b64url, make_context
 from tests.wsgi import wsgi_call
 from tokens import editor
 from tokens.errors import AssemblyError, PolicyConfigError
-from tokens.gatewayscript import GatewayScript, compile_count, script_limits
+from tokens.gatewayscript import GatewayScript, check_count, compile_count, script_limits
 from tokens.services import api_publish, api_save
 
 GATEWAY = "/personal/sandbox"
@@ -368,16 +368,17 @@ def test_a_gatewayscript_without_source_is_refused(config: dict[str, Any], probl
 
 def test_the_script_is_compiled_once_and_reused_across_calls(sandbox: Catalog, actor: Actor, client: Client) -> None:
     source = "session.output.write('counted ' + context.get('request.verb'))"
-    before = compile_count()
+    before, checks = compile_count(), check_count()
     client_id = publish(sandbox, actor, name="counted", execute=[script("counted", source)])
+    published = (compile_count(), check_count())
     responses = [call(client, client_id, "/counted/go") for _ in range(5)]
-    after_calls = compile_count()
+    after_calls = (compile_count(), check_count())
     publish(sandbox, actor, name="counted", execute=[script("counted", source + ";")])
-    changed = call(client, client_id, "/counted/go")
 
     assert [r.content for r in responses] == [b"counted GET"] * 5
-    assert after_calls == before + 1  # publishing compiled it; the gateway's state and every call reused it
-    assert (changed.content, compile_count()) == (b"counted GET", before + 2)  # new source, one new compile
+    assert published == (before, checks + 1)  # publishing checked the source and built no engine
+    assert after_calls == (before + 1, checks + 1)  # the first call built the engine; the gateway reused the check
+    assert (compile_count(), check_count()) == (before + 1, checks + 2)  # a new source is checked, not built
 
 
 def test_a_warm_call_through_a_gatewayscript_makes_no_database_query(
@@ -410,7 +411,7 @@ def test_each_thread_gets_its_own_engine_for_the_same_compiled_script() -> None:
     policy.run(here := make_context(path="/main"))
 
     assert [c.get("seen") for c in contexts] == ["/0", "/1", "/2"]
-    assert (here.get("seen"), compile_count()) == ("/main", before + 3)
+    assert (here.get("seen"), compile_count()) == ("/main", before + 4)  # each thread's first call built one
 
 
 # -- the sandbox --------------------------------------------------------------------------------------------
@@ -482,10 +483,10 @@ def test_promise_jobs_share_the_call_cpu_time_limit(jobs: int, runaway: bool) ->
 
 
 @pytest.mark.parametrize(
-    ("source", "rebuilt"),
-    [("for (;;) {}", 1), ("new ArrayBuffer(64 * 1024 * 1024)", 1), ("throw new Error('plain failure')", 0)],
+    ("source", "built"),
+    [("for (;;) {}", 2), ("new ArrayBuffer(64 * 1024 * 1024)", 2), ("throw new Error('plain failure')", 1)],
 )
-def test_a_call_stopped_by_a_limit_discards_its_engine_and_a_plain_failure_keeps_it(source: str, rebuilt: int) -> None:
+def test_a_call_stopped_by_a_limit_discards_its_engine_and_a_plain_failure_keeps_it(source: str, built: int) -> None:
     # A source of its own: the process's cache shares compiled scripts (and their engines) by source.
     policy = GatewayScript("limited", {"source": f"{source} // discard"})
     before = compile_count()
@@ -494,7 +495,7 @@ def test_a_call_stopped_by_a_limit_discards_its_engine_and_a_plain_failure_keeps
         with pytest.raises(AssemblyError):
             policy.run(make_context())
 
-    assert compile_count() == before + rebuilt  # the second call built a new engine only after a limit
+    assert compile_count() == before + built  # the first call built one; the second a new one only after a limit
 
 
 def test_a_runaway_script_is_a_javascript_error_a_catch_can_handle(

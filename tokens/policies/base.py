@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -275,6 +275,11 @@ class PolicyKind:
     def summary(self, config: dict[str, Any]) -> str:
         """One line for the console's outline of the assembly."""
         return ""
+
+    def assembly_refusal(self, configs: Sequence[dict[str, Any]]) -> str | None:
+        """Why an assembly holding these policies of this kind (their properties: every one at any depth,
+        catches included) cannot be published, asked before anything is compiled; None when it can."""
+        return None
 
     def branches(self, config: dict[str, Any]) -> tuple[Branch, ...]:
         """The lists of policies this policy holds, in document order."""

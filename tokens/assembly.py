@@ -22,6 +22,7 @@ from tokens.activity import ActivityLogSettings, activity_write
 from tokens.context import Context, http_status
 from tokens.documents import ApiDescription, document_describe
 from tokens.errors import AssemblyError, PublishError
+from tokens.policies.activity_log import KIND as ACTIVITY_LOG_KIND  # its record is written at the call's end
 from tokens.policies.base import (
     RUNTIME_ERROR,
     CryptoResolver,
@@ -40,7 +41,7 @@ from tokens.policies.jwt_validate import (
     jwt_claims_check,
     jwt_verification_failure,
 )
-from tokens.policies.registry import policy_kind, unsupported_refusal
+from tokens.policies.registry import POLICY_KINDS, policy_kind, unsupported_refusal
 from tokens.policies.walker import assembly_walk
 from tokens.scope import ApiScope
 from tokens.trace import trace_record
@@ -69,10 +70,6 @@ __all__ = [
     "jwt_verification_failure",
     "run_policies",
 ]
-
-
-# The policy that sets the levels of the call's record: an assembly with one writes the record at the end.
-_ACTIVITY_KINDS = frozenset({"activity-log"})
 
 
 @dataclass(frozen=True)
@@ -174,14 +171,16 @@ def assembly_compile(
     """Compile an assembly; with ``scope`` (tokens.scope), its API properties are written into the policies'
     string properties and its variables start every call. Raises PublishError naming every policy the portal
     does not run, else PolicyConfigError or PublishError naming the first policy or place at fault."""
-    visits = list(assembly_walk(assembly))
-    kinds = [(visit.title, visit.kind, visit.where) for visit in visits]
-    unsupported = [(title, kind, where) for title, kind, where in kinds if policy_kind(kind) is None]
+    configs_by_kind: dict[str, list[dict[str, Any]]] = {}
+    unsupported = []
+    for visit in assembly_walk(assembly):
+        configs_by_kind.setdefault(visit.kind, []).append(visit.config)
+        if policy_kind(visit.kind) is None:
+            unsupported.append((visit.title, visit.kind, visit.where))
     if unsupported:
         raise unsupported_refusal(unsupported)
-    for kind in dict.fromkeys(visit.kind for visit in visits):  # each kind bounds its policies, before compiling
-        registered = policy_kind(kind)
-        refusal = registered.assembly_refusal([v.config for v in visits if v.kind == kind]) if registered else None
+    for kind, configs in configs_by_kind.items():  # each kind may bound its policies, asked before compiling
+        refusal = POLICY_KINDS[kind].assembly_refusal(configs)
         if refusal is not None:
             raise PublishError(refusal)
     if scope is not None and scope.properties:
@@ -216,7 +215,7 @@ def assembly_compile(
         if not isinstance(errors, list) or not errors or not all(isinstance(e, str) and e for e in errors):
             raise PublishError(f"assembly {where}.errors must list error names such as RuntimeError.")
         catches.append(_Catch(frozenset(errors), build(entry.get("execute", []), f"{where}.execute")))
-    logs_activity = any(kind in _ACTIVITY_KINDS for _, kind, _ in kinds)
+    logs_activity = ACTIVITY_LOG_KIND in configs_by_kind
     return CompiledAssembly(policies, tuple(catches), scope, logs_activity=logs_activity)
 
 

@@ -16,10 +16,12 @@ from portal import invalidation
 from portal.models import Catalog, Organization
 from portal.services import Actor
 from tests.keyfixtures import CERT1_PEM, EC256_CERT_PEM, EC256_KEY_PEM, KEY1_PEM
-from tests.tokens.helpers import HMAC_SECRET, INSTANT, NOW, FakeMonotonic
+from tests.tokens.helpers import HMAC_SECRET, INSTANT, KEY_OBJECT, NOW, FakeMonotonic, answer, open_api
 from tokens import views
 from tokens.demo import DemoSummary, demo_seed
+from tokens.models import Api
 from tokens.runtime import CatalogCryptoResolver, Gateway
+from tokens.services import api_publish, api_save
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +137,14 @@ def workers(monkeypatch: pytest.MonkeyPatch, settings: LazySettings) -> tuple[Fa
         monkeypatch.setattr(views, "gateway", worker)
 
     return clock, on
+
+
+@pytest.fixture
+def signer_api(sandbox: Catalog, actor: Actor, jwt_keyprofile: KeyProfile) -> Api:
+    """``signer`` 1.0.0 published in sandbox, open to any caller, signing with the crypto object its property
+    $(signing-key) names (the fixed key's)."""
+    generate = {"jwt-generate": {"title": "sign", "jws-crypto": "$(signing-key)", "jws-alg": "RS256"}}
+    document = open_api("signer", [generate, answer("$(generated.jwt)")], {"signing-key": {"value": KEY_OBJECT}})
+    api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
+    api_publish(api=api, catalog=sandbox, actor=actor)
+    return api

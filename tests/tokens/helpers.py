@@ -337,3 +337,26 @@ class FakeMonotonic:
 
     def monotonic(self) -> float:
         return self.now
+
+
+# -- APIs with properties (tests of API property values: services, REST, commands, the gateway) ------------------
+
+
+def answer(text: str) -> dict[str, Any]:
+    """A set-variable policy answering ``text`` (``$(...)`` read per call) as the body."""
+    return {"set-variable": {"title": "answer", "actions": [{"set": "message.body", "value": text}]}}
+
+
+def open_api(name: str, execute: list[dict[str, Any]], properties: dict[str, Any]) -> dict[str, Any]:
+    """An API at /<name>/go that any caller may call, declaring ``properties`` (name to declaration)."""
+    document = api_document(name=name, base_path=f"/{name}", execute=execute)
+    document["x-ibm-configuration"]["properties"] = properties
+    del document["security"], document["securityDefinitions"]
+    return document
+
+
+def sandbox_body(path: str) -> str:
+    """What the gateway answers at ``path`` in personal/sandbox (a 200 expected)."""
+    response = Client().get(f"/personal/sandbox{path}")
+    assert response.status_code == 200, response.content
+    return response.content.decode()

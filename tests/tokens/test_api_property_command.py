@@ -7,18 +7,16 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 from django.db import connections
-from django.test import Client
 
 from keyprofiles.models import KeyProfile
 from portal.models import AuditEvent, Catalog
 from portal.services import Actor
-from tests.tokens.helpers import KEY_OBJECT, api_document
+from tests.tokens.helpers import KEY_OBJECT, answer, api_document, open_api, sandbox_body
 from tokens.models import Api, ApiPropertyValue
 from tokens.properties import api_property_set
 from tokens.services import api_publish, api_save
@@ -53,17 +51,6 @@ def stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
     monkeypatch.setattr("sys.stdin", Stdin)
 
 
-def answer(text: str) -> dict[str, Any]:
-    return {"set-variable": {"title": "answer", "actions": [{"set": "message.body", "value": text}]}}
-
-
-def open_api(name: str, execute: list[dict[str, Any]], properties: dict[str, Any]) -> dict[str, Any]:
-    document = api_document(name=name, base_path=f"/{name}", execute=execute)
-    document["x-ibm-configuration"]["properties"] = properties
-    del document["security"], document["securityDefinitions"]
-    return document
-
-
 @pytest.fixture
 def shop(sandbox: Catalog, actor: Actor) -> Api:
     """``shop`` 1.0.0 published in sandbox, answering $(greeting) ("doc"); ``backend`` declared without a value."""
@@ -73,21 +60,6 @@ def shop(sandbox: Catalog, actor: Actor) -> Api:
     api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
     api_publish(api=api, catalog=sandbox, actor=actor)
     return api
-
-
-@pytest.fixture
-def signer_api(sandbox: Catalog, actor: Actor, jwt_keyprofile: KeyProfile) -> Api:
-    generate = {"jwt-generate": {"title": "sign", "jws-crypto": "$(signing-key)", "jws-alg": "RS256"}}
-    document = open_api("signer", [generate, answer("$(generated.jwt)")], {"signing-key": {"value": KEY_OBJECT}})
-    api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
-    api_publish(api=api, catalog=sandbox, actor=actor)
-    return api
-
-
-def gateway_body(path: str) -> str:
-    response = Client().get(f"/personal/sandbox{path}")
-    assert response.status_code == 200, response.content
-    return response.content.decode()
 
 
 def stored(name: str = "greeting") -> str | None:
@@ -135,19 +107,19 @@ def test_list_says_when_an_api_has_no_properties(sandbox: Catalog, actor: Actor)
 
 
 def test_set_from_an_argument_reaches_the_gateway_and_clear_restores_the_documents(shop: Api) -> None:
-    assert gateway_body("/shop/go") == "doc"
+    assert sandbox_body("/shop/go") == "doc"
 
     result = run("set", "shop", "greeting", "hello", "--catalog", "sandbox")
 
     assert result.code == 0
     assert result.out == "Set 'greeting' of shop 1.0.0 in sandbox; every gateway process serves it within seconds.\n"
     assert "hello" not in result.out
-    assert gateway_body("/shop/go") == "hello"
+    assert sandbox_body("/shop/go") == "hello"
 
     cleared = run("clear", "shop", "greeting", "--catalog", "sandbox")
     assert cleared.code == 0
     assert "Cleared 'greeting'" in cleared.out
-    assert gateway_body("/shop/go") == "doc"
+    assert sandbox_body("/shop/go") == "doc"
 
 
 def test_set_reads_the_value_from_standard_input(shop: Api, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,7 +142,7 @@ def test_set_reads_the_value_from_a_file_less_its_line_ending(shop: Api, tmp_pat
     assert run("set", "shop", "greeting", "--value-file", str(path), "--catalog", "sandbox").code == 0
 
     assert stored() == "https://orders.example.com"
-    assert gateway_body("/shop/go") == "https://orders.example.com"
+    assert sandbox_body("/shop/go") == "https://orders.example.com"
     # Only one line ending goes: a value holding lines is refused (no control characters), naming the place.
     path.write_bytes(b"one\ntwo\n")
     refused = run("set", "shop", "greeting", "--value-file", str(path), "--catalog", "sandbox")
@@ -211,7 +183,7 @@ def test_set_refuses_a_value_the_api_would_not_run_with_naming_the_policy(signer
     assert result.err.startswith("'signing-key' not set: signer 1.0.0 published in personal/sandbox would not run")
     assert "'sign'" in result.err
     assert stored("signing-key") is None
-    assert gateway_body("/signer/go").count(".") == 2
+    assert sandbox_body("/signer/go").count(".") == 2
     # Twin: a crypto object that exists.
     assert run("set", "signer", "signing-key", KEY_OBJECT, "--catalog", "sandbox").code == 0
 
@@ -284,7 +256,7 @@ def test_a_dry_run_clear_changes_nothing(shop: Api, sandbox: Catalog, actor: Act
     assert result.code == 0
     assert result.out.startswith("Would clear 'greeting'")
     assert stored() == "hello"
-    assert gateway_body("/shop/go") == "hello"
+    assert sandbox_body("/shop/go") == "hello"
 
 
 # -- verbosity and exit statuses from the command line ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from keyprofiles.models import KeyProfile
 from portal.models import Catalog
 from portal.services import Actor
-from tests.tokens.helpers import KEY_OBJECT, api_document
+from tests.tokens.helpers import KEY_OBJECT, answer, api_document
 from tokens.checks import check_publications
 from tokens.models import Api, ApiPropertyValue, Publication
 from tokens.properties import api_property_clear, api_property_set
@@ -26,10 +26,6 @@ from tokens.runtime import Route, catalog_state_build, gateway
 from tokens.services import SANDBOX_TEST_APP, api_publish, api_save
 
 pytestmark = pytest.mark.usefixtures("recheck_always")
-
-
-def answer(text: str) -> dict[str, Any]:
-    return {"set-variable": {"title": "answer", "actions": [{"set": "message.body", "value": text}]}}
 
 
 def published(

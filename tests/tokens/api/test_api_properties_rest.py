@@ -9,14 +9,13 @@ import logging
 from typing import Any
 
 import pytest
-from django.test import Client
 from rest_framework.test import APIClient
 
 from keyprofiles.models import KeyProfile
 from portal.models import AuditEvent, Catalog, Organization
 from portal.services import Actor
 from tests.api import MakeKey, bearer
-from tests.tokens.helpers import KEY_OBJECT, api_document
+from tests.tokens.helpers import KEY_OBJECT, answer, open_api, sandbox_body
 from tokens.api.properties import ApiPropertySerializer
 from tokens.models import Api, ApiPropertyValue
 from tokens.properties import api_property_set
@@ -27,18 +26,6 @@ SHOP = f"{SANDBOX}/apis/shop/1.0.0/properties"
 SIGNER = f"{SANDBOX}/apis/signer/1.0.0/properties"
 SECRET = "s3cret-backend-password"
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("recheck_always")]
-
-
-def answer(text: str) -> dict[str, Any]:
-    return {"set-variable": {"title": "answer", "actions": [{"set": "message.body", "value": text}]}}
-
-
-def open_api(name: str, execute: list[dict[str, Any]], properties: dict[str, Any]) -> dict[str, Any]:
-    """An API at /<name>/go that any caller may call, declaring ``properties`` (name to declaration)."""
-    document = api_document(name=name, base_path=f"/{name}", execute=execute)
-    document["x-ibm-configuration"]["properties"] = properties
-    del document["security"], document["securityDefinitions"]
-    return document
 
 
 @pytest.fixture
@@ -52,22 +39,6 @@ def shop(sandbox: Catalog, production: Catalog, actor: Actor) -> Api:
     api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
     api_publish(api=api, catalog=sandbox, actor=actor)
     return api
-
-
-@pytest.fixture
-def signer_api(sandbox: Catalog, actor: Actor, jwt_keyprofile: KeyProfile) -> Api:
-    """``signer`` 1.0.0 published in sandbox, signing with the crypto object its property $(signing-key) names."""
-    generate = {"jwt-generate": {"title": "sign", "jws-crypto": "$(signing-key)", "jws-alg": "RS256"}}
-    document = open_api("signer", [generate, answer("$(generated.jwt)")], {"signing-key": {"value": KEY_OBJECT}})
-    api, _ = api_save(organization=sandbox.organization, document=document, actor=actor)
-    api_publish(api=api, catalog=sandbox, actor=actor)
-    return api
-
-
-def gateway_body(path: str) -> str:
-    response = Client().get(f"/personal/sandbox{path}")
-    assert response.status_code == 200, response.content
-    return response.content.decode()
 
 
 def by_name(answer: Any) -> dict[str, dict[str, Any]]:
@@ -128,20 +99,20 @@ def test_the_answers_have_exactly_the_fields_the_serializer_declares(
 def test_a_value_put_reaches_the_gateway_and_clearing_it_restores_the_documents(
     client: APIClient, shop: Api, operator: dict[str, str]
 ) -> None:
-    assert gateway_body("/shop/go") == "doc"
+    assert sandbox_body("/shop/go") == "doc"
 
     created = client.put(f"{SHOP}/greeting", {"value": "hello"}, format="json", **operator)
     assert created.status_code == 201, created.content
     assert created["Cache-Control"] == "no-store"
     assert (created.json()["source"], created.json()["value"]) == ("operator", "hello")
-    assert gateway_body("/shop/go") == "hello"
+    assert sandbox_body("/shop/go") == "hello"
 
     replaced = client.put(f"{SHOP}/greeting", {"value": "hi"}, format="json", **operator)
     assert replaced.status_code == 200
-    assert gateway_body("/shop/go") == "hi"
+    assert sandbox_body("/shop/go") == "hi"
 
     assert client.delete(f"{SHOP}/greeting", **operator).status_code == 204
-    assert gateway_body("/shop/go") == "doc"
+    assert sandbox_body("/shop/go") == "doc"
     assert by_name(client.get(SHOP, **operator))["greeting"]["source"] == "document_default"
     gone = client.delete(f"{SHOP}/greeting", **operator)
     assert gone.status_code == 404
@@ -167,7 +138,7 @@ def test_writes_are_audited_with_the_key_and_never_the_value(
 
 def test_an_empty_value_is_a_value(client: APIClient, shop: Api, operator: dict[str, str]) -> None:
     assert client.put(f"{SHOP}/greeting", {"value": ""}, format="json", **operator).status_code == 201
-    assert gateway_body("/shop/go") == ""
+    assert sandbox_body("/shop/go") == ""
 
 
 # -- refusals -----------------------------------------------------------------------------------------------------
@@ -176,7 +147,7 @@ def test_an_empty_value_is_a_value(client: APIClient, shop: Api, operator: dict[
 def test_a_value_the_api_would_not_run_with_is_refused_naming_the_field_and_the_policy(
     client: APIClient, signer_api: Api, operator: dict[str, str]
 ) -> None:
-    assert gateway_body("/signer/go").count(".") == 2
+    assert sandbox_body("/signer/go").count(".") == 2
 
     refused = client.put(f"{SIGNER}/signing-key", {"value": "no-such-key"}, format="json", **operator)
 
@@ -189,7 +160,7 @@ def test_a_value_the_api_would_not_run_with_is_refused_naming_the_field_and_the_
     assert "'sign'" in message  # the policy's title
     assert "no-such-key" in message
     assert not ApiPropertyValue.objects.exists()
-    assert gateway_body("/signer/go").count(".") == 2  # still served as before
+    assert sandbox_body("/signer/go").count(".") == 2  # still served as before
     # Twin: a crypto object that exists in sandbox.
     assert client.put(f"{SIGNER}/signing-key", {"value": KEY_OBJECT}, format="json", **operator).status_code == 201
 
@@ -208,7 +179,7 @@ def test_clearing_a_value_the_api_needs_is_refused(
     assert refused.status_code == 400
     assert "would not run" in refused.json()["errors"]["name"][0]
     assert ApiPropertyValue.objects.filter(name="signing-key").exists()
-    assert gateway_body("/signer/go").count(".") == 2
+    assert sandbox_body("/signer/go").count(".") == 2
 
 
 @pytest.mark.parametrize(
@@ -288,9 +259,9 @@ def test_auditors_see_names_and_sources_never_values(
 ) -> None:
     api_property_set(api=shop, catalog=sandbox, name="backend", value=SECRET, actor=actor)
 
-    for answer in (client.get(SHOP, **auditor), client.get(f"{SHOP}/backend", **auditor)):
-        assert answer.status_code == 200
-        assert SECRET not in answer.content.decode()
+    for response in (client.get(SHOP, **auditor), client.get(f"{SHOP}/backend", **auditor)):
+        assert response.status_code == 200
+        assert SECRET not in response.content.decode()
     listed = by_name(client.get(SHOP, **auditor))
     assert {name: (entry["source"], entry["value"]) for name, entry in listed.items()} == {
         "backend": ("operator", None),

@@ -784,6 +784,15 @@ def _read(
         raise EgressError(
             f"the response from {where} has more than {config.max_response_header_bytes} bytes of headers"
         )
+    codings = [c.strip().lower() for c in (answer.headers.get("content-encoding") or "").split(",") if c.strip()]
+    unknown = [c for c in codings if c != "identity" and c not in urllib3.response.HTTPResponse.CONTENT_DECODERS]
+    if unknown:
+        # Asked for identity (the caller's Accept-Encoding is not forwarded), the backend encoded anyway in a way
+        # the portal cannot decode: its bytes would reach the API as if they were the body.
+        answer.drain_conn()
+        raise EgressError(
+            f"the response from {where} is encoded as {', '.join(unknown)}, which the portal cannot decode"
+        )
     declared = answer.headers.get("content-length")
     cap = config.max_response_bytes
     if declared is not None and declared.isdigit() and int(declared) > cap:

@@ -159,6 +159,21 @@ def test_a_compressed_response_is_capped_by_its_decompressed_size(settings: Sett
             get(server.url("/"))
 
 
+@pytest.mark.parametrize("coding", ["br", "zstd", "gzip, br"])
+def test_a_response_in_an_encoding_the_portal_cannot_decode_is_refused(settings: SettingsWrapper, coding: str) -> None:
+    with Backend(lambda seen: Reply(200, {"Content-Encoding": coding}, b"\x8b\x00compressed")) as server:
+        allow(settings, f"127.0.0.1:{server.port}")
+        with pytest.raises(EgressError, match="which the portal cannot decode"):
+            get(server.url("/"))
+
+
+def test_a_gzip_response_is_decoded(settings: SettingsWrapper) -> None:
+    """The twin: an encoding the portal decodes."""
+    with Backend(lambda seen: Reply(200, {"Content-Encoding": "gzip"}, gzip.compress(b"plain"))) as server:
+        allow(settings, f"127.0.0.1:{server.port}")
+        assert get(server.url("/")).body == b"plain"
+
+
 def test_a_slow_backend_times_out(settings: SettingsWrapper) -> None:
     def slow(seen: Seen) -> Reply:
         time.sleep(1.5)

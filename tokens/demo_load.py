@@ -97,9 +97,26 @@ def load_document(template: dict[str, Any], number: int, *, properties: bool = F
     return document
 
 
-def _declares_tenant(document_text: str) -> bool:
-    configuration = document_load(document_text.encode()).get("x-ibm-configuration", {})
-    return TENANT_PROPERTY in configuration.get("properties", {})
+def _check_shape(*, catalog: Catalog, properties: bool) -> None:
+    """Raise LoadShapeError when the load already in ``catalog`` was seeded with the tenant property and
+    ``properties`` is false, or the other way round."""
+    first_text = (
+        Api.objects.filter(organization=catalog.organization_id, name__startswith=LOAD_PREFIX)
+        .order_by("name")
+        .values_list("document_text", flat=True)
+        .first()
+    )
+    if first_text is None:
+        return
+    configuration = document_load(first_text).get("x-ibm-configuration", {})
+    if (TENANT_PROPERTY in configuration.get("properties", {})) == properties:
+        return  # every run writes one shape, so the first API tells the load's
+    seeded = "without API properties" if properties else "with API properties (seed_demo --properties)"
+    asked = "asks for them" if properties else "asks for none"
+    raise LoadShapeError(
+        f"The load in {catalog} was seeded {seeded}; this run {asked}. Its APIs are kept as they are: seed a "
+        "fresh database, or repeat the first run's options."
+    )
 
 
 @transaction.atomic
@@ -122,24 +139,13 @@ def demo_load_seed(
     """
     say = progress or (lambda message: None)
     template = document_load(API_DOCUMENT.read_bytes())
-    for number in (1, 2)[: min(apis, 2 if properties else 1)]:  # with properties, both halves' shapes
-        api_compile_check(document=load_document(template, number, properties=properties), catalog=catalog)
     organization = catalog.organization
     now = timezone.now()
-
-    first_text = (
-        Api.objects.filter(organization=organization, name__startswith=LOAD_PREFIX)
-        .order_by("name")
-        .values_list("document_text", flat=True)
-        .first()
-    )
-    if first_text is not None and _declares_tenant(first_text) != properties:
-        # Every run writes one shape, so the first API tells the load's.
-        seeded, asked = ("without", "with") if properties else ("with", "without")
-        raise LoadShapeError(
-            f"The load in {catalog} was seeded {seeded} the tenant property and this run asks for it {asked}: "
-            "the existing APIs are kept as they are. Seed a fresh database, or repeat the first run's options."
-        )
+    if apis:
+        shapes = (1, 2) if properties else (1,)  # with properties, a copy of each half: document, operator
+        for number in shapes:
+            api_compile_check(document=load_document(template, number, properties=properties), catalog=catalog)
+        _check_shape(catalog=catalog, properties=properties)
 
     existing_apis = set(
         Api.objects.filter(organization=organization, name__startswith=LOAD_PREFIX).values_list("name", flat=True)

@@ -155,8 +155,16 @@ def test_a_load_of_the_other_shape_is_refused(
 
     message = refused("seed_demo", "--apis", "3", *second)
 
-    assert "Seed a fresh database, or repeat the first run's options" in message
+    assert "Its APIs are kept as they are: seed a fresh database, or repeat the first run's options." in message
     assert Api.objects.filter(name__startswith="demo-load-").count() == 2
+
+
+def test_apps_alone_may_be_added_to_a_load_with_properties(demo: DemoSummary) -> None:
+    run("seed_demo", "--apis", "2", "--properties")
+
+    output = run("seed_demo", "--apps", "3")
+
+    assert "2 APIs (0 new), 3 apps (3 new)" in output.stdout
 
 
 def test_properties_without_apis_are_refused(demo: DemoSummary) -> None:

@@ -17,7 +17,14 @@ state, exactly as two workers of one master do), and prints each figure beside i
   them through the portal's services), p99 against twice the quiet p99, and the slowest call against 100 ms;
 - **propagation**: from the commit of a client id reset until the new id is accepted by every worker
   (polled every 10 ms on each), five times;
-- **RSS per worker** after all that.
+- **RSS per worker** after all that;
+- **catalog build in one process** and **distinct compiled assemblies**: the sandbox built as a worker's first
+  request builds it, in a process of its own before the workers start (bench/scale_assemblies.py).
+
+``--properties`` also runs every setup with ``seed_demo --properties`` (each load API reads its own value of
+an API property, so no two share a compiled assembly) in a fresh database of its own, and prints its cold and
+warm figures beside the plain load's. It doubles the run's time, so it is an option; the default run measures
+the plain load only.
 """
 
 from __future__ import annotations
@@ -88,6 +95,21 @@ class Setup:
         )
         if result.returncode != 0:
             raise BenchError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+        return result.stdout
+
+    def run_module(self, module: str, timeout: float = 240.0) -> str:
+        """Run ``python -m module`` in the portal's environment; its standard output."""
+        result = subprocess.run(
+            [sys.executable, "-m", module],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BenchError(f"python -m {module} failed:\n{result.stderr[-2000:]}")
         return result.stdout
 
 
@@ -234,6 +256,18 @@ def call(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[i
     return status, time.perf_counter() - started
 
 
+def answered_header(port: int, path: str, headers: dict[str, str], name: str) -> tuple[int, str | None]:
+    """One GET on loopback: its status and the value of response header ``name`` (None when absent)."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=60)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader(name)
+    finally:
+        connection.close()
+
+
 @dataclass
 class Demo:
     client_id: str
@@ -334,7 +368,11 @@ class Changer:
 @dataclass
 class Figures:
     setup: str
+    properties: bool = False
     seed_seconds: float = 0.0
+    build_seconds: float = 0.0
+    routes: int = 0
+    assemblies: int = 0
     cold: list[float] = field(default_factory=list)
     best_p50: float = 0.0
     best_p99: float = 0.0
@@ -351,13 +389,24 @@ class Figures:
     rss_mb: list[float] = field(default_factory=list)
 
 
-def measure(setup: Setup, *, apis: int, apps: int, storm_seconds: float, quiet_seconds: float) -> Figures:
-    figures = Figures(setup.name)
-    print(f"\n== {setup.name}: seeding {apis:,} APIs x {apps:,} apps ...", flush=True)
+def measure(
+    setup: Setup, *, apis: int, apps: int, storm_seconds: float, quiet_seconds: float, properties: bool = False
+) -> Figures:
+    """Every figure of one setup, on the plain load or, with ``properties``, on ``seed_demo --properties``."""
+    figures = Figures(setup.name, properties=properties)
+    shape = " with properties" if properties else ""
+    print(f"\n== {setup.name}: seeding {apis:,} APIs{shape} x {apps:,} apps ...", flush=True)
     setup.manage("migrate", "--noinput")
     started = time.perf_counter()
-    summary = json.loads(setup.manage("seed_demo", "--json", "--apis", str(apis), "--apps", str(apps)))
+    seed = ["seed_demo", "--json", "--apis", str(apis), "--apps", str(apps)]
+    summary = json.loads(setup.manage(*seed, *(["--properties"] if properties else [])))
     figures.seed_seconds = time.perf_counter() - started
+    build = json.loads(setup.run_module("bench.scale_assemblies"))
+    figures.build_seconds, figures.routes, figures.assemblies = (
+        build["build_seconds"],
+        build["routes"],
+        build["assemblies"],
+    )
     demo = Demo(
         client_id=summary["client_id"],
         best="/personal/sandbox/securetoken/generate",
@@ -380,6 +429,8 @@ def measure(setup: Setup, *, apis: int, apps: int, storm_seconds: float, quiet_s
         for thread in threads:
             thread.join()
         figures.cold = cold
+        if properties:
+            check_tenants(setup.ports[0], demo, apis)
 
         quiet = paced_calls(setup.ports, [demo.best, demo.worst], demo.headers(), quiet_seconds)
         bad = [status for _, status, _ in quiet if status != 200]
@@ -425,6 +476,17 @@ def measure(setup: Setup, *, apis: int, apps: int, storm_seconds: float, quiet_s
     return figures
 
 
+def check_tenants(port: int, demo: Demo, apis: int) -> None:
+    """Raise BenchError unless the last two load APIs (one with its document's value, one with an operator's)
+    answer with their own tenant: the properties load is served as seeded."""
+    for number in range(max(1, apis - 1), apis + 1):
+        path = f"/personal/sandbox/demo-load-{number:05d}/generate"
+        expected = f"tenant-{number:05d}"  # tokens.demo_load.load_tenant (this process does not set Django up)
+        status, tenant = answered_header(port, path, demo.headers(), "X-Tenant")
+        if status != 200 or tenant != expected:
+            raise BenchError(f"{path} answered {status} with X-Tenant {tenant!r}, not {expected!r}")
+
+
 # -- report --------------------------------------------------------------------------------------------------
 
 
@@ -437,7 +499,14 @@ def report(figures: Figures) -> list[str]:
     spread = figures.worst_p50 / figures.best_p50 if figures.best_p50 else float("nan")
     storm_factor = figures.storm_p99 / figures.quiet_p99 if figures.quiet_p99 else float("nan")
     rows = [
-        ("seed (seed_demo --apis --apps)", f"{figures.seed_seconds:.1f} s", "-", ""),
+        (
+            "seed (seed_demo --apis --apps" + (" --properties)" if figures.properties else ")"),
+            f"{figures.seed_seconds:.1f} s",
+            "-",
+            "",
+        ),
+        ("catalog build in one process", f"{figures.build_seconds:.2f} s", "-", ""),
+        ("distinct compiled assemblies", f"{figures.assemblies:,} for {figures.routes:,} routes", "-", ""),
         (
             "cold first request, per worker",
             " / ".join(f"{c:.2f} s" for c in figures.cold),
@@ -484,8 +553,48 @@ def report(figures: Figures) -> list[str]:
     ]
     width = max(len(row[0]) for row in rows)
     value_width = max(len(row[1]) for row in rows)
-    lines = [f"\n{figures.setup}", "-" * len(figures.setup)]
+    title = figures.setup + (", load with properties" if figures.properties else "")
+    lines = [f"\n{title}", "-" * len(title)]
     lines += [f"{a:<{width}}  {b:<{value_width}}  {c:<18} {d}" for a, b, c, d in rows]
+    return lines
+
+
+def comparison(plain: Figures, properties: Figures) -> list[str]:
+    """The cold and warm figures of one setup's plain load beside its properties load's."""
+    ms = 1000
+
+    def cold(figures: Figures) -> str:
+        return " / ".join(f"{c:.2f} s" for c in figures.cold)
+
+    def warm(p50: float, p99: float) -> str:
+        return f"{p50 * ms:.2f} / {p99 * ms:.2f} ms"
+
+    rows = [
+        ("", "plain load", "with properties"),
+        ("distinct compiled assemblies", f"{plain.assemblies:,}", f"{properties.assemblies:,}"),
+        ("catalog build in one process", f"{plain.build_seconds:.2f} s", f"{properties.build_seconds:.2f} s"),
+        ("cold first request, per worker", cold(plain), cold(properties)),
+        (
+            "warm p50 / p99, best route",
+            warm(plain.best_p50, plain.best_p99),
+            warm(properties.best_p50, properties.best_p99),
+        ),
+        (
+            "warm p50 / p99, worst route",
+            warm(plain.worst_p50, plain.worst_p99),
+            warm(properties.worst_p50, properties.worst_p99),
+        ),
+        (
+            "RSS per worker",
+            " / ".join(f"{r:.0f} MB" for r in plain.rss_mb),
+            " / ".join(f"{r:.0f} MB" for r in properties.rss_mb),
+        ),
+    ]
+    width = max(len(row[0]) for row in rows)
+    value_width = max(len(row[1]) for row in rows)
+    title = f"{plain.setup}: plain load and load with properties"
+    lines = [f"\n{title}", "-" * len(title)]
+    lines += [f"{a:<{width}}  {b:<{value_width}}  {c}" for a, b, c in rows]
     return lines
 
 
@@ -496,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm-seconds", type=float, default=30.0)
     parser.add_argument("--quiet-seconds", type=float, default=8.0)
     parser.add_argument("--setups", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument(
+        "--properties",
+        action="store_true",
+        help="also measure each setup with seed_demo --properties (no shared assembly), beside the plain load",
+    )
     options = parser.parse_args(argv)
     setups = {"sqlite": sqlite_setup, "postgres": postgres_setup}
     chosen = [name.strip() for name in options.setups.split(",") if name.strip()]
@@ -507,16 +621,23 @@ def main(argv: list[str] | None = None) -> int:
     lines: list[str] = []
     try:
         for name in chosen:
-            with setups[name]() as setup:
-                figures = measure(
-                    setup,
-                    apis=options.apis,
-                    apps=options.apps,
-                    storm_seconds=options.storm_seconds,
-                    quiet_seconds=options.quiet_seconds,
-                )
-            lines += report(figures)
-            print("\n".join(report(figures)), flush=True)
+            measured: list[Figures] = []
+            for properties in (False, True) if options.properties else (False,):
+                with setups[name]() as setup:  # a fresh database for each load
+                    figures = measure(
+                        setup,
+                        apis=options.apis,
+                        apps=options.apps,
+                        storm_seconds=options.storm_seconds,
+                        quiet_seconds=options.quiet_seconds,
+                        properties=properties,
+                    )
+                measured.append(figures)
+                lines += report(figures)
+                print("\n".join(report(figures)), flush=True)
+            if len(measured) == 2:
+                lines += comparison(*measured)
+                print("\n".join(comparison(*measured)), flush=True)
     except BenchError as e:
         print(f"\nbench-scale could not run: {e}", file=sys.stderr)
         return 1

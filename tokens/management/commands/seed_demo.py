@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from portal.commands import PortalCommand
 from portal.models import Catalog
 from tokens.demo import ORGANIZATION, demo_seed
-from tokens.demo_load import LOAD_PREFIX, demo_load_seed
+from tokens.demo_load import LOAD_PREFIX, LoadShapeError, demo_load_seed
 from tokens.models import Api
 
 MAX_LOAD = 100_000
@@ -38,7 +38,8 @@ class Command(PortalCommand):
         "and Validation' published to sandbox, the Sandbox Test App, and an admin user (password from "
         "PORTAL_ADMIN_PASSWORD, else generated and printed once). Idempotent. With --apis N --apps M, also N "
         "published copies of the demo API (demo-load-00001... at /demo-load-00001...) and M apps subscribed to "
-        "two of them each, written in bulk: load for the gateway (bench/scale)."
+        "two of them each, written in bulk: load for the gateway (bench/scale). With --properties, each copy "
+        "reads its own value of an API property, so that none shares a compiled assembly."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -71,12 +72,27 @@ class Command(PortalCommand):
             metavar="M",
             help="Also create M consumer apps in sandbox, each subscribed to two of those APIs.",
         )
+        parser.add_argument(
+            "--properties",
+            action="store_true",
+            help=(
+                "With --apis: each copy declares the API property 'tenant' (tenant-00001...) and answers it in an "
+                "X-Tenant header; odd copies take it from their document, even ones from an operator's value."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["properties"] and not options["apis"]:
+            raise CommandError("--properties shapes the load's APIs: give --apis N too.")
         base_url = self._base_url(options["base_url"], options["serving_at"])
         summary = demo_seed(admin_password=os.environ.get("PORTAL_ADMIN_PASSWORD") or None, actor=self.actor)
         if options["apis"] or options["apps"]:
-            self._load(options["apis"], options["apps"], quiet=options["json"] or options["verbosity"] < 1)
+            self._load(
+                options["apis"],
+                options["apps"],
+                properties=options["properties"],
+                quiet=options["json"] or options["verbosity"] < 1,
+            )
         if options["json"]:
             data = summary.as_dict(base_url=base_url)
             if summary.admin_password:
@@ -110,17 +126,23 @@ class Command(PortalCommand):
             f"{url}/validate"
         )
 
-    def _load(self, apis: int, apps: int, *, quiet: bool) -> None:
+    def _load(self, apis: int, apps: int, *, properties: bool, quiet: bool) -> None:
         if apps and not apis and not Api.objects.filter(name__startswith=LOAD_PREFIX).exists():
             raise CommandError("--apps subscribes the apps to the load's APIs: give --apis N too.")
         sandbox = Catalog.objects.get(organization__slug=ORGANIZATION, slug="sandbox")
         progress = None if quiet else (lambda message: self.stderr.write(f"  {message}"))
-        load = demo_load_seed(catalog=sandbox, apis=apis, apps=apps, actor=self.actor, progress=progress)
+        try:
+            load = demo_load_seed(
+                catalog=sandbox, apis=apis, apps=apps, properties=properties, actor=self.actor, progress=progress
+            )
+        except LoadShapeError as e:
+            raise CommandError(str(e)) from e
         if not quiet:
+            values = f", {load.property_values_created} new operator property values" if properties else ""
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Load ready in sandbox: {load.apis_total} APIs ({load.apis_created} new), "
-                    f"{load.apps_total} apps ({load.apps_created} new)."
+                    f"{load.apps_total} apps ({load.apps_created} new){values}."
                 )
             )
 

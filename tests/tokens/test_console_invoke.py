@@ -18,6 +18,7 @@ from tests.tokens.helpers import api_document
 from tests.tokens.test_console import GENERATE_CASE, add_policy, api_url, auditor, created_api, operator, tag
 from tokens import editor
 from tokens.models import Api, ApiPropertyValue
+from tokens.properties import api_property_set
 from tokens.services import api_etag, api_publish, api_replace, api_save
 
 __all__ = ["auditor", "created_api", "operator"]  # fixtures, used by name
@@ -178,3 +179,19 @@ def test_an_operator_edits_the_conditions_of_a_switch_and_keeps_its_cases(operat
     (case,) = editor.policy_get(created_api.document, at)[1]["case"]
     assert case["condition"] == "request.headers.x-tenant = 'acme'"
     assert editor.policy_get(created_api.document, inner)[0] == "throw"  # the case's policies are kept
+
+
+def test_a_property_values_page_shows_the_value_to_an_operator_and_not_to_an_auditor(
+    operator: Client, auditor: Client, created_api: Api, sandbox: Catalog, actor: Actor
+) -> None:
+    document = created_api.document
+    document["x-ibm-configuration"]["properties"] = {"backend-key": {}}
+    api = api_replace(api=created_api, document=document, expected_etag=api_etag(created_api), actor=actor)
+    row = api_property_set(api=api, catalog=sandbox, name="backend-key", value="s3cr3t-value", actor=actor)
+    page = reverse("admin:tokens_apipropertyvalue_change", args=[row.pk])
+
+    assert "s3cr3t-value" in operator.get(page).content.decode()
+    seen_by_auditor = auditor.get(page)
+    assert seen_by_auditor.status_code == 200
+    assert "backend-key" in seen_by_auditor.content.decode()
+    assert "s3cr3t-value" not in seen_by_auditor.content.decode()

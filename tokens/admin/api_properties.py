@@ -1,6 +1,7 @@
 """API property values per catalog: what an operator sets without a new document version (DESIGN.md 3a).
 
-Values may hold a backend's credentials: the list shows names only, and the audit log never the value.
+Values may hold a backend's credentials: the list shows names only, a value's page shows it to operators only
+(those who may set values), and the audit log never holds it.
 Setting and clearing go through ``tokens.properties`` (audited; every gateway process follows within seconds).
 """
 
@@ -41,6 +42,16 @@ class ApiPropertyValueAdmin(DeclaredFiltersOnlyMixin, ServiceFormMixin, admin.Mo
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a value is set again through the add form (set replaces)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A value may be a backend's credential: only those who may set values (operators) read them; an
+        # auditor's page names the property, as the list does.
+        if request.user.has_perm("tokens.add_apipropertyvalue"):
+            return self.fields
+        return tuple(name for name in self.fields if name != "value")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_fields(request, obj)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         require_permissions(request, "tokens.add_apipropertyvalue")

@@ -417,7 +417,7 @@ def test_a_dot_segment_parameter_in_the_path_is_refused_as_a_bad_request(echo: B
     with pytest.raises(AssemblyError) as refused:
         path_for(echo, "/users/$(request.parameters.id)/profile", value)
     assert (refused.value.name, refused.value.status) == ("BadRequestError", 400)
-    assert f"request parameter 'id' is '{value}'" in refused.value.message
+    assert f"request.parameters.id is '{value}'" in refused.value.message
     assert not echo.seen
 
 

@@ -53,7 +53,7 @@ from django.conf import settings
 from portal.gateway_http import header_value, is_header_name
 from portal.untrusted import UntrustedTextError, json_loads
 from tokens import egress, invoke_cache
-from tokens.context import PATH_SAFE, REQUEST_PARAMETERS, Context
+from tokens.context import PATH_SAFE, REQUEST_HEADERS, REQUEST_PARAMETERS, REQUEST_QUERY, Context
 from tokens.errors import AssemblyError
 from tokens.policies.base import (
     BAD_REQUEST_ERROR,
@@ -307,17 +307,21 @@ def _text(context: Context, template: str) -> str:
     return value if isinstance(value, str) else json.dumps(value) if value is not None else ""
 
 
+# Variables whose value the caller wrote, one value each: percent-encoded wherever they land in a URL.
+_FROM_THE_CALLER = (REQUEST_PARAMETERS, REQUEST_HEADERS, REQUEST_QUERY)
+
+
 class DotSegment(ValueError):
     """A request parameter whose value is ``.`` or ``..`` would land as a whole segment of the URL's path."""
 
 
 def _url(template: str, context: Context) -> str:
-    """The target URL with each ``$(name)`` replaced. A request parameter's value is percent-encoded (it is one
-    value from the caller: it must not add path segments, a query or a fragment); ``request.path`` keeps its
-    slashes but is encoded otherwise (a ``?`` the caller sent encoded stays in the path). Raises DotSegment for
-    a parameter that is ``.`` or ``..`` in the path: percent-encoding leaves dots alone, and encoded or not
-    (``%2E``, which many servers decode before resolving) such a segment would take the call to another path
-    (RFC 3986 section 5.2.4). In the query it is only a value, and is sent as one."""
+    """The target URL with each ``$(name)`` replaced. A request parameter's, header's or query value is
+    percent-encoded (it is one value from the caller: it must not add path segments, a query or a fragment);
+    ``request.path`` keeps its slashes but is encoded otherwise (a ``?`` the caller sent encoded stays in the
+    path). Raises DotSegment for such a value that is ``.`` or ``..`` in the path: percent-encoding leaves dots
+    alone, and encoded or not (``%2E``, which many servers decode before resolving) such a segment would take
+    the call to another path (RFC 3986 section 5.2.4). In the query it is only a value, and is sent as one."""
     query_starts = template.find("?")
 
     def replace(match: re.Match[str]) -> str:
@@ -326,10 +330,10 @@ def _url(template: str, context: Context) -> str:
         text = "" if value is None else value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
         if name == "request.path":
             return quote(text, safe=PATH_SAFE)
-        if not name.startswith(REQUEST_PARAMETERS):
+        if not name.startswith(_FROM_THE_CALLER):
             return text
         if text in (".", "..") and (query_starts == -1 or match.start() < query_starts):
-            raise DotSegment(f"request parameter '{name[len(REQUEST_PARAMETERS) :]}' is '{text}'")
+            raise DotSegment(f"{name} is '{text}'")
         return quote(text, safe="")
 
     return _REFERENCE.sub(replace, template)

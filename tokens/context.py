@@ -34,7 +34,7 @@ REQUEST_QUERY = "request.query."
 REQUEST_PARAMETERS = "request.parameters."
 PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 section 3.3: what a path segment holds unencoded
 MESSAGE_HEADERS = "message.headers."
-_REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
+REFERENCE = re.compile(r"\$\(([^()\s]+)\)")  # $(name): a variable read inside a value
 
 
 class RequestHeaders:
@@ -270,10 +270,36 @@ class Context:
     def interpolate(self, template: str) -> Any:
         """Replace each ``$(name)`` by its value. A template that is one reference alone keeps the value's type
         (so ``$(decoded.claims)`` stays an object); inside text, objects are written as JSON."""
-        whole = _REFERENCE.fullmatch(template)
+        whole = REFERENCE.fullmatch(template)
         if whole:
             return self.get(whole.group(1))
-        return _REFERENCE.sub(lambda m: _as_text(self.get(m.group(1))), template)
+        return REFERENCE.sub(lambda m: _as_text(self.get(m.group(1))), template)
+
+    def interpolate_json(self, template: str) -> str:
+        """``template``, JSON text, with each ``$(name)`` replaced so that no value can change its structure:
+        inside a string literal by the value's text escaped as JSON (a caller's ``bob", "admin": true`` stays
+        one string), elsewhere by the value written as JSON."""
+        parts: list[str] = []
+        in_string = escaped = False
+        last = 0
+        for match in REFERENCE.finditer(template):
+            before = template[last : match.start()]
+            for char in before:  # where the reference stands: inside a string literal or not
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = in_string
+                elif char == '"':
+                    in_string = not in_string
+            parts.append(before)
+            value = self.get(match.group(1))
+            if in_string:
+                parts.append(json.dumps(_as_text(value))[1:-1])
+            else:
+                parts.append(json.dumps(value.decode("utf-8", "replace") if isinstance(value, bytes) else value))
+            last = match.end()
+        parts.append(template[last:])
+        return "".join(parts)
 
 
 @lru_cache(maxsize=1024)

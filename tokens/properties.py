@@ -45,8 +45,26 @@ from tokens.models import Api, ApiPropertyValue, Publication
 from tokens.scope import ApiScope
 
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}\Z")
-# Variables an API's properties may not shadow: the request's and the API's own.
-_RESERVED_PREFIXES = ("request.", "message.", "api.", "client.", "plan.", "system.", "session.")
+# Variables an API's properties may not shadow: the request's, the API's own, and those policies and catches set
+# (a constant property is written into the policies, so $(decoded.claims.sub) would read the property).
+_RESERVED_ROOTS = (
+    "request",
+    "message",
+    "api",
+    "client",
+    "plan",
+    "system",
+    "session",
+    "error",
+    "decoded",
+    "generated",
+    "jwt-validate",
+    "log",
+)
+
+
+def _shadows_a_variable(name: str) -> bool:
+    return name.split(".", 1)[0] in _RESERVED_ROOTS
 
 
 def document_property_values(document: Mapping[str, Any], catalog: str) -> dict[str, Any]:
@@ -110,7 +128,7 @@ def document_property_problems(document: Mapping[str, Any]) -> list[str]:
     for name in names:
         if not isinstance(name, str) or not PROPERTY_NAME.match(name):
             problems.append(f"The API property name {name!r} must hold letters, digits and . _ - (e.g. target-url).")
-        elif name.startswith(_RESERVED_PREFIXES):
+        elif _shadows_a_variable(name):
             problems.append(f"The API property '{name}' would hide the context variable of the same name.")
     for name, entry in declared.items():
         if not isinstance(entry, dict):
@@ -248,7 +266,7 @@ def api_property_set(*, api: Api, catalog: Catalog, name: str, value: str, actor
     seconds. Raises ValidationError naming the field at fault: a property the API does not have (its document
     neither declares it nor gives it a value), or a value the API published in ``catalog`` would not compile
     with."""
-    if name.startswith(_RESERVED_PREFIXES):
+    if _shadows_a_variable(name):
         raise ValidationError({"name": f"'{name}' would hide the context variable of the same name."})
     row = ApiPropertyValue.objects.select_for_update().filter(api=api, catalog=catalog, name=name).first()
     if row is None:

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokens.activity import ActivityLogSettings
-from tokens.context import Context
+from tokens.context import REFERENCE, Context
 
 # API Connect publishes an API alone through a generated product whose plan is "default-plan"; the portal has
 # no products, so every call runs under that plan.
 DEFAULT_PLAN = "default-plan"
 NOT_TEMPLATES = frozenset({"source"})  # properties never substituted: gatewayscript's JavaScript
-_REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class ApiScope:
 
     def _substituted_text(self, text: str) -> Any:
         properties = self.properties
-        whole = _REFERENCE.fullmatch(text)
+        whole = REFERENCE.fullmatch(text)
         if whole and whole.group(1) in properties:
             return properties[whole.group(1)]
 
@@ -119,14 +118,14 @@ class ApiScope:
                 return value if isinstance(value, str) else str(value)
             return match.group(0)
 
-        replaced = _REFERENCE.sub(replace, text)
+        replaced = REFERENCE.sub(replace, text)
         return text if replaced == text else replaced
 
 
 def references(text: str) -> frozenset[str]:
     """Every name ``text`` reads as ``$(name)`` (an assembly as JSON text, say): a superset of the properties
     substituted into its policies, since a script's source is searched too."""
-    return frozenset(_REFERENCE.findall(text))
+    return frozenset(REFERENCE.findall(text))
 
 
 def _templated(value: Any) -> bool:

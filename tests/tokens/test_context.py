@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from portal.gateway_http import MAX_HEADER_VALUE_CHARS, header_value
@@ -151,3 +153,10 @@ def test_assembly_changes_to_request_headers_lie_over_the_environ() -> None:
     assert context.get("request.headers.iss-claim") == "other"
     assert context.get("request.headers.aud-claim") is None
     assert context.get("request.headers") == {"iss-claim": "other", "new-one": "x"}
+
+
+def test_json_interpolation_keeps_a_value_inside_its_string_and_writes_others_as_json() -> None:
+    context = Context(verb="GET", path="/", headers={"X-User": 'bob", "admin": true, "x": "'})
+    context.set("count", 3)
+    text = context.interpolate_json('{"user": "$(request.headers.x-user)", "n": $(count), "s": "a\\"$(count)"}')
+    assert json.loads(text) == {"user": 'bob", "admin": true, "x": "', "n": 3, "s": 'a"3'}

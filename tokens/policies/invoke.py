@@ -53,7 +53,7 @@ from django.conf import settings
 from portal.gateway_http import header_value, is_header_name
 from portal.untrusted import UntrustedTextError, json_loads
 from tokens import egress, invoke_cache
-from tokens.context import PATH_SAFE, REQUEST_HEADERS, REQUEST_PARAMETERS, REQUEST_QUERY, Context
+from tokens.context import PATH_SAFE, REFERENCE, REQUEST_HEADERS, REQUEST_PARAMETERS, REQUEST_QUERY, Context
 from tokens.errors import AssemblyError
 from tokens.policies.base import (
     BAD_REQUEST_ERROR,
@@ -92,7 +92,6 @@ _NOT_RETURNED = frozenset(
     }
 )  # fmt: skip
 _JSON_TYPE = re.compile(r"^application/(?:[\w.+-]+\+)?json\s*(?:;|$)", re.IGNORECASE)
-_REFERENCE = re.compile(r"\$\(([^()\s]+)\)")
 
 # Settings of API Connect's invoke that change nothing here when they hold these values.
 _ACCEPTED_AS: dict[str, set[Any]] = {
@@ -336,7 +335,7 @@ def _url(template: str, context: Context) -> str:
             raise DotSegment(f"{name} is '{text}'")
         return quote(text, safe="")
 
-    return _REFERENCE.sub(replace, template)
+    return REFERENCE.sub(replace, template)
 
 
 def _body(value: Any, headers: dict[str, str]) -> bytes | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal.untrusted import UntrustedTextError, json_loads
-from tokens.context import Context, http_status
+from tokens.context import REFERENCE, Context, http_status
 from tokens.errors import AssemblyError
 from tokens.policies.base import (
     RUNTIME_ERROR,
@@ -85,7 +85,9 @@ class SetVariable(Policy):
                 continue
             value = action.value
             if isinstance(value, str) and "$(" in value:
-                value = context.interpolate(value)
+                # An object is built from JSON text: each value goes in as JSON, never as text to be parsed.
+                whole = action.type != "object" or REFERENCE.fullmatch(value)
+                value = context.interpolate(value) if whole else context.interpolate_json(value)
                 if action.type != "any":
                     value = _coerce(value, action.type, self._runtime_failure(action, template=action.value))
             if action.verb == "set":

@@ -42,6 +42,7 @@ import ipaddress
 import logging
 import os
 import queue
+import re
 import secrets
 import socket
 import ssl
@@ -845,5 +846,13 @@ def _reason(error: BaseException) -> str:
 
 
 def _shown_url(url: str) -> str:
-    shown = url.split("?", 1)[0]
+    """``url`` as a message to the caller may show it: its scheme and authority only (a path or query may hold a
+    key: webhook URLs do), cut at 120 characters."""
+    origin = _URL_ORIGIN.match(url)
+    shown = origin.group(0) if origin else ""
+    if len(shown) < len(url):
+        shown += "/..."
     return repr(shown if len(shown) <= 120 else shown[:117] + "...")
+
+
+_URL_ORIGIN = re.compile(r"[^:/?#]*:(//[^/?#]*)?")

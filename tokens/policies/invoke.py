@@ -46,7 +46,7 @@ import re
 import ssl
 import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
@@ -134,8 +134,13 @@ class Invoke(Policy):
         target = props.string("target-url")
         if not target:
             props.fail("target-url", "is required: the backend URL, e.g. https://backend.example.com/$(request.path)")
-        if "$(" not in target and not re.match(r"^https?://", target, re.IGNORECASE):
-            props.fail("target-url", f"must be an http or https URL, not {target!r}")
+        if "$(" not in target:
+            if not re.match(r"^https?://", target, re.IGNORECASE):
+                props.fail("target-url", f"must be an http or https URL, not {target!r}")
+            try:
+                urlsplit(target).port  # noqa: B018 - parsing is the check (an unclosed [ or a bad port)
+            except ValueError as e:
+                props.fail("target-url", f"is not a valid URL ({e})")
         self.target = target
         verb = (props.string("verb") or "keep").upper()
         if verb != "KEEP" and verb not in VERBS:

@@ -332,8 +332,8 @@ CONTENT_SECURITY_POLICY = {
 GATEWAYSCRIPT = {
     "CPU_MS": env.int("PORTAL_GATEWAYSCRIPT_CPU_MS", default=50),
     "MEMORY_MIB": env.int("PORTAL_GATEWAYSCRIPT_MEMORY_MIB", default=32),
-    "MAX_SCRIPTS_PER_API": env.int("PORTAL_GATEWAYSCRIPT_MAX_SCRIPTS_PER_API", default=64),
-    "ENGINES_PER_THREAD": env.int("PORTAL_GATEWAYSCRIPT_ENGINES_PER_THREAD", default=64),
+    "MAX_SCRIPTS_PER_API": env.int("PORTAL_GATEWAYSCRIPT_MAX_SCRIPTS_PER_API", default=32),
+    "ENGINES_PER_THREAD": env.int("PORTAL_GATEWAYSCRIPT_ENGINES_PER_THREAD", default=128),
 }
 
 # invoke policies (tokens/egress.py): the destinations an API may call and the bounds of each call.

@@ -78,8 +78,10 @@ DEFAULTS: dict[str, int] = {
     "EXCHANGE_KIB": 2048,  # the variables handed to a call, and what it answers, each as JSON
     "LOG_LINES": 20,  # console lines kept per call (the rest are counted)
     "LOG_LINE_CHARS": 1000,
-    "MAX_SCRIPTS_PER_API": 64,  # gatewayscript policies in one assembly, at any depth, catches included
-    "ENGINES_PER_THREAD": 64,  # engines a thread keeps (about 0.4 MiB each), the least recently used evicted
+    "MAX_SCRIPTS_PER_API": 32,  # gatewayscript policies in one assembly, at any depth, catches included
+    # Engines a thread keeps (about 0.4 MiB each), the least recently used evicted: at least twice the scripts of
+    # one API, or an API of the most scripts allowed called in turn with any other would rebuild them all.
+    "ENGINES_PER_THREAD": 128,
 }
 _BOUNDS: dict[str, tuple[int, int]] = {
     "CPU_MS": (1, 10_000),
@@ -146,6 +148,12 @@ def script_bounds() -> ScriptBounds:
     """The bounds on scripts per API and engines per thread, from the checked ``GATEWAYSCRIPT`` settings.
     Raises ImproperlyConfigured as ``script_limits`` does."""
     values = _checked_settings()
+    if values["ENGINES_PER_THREAD"] < 2 * values["MAX_SCRIPTS_PER_API"]:
+        raise ImproperlyConfigured(
+            f"GATEWAYSCRIPT ENGINES_PER_THREAD ({values['ENGINES_PER_THREAD']}) must be at least twice "
+            f"MAX_SCRIPTS_PER_API ({values['MAX_SCRIPTS_PER_API']}): a thread that serves an API of the most "
+            "scripts allowed beside another would otherwise rebuild every engine on every call."
+        )
     return ScriptBounds(**{name: values[name.upper()] for name in ScriptBounds.__dataclass_fields__})
 
 

@@ -268,6 +268,7 @@ def api_property_set(*, api: Api, catalog: Catalog, name: str, value: str, actor
     with."""
     if _shadows_a_variable(name):
         raise ValidationError({"name": f"'{name}' would hide the context variable of the same name."})
+    Api.objects.select_for_update().filter(pk=api.pk).first()  # as publishing does: one after the other
     row = ApiPropertyValue.objects.select_for_update().filter(api=api, catalog=catalog, name=name).first()
     if row is None:
         known = [state.name for state in api_property_listing(api=api, catalog=catalog)]
@@ -300,6 +301,7 @@ def api_property_set(*, api: Api, catalog: Catalog, name: str, value: str, actor
 def api_property_clear(*, api: Api, catalog: Catalog, name: str, actor: Actor) -> bool:
     """Remove the catalog's value of property ``name`` (the document's value applies again); False when
     there was none. Raises ValidationError when the API published in ``catalog`` would not compile without it."""
+    Api.objects.select_for_update().filter(pk=api.pk).first()  # as publishing does: one after the other
     deleted, _ = ApiPropertyValue.objects.filter(api=api, catalog=catalog, name=name).delete()
     if deleted:
         _served_publications_recompile(api=api, catalog=catalog, field="name")
@@ -334,3 +336,11 @@ def _served_publications_recompile(*, api: Api, catalog: Catalog, field: str) ->
     Publication.objects.filter(pk__in=[p.pk for p in served]).update(updated_at=timezone.now())
     for publication in served:
         bump_version(catalog_id=catalog.pk, publication_id=publication.pk)
+
+
+def without_property_values(text: str, values: Iterable[Any]) -> str:
+    """``text`` (an error message) with each property value in it replaced by ``[property value]``, for records
+    that readers of audit events see (a value may be a backend's credential)."""
+    for value in sorted((v for v in values if isinstance(v, str) and len(v) >= 4), key=len, reverse=True):
+        text = text.replace(value, "[property value]")
+    return text

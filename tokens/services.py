@@ -20,6 +20,7 @@ from tokens.assembly import document_compile
 from tokens.documents import ApiDescription, document_describe, document_load, document_to_text
 from tokens.errors import DocumentError, PolicyConfigError, PublishError, StaleDocumentError
 from tokens.models import Api, ConsumerApp, Publication
+from tokens.properties import api_property_values, without_property_values
 from tokens.runtime import CatalogCryptoResolver
 
 SANDBOX_TEST_APP = "Sandbox Test App"
@@ -173,14 +174,18 @@ def api_publish(
                 keep_state=keep_state,
             )
     except (PolicyConfigError, PublishError, DocumentError) as e:
-        # Outside the rolled-back transaction, so the refusal stays on record.
+        # Outside the rolled-back transaction, so the refusal stays on record; without the property values the
+        # message may quote (they are written into the policies before they are checked, and may be credentials).
+        values = api_property_values(
+            catalog=catalog, document=api.document if document is None else document, name=api.name, version=api.version
+        )
         audit_record(
             actor=actor,
             action="api.publish",
             target=api,
             organization=api.organization,
             outcome="failure",
-            detail={"catalog": catalog.slug, "error": str(e)},
+            detail={"catalog": catalog.slug, "error": without_property_values(str(e), values.values())},
         )
         raise
 
@@ -188,6 +193,9 @@ def api_publish(
 def _publish(*, api: Api, catalog: Catalog, actor: Actor, document: dict[str, Any], keep_state: bool) -> Publication:
     if catalog.organization_id != api.organization_id:
         raise PublishError(f"Catalog {catalog} belongs to another organization than API {api}.")
+    # The API's row is the lock a property value's change takes too: a value set while this compiles waits, and
+    # is then checked against the snapshot published here (tokens.properties).
+    Api.objects.select_for_update().filter(pk=api.pk).first()
     description, algorithm_uses = _compile_for_publishing(document=document, catalog=catalog)
     if (description.name, description.version) != (api.name, api.version):
         raise PublishError(

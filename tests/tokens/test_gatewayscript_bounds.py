@@ -38,19 +38,19 @@ def scripts(count: int, tag: str) -> list[dict[str, Any]]:
 # -- scripts per API ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("count", "refused"), [(65, True), (64, False)])
+@pytest.mark.parametrize(("count", "refused"), [(33, True), (32, False)])
 def test_an_api_over_the_default_limit_of_scripts_is_refused_before_any_is_checked(
     count: int, refused: bool, sandbox: Catalog, actor: Actor
 ) -> None:
     checks = check_count()
 
     if refused:
-        with pytest.raises(PublishError, match=r"holds 65 gatewayscript policies; an API may hold at most 64 \(the "):
+        with pytest.raises(PublishError, match=r"holds 33 gatewayscript policies; an API may hold at most 32 \(the "):
             save_and_publish(sandbox, actor, execute=scripts(count, "default"))
         assert check_count() == checks
     else:
         save_and_publish(sandbox, actor, execute=scripts(count, "default"))
-        assert check_count() == checks + 64
+        assert check_count() == checks + 32
 
 
 def _everywhere(tag: str) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def test_a_source_near_the_memory_limit_is_judged_as_the_engine_judges_it(
 
 
 def test_a_thread_keeps_its_most_recent_engines_and_builds_an_evicted_one_again(settings: LazySettings) -> None:
-    settings.GATEWAYSCRIPT = {"ENGINES_PER_THREAD": 2}
+    settings.GATEWAYSCRIPT = {"ENGINES_PER_THREAD": 2, "MAX_SCRIPTS_PER_API": 1}
     first, second, third = (GatewayScript(name, {"source": f"session.output.write('{name}')"}) for name in "abc")
     before = compile_count()
 
@@ -151,27 +151,35 @@ def test_a_thread_keeps_its_most_recent_engines_and_builds_an_evicted_one_again(
 
 
 def test_eviction_in_one_thread_leaves_another_thread_its_engines(settings: LazySettings) -> None:
-    settings.GATEWAYSCRIPT = {"ENGINES_PER_THREAD": 1}
+    settings.GATEWAYSCRIPT = {"ENGINES_PER_THREAD": 2, "MAX_SCRIPTS_PER_API": 1}
     kept = GatewayScript("kept", {"source": "session.output.write('kept')"})
-    other = GatewayScript("other", {"source": "session.output.write('other')"})
+    others = [GatewayScript(name, {"source": f"session.output.write('{name}')"}) for name in ("one", "two")]
     kept.run(make_context())
     before = compile_count()
 
-    worker = threading.Thread(target=lambda: [other.run(make_context()), kept.run(make_context())])
+    def in_the_worker() -> None:  # kept is evicted there by the two others, then built again
+        for policy in (kept, *others, kept):
+            policy.run(make_context())
+
+    worker = threading.Thread(target=in_the_worker)
     worker.start()
     worker.join()
     kept.run(here := make_context())
 
-    assert (compile_count(), here.get("message.body")) == (before + 2, "kept")  # the worker's two, none here
+    assert (compile_count(), here.get("message.body")) == (before + 4, "kept")  # the worker's four, none here
 
 
 # -- settings -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["MAX_SCRIPTS_PER_API", "ENGINES_PER_THREAD"])
-@pytest.mark.parametrize(("value", "accepted"), [(1, True), (4096, True), (0, False), (4097, False), (True, False)])
-def test_the_bounds_settings_are_checked(name: str, value: Any, accepted: bool, settings: LazySettings) -> None:
-    settings.GATEWAYSCRIPT = {name: value}
+@pytest.mark.parametrize(
+    ("name", "other"), [("MAX_SCRIPTS_PER_API", {"ENGINES_PER_THREAD": 4096}), ("ENGINES_PER_THREAD", {})]
+)
+@pytest.mark.parametrize(("value", "accepted"), [(2, True), (2048, True), (0, False), (4097, False), (True, False)])
+def test_the_bounds_settings_are_checked(
+    name: str, other: dict[str, int], value: Any, accepted: bool, settings: LazySettings
+) -> None:
+    settings.GATEWAYSCRIPT = {"MAX_SCRIPTS_PER_API": 1, **other, name: value}
 
     if accepted:
         assert getattr(script_bounds(), name.lower()) == value
@@ -180,5 +188,19 @@ def test_the_bounds_settings_are_checked(name: str, value: Any, accepted: bool, 
             script_bounds()
 
 
-def test_the_bounds_default_to_64() -> None:
-    assert (script_bounds().max_scripts_per_api, script_bounds().engines_per_thread) == (64, 64)
+@pytest.mark.parametrize(("engines", "accepted"), [(7, False), (8, True)])
+def test_a_thread_keeps_at_least_twice_the_engines_of_the_largest_api(
+    engines: int, accepted: bool, settings: LazySettings
+) -> None:
+    """An API of the most scripts allowed, called in turn with another, would otherwise rebuild every engine."""
+    settings.GATEWAYSCRIPT = {"MAX_SCRIPTS_PER_API": 4, "ENGINES_PER_THREAD": engines}
+
+    if accepted:
+        assert script_bounds().engines_per_thread == engines
+    else:
+        with pytest.raises(ImproperlyConfigured, match="must be at least twice MAX_SCRIPTS_PER_API"):
+            script_bounds()
+
+
+def test_the_bounds_default_to_32_scripts_and_128_engines() -> None:
+    assert (script_bounds().max_scripts_per_api, script_bounds().engines_per_thread) == (32, 128)

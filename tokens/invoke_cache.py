@@ -22,7 +22,10 @@ In every mode only GET and HEAD are cached, only the final statuses RFC 9110 sec
 by default (no partial content) and only answers not reached through a redirect, and only what the egress guard
 let through: the cache holds ``egress_request``'s answers, never an error. An entry answers a request with the
 same method, full URL, TLS client profile and ``cache-key``, and the same values of the request headers its
-response's ``Vary`` names (section 4.1; ``Vary: *`` is not kept). An answer from the cache costs no network and
+response's ``Vary`` names (section 4.1; ``Vary: *`` is not kept), made by the same API in the same catalog for
+the same client id: an API often sends a backend a credential of its catalog (a header from a property) or the
+caller's client id, and a backend that answers per credential rarely says so in ``Vary``, so no answer crosses
+from one catalog, API or app to another. An answer from the cache costs no network and
 carries an ``Age`` header (section 5.1).
 
 The store is one per process, least recently used first out, bounded by the ``INVOKE`` settings
@@ -103,7 +106,7 @@ def _date(value: str | None) -> float | None:
 
 # -- the store -----------------------------------------------------------------------------------------------
 
-_Key = tuple[str, str, "ssl.SSLContext | None", str]
+_Key = tuple[str, str, "ssl.SSLContext | None", str, tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,7 @@ class CacheRule:
         if self.mode == TIME_TO_LIVE and credentials:
             return call(), False
         asked = directives(headers) if self.mode == PROTOCOL else {}
-        key: _Key = (method, url, tls, self._key_text(context))
+        key: _Key = (method, url, tls, self._key_text(context), _partition(context, headers))
         now = time.monotonic()
         if "no-cache" not in asked:
             entry = RESPONSES.find(key, headers, now)
@@ -340,3 +343,14 @@ def _with_age(entry: _Entry, now: float) -> BackendResponse:
     """The kept response with its current ``Age`` (RFC 9111 section 5.1)."""
     headers = tuple((k, v) for k, v in entry.response.headers if k.lower() != "age")
     return replace(entry.response, headers=(*headers, ("Age", str(int(entry.age(now))))))
+
+
+def _partition(context: Context, headers: Mapping[str, str]) -> tuple[Any, ...]:
+    """What an entry is kept apart by besides the request: the calling API, its catalog, and the client id."""
+    return (
+        context.get("api.org.name"),
+        context.get("api.catalog.name"),
+        context.get("api.name"),
+        context.get("api.version"),
+        tuple(_values(headers, "x-ibm-client-id")),
+    )

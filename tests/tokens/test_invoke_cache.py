@@ -119,7 +119,8 @@ def test_protocol_does_not_keep_the_same_response(settings: LazySettings) -> Non
 def test_time_to_live_keeps_a_response_for_cache_ttl_seconds(settings: LazySettings) -> None:
     with backend(settings) as server:
         run({"target-url": server.url("/jwks"), "cache-response": "time-to-live", "cache-ttl": 30})
-    key = ("GET", server.url("/jwks"), None, "")
+    (key,) = RESPONSES._entries  # the one key: GET, the URL, no TLS profile, no cache-key, the calling API's
+    assert key[:4] == ("GET", server.url("/jwks"), None, "")
     (entry,) = RESPONSES._entries[key]
 
     assert RESPONSES.find(key, {}, entry.stored_at + 29) is entry

@@ -27,10 +27,12 @@ from typing import Any
 
 from tokens.activity import ActivityLogSettings
 from tokens.context import REFERENCE, Context
+from tokens.errors import PublishError
 
 # API Connect publishes an API alone through a generated product whose plan is "default-plan"; the portal has
 # no products, so every call runs under that plan.
 DEFAULT_PLAN = "default-plan"
+MAX_EXPANSION_CHARS = 1024 * 1024  # what property values may add to an API's policies: as much as a document
 NOT_TEMPLATES = frozenset({"source"})  # properties never substituted: gatewayscript's JavaScript
 
 
@@ -82,44 +84,59 @@ class ApiScope:
         for name in self._templated:
             context.variables[name] = context.interpolate(self.properties[name])
 
-    def substituted(self, config: Any) -> Any:
+    def substituted(self, config: Any, budget: list[int] | None = None) -> Any:
         """``config`` with each ``$(property)`` replaced by the property's value (a whole-string reference keeps
         the value's type), which the policy reads per call where it reads variables in turn; references to other
-        variables are left for the policy to read per call. A part
-        with nothing to replace is returned as it is, not copied (compiling 5,000 APIs walks every part)."""
+        variables are left for the policy to read per call. A part with nothing to replace is returned as it is,
+        not copied (compiling 5,000 APIs walks every part). Raises PublishError when the values would add more
+        than ``MAX_EXPANSION_CHARS`` to the policies (a 100 KB value read 10,000 times would be a gigabyte)."""
+        budget = [MAX_EXPANSION_CHARS] if budget is None else budget
         if isinstance(config, dict):
             changed = {}
             for key, value in config.items():
                 if key not in NOT_TEMPLATES:
-                    new = self._part(value)
+                    new = self._part(value, budget)
                     if new is not value:
                         changed[key] = new
             return {**config, **changed} if changed else config
         if isinstance(config, list):
-            items = [self._part(item) for item in config]
+            items = [self._part(item, budget) for item in config]
             return items if any(new is not old for new, old in zip(items, config, strict=True)) else config
-        return self._part(config)
+        return self._part(config, budget)
 
-    def _part(self, value: Any) -> Any:
+    def _part(self, value: Any, budget: list[int]) -> Any:
         if isinstance(value, str):
-            return self._substituted_text(value) if "$(" in value else value
-        return self.substituted(value) if isinstance(value, dict | list) else value
+            return self._substituted_text(value, budget) if "$(" in value else value
+        return self.substituted(value, budget) if isinstance(value, dict | list) else value
 
-    def _substituted_text(self, text: str) -> Any:
+    def _substituted_text(self, text: str, budget: list[int]) -> Any:
         properties = self.properties
         whole = REFERENCE.fullmatch(text)
         if whole and whole.group(1) in properties:
-            return properties[whole.group(1)]
+            value = properties[whole.group(1)]
+            _spend(budget, len(value) if isinstance(value, str) else len(json.dumps(value, default=str)))
+            return value
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name in properties:
                 value = properties[name]
-                return value if isinstance(value, str) else str(value)
+                written = value if isinstance(value, str) else str(value)
+                _spend(budget, len(written))
+                return written
             return match.group(0)
 
         replaced = REFERENCE.sub(replace, text)
         return text if replaced == text else replaced
+
+
+def _spend(budget: list[int], chars: int) -> None:
+    budget[0] -= chars
+    if budget[0] < 0:
+        raise PublishError(
+            f"The API's property values would add more than {MAX_EXPANSION_CHARS} characters to its policies "
+            "(a large value read in many places): read it once into a variable with set-variable, or shorten it."
+        )
 
 
 def references(text: str) -> frozenset[str]:

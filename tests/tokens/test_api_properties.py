@@ -17,7 +17,7 @@ from tokens.activity import ActivityLogSettings
 from tokens.assembly import assembly_compile
 from tokens.context import Context
 from tokens.documents import Operation, document_describe
-from tokens.errors import AssemblyError, DocumentError, PolicyConfigError
+from tokens.errors import AssemblyError, DocumentError, PolicyConfigError, PublishError
 from tokens.models import Api, ApiPropertyValue
 from tokens.properties import (
     api_property_clear,
@@ -392,3 +392,12 @@ def test_a_value_for_a_property_the_api_does_not_have_is_refused_naming_those_it
     assert "has no property 'target-ulr' (it has: target-url)" in refused.value.message_dict["name"][0]
     assert not ApiPropertyValue.objects.exists()
     api_property_set(api=api, catalog=sandbox, name="target-url", value="https://x", actor=actor)  # the twin
+
+
+def test_property_values_may_not_multiply_the_policies_past_a_bound() -> None:
+    big = scope(properties={"big": "x" * 100_000})
+    many = {"execute": [{"set-variable": {"title": "a", "actions": [{"set": "v", "value": "$(big)" * 11}]}}]}
+    with pytest.raises(PublishError, match="would add more than 1048576 characters"):
+        big.substituted(many)
+    ten = {"execute": [{"set-variable": {"title": "a", "actions": [{"set": "v", "value": "$(big)" * 10}]}}]}
+    assert len(big.substituted(ten)["execute"][0]["set-variable"]["actions"][0]["value"]) == 1_000_000  # the twin

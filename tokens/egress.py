@@ -142,7 +142,21 @@ class EgressAllowList:
         return any(entry.host == host and entry.port in (None, port) for entry in self.names)
 
     def network_allows(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
-        return any(address in entry.network and entry.port in (None, port) for entry in self.networks)
+        """Whether an IP or CIDR entry admits ``address``. An internal address must be listed by an entry narrower
+        than a catch-all (``0.0.0.0/0``, ``::/0`` mean the internet, not the loopback and private ranges they
+        cover), and an IPv6 address carrying an internal IPv4 one (IPv4-mapped, NAT64, 6to4, Teredo) by an entry
+        that admits that IPv4 address: the packets go there, whatever the IPv6 entry meant."""
+        carried: list[ipaddress.IPv4Address] = []
+        if isinstance(address, ipaddress.IPv6Address):
+            carried = [address.ipv4_mapped] if address.ipv4_mapped is not None else _carried_ipv4(address)
+            if any(is_internal_address(ipv4) and not self.network_allows(ipv4, port) for ipv4 in carried):
+                return False
+        # A wrapped address whose IPv4 address an entry admits is decided: any entry may then admit the wrapping.
+        internal = not carried and is_internal_address(address)
+        return any(
+            address in entry.network and entry.port in (None, port) and not (internal and entry.network.prefixlen == 0)
+            for entry in self.networks
+        )
 
 
 def _split_port(entry: str) -> tuple[str, int | None]:

@@ -555,10 +555,30 @@ def test_an_allowed_name_resolving_to_a_public_or_wrapped_public_address_is_call
     assert checked(address, partner_resolves_to) == ipaddress.ip_address(address)
 
 
-@pytest.mark.parametrize(("listed", "address"), [("192.0.0.0/24", "192.0.0.192"), ("2002::/16", "2002:7f00:1::1")])
+@pytest.mark.parametrize(
+    ("listed", "address"),
+    [
+        ("192.0.0.0/24", "192.0.0.192"),
+        ("2002::/16,127.0.0.1", "2002:7f00:1::1"),
+        ("::/0,127.0.0.0/8", "::ffff:127.0.0.1"),
+    ],
+)
 def test_an_ip_or_cidr_entry_allows_such_an_address(
     partner_resolves_to: list[str], settings: SettingsWrapper, listed: str, address: str
 ) -> None:
-    """As for any internal address, an operator who lists it allows it."""
+    """As for any internal address, an operator who lists it allows it (a wrapped one: its IPv4 address too)."""
     allow(settings, f"api.partner.test,{listed}")
     assert checked(address, partner_resolves_to) == ipaddress.ip_address(address)
+
+
+@pytest.mark.parametrize(
+    ("listed", "address"),
+    [("2002::/16", "2002:7f00:1::1"), ("::/0", "::ffff:127.0.0.1"), ("0.0.0.0/0", "127.0.0.1"), ("::/0", "::1")],
+)
+def test_a_catch_all_or_a_wrapping_range_does_not_list_an_internal_address(
+    partner_resolves_to: list[str], settings: SettingsWrapper, listed: str, address: str
+) -> None:
+    """The twins: ::/0 means the IPv6 internet, 2002::/16 the 6to4 range; neither lists loopback."""
+    allow(settings, f"api.partner.test,{listed}")
+    with pytest.raises(EgressError):
+        checked(address, partner_resolves_to)

@@ -90,6 +90,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # API secured by client id alone is called with nothing else, so it is a credential there too.
 ORIGIN_BOUND = frozenset({"authorization", "proxy-authorization", "cookie", "x-ibm-client-id", "x-ibm-client-secret"})
 READ_BYTES = 64 * 1024  # the most one read of a response body returns
+MAX_INTERIM_ANSWERS = 16  # 1xx answers skipped before the final one (103 Early Hints comes once or twice)
 
 
 class EgressError(Exception):
@@ -608,11 +609,16 @@ class _DeadlineResponse(http.client.HTTPResponse):
         # http.client skips only 100 Continue: a backend's 103 Early Hints (RFC 8297) or any other interim answer
         # (RFC 9110 section 15.2) would be taken for the response. Each is skipped here, headers and all, for the
         # final answer; every read is within the deadline. 101 is left for _read: the portal never asks to upgrade.
-        while True:
+        budget = egress_settings().max_response_header_bytes  # interim headers count toward the final's cap
+        for _ in range(MAX_INTERIM_ANSWERS + 1):
             version, status, reason = super()._read_status()  # type: ignore[misc]  # not in typeshed
             if not 100 <= status < 200 or status == 101:
                 return version, status, reason
-            http.client.parse_headers(self.fp)
+            headers = http.client.parse_headers(self.fp)
+            budget -= sum(len(name) + len(value) + 4 for name, value in headers.items())
+            if budget < 0:
+                raise http.client.HTTPException("the interim (1xx) answers' headers pass the response header cap")
+        raise http.client.HTTPException(f"more than {MAX_INTERIM_ANSWERS} interim (1xx) answers")
 
 
 class _HTTPConnection(urllib3.connection.HTTPConnection):

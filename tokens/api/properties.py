@@ -9,9 +9,9 @@ new document version.
   in the catalog would not run with is refused (400 naming ``value`` and the policy); nothing is stored then.
 - ``DELETE properties/{property_name}`` clears it, so the document's value applies again (404 when there is none).
 
-A value may hold a backend's credentials: operators see values, auditors only names and sources (the console's
-list shows names only), every answer carries ``Cache-Control: no-store``, and neither the log nor the audit
-trail (``tokens.properties``) records a value.
+An operator's value may hold a backend's credentials: operators see it, auditors only its name and source (as in
+the console); the document's values are shown to both, as the API's document itself is. Every answer carries
+``Cache-Control: no-store``, and neither the log nor the audit trail (``tokens.properties``) records a value.
 """
 
 from __future__ import annotations
@@ -56,12 +56,14 @@ class ApiPropertySerializer(serializers.Serializer):
     @extend_schema_field(
         serializers.JSONField(
             allow_null=True,
-            help_text="The effective value (an operator's is a string); null when unset, and always null for "
-            "auditors, since a value may hold a backend's credentials.",
+            help_text="The effective value (an operator's is a string); null when unset, and null for auditors when "
+            "an operator set it, since such a value may hold a backend's credentials (the document's values are "
+            "in the API's document, which auditors read).",
         )
     )
     def shown_value(self, state: ApiPropertyState) -> Any:
-        return state.value if self.context.get("values") else None
+        shown = self.context.get("values") or state.source != PropertySource.OPERATOR
+        return state.value if shown else None
 
 
 class _ApiPropertiesApi(OrganizationApi):

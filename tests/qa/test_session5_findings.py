@@ -276,3 +276,104 @@ def test_a_property_named_like_a_request_variable_is_refused(sandbox: Catalog, a
     """The twin: a name under ``request.`` is refused."""
     with pytest.raises(ApiError):
         published(sandbox, actor, "shadow", [answer("$(request.headers.x)")], **{"request.headers.x": {"value": "p"}})
+
+
+# -- 6. a target-url that is not a valid URL shows the public caller the backend's path -----------------------------
+#
+# Every other invoke failure names only the destination's host and port to the caller ("the call to
+# 127.0.0.1:9 failed: connection refused"), since a backend URL's path may hold a key (webhook URLs do). A
+# target-url (here from a property) that starts with http:// but does not parse, such as an unclosed IPv6
+# bracket, is accepted at publish, and every call answers the anonymous caller a 500 whose moreInformation quotes
+# the URL's path: "the URL 'http://[::1/services/<key>' is not valid (Invalid IPv6 URL)".
+
+HOOK_KEY = "T00000000-B00000000-hookkey"
+
+
+def hook_answer(sandbox: Catalog, actor: Actor, settings: LazySettings, url: str) -> bytes:
+    settings.INVOKE = {"ALLOW": "127.0.0.1:9"}
+    published(sandbox, actor, "hook", [invoke("notify", "$(hook)")], hook={"value": url})
+    called = gateway_get("/hook/go")
+    assert called.status_code == 500
+    return bytes(called.content)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 6 (low): an unparsable target-url (http://[::1/...) passes publish, and each call's 500 shows "
+    "the public caller the backend URL's path, which may hold a key",
+)
+def test_an_unparsable_target_url_does_not_show_its_path_to_the_caller(
+    sandbox: Catalog, actor: Actor, settings: LazySettings
+) -> None:
+    assert HOOK_KEY.encode() not in hook_answer(sandbox, actor, settings, f"http://[::1/services/{HOOK_KEY}")
+
+
+def test_a_refused_target_url_does_not_show_its_path_to_the_caller(
+    sandbox: Catalog, actor: Actor, settings: LazySettings
+) -> None:
+    """The twin: a well-formed URL whose backend refuses the connection names its host and port only."""
+    assert HOOK_KEY.encode() not in hook_answer(sandbox, actor, settings, f"http://127.0.0.1:9/services/{HOOK_KEY}")
+
+
+# -- 7. a response cached for one catalog's backend credential is served to another catalog -------------------------
+#
+# README "invoke": cache-response ``protocol`` keeps a response "as its caching headers let a shared cache keep
+# it", keyed by method, URL, TLS client profile and cache-key; only ``Authorization`` marks a request as carrying
+# credentials. The same API published in two catalogs sends each catalog's own key (a property, as the README's
+# properties section suggests for a backend's credential) in a header such as X-Api-Key to the same URL: the
+# answer fetched with sandbox's key, when it carries max-age, is the answer production's callers get, without
+# production's key ever reaching the backend. RFC 9111 lets a shared cache do this when the backend sends no
+# Vary, and API Connect keys on the URL too; but the portal, not the backend, chose to add a per-catalog
+# credential the cache then ignores. The same holds for the X-IBM-Client-Id the portal sends ("backends tell apps
+# apart by it"). Severity low: it takes a backend that caches per key without Vary.
+
+
+def per_key_answer(vary: bool) -> Any:
+    def handler(seen: Seen) -> Reply:
+        headers = {"Content-Type": "application/json", "Cache-Control": "max-age=60"}
+        if vary:
+            headers["Vary"] = "X-Api-Key"
+        return Reply(200, headers, json.dumps({"for": seen.headers.get("x-api-key")}).encode())
+
+    return handler
+
+
+def answers_per_catalog(
+    sandbox: Catalog, production: Catalog, actor: Actor, settings: LazySettings, *, vary: bool
+) -> tuple[Any, Any]:
+    with Backend(per_key_answer(vary)) as server:
+        settings.INVOKE = {"ALLOW": f"127.0.0.1:{server.port}"}
+        send_key = {
+            "set-variable": {"title": "key", "actions": [{"set": "message.headers.X-Api-Key", "value": "$(key)"}]}
+        }
+        api = published(sandbox, actor, "tenant", [send_key, invoke("data", server.url("/data"))], key={"value": "x"})
+        api_publish(api=api, catalog=production, actor=actor)
+        api_property_set(api=api, catalog=sandbox, name="key", value="sandbox-key", actor=actor)
+        api_property_set(api=api, catalog=production, name="key", value="production-key", actor=actor)
+        in_sandbox = Client().get("/personal/sandbox/tenant/go").json()
+        in_production = Client().get("/personal/production/tenant/go").json()
+    return in_sandbox, in_production
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 7 (low): invoke's cache ignores a per-catalog credential header the API adds (and "
+    "X-IBM-Client-Id): production's callers get the answer fetched with sandbox's key",
+)
+def test_a_cached_answer_for_one_catalogs_key_is_not_served_to_another_catalog(
+    sandbox: Catalog, production: Catalog, actor: Actor, settings: LazySettings
+) -> None:
+    in_sandbox, in_production = answers_per_catalog(sandbox, production, actor, settings, vary=False)
+
+    assert in_sandbox == {"for": "sandbox-key"}
+    assert in_production == {"for": "production-key"}
+
+
+def test_a_cached_answer_that_varies_on_the_key_is_not_served_to_another_catalog(
+    sandbox: Catalog, production: Catalog, actor: Actor, settings: LazySettings
+) -> None:
+    """The twin: the backend names the header in Vary, and each catalog gets its own answer."""
+    in_sandbox, in_production = answers_per_catalog(sandbox, production, actor, settings, vary=True)
+
+    assert in_sandbox == {"for": "sandbox-key"}
+    assert in_production == {"for": "production-key"}

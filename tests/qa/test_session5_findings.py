@@ -377,3 +377,43 @@ def test_a_cached_answer_that_varies_on_the_key_is_not_served_to_another_catalog
 
     assert in_sandbox == {"for": "sandbox-key"}
     assert in_production == {"for": "production-key"}
+
+
+# -- 8. a caller's header value injects members into a JSON object built from a property ----------------------------
+#
+# set-variable with ``type: object`` reads ``$(...)`` by pasting each value's text into the JSON text, then parses
+# the result. A property holding a JSON template that reads the request (``{"admin": false, "user":
+# "$(request.headers.x-user)"}``, read per call as the README says) lets a caller close the string and add members:
+# ``X-User: bob", "admin": true, "x": "`` makes the object ``{"admin": true, "user": "bob", "x": ""}`` (JSON's
+# last duplicate wins). The value should land as a JSON string, as invoke encodes a parameter where it lands.
+
+PROFILE_TEMPLATE = '{"admin": false, "user": "$(request.headers.x-user)"}'
+
+
+def profile_for(sandbox: Catalog, actor: Actor, user: str) -> Any:
+    build = {
+        "set-variable": {
+            "title": "profile",
+            "actions": [{"set": "message.body", "value": "$(profile)", "type": "object"}],
+        }
+    }
+    published(sandbox, actor, "profile", [build], profile={"value": PROFILE_TEMPLATE})
+    called = gateway_get("/profile/go", **{"X-User": user})
+    assert called.status_code == 200
+    return called.json()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 8 (medium): set-variable type object pastes a caller's value into the JSON text before parsing "
+    "it: a header value adds or overrides members ('admin': true)",
+)
+def test_a_callers_value_cannot_add_members_to_an_object_built_from_a_property(sandbox: Catalog, actor: Actor) -> None:
+    injected = 'bob", "admin": true, "x": "'
+
+    assert profile_for(sandbox, actor, injected) == {"admin": False, "user": injected}
+
+
+def test_a_callers_plain_value_lands_in_an_object_built_from_a_property(sandbox: Catalog, actor: Actor) -> None:
+    """The twin: a value without quotes is the member's value."""
+    assert profile_for(sandbox, actor, "bob") == {"admin": False, "user": "bob"}

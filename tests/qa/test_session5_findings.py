@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from django.conf import LazySettings
 from django.test import Client
+from rest_framework.test import APIClient
 
 from portal.console import AUDITORS
 from portal.models import AuditEvent, Catalog
 from portal.services import Actor
+from tests.api import bearer
 from tests.qa.test_issue13_findings import run_invoke
 from tests.tokens.backends import Backend, RawBackend, Reply, Seen
 from tests.tokens.helpers import answer, open_api
@@ -516,3 +518,45 @@ def test_a_final_answer_over_the_header_cap_is_refused(settings: LazySettings) -
 
     with pytest.raises(AssemblyError):
         invoke_raw(settings, [final])
+
+
+# -- 11. an auditor reads the document's property values through the API document ----------------------------------
+#
+# ``GET catalogs/{catalog}/apis/{name}/{version}/properties`` hides every value from auditors, the document's own
+# included ("always null for auditors, since a value may hold a backend's credentials"), yet ``GET
+# apis/{name}/{version}`` answers the same auditor the whole document, ``x-ibm-configuration.properties.<name>.value``
+# and ``catalogs.<catalog>.properties`` with it. Either the document's values are not secret (and the listing
+# could show them) or they are (and the README's advice to keep credentials in properties should say: only as
+# an operator's value). Severity low: an inconsistency that misleads, not a new reader.
+
+DOCUMENT_SECRET = "document-held-backend-password"
+APIS = "/api/v1/orgs/personal/apis"
+
+
+@pytest.fixture
+def declared_in_document(sandbox: Catalog, actor: Actor) -> Api:
+    return published(sandbox, actor, "declared", [answer("ok")], password={"value": DOCUMENT_SECRET})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 11 (low): the property listing hides the document's values from auditors, the API document "
+    "shows them to the same auditor",
+)
+@pytest.mark.usefixtures("declared_in_document")
+def test_an_auditor_reads_no_property_value_in_the_api_document(make_key: Any) -> None:
+    document = APIClient().get(f"{APIS}/declared/1.0.0", **bearer(make_key("auditor")))
+
+    assert document.status_code == 200
+    assert DOCUMENT_SECRET not in document.content.decode()
+
+
+@pytest.mark.usefixtures("declared_in_document")
+def test_an_auditor_reads_no_property_value_in_the_property_listing(make_key: Any) -> None:
+    """The twin: the listing of the same API's properties in sandbox shows the auditor no value."""
+    listing = APIClient().get(
+        "/api/v1/orgs/personal/catalogs/sandbox/apis/declared/1.0.0/properties", **bearer(make_key("auditor"))
+    )
+
+    assert listing.status_code == 200
+    assert DOCUMENT_SECRET not in listing.content.decode()

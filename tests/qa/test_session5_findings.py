@@ -560,3 +560,38 @@ def test_an_auditor_reads_no_property_value_in_the_property_listing(make_key: An
 
     assert listing.status_code == 200
     assert DOCUMENT_SECRET not in listing.content.decode()
+
+
+# -- 12. an IPv6 catch-all in PORTAL_INVOKE_ALLOW reaches IPv4 loopback through the mapped form ---------------------
+#
+# README "Egress guard": IPv6 addresses that carry an internal IPv4 address (IPv4-mapped, NAT64, 6to4, Teredo) "are
+# refused unless an IP or CIDR entry lists them". An operator who allows "the IPv6 internet" as ``::/0`` (common
+# in egress lists) has listed ``::ffff:0:0/96`` without meaning to: ``http://[::ffff:127.0.0.1]:<port>/`` reaches a
+# loopback service, and ``[::ffff:169.254.169.254]`` would reach a cloud's metadata service, though no entry names
+# an IPv4 range. The carried address is not checked against IPv4 entries once the IPv6 entry matches. (Likewise
+# ``0.0.0.0/0`` or ``0.0.0.0/1`` allow loopback, private and link-local ranges by covering them: the README's letter,
+# but a catch-all rarely means that.) Severity medium for the mapped form.
+
+MAPPED_LOOPBACK = "[::ffff:127.0.0.1]"
+
+
+def reached_mapped_loopback(settings: LazySettings, allow: str) -> Any:
+    with Backend(lambda seen: Reply(200, {"Content-Type": "text/plain"}, b"loopback")) as server:
+        settings.INVOKE = {"ALLOW": allow}
+        return run_invoke({"target-url": server.url("/internal", host=MAPPED_LOOPBACK), "timeout": 2})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 12 (medium): PORTAL_INVOKE_ALLOW ::/0 lets invoke reach IPv4 loopback as [::ffff:127.0.0.1] "
+    "(the carried IPv4 address is not checked once an IPv6 catch-all matches)",
+)
+def test_an_ipv6_catch_all_does_not_reach_ipv4_loopback(settings: LazySettings) -> None:
+    with pytest.raises(AssemblyError):
+        reached_mapped_loopback(settings, "::/0")
+
+
+def test_the_ipv6_internet_does_not_reach_ipv4_loopback(settings: LazySettings) -> None:
+    """The twin: the global unicast range (2000::/3), not covering the mapped addresses, is refused."""
+    with pytest.raises(AssemblyError):
+        reached_mapped_loopback(settings, "2000::/3")

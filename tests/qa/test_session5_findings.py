@@ -595,3 +595,38 @@ def test_the_ipv6_internet_does_not_reach_ipv4_loopback(settings: LazySettings) 
     """The twin: the global unicast range (2000::/3), not covering the mapped addresses, is refused."""
     with pytest.raises(AssemblyError):
         reached_mapped_loopback(settings, "2000::/3")
+
+
+# -- 13. a property referenced many times multiplies a document past every size bound --------------------------------
+#
+# Documents are capped at 1 MiB (``MAX_DOCUMENT_BYTES``) so that what each gateway process compiles is bounded. A
+# constant property is written into every reference at compile time, with no bound on the result: a 100 KB value
+# referenced 100 times in one set-variable (a 101 KB document) compiles to a 10 MB string in every gateway process
+# and answers 10 MB. Within the 1 MiB cap, a 500 KB value referenced some 80,000 times would compile to some 40 GB:
+# one publish (or one operator value over REST, referenced so) exhausts the memory of every gateway process, each
+# compiling it on its next request. Severity medium (it takes an operator's rights, and takes down every worker).
+
+BIG_VALUE = "x" * 100_000
+
+
+def amplified(sandbox: Catalog, actor: Actor, references: int) -> Any:
+    published(sandbox, actor, "amplified", [answer("$(big)" * references)], big={"value": BIG_VALUE})
+    return gateway_get("/amplified/go")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 13 (medium): substituting a constant property has no size bound: 100 references to a 100 KB "
+    "value (a 101 KB document) compile to 10 MB, and the 1 MiB document cap allows some 40 GB",
+)
+def test_a_property_cannot_multiply_a_document_past_its_size_bound(sandbox: Catalog, actor: Actor) -> None:
+    with pytest.raises(ApiError):
+        amplified(sandbox, actor, references=100)
+
+
+def test_a_property_referenced_within_the_size_bound_is_published(sandbox: Catalog, actor: Actor) -> None:
+    """The twin: five references (500 KB compiled, under the 1 MiB a document may hold) publish and answer."""
+    called = amplified(sandbox, actor, references=5)
+
+    assert called.status_code == 200
+    assert len(called.content) == 5 * len(BIG_VALUE)

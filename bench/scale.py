@@ -84,23 +84,17 @@ class Setup:
     ports: list[int] = field(default_factory=list)
 
     def manage(self, *args: str, timeout: float = 240.0) -> str:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise BenchError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-        return result.stdout
+        return self._python(str(ROOT / "manage.py"), *args, timeout=timeout)
 
     def run_module(self, module: str, timeout: float = 240.0) -> str:
         """Run ``python -m module`` in the portal's environment; its standard output."""
+        return self._python("-m", module, timeout=timeout)
+
+    def _python(self, *args: str, timeout: float) -> str:
+        """Python with ``args`` in the portal's environment; its standard output. Raises BenchError with the end
+        of its standard error when it fails."""
         result = subprocess.run(
-            [sys.executable, "-m", module],
+            [sys.executable, *args],
             env=self.environment,
             capture_output=True,
             text=True,
@@ -109,7 +103,8 @@ class Setup:
             check=False,
         )
         if result.returncode != 0:
-            raise BenchError(f"python -m {module} failed:\n{result.stderr[-2000:]}")
+            shown = " ".join(args).replace(str(ROOT / "manage.py"), "manage.py")
+            raise BenchError(f"{shown} failed:\n{result.stderr[-2000:]}")
         return result.stdout
 
 

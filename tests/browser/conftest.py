@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.test import Client
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from portal.handlers import GatewayHandler, dispatching_application
@@ -42,6 +42,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 VIEWPORT = {"width": 1280, "height": 800}
+# An assertion waits up to 15 s (Playwright's default is 5): a test page's first call builds the gateway's state in
+# the live server, on a two-core machine that may be running another suite.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
